@@ -1,0 +1,39 @@
+"""Build the plugin manager a shop uses to talk to fic-plugin.
+
+Nothing is loaded at import time: a host (or a test) calls :func:`get_plugin_manager` and gets a
+fresh, complete manager.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pluggy
+
+from . import hookspecs
+
+PROJECT = "shop"
+
+
+def get_plugin_manager(plugins: Iterable[object] = (), *, load_entrypoints: bool = True) -> pluggy.PluginManager:
+    """Return a manager with the specs, installed plugins, ``plugins`` and the built-ins.
+
+    Third-party plugins installed under the ``shop`` entry-point group are loaded first; the
+    built-in implementations are marked ``trylast`` so installed plugins win. ``check_pending``
+    makes a misspelled hookimpl fail here, loudly, instead of being silently ignored. Finally
+    ``shop_ready`` is fired (historic), which binds fic-plugin to this manager.
+    """
+    from . import plugin, sms
+
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(hookspecs)
+    if load_entrypoints:
+        pm.load_setuptools_entrypoints(PROJECT)
+    for extra in plugins:
+        pm.register(extra)
+    for builtin, name in ((plugin, "fic"), (sms, "fic-sms")):
+        if not pm.is_registered(builtin) and pm.get_plugin(name) is None:
+            pm.register(builtin, name=name)
+    pm.check_pending()
+    pm.hook.shop_ready.call_historic(kwargs={"pm": pm})
+    return pm

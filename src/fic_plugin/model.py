@@ -1,0 +1,209 @@
+"""The data the plugin works with, in the shop's and FiC's words.
+
+Money is always :class:`decimal.Decimal`; converters accept strings and ints (never floats, which
+cannot hold cents exactly) so that JSON and SQLite values come in without loss.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import attrs
+
+from .errors import InvalidInput
+
+#: FiC document types the plugin issues, with the Italian names shop owners know.
+DOCUMENT_TYPES: dict[str, str] = {
+    "invoice": "Fattura",
+    "quote": "Preventivo",
+    "proforma": "Proforma",
+    "delivery_note": "Documento di trasporto",
+    "credit_note": "Nota di credito",
+    "receipt": "Ricevuta",
+}
+
+#: Types a shop owner can create from the order panel.
+PANEL_DOCUMENT_TYPES = ("invoice", "quote", "proforma", "delivery_note")
+
+
+def to_decimal(value: Any) -> Decimal:
+    """Convert a money or quantity value to Decimal, refusing floats and garbage."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool) or isinstance(value, float):
+        raise InvalidInput(f"{value!r} is not an exact amount: write it as a string like \"12.50\"")
+    try:
+        result = Decimal(str(value).strip().replace(",", ".")) if isinstance(value, str) else Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise InvalidInput(f"{value!r} is not a number") from None
+    if not result.is_finite():
+        raise InvalidInput(f"{value!r} is not a number")
+    return result
+
+
+def _optional_decimal(value: Any) -> Decimal | None:
+    return None if value is None or value == "" else to_decimal(value)
+
+
+@attrs.frozen
+class Customer:
+    """Who the document is made out to: a company (``type="company"``) or a person."""
+
+    name: str
+    type: str = attrs.field(default="person", validator=attrs.validators.in_(("company", "person")))
+    first_name: str | None = None
+    last_name: str | None = None
+    vat_number: str | None = None  # Partita IVA, without the country prefix for Italians
+    tax_code: str | None = None  # Codice fiscale
+    email: str | None = None
+    pec: str | None = None  # Posta elettronica certificata
+    sdi_code: str | None = None  # Codice destinatario (SDI), 7 characters
+    phone: str | None = None  # E.164, e.g. +393331234567
+    address_street: str | None = None
+    address_postal_code: str | None = None
+    address_city: str | None = None
+    address_province: str | None = None
+    country_iso: str = "IT"
+
+    @property
+    def is_italian(self) -> bool:
+        return (self.country_iso or "IT").upper() == "IT"
+
+
+@attrs.frozen
+class Line:
+    """One row of the order: a product, the shipping or a fee.
+
+    ``unit_price`` is net of VAT unless the order says ``prices_include_vat``; ``vat_rate`` and
+    ``discount`` are percentages.
+    """
+
+    name: str
+    qty: Decimal = attrs.field(converter=to_decimal)
+    unit_price: Decimal = attrs.field(converter=to_decimal)
+    vat_rate: Decimal = attrs.field(converter=to_decimal)
+    discount: Decimal = attrs.field(default=Decimal("0"), converter=to_decimal)
+    kind: str = attrs.field(default="product", validator=attrs.validators.in_(("product", "shipping", "fee")))
+    code: str | None = None
+
+
+@attrs.frozen
+class Payment:
+    """Money received for an order (``amount`` in the order's currency)."""
+
+    amount: Decimal = attrs.field(converter=to_decimal)
+    method: str = "bank_transfer"
+    paid_at: datetime = attrs.field(factory=datetime.now)
+    id: str | None = None
+
+
+@attrs.frozen
+class Refund:
+    """Money given back for an order."""
+
+    amount: Decimal = attrs.field(converter=to_decimal)
+    reason: str = ""
+    refunded_at: datetime = attrs.field(factory=datetime.now)
+    id: str | None = None
+
+
+@attrs.frozen
+class Order:
+    """A shop order, as the shop hands it to the plugin.
+
+    ``lines`` include shipping and fees (``kind``). ``payments`` are all the payments recorded so
+    far; ``paid_at`` is set once they cover the total.
+    """
+
+    id: str = attrs.field(converter=str)
+    number: str = attrs.field(converter=str)
+    customer: Customer
+    lines: tuple[Line, ...] = attrs.field(converter=tuple)
+    created_at: datetime = attrs.field(factory=datetime.now)
+    prices_include_vat: bool = False
+    payment_method: str = "bank_transfer"
+    currency: str = "EUR"
+    payments: tuple[Payment, ...] = attrs.field(default=(), converter=tuple)
+    paid_at: datetime | None = None
+    status: str = "pending"
+
+    @property
+    def amount_paid(self) -> Decimal:
+        return sum((p.amount for p in self.payments), Decimal("0"))
+
+
+@attrs.define
+class Document:
+    """The plugin's record of a FiC document linked to an order (table ``fic_documents``).
+
+    ``status`` is the payment state: ``not_paid``, ``partly_paid`` or ``paid``. ``converted_from``
+    is the local id of the document this one was converted from.
+    """
+
+    id: int | None
+    order_id: str
+    type: str
+    fic_id: int | None = None
+    number: int | None = None
+    numeration: str = ""
+    date: date | None = None
+    status: str = "not_paid"
+    amount_due: Decimal | None = attrs.field(default=None, converter=_optional_decimal)
+    amount_paid: Decimal = attrs.field(default=Decimal("0"), converter=to_decimal)
+    currency: str = "EUR"
+    sent_at: datetime | None = None
+    sent_to: str | None = None
+    sent_channel: str | None = None
+    delivery_state: str | None = None
+    converted_from: int | None = None
+    converted_from_label: str | None = None
+    ei_status: str | None = None
+    last_error: str | None = None
+    created_at: datetime | None = None
+
+    @property
+    def type_label(self) -> str:
+        return DOCUMENT_TYPES.get(self.type, self.type)
+
+    @property
+    def full_number(self) -> str:
+        """The number as printed, with the numbering suffix: ``12/A``."""
+        if self.number is None:
+            return ""
+        return f"{self.number}{self.numeration or ''}"
+
+
+@attrs.frozen
+class EmailMessage:
+    """An email the shop's mailer sends (see the ``shop_send_email`` hook)."""
+
+    to: tuple[str, ...] = attrs.field(converter=tuple)
+    subject: str
+    html: str
+    text: str = ""
+    order_id: str | None = None
+    document_id: int | None = None
+
+
+@attrs.frozen
+class SmsMessage:
+    """An SMS to send through a provider (see the ``fic_send_sms`` hook)."""
+
+    to: str  # E.164
+    sender: str  # alias (max 11 characters) or E.164 number
+    text: str
+    order_id: str | None = None
+    document_id: int | None = None
+
+
+@attrs.frozen
+class SentMessage:
+    """What a channel answered when a message left: who got it, when, and the provider's id."""
+
+    channel: str  # "fic_email", "smtp", "sms"
+    to: tuple[str, ...] = attrs.field(converter=tuple)
+    sent_at: datetime = attrs.field(factory=datetime.now)
+    provider_id: str | None = None
+    provider: str | None = None

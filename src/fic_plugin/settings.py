@@ -1,0 +1,378 @@
+"""Every setting of the plugin, declared once.
+
+The settings screen, ``fic settings show|set``, the docs and the defaults all come from the
+:class:`Settings` fields and their metadata (``label`` in Italian, ``help``, ``group``). Values
+live in the shop database (table ``fic_settings``); tokens and passwords live apart
+(``fic_secrets``, see :data:`SECRET_KEYS`) and never appear in a dump.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from .errors import SettingsError
+from .store import Store
+
+DEFAULT_EMAIL_SUBJECT = "{document_type} n. {document_number} del {document_date} - {shop_name}"
+DEFAULT_EMAIL_BODY = (
+    "<p>Gentile {customer_name},</p>"
+    "<p>in allegato trova la {document_type} n. {document_number} del {document_date} "
+    "relativa al suo ordine n. {order_number}, per un totale di {document_total}.</p>"
+    "<p>{{allegati}}</p>"
+    "<p>Grazie per il suo acquisto,<br>{shop_name}</p>"
+)
+DEFAULT_SMS_TEXT = (
+    "{shop_name}: la {document_type} n. {document_number} per l'ordine {order_number} "
+    "è stata inviata a {customer_email}."
+)
+
+#: Settings kept in ``fic_secrets``: never printed, never rendered, never logged.
+SECRET_KEYS = (
+    "fic_access_token",
+    "fic_refresh_token",
+    "fic_client_secret",
+    "smtp_password",
+    "twilio_auth_token",
+    "skebby_password",
+)
+
+AUTO_DOCUMENT_TYPES = ("invoice", "receipt", "proforma", "quote", "delivery_note")
+
+
+def _meta(label: str, help: str, group: str) -> dict[str, str]:
+    return {"label": label, "help": help, "group": group}
+
+
+def _rate_key(rate: Any) -> str:
+    """Normalise a VAT rate to the mapping's key: ``22``, ``10``, ``5.5``, ``0``."""
+    try:
+        value = Decimal(str(rate).strip().rstrip("%").replace(",", "."))
+    except Exception:
+        raise SettingsError(f"vat_mapping: {rate!r} is not a VAT rate (write it like 22 or 10)",
+                            field="vat_mapping") from None
+    if not value.is_finite() or value < 0 or value > 100:
+        raise SettingsError(f"vat_mapping: {rate!r} is not a VAT rate between 0 and 100", field="vat_mapping")
+    normalized = value.normalize()
+    return format(normalized, "f")
+
+
+def rate_key(rate: Any) -> str:
+    """The key a VAT rate has in ``vat_mapping`` (public: payload and screens use it)."""
+    return _rate_key(rate)
+
+
+def _convert_vat_mapping(value: Any) -> dict[str, int]:
+    if value in (None, ""):
+        return {}
+    if isinstance(value, str):
+        value = _parse_pairs(value, "vat_mapping")
+    if not isinstance(value, dict):
+        raise SettingsError("vat_mapping must map VAT rates to FiC VAT ids, like 22=0,10=3", field="vat_mapping")
+    result = {}
+    for rate, vat_id in value.items():
+        result[_rate_key(rate)] = _positive_int(vat_id, f"vat_mapping.{rate}", allow_zero=True)
+    return result
+
+
+def _convert_payment_mapping(value: Any) -> dict[str, dict[str, int | None]]:
+    if value in (None, ""):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise SettingsError(
+                'payment_mapping must be JSON like {"bank_transfer": {"payment_method_id": 1, '
+                '"payment_account_id": 2}}',
+                field="payment_mapping",
+            ) from None
+    if not isinstance(value, dict):
+        raise SettingsError("payment_mapping must map shop payment methods to FiC ids", field="payment_mapping")
+    result: dict[str, dict[str, int | None]] = {}
+    for method, target in value.items():
+        if not isinstance(target, dict):
+            raise SettingsError(
+                f"payment_mapping.{method} must be an object with payment_method_id and payment_account_id",
+                field="payment_mapping",
+            )
+        unknown = set(target) - {"payment_method_id", "payment_account_id"}
+        if unknown:
+            raise SettingsError(
+                f"payment_mapping.{method}: unknown key {sorted(unknown)[0]!r} "
+                "(use payment_method_id and payment_account_id)",
+                field="payment_mapping",
+            )
+        result[str(method)] = {
+            key: (None if target.get(key) in (None, "") else _positive_int(target[key], f"payment_mapping.{method}.{key}"))
+            for key in ("payment_method_id", "payment_account_id")
+        }
+    return result
+
+
+def _parse_pairs(text: str, name: str) -> dict[str, str]:
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError:
+            raise SettingsError(f"{name}: not valid JSON", field=name) from None
+        return parsed
+    pairs = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if "=" not in part:
+            raise SettingsError(f"{name}: {part!r} should look like RATE=ID, e.g. 22=0", field=name)
+        key, _, val = part.partition("=")
+        pairs[key.strip()] = val.strip()
+    return pairs
+
+
+def _positive_int(value: Any, name: str, allow_zero: bool = False) -> int:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name}: {value!r} is not a whole number", field=name.split(".")[0]) from None
+    if number < 0 or (number == 0 and not allow_zero):
+        raise SettingsError(f"{name}: must be a positive number, not {number}", field=name.split(".")[0])
+    return number
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on", "si", "sì"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{value!r} is not yes/no")
+
+
+def _to_optional_int(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool):
+        raise ValueError("not a number")
+    return int(str(value).strip())
+
+
+def _to_str_list(value: Any) -> list[str]:
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",")]
+    return [str(v).strip() for v in value if str(v).strip()]
+
+
+def _numeration(value: Any) -> str:
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return ""
+    if not text.startswith("/"):
+        text = "/" + text
+    if not re.fullmatch(r"/[A-Za-z0-9_-]{1,10}", text):
+        raise ValueError("use letters and digits after a slash, like /A or /WEB (at most 10)")
+    return text
+
+
+def _max_len(limit: int):
+    def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+        if len(value) > limit:
+            raise ValueError(f"at most {limit} characters, this has {len(value)}")
+
+    return check
+
+
+def _one_of(*choices: str):
+    def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+        if value not in choices:
+            raise ValueError(f"{value!r} is not one of: {', '.join(choices)}")
+
+    return check
+
+
+def _http_url(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    if not re.match(r"^https?://[^\s/]+", value or ""):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """The plugin's configuration. Build it with :func:`load_settings` or :meth:`from_mapping`."""
+
+    # --- documents ---
+    rivalsa_inps: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
+        "Applica Rivalsa INPS 4%", "Adds the 4% INPS rivalsa to every invoice.", "documents"))
+    ignore_required_fields: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
+        "Ignora campi obbligatori",
+        "Issue documents even for Italian customers without Partita IVA or codice fiscale.", "documents"))
+    stamp_duty: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
+        "Applica marca da bollo",
+        "Adds the €2.00 stamp duty when the amount not subject to VAT exceeds €77.47.", "documents"))
+    numeration: str = attrs.field(default="", converter=_numeration, metadata=_meta(
+        "Suffisso numerazione", "Numbering suffix for invoices, quotes and proformas (e.g. /A gives 1/A).",
+        "documents"))
+    default_notes: str = attrs.field(default="", validator=_max_len(5000), metadata=_meta(
+        "Note predefinite", "Text put in the Notes of every new document.", "documents"))
+    payment_due_days: int = attrs.field(default=0, converter=int, metadata=_meta(
+        "Giorni alla scadenza", "Days between the document date and the payment due date.", "documents"))
+    # --- automation ---
+    auto_invoice: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
+        "Abilita invio automatico",
+        "Create and email the invoice automatically when an order is paid.", "automation"))
+    auto_document_type: str = attrs.field(default="invoice", validator=_one_of(*AUTO_DOCUMENT_TYPES),
+        metadata=_meta("Tipologia documento", "Type of the document created automatically.", "automation"))
+    # --- mappings ---
+    vat_mapping: dict = attrs.field(factory=dict, converter=_convert_vat_mapping, metadata=_meta(
+        "Configurazione imposte",
+        "Shop VAT rate → FiC VAT type id, e.g. 22=0,10=3. Required to issue documents.", "mappings"))
+    payment_mapping: dict = attrs.field(factory=dict, converter=_convert_payment_mapping, metadata=_meta(
+        "Configurazione pagamenti",
+        'Shop payment method → FiC ids, JSON: {"bank_transfer": {"payment_method_id": 1, '
+        '"payment_account_id": 2}}.', "mappings"))
+    # --- Fatture in Cloud connection ---
+    fic_api_url: str = attrs.field(default="https://api-v2.fattureincloud.it", validator=_http_url,
+        metadata=_meta("URL API", "Base URL of the FiC API (env FIC_API_URL overrides it).", "connection"))
+    fic_company_id: int | None = attrs.field(default=None, converter=_to_optional_int, metadata=_meta(
+        "Azienda", "FiC company id (env FIC_COMPANY_ID overrides it).", "connection"))
+    fic_client_id: str = attrs.field(default="", metadata=_meta(
+        "Client ID OAuth", "Client id of your FiC app, for the OAuth connection.", "connection"))
+    fic_redirect_uri: str = attrs.field(default="http://127.0.0.1:8977/callback", metadata=_meta(
+        "Redirect URI OAuth", "Redirect URI registered in your FiC app.", "connection"))
+    # --- email ---
+    shop_name: str = attrs.field(default="", validator=_max_len(200), metadata=_meta(
+        "Nome negozio", "Your shop's name, for the {shop_name} shortcode.", "email"))
+    email_subject: str = attrs.field(default=DEFAULT_EMAIL_SUBJECT, validator=_max_len(500), metadata=_meta(
+        "Oggetto", "Subject of the [DOCUMENTO] Nuovo Documento email; shortcodes allowed.", "email"))
+    email_body: str = attrs.field(default=DEFAULT_EMAIL_BODY, validator=_max_len(50_000), metadata=_meta(
+        "Testo email", "Body of the [DOCUMENTO] Nuovo Documento email (HTML); shortcodes allowed.", "email"))
+    email_sender: str = attrs.field(default="", metadata=_meta(
+        "Mittente", "FiC sender address for documents sent through FiC (empty: FiC's default).", "email"))
+    email_attach_pdf: bool = attrs.field(default=True, converter=_to_bool, metadata=_meta(
+        "Allega PDF", "Attach the document's PDF to the email.", "email"))
+    # --- SMS ---
+    sms_enabled: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
+        "SMS personalizzato", "Also send an SMS when a document is sent automatically.", "sms"))
+    sms_provider: str = attrs.field(default="", validator=_one_of("", "twilio", "skebby"), metadata=_meta(
+        "Provider SMS", "twilio or skebby (another provider can be a plugin).", "sms"))
+    sms_senders: list = attrs.field(factory=list, converter=_to_str_list, metadata=_meta(
+        "Mittenti SMS", "Allowed SMS senders: aliases (max 11 characters) or numbers, comma separated.", "sms"))
+    sms_text: str = attrs.field(default=DEFAULT_SMS_TEXT, validator=_max_len(1600), metadata=_meta(
+        "Testo SMS", "Text of the SMS; shortcodes allowed.", "sms"))
+    twilio_account_sid: str = attrs.field(default="", metadata=_meta(
+        "Twilio Account SID", "Account SID of your Twilio account.", "sms"))
+    skebby_username: str = attrs.field(default="", metadata=_meta(
+        "Utente Skebby", "Username of your Skebby account.", "sms"))
+    # --- SMTP (messages the shop sends itself) ---
+    smtp_host: str = attrs.field(default="", metadata=_meta("Server SMTP", "SMTP host for the shop's own mail.", "smtp"))
+    smtp_port: int = attrs.field(default=587, converter=int, metadata=_meta("Porta SMTP", "SMTP port.", "smtp"))
+    smtp_security: str = attrs.field(default="starttls", validator=_one_of("starttls", "ssl", "none"),
+        metadata=_meta("Sicurezza SMTP", "starttls, ssl or none.", "smtp"))
+    smtp_username: str = attrs.field(default="", metadata=_meta("Utente SMTP", "SMTP username.", "smtp"))
+    smtp_from: str = attrs.field(default="", metadata=_meta("Mittente SMTP", "From address of the shop's mail.", "smtp"))
+    # --- screens ---
+    language: str = attrs.field(default="it", validator=_one_of("it", "en"), metadata=_meta(
+        "Lingua", "Language of the plugin's screens: it or en.", "screens"))
+
+    @classmethod
+    def fields(cls) -> tuple[attrs.Attribute, ...]:
+        return attrs.fields(cls)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> Settings:
+        """Build settings from stored or typed values; unknown keys and bad values name the key."""
+        known = {f.name for f in cls.fields()}
+        for key in values:
+            if key not in known:
+                raise SettingsError(f"Unknown setting {key!r}. Known settings: {', '.join(sorted(known))}",
+                                    field=key)
+        kwargs = {}
+        for field in cls.fields():
+            if field.name in values:
+                kwargs[field.name] = values[field.name]
+        try:
+            return cls(**kwargs)
+        except SettingsError:
+            raise
+        except (ValueError, TypeError) as error:
+            name = _failing_field(cls, kwargs)
+            raise SettingsError(f"Setting {name!r}: {_reason(error)}", field=name) from None
+
+    def to_mapping(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+def _reason(error: Exception) -> str:
+    text = str(error)
+    # attrs' own validator messages are for developers; keep ours, simplify theirs.
+    return text if text and not text.startswith("'") else "wrong value"
+
+
+def _failing_field(cls: type[Settings], kwargs: dict[str, Any]) -> str:
+    """Find which value made the constructor fail, by trying them one at a time."""
+    for name, value in kwargs.items():
+        try:
+            cls(**{name: value})
+        except (ValueError, TypeError, SettingsError):
+            return name
+    return "?"
+
+
+def load_settings(store: Store) -> Settings:
+    """The stored settings, with defaults for what was never set."""
+    stored = store.raw_settings()
+    known = {f.name for f in Settings.fields()}
+    return Settings.from_mapping({k: v for k, v in stored.items() if k in known})
+
+
+def update_settings(store: Store, changes: dict[str, Any]) -> Settings:
+    """Validate ``changes`` against the current settings and store them; all or nothing.
+
+    Secret keys go to the secrets table. Email and SMS texts are checked for unknown shortcodes
+    before anything is written.
+    """
+    changes = dict(changes)
+    secrets = {k: changes.pop(k) for k in list(changes) if k in SECRET_KEYS}
+    current = load_settings(store).to_mapping()
+    merged = Settings.from_mapping({**current, **changes})
+    _check_templates(merged, changes)
+    normalized = merged.to_mapping()
+    with store.transaction():
+        store.write_settings({k: normalized[k] for k in changes})
+        for key, value in secrets.items():
+            store.set_secret(key, str(value) if value not in (None, "") else None)
+    return merged
+
+
+def _check_templates(settings: Settings, changes: dict[str, Any]) -> None:
+    templates = [k for k in ("email_subject", "email_body", "sms_text") if k in changes]
+    if not templates:
+        return
+    from .messages import check_template
+
+    for key in templates:
+        check_template(getattr(settings, key), field=key)
+
+
+def describe(settings: Settings, store: Store | None = None) -> list[dict[str, Any]]:
+    """Rows for ``fic settings show`` and the settings screen; secrets only say whether they are set."""
+    rows = []
+    for field in Settings.fields():
+        rows.append({
+            "key": field.name,
+            "value": getattr(settings, field.name),
+            "label": field.metadata.get("label", field.name),
+            "help": field.metadata.get("help", ""),
+            "group": field.metadata.get("group", ""),
+        })
+    if store is not None:
+        for key in SECRET_KEYS:
+            rows.append({"key": key, "value": "(set)" if store.get_secret(key) else "(not set)",
+                         "label": key, "help": "secret", "group": "secrets"})
+    return rows

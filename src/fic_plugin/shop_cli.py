@@ -1,0 +1,48 @@
+"""The shop the ``fic`` command talks to when it runs outside a host process.
+
+``--db`` names the shop's SQLite file. When that file is the reference shop's (it has the
+``demo_`` tables) the demo shop answers the shop services; otherwise the shop's own plugin,
+installed under the ``shop`` entry-point group, must provide orders.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from . import hookimpl
+from .context import Context
+from .manager import get_plugin_manager
+from .plugin import CORE_NAME
+
+
+class DatabaseFile:
+    """Answers ``shop_database`` with the file given on the command line."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @hookimpl
+    def shop_database(self) -> str:
+        return str(self.path)
+
+
+def _is_demo_database(path: Path) -> bool:
+    if not path.exists():
+        return False
+    with sqlite3.connect(path) as conn:
+        return conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'demo_orders'"
+        ).fetchone() is not None
+
+
+def cli_context(db_path: str | Path) -> Context:
+    path = Path(db_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plugins: list[object] = [DatabaseFile(path)]
+    if _is_demo_database(path):
+        from .demo.shop import DemoShop
+
+        plugins.insert(0, DemoShop(path))
+    pm = get_plugin_manager(plugins)
+    return pm.get_plugin(CORE_NAME).context
