@@ -27,6 +27,14 @@ DOCUMENT_TYPES: dict[str, str] = {
 #: Types a shop owner can create from the order panel.
 PANEL_DOCUMENT_TYPES = ("invoice", "quote", "proforma", "delivery_note")
 
+#: Conversions FiC's transform allows, by the type of the original document.
+CONVERSIONS: dict[str, tuple[str, ...]] = {
+    "quote": ("invoice", "proforma", "delivery_note"),
+    "proforma": ("invoice", "delivery_note"),
+    "delivery_note": ("invoice",),
+    "invoice": ("credit_note", "delivery_note"),
+}
+
 
 def to_decimal(value: Any) -> Decimal:
     """Convert a money or quantity value to Decimal, refusing floats and garbage."""
