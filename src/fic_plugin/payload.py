@@ -1,0 +1,323 @@
+"""Turn a shop order into the ``data`` of FiC's create request (``POST /c/{cid}/issued_documents``).
+
+Pure functions: order + settings + today's date in, a dict out; no I/O, so every rule is tested
+without FiC. Money values in the dict are :class:`~decimal.Decimal`: whoever sends it must write
+them as JSON numbers without going through a lossy float (``json.dumps(...,
+default=fic_plugin.money.json_default)``). The totals FiC will compute are predicted by
+:func:`expected_totals` (``docs/totals.md``), so ``payments_list`` adds up to FiC's
+``amount_due`` to the cent and FiC does not answer 422.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from . import validation
+from .errors import InvalidInput, SettingsError
+from .i18n import _
+from .model import DOCUMENT_TYPES, Line, Order
+from .money import ZERO, Item, Totals, compute_totals, round2, round_price
+from .settings import Settings, rate_key
+
+#: Types that carry money owed, hence a payment method, instalments and the bollo. FiC's spec
+#: lets a quote or a DDT have ``payments_list`` too, but nothing is owed on them yet: instalments
+#: would show as due on a quote and be copied, stale, into the invoice made from it.
+PAYMENT_TYPES = ("invoice", "proforma", "receipt", "credit_note")
+#: FiC declares the bollo on the documents that stand for a payment (same four types).
+STAMP_DUTY_TYPES = PAYMENT_TYPES
+#: DDTs have their own numbering in FiC and take no suffix (API brief §3).
+NUMERATION_TYPES = tuple(t for t in DOCUMENT_TYPES if t != "delivery_note")
+#: The Rivalsa INPS percent (gestione separata) the ``rivalsa_inps`` setting applies.
+RIVALSA_INPS = Decimal("4")
+#: FiC publishes no limit on lines; 1,000 is far beyond any shop order and keeps one create
+#: request small enough for FiC's timeouts. More is refused rather than split.
+MAX_LINES = 1000
+#: FatturaPA's Descrizione holds 1,000 characters: a longer item name fails at the SdI.
+MAX_ITEM_NAME = 1000
+#: FiC publishes no limit for the client's name; 255 is the usual column size. (The SdI takes
+#: 80 for a Denominazione: FiC's XML check reports that on e-invoices.)
+MAX_ENTITY_NAME = 255
+ITALIAN = {"code": "it", "name": "Italiano"}
+#: FiC's ``country`` is the Italian name; other codes go through as they are.
+COUNTRY_NAMES = {
+    "IT": "Italia", "SM": "San Marino", "VA": "Città del Vaticano", "DE": "Germania",
+    "FR": "Francia", "ES": "Spagna", "PT": "Portogallo", "AT": "Austria", "CH": "Svizzera",
+    "BE": "Belgio", "NL": "Paesi Bassi", "LU": "Lussemburgo", "IE": "Irlanda",
+    "GB": "Regno Unito", "US": "Stati Uniti", "CA": "Canada", "PL": "Polonia",
+    "GR": "Grecia", "SE": "Svezia", "DK": "Danimarca", "FI": "Finlandia", "CZ": "Repubblica Ceca",
+    "HR": "Croazia", "SI": "Slovenia", "RO": "Romania", "HU": "Ungheria", "MT": "Malta",
+}
+PRIVATE_ITALIAN_SDI = "0000000"
+FOREIGN_SDI = "XXXXXXX"
+
+
+def build_document(order: Order, document_type: str, settings: Settings, *, today: date,
+                   vat_rates: dict[int, Decimal] | None = None, marker: str | None = None) -> dict[str, Any]:
+    """The FiC document for ``order``, or an :class:`InvalidInput` naming the order and field.
+
+    ``vat_rates`` (FiC VAT id → percent, from ``/info/vat_types``) lets a mapping that points a
+    rate at the wrong FiC VAT type be refused here. ``marker`` goes verbatim into ``subject``
+    (not printed) so the document can be found again after a lost answer.
+    """
+    if document_type not in DOCUMENT_TYPES:
+        raise InvalidInput(_("Unknown document type {type!r}: use one of {types}.").format(
+            type=document_type, types=", ".join(DOCUMENT_TYPES)), field="document_type", order_id=order.id)
+    if (order.currency or "").upper() != "EUR":
+        raise _order_error(order, _("it is in {currency}, but documents are issued in EUR only; issue "
+                                    "this one by hand in Fatture in Cloud.").format(currency=order.currency),
+                           "currency")
+    data: dict[str, Any] = {
+        "type": document_type,
+        "date": today.isoformat(),
+        "currency": {"id": "EUR"},
+        "language": dict(ITALIAN),
+        "entity": entity(order, settings),
+        "use_gross_prices": bool(order.prices_include_vat),
+        "visible_subject": f"Ordine n. {order.number}",
+    }
+    if marker:
+        data["subject"] = marker
+    if settings.numeration and document_type in NUMERATION_TYPES:
+        data["numeration"] = settings.numeration
+    notes = notes_html(settings.default_notes)
+    if notes:
+        data["notes"] = notes
+    # Sent even when off: an account-level default rivalsa would otherwise change the totals.
+    data["rivalsa"] = RIVALSA_INPS if settings.rivalsa_inps else ZERO
+    data["items_list"] = items_list(order, settings, vat_rates=vat_rates)
+    totals = expected_totals(order, settings, document_type=document_type)
+    if totals.amount_gross <= 0:
+        raise _order_error(order, _("its total is {total}: a document needs a total above zero.").format(
+            total=totals.amount_gross), "total")
+    if document_type in STAMP_DUTY_TYPES:
+        data["stamp_duty"] = totals.stamp_duty
+    if document_type in PAYMENT_TYPES:
+        mapping = _payment_mapping(order, settings)
+        if mapping.get("payment_method_id") is not None:
+            data["payment_method"] = {"id": mapping["payment_method_id"]}
+        data["payments_list"] = payments_list(order, totals.amount_due, settings, today,
+                                              document_type=document_type)
+    return data
+
+
+def expected_totals(order: Order, settings: Settings, *, document_type: str = "invoice") -> Totals:
+    """The totals FiC will compute for the document :func:`build_document` makes of ``order``."""
+    return compute_totals(
+        _items(order, settings),
+        use_gross_prices=bool(order.prices_include_vat),
+        rivalsa=RIVALSA_INPS if settings.rivalsa_inps else ZERO,
+        apply_stamp_duty=settings.stamp_duty and document_type in STAMP_DUTY_TYPES,
+    )
+
+
+def payments_list(order: Order, amount_due: Decimal, settings: Settings, today: date, *,
+                  document_type: str = "invoice") -> list[dict[str, Any]]:
+    """FiC instalments adding up to ``amount_due`` exactly, with what the order has received.
+
+    Unpaid: one ``not_paid`` instalment due ``payment_due_days`` after today. Partly paid: a
+    ``paid`` instalment of what was received and a ``not_paid`` one for the rest. Paid or
+    overpaid: one ``paid`` instalment of ``amount_due`` (the caller warns about the excess). A
+    credit note's instalment is the refund still to make, so the order's payments do not count.
+    """
+    mapping = _payment_mapping(order, settings)
+    account = mapping.get("payment_account_id")
+    due = today + timedelta(days=settings.payment_due_days)
+    paid = round2(order.amount_paid) if document_type != "credit_note" else ZERO
+    if paid <= 0:
+        return [_instalment(amount_due, due, "not_paid", account)]
+    if account is None:
+        raise SettingsError(
+            _("Order {number}: it has payments, but the payment method {method!r} has no FiC payment "
+              "account to record them on. Set payment_account_id for it in Configurazione "
+              "pagamenti.").format(number=order.number, method=order.payment_method),
+            field="payment_mapping", order_id=order.id)
+    paid_on = _last_payment_date(order) or today
+    if paid >= amount_due:
+        return [_instalment(amount_due, paid_on, "paid", account, paid_date=paid_on)]
+    return [
+        _instalment(paid, paid_on, "paid", account, paid_date=paid_on),
+        _instalment(amount_due - paid, due, "not_paid", account),
+    ]
+
+
+def entity(order: Order, settings: Settings) -> dict[str, Any]:
+    """FiC's ``entity`` (the client, inline) from the order's customer, checked and normalised."""
+    customer = order.customer
+    name = (customer.name or "").strip()
+    if not name:
+        raise _order_error(order, _("the customer has no name; add the company or person name to the "
+                                    "order."), "customer.name")
+    if len(name) > MAX_ENTITY_NAME:
+        raise _order_error(order, _("the customer name is {length} characters long; Fatture in Cloud "
+                                    "takes at most {limit}.").format(length=len(name), limit=MAX_ENTITY_NAME),
+                           "customer.name")
+    italian = customer.is_italian
+    iso = (customer.country_iso or "IT").upper()
+    result: dict[str, Any] = {"type": "company" if customer.type == "company" else "person", "name": name}
+    if customer.type != "company":
+        for key in ("first_name", "last_name"):
+            if (getattr(customer, key) or "").strip():
+                result[key] = getattr(customer, key).strip()
+    with _about(order):
+        if customer.vat_number:
+            result["vat_number"] = validation.check_vat_number(customer.vat_number, iso,
+                                                               field="customer.vat_number")
+        if customer.tax_code:
+            result["tax_code"] = (validation.check_tax_code(customer.tax_code, field="customer.tax_code")
+                                  if italian else customer.tax_code.strip())
+        for key in ("address_street", "address_postal_code", "address_city", "address_province"):
+            if (getattr(customer, key) or "").strip():
+                result[key] = getattr(customer, key).strip()
+        result["country"] = COUNTRY_NAMES.get(iso, iso)
+        result["country_iso"] = iso
+        if customer.email:
+            result["email"] = validation.check_email(customer.email, field="customer.email")
+        if customer.pec:
+            result["certified_email"] = validation.check_email(customer.pec, field="customer.pec")
+        if customer.phone:
+            result["phone"] = validation.check_phone(customer.phone, field="customer.phone")
+        if not italian:
+            # The SdI's code for every foreign client (their copy is not delivered by the SdI).
+            result["ei_code"] = FOREIGN_SDI
+        elif customer.sdi_code:
+            result["ei_code"] = validation.check_sdi_code(customer.sdi_code, field="customer.sdi_code")
+        else:
+            # Private Italians (or firms with only a PEC): the SdI's "no code" value.
+            result["ei_code"] = PRIVATE_ITALIAN_SDI
+    if italian and not customer.vat_number and not customer.tax_code and not settings.ignore_required_fields:
+        raise _order_error(order, _("the customer is Italian but has neither a VAT number (Partita IVA) "
+                                    "nor a tax code (codice fiscale). Add one to the order, or turn on "
+                                    "Ignora campi obbligatori in the settings."), "customer.tax_code")
+    return result
+
+
+def items_list(order: Order, settings: Settings, *, vat_rates: dict[int, Decimal] | None = None
+               ) -> list[dict[str, Any]]:
+    """FiC's ``items_list``: one item per order line (products, shipping, fees), in order."""
+    _check_lines(order)
+    price_key = "gross_price" if order.prices_include_vat else "net_price"
+    items = []
+    for line in order.lines:
+        item: dict[str, Any] = {"name": line.name.strip()}
+        if line.code:
+            item["code"] = line.code
+        item["qty"] = line.qty
+        item[price_key] = round_price(line.unit_price)
+        item["discount"] = line.discount
+        item["vat"] = {"id": _vat_id(order, line, settings, vat_rates)}
+        # Rivalsa INPS in FiC applies only to items flagged apply_withholding_taxes; a freelancer
+        # owes it on the whole fee, so every line (shipping and fees included) is flagged.
+        item["apply_withholding_taxes"] = bool(settings.rivalsa_inps)
+        items.append(item)
+    return items
+
+
+def notes_html(text: str | None) -> str:
+    """Plain text as the HTML FiC renders in ``notes``: escaped, blank lines make paragraphs."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", (text or "").replace("\r\n", "\n")) if p.strip()]
+    return "".join("<p>" + html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs)
+
+
+def _items(order: Order, settings: Settings) -> list[Item]:
+    # The totals use the price as FiC stores it (5 decimals), as items_list sends it.
+    return [Item(price=round_price(line.unit_price), qty=line.qty, vat_rate=line.vat_rate,
+                 discount=line.discount, apply_withholding_taxes=bool(settings.rivalsa_inps))
+            for line in order.lines]
+
+
+def _check_lines(order: Order) -> None:
+    if not order.lines:
+        raise _order_error(order, _("it has no lines: add at least one product."), "lines")
+    if len(order.lines) > MAX_LINES:
+        raise _order_error(order, _("it has {count} lines; a document takes at most {limit}. Split the "
+                                    "order.").format(count=len(order.lines), limit=MAX_LINES), "lines")
+    for index, line in enumerate(order.lines):
+        where = f"lines[{index}]"
+        label = line.name or str(index + 1)
+        name = (line.name or "").strip()
+        if not name:
+            raise _order_error(order, _("line {n} has no name.").format(n=index + 1), f"{where}.name")
+        if len(name) > MAX_ITEM_NAME:
+            raise _order_error(order, _("the name of line {n} is {length} characters long; at most {limit} "
+                                        "are allowed.").format(n=index + 1, length=len(name), limit=MAX_ITEM_NAME),
+                               f"{where}.name")
+        if line.qty <= 0:
+            raise _order_error(order, _("line {line!r} has quantity {qty}; it must be above zero.").format(
+                line=label, qty=line.qty), f"{where}.qty")
+        if line.unit_price < 0:
+            raise _order_error(order, _("line {line!r} has a negative price ({price}); give discounts as a "
+                                        "percentage instead.").format(line=label, price=line.unit_price),
+                               f"{where}.unit_price")
+        if not 0 <= line.discount <= 100:
+            raise _order_error(order, _("line {line!r} has discount {discount}%; it must be between 0 and "
+                                        "100.").format(line=label, discount=line.discount), f"{where}.discount")
+
+
+def _vat_id(order: Order, line: Line, settings: Settings, vat_rates: dict[int, Decimal] | None) -> int:
+    key = rate_key(line.vat_rate)
+    if key not in settings.vat_mapping:
+        raise SettingsError(
+            _("Order {number}: the VAT rate {rate}% (line {line!r}) has no FiC VAT type. Map it in "
+              "Configurazione imposte.").format(number=order.number, rate=key, line=line.name),
+            field="vat_mapping", order_id=order.id)
+    vat_id = settings.vat_mapping[key]
+    if vat_rates is not None:
+        actual = vat_rates.get(vat_id)
+        if actual is None or Decimal(actual) != Decimal(key):
+            found = _("does not exist") if actual is None else _("is {value}%").format(value=actual)
+            raise SettingsError(
+                _("Order {number}: the VAT rate {rate}% is mapped to FiC VAT type {id}, which {found}. "
+                  "Fix it in Configurazione imposte.").format(number=order.number, rate=key, id=vat_id,
+                                                             found=found),
+                field="vat_mapping", order_id=order.id)
+    return vat_id
+
+
+def _payment_mapping(order: Order, settings: Settings) -> dict[str, int | None]:
+    mapping = settings.payment_mapping.get(order.payment_method)
+    if mapping is None:
+        raise SettingsError(
+            _("Order {number}: the payment method {method!r} has no FiC payment method. Map it in "
+              "Configurazione pagamenti.").format(number=order.number, method=order.payment_method),
+            field="payment_mapping", order_id=order.id)
+    return mapping
+
+
+def _instalment(amount: Decimal, due: date, status: str, account: int | None, *,
+                paid_date: date | None = None) -> dict[str, Any]:
+    result: dict[str, Any] = {"amount": amount, "due_date": due.isoformat(), "status": status}
+    if paid_date is not None:
+        result["paid_date"] = paid_date.isoformat()
+    if account is not None:
+        result["payment_account"] = {"id": account}
+    return result
+
+
+def _last_payment_date(order: Order) -> date | None:
+    dates = [p.paid_at.date() if isinstance(p.paid_at, datetime) else p.paid_at
+             for p in order.payments if p.paid_at is not None]
+    return max(dates) if dates else None
+
+
+def _order_error(order: Order, problem: str, field: str) -> InvalidInput:
+    return InvalidInput(_("Order {number}: {problem}").format(number=order.number, problem=problem),
+                        field=field, order_id=order.id)
+
+
+class _about:
+    """Re-raise a validator's error with the order's number in front and its id attached."""
+
+    def __init__(self, order: Order):
+        self.order = order
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, error: BaseException | None, tb: Any) -> bool:
+        if isinstance(error, InvalidInput) and error.order_id is None:
+            raise _order_error(self.order, error.message, error.field or "customer") from None
+        return False
