@@ -57,3 +57,15 @@ class NotAvailable(FicError):
     """The command exists but what backs it is not built yet."""
 
     code = "not_available"
+
+
+class Busy(FicError):
+    """Another worker is handling the same document right now; try again shortly (transient)."""
+
+    code = "busy"
+
+
+class Queued(FicError):
+    """The action could not finish now and was queued: the worker completes it (not a failure)."""
+
+    code = "queued"

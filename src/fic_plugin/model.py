@@ -169,7 +169,14 @@ class Document:
     converted_from_label: str | None = None
     ei_status: str | None = None
     last_error: str | None = None
+    marker: str | None = None
+    attempted_at: str | None = None
     created_at: datetime | None = None
+
+    @property
+    def is_synced(self) -> bool:
+        """True once the document exists in FiC (before that the row is only an intent)."""
+        return self.fic_id is not None
 
     @property
     def type_label(self) -> str:

@@ -53,11 +53,18 @@ def m001_initial(db: sqlite_utils.Database) -> None:
             converted_from_label TEXT,
             ei_status TEXT,
             last_error TEXT,
+            marker TEXT,
+            attempted_at TEXT,
+            lease_owner TEXT,
+            lease_until TEXT,
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL
         )
         """
     )
+    # A row with fic_id NULL is an *intent*: written before FiC is called, it reserves the
+    # (order, type) slot; `marker` (FiC's non-printed subject) finds the document in FiC again
+    # when a call's outcome is unknown, `attempted_at` says a call may have reached FiC.
     # One live document per order and type: the last line of defence against duplicates.
     db.execute("CREATE UNIQUE INDEX fic_documents_order_type ON fic_documents(order_id, type)")
     db.execute("CREATE UNIQUE INDEX fic_documents_fic_id ON fic_documents(fic_id) WHERE fic_id IS NOT NULL")
@@ -283,6 +290,15 @@ class Store:
             f"UPDATE fic_documents SET {assignments} WHERE id = ?", [*values.values(), document_id]
         )
 
+    def lease_document(self, document_id: int, owner: str | None, until: str | None) -> None:
+        self.db.execute("UPDATE fic_documents SET lease_owner = ?, lease_until = ? WHERE id = ?",
+                        [owner, until, document_id])
+
+    def document_lease(self, document_id: int) -> tuple[str | None, str | None]:
+        row = self.db.execute("SELECT lease_owner, lease_until FROM fic_documents WHERE id = ?",
+                              [document_id]).fetchone()
+        return (row[0], row[1]) if row else (None, None)
+
     def delete_document(self, document_id: int) -> None:
         self.db.execute("DELETE FROM fic_documents WHERE id = ?", [document_id])
 
@@ -302,6 +318,8 @@ class Store:
         if data.get("date"):
             data["date"] = date.fromisoformat(data["date"])
         data.pop("updated_at", None)
+        data.pop("lease_owner", None)
+        data.pop("lease_until", None)
         return Document(**data)
 
     # --- audit ----------------------------------------------------------------------------------------

@@ -1,0 +1,416 @@
+"""The document lifecycle: create, view, convert, delete and pay — each exactly once.
+
+How "exactly once" holds (see also ``jobs``):
+
+1. Before FiC is called, an *intent* row is written in ``fic_documents`` (``fic_id`` NULL). The
+   unique index on (order, type) means a replayed event, a double click or a second worker finds
+   the row instead of creating another document.
+2. The FiC document carries a *marker* in ``subject`` (FiC's internal, non-printed subject).
+   ``attempted_at`` is committed before the POST: from then on the outcome may be unknown (a
+   timeout after FiC committed, a crash), so the next attempt first looks the marker up in FiC and
+   adopts what it finds.
+3. Only when the lookup finds nothing is the document created again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from . import leases
+from .errors import Busy, Conflict, InvalidInput, NotFound, Queued
+from .i18n import _
+from .model import CONVERSIONS, DOCUMENT_TYPES, Document, Order
+from .store import now_iso
+
+if TYPE_CHECKING:
+    from .context import Context
+
+log = logging.getLogger(__name__)
+
+#: FiC e-invoice states after which a document can no longer be deleted.
+EI_LOCKED_STATES = {"sent", "pending", "processing", "accepted", "manual_accepted", "no_response", "not_delivered"}
+
+#: How long a worker may hold a document intent before another may take it over. Longer than
+#: the slowest FiC call with its retries; a dead worker's lease is freed at once anyway.
+LEASE_SECONDS = 300
+
+#: Which document of an order receives the payments, in order of preference.
+PAYABLE_TYPES = ("invoice", "receipt", "proforma")
+
+
+def marker_for(order_id: str, document_type: str, generation: int) -> str:
+    """The reference written in FiC's ``subject`` to find this document again."""
+    return f"fic-plugin:order-{order_id}:{document_type}:{generation}"
+
+
+class Documents:
+    """Document operations for one shop; every method is safe to call again after a failure."""
+
+    def __init__(self, context: Context):
+        self.context = context
+        self.store = context.store
+
+    # --- create ----------------------------------------------------------------------------------
+
+    def create(self, order_id: str, document_type: str) -> Document:
+        """Issue a document of ``document_type`` for the order now (panel, CLI).
+
+        Refuses when the order already has one of that type: delete or convert it first.
+        """
+        if document_type not in DOCUMENT_TYPES:
+            raise InvalidInput(_("Unknown document type {type}.").format(type=document_type), field="type")
+        order = self.context.order(order_id)
+        existing = self.store.document_for(order.id, document_type)
+        if existing is not None and existing.is_synced:
+            raise Conflict(
+                _("Order {order} already has a {label} (n. {number}): delete or convert it first.").format(
+                    order=order.number, label=DOCUMENT_TYPES[document_type], number=existing.full_number),
+                order_id=order.id,
+            )
+        try:
+            return self.ensure(order, document_type)
+        except Exception as error:
+            from .jobs import enqueue, is_transient
+
+            if not is_transient(error):
+                raise
+            # FiC did not answer clearly: the worker finishes the job (looking the document up
+            # first), so the owner need not click again — a second click would find the intent.
+            enqueue(self.context, "create", f"create:{order.id}:{document_type}:{self._generation(order.id, document_type)}",
+                    order_id=order.id, args={"type": document_type})
+            raise Queued(_("Fatture in Cloud did not answer in time ({reason}). The {label} will be completed "
+                           "automatically in a few minutes.").format(reason=error, label=DOCUMENT_TYPES[document_type]),
+                         order_id=order.id) from error
+
+    def ensure(self, order: Order, document_type: str) -> Document:
+        """Make sure the order has its document of this type in FiC; create it at most once."""
+        document = self._reserve(order, document_type)
+        if document.is_synced:
+            return document
+        try:
+            return self._create(order, document)
+        finally:
+            self._unlease(document)
+
+    def _create(self, order: Order, document: Document) -> Document:
+        document_type = document.type
+        if document.attempted_at:
+            found = self._find_in_fic(document)
+            if found is not None:
+                log.info("order %s: adopted FiC document %s found by its marker", order.id, found["id"])
+                return self._adopt(order, document, found)
+        payload = self._payload(order, document_type, document.marker)
+        with self.store.transaction():
+            document.attempted_at = now_iso()
+            self.store.update_document(document)
+        try:
+            created = self.context.client.create_document(payload)
+        except Exception as error:
+            if not _maybe_applied(error):
+                self._release(document, error)
+            raise
+        return self._adopt(order, document, created)
+
+    def _reserve(self, order: Order, document_type: str) -> Document:
+        """The intent row for (order, type), found or written now, leased to this worker.
+
+        One transaction: two workers never both hold an unsynced intent, so they never both call
+        FiC for it. A synced row is returned without a lease (there is nothing left to create).
+        """
+        with self.store.transaction():
+            document = self.store.document_for(order.id, document_type)
+            if document is None:
+                generation = self._generation(order.id, document_type)
+                numeration = "" if document_type == "delivery_note" else self.context.settings.numeration
+                document = self.store.insert_document(Document(
+                    id=None, order_id=order.id, type=document_type, numeration=numeration,
+                    marker=marker_for(order.id, document_type, generation)))
+            elif document.is_synced:
+                return document
+            elif not leases.is_free(*self.store.document_lease(document.id)):
+                raise Busy(_("The {label} of order {order} is being created right now.").format(
+                    label=document.type_label, order=order.number), order_id=order.id)
+            self.store.lease_document(document.id, leases.owner_id(), leases.until(LEASE_SECONDS))
+            return document
+
+    def _unlease(self, document: Document) -> None:
+        if self.store.document(document.id) is not None:
+            self.store.lease_document(document.id, None, None)
+
+    def _generation(self, order_id: str, document_type: str) -> int:
+        """How many documents of this type the order had before: a deleted one is not found again."""
+        key = f"generation:{order_id}:{document_type}"
+        return int(self.store.get_meta(key) or 0)
+
+    def _release(self, document: Document, error: Exception) -> None:
+        """FiC refused before creating anything: drop the intent so nothing half-made remains."""
+        with self.store.transaction():
+            self.store.delete_document(document.id)
+        self.store.audit("create", f"refused: {error}", order_id=document.order_id)
+
+    def _payload(self, order: Order, document_type: str, marker: str | None) -> dict[str, Any]:
+        from .payload import build_document
+
+        settings = self.context.settings
+        payload = build_document(order, document_type, settings, today=date.today(), marker=marker)
+        self.context.pm.hook.fic_document_payload(order=order, document_type=document_type, payload=payload)
+        # The marker is what prevents duplicates: a plugin may not take it away.
+        payload["subject"] = marker
+        return payload
+
+    def _find_in_fic(self, document: Document) -> dict[str, Any] | None:
+        query = f"subject = '{document.marker}'"
+        for found in self.context.client.list_documents(document.type, q=query, fieldset="detailed"):
+            if found.get("subject") == document.marker:
+                return found
+        return None
+
+    def _adopt(self, order: Order, document: Document, fic: dict[str, Any]) -> Document:
+        """Store what FiC answered on the intent row and tell the plugins."""
+        _apply_fic_fields(document, fic)
+        document.last_error = None
+        with self.store.transaction():
+            self.store.update_document(document)
+        self.store.audit("create", f"{document.type_label} n. {document.full_number}",
+                         order_id=order.id, document_id=document.id)
+        self.context.pm.hook.fic_document_issued(order=order, document=document)
+        return document
+
+    # --- view --------------------------------------------------------------------------------------
+
+    def view_url(self, document_id: int) -> str:
+        """A fresh link to the document's PDF: FiC's ``url`` expires, so it is never stored."""
+        document = self._synced(document_id)
+        fic = self.context.client.get_document(document.fic_id)
+        url = fic.get("url")
+        if not url:
+            raise NotFound(_("FiC has no printable copy of this document yet: try again in a minute."),
+                           order_id=document.order_id)
+        return url
+
+    # --- convert -----------------------------------------------------------------------------------
+
+    def convert(self, document_id: int, to_type: str) -> Document:
+        """Convert a document into another type with FiC's transform, keeping the original.
+
+        The new document is a new row whose ``converted_from`` points at the original.
+        """
+        original = self._synced(document_id)
+        allowed = CONVERSIONS.get(original.type, ())
+        if to_type not in allowed:
+            raise InvalidInput(
+                _("A {label} cannot be converted into a {target}.").format(
+                    label=original.type_label, target=DOCUMENT_TYPES.get(to_type, to_type)),
+                field="to", order_id=original.order_id)
+        order = self.context.order(original.order_id)
+        target = self._reserve(order, to_type)
+        if target.is_synced:
+            if target.converted_from == original.id:
+                return target
+            raise Conflict(
+                _("Order {order} already has a {label} (n. {number}): delete it before converting.").format(
+                    order=order.number, label=target.type_label, number=target.full_number),
+                order_id=order.id)
+        try:
+            return self._convert(order, original, target, to_type)
+        finally:
+            self._unlease(target)
+
+    def _convert(self, order: Order, original: Document, target: Document, to_type: str) -> Document:
+        if target.attempted_at:
+            found = self._find_in_fic(target)
+            if found is not None:
+                return self._adopt_conversion(order, original, target, found)
+        transformed = self.context.client.transform_document(
+            original.fic_id, to_type, current_type=original.type, keep_copy=True)
+        data = dict(transformed.get("data") or {})
+        options = dict(transformed.get("options") or {})
+        options.setdefault("create_from", [str(original.fic_id)])
+        # FiC pre-fills the date and number of the original: the new document gets today's and the
+        # next number of its own numbering.
+        data.pop("number", None)
+        data["date"] = date.today().isoformat()
+        data["type"] = to_type
+        if to_type == "delivery_note":
+            data.pop("numeration", None)
+        else:
+            data["numeration"] = self.context.settings.numeration
+        data["subject"] = target.marker
+        options["fix_payments"] = True
+        with self.store.transaction():
+            target.attempted_at = now_iso()
+            self.store.update_document(target)
+        try:
+            created = self.context.client.create_document(data, options)
+        except Exception as error:
+            if not _maybe_applied(error):
+                self._release(target, error)
+            raise
+        return self._adopt_conversion(order, original, target, created)
+
+    def _adopt_conversion(self, order: Order, original: Document, target: Document, fic: dict) -> Document:
+        target.converted_from = original.id
+        target.converted_from_label = f"{original.type_label} n. {original.full_number}"
+        _apply_fic_fields(target, fic)
+        with self.store.transaction():
+            self.store.update_document(target)
+        self.store.audit("convert", f"{original.type_label} n. {original.full_number} → "
+                         f"{target.type_label} n. {target.full_number}", order_id=order.id, document_id=target.id)
+        self.context.pm.hook.fic_document_converted(order=order, document=target, original=original)
+        if target.type in PAYABLE_TYPES:
+            self.sync_payments(order.id)
+        return self.store.document(target.id)
+
+    # --- delete ------------------------------------------------------------------------------------
+
+    def delete(self, document_id: int) -> None:
+        """Delete in FiC, then locally; a document FiC has locked or sent to SDI is refused."""
+        from .fic.errors import FicNotFound
+
+        document = self.store.document(document_id)
+        if document is None:
+            raise NotFound(_("Document {id} does not exist.").format(id=document_id))
+        if not document.is_synced:
+            if document.attempted_at and self._find_in_fic(document) is not None:
+                raise Conflict(_("This document is still being created: wait for it, then delete it."),
+                               order_id=document.order_id)
+            self._forget(document)
+            return
+        try:
+            fic = self.context.client.get_document(document.fic_id, fieldset="basic")
+        except FicNotFound:
+            self._forget(document)
+            return
+        ei_status = fic.get("ei_status")
+        if fic.get("locked") or ei_status in EI_LOCKED_STATES:
+            raise Conflict(
+                _("FiC does not allow deleting {label} n. {number}: it is locked or was sent to the SDI. "
+                  "Issue a credit note (Nota di credito) instead.").format(
+                    label=document.type_label, number=document.full_number),
+                order_id=document.order_id)
+        try:
+            self.context.client.delete_document(document.fic_id)
+        except FicNotFound:
+            pass
+        self._forget(document)
+
+    def _forget(self, document: Document) -> None:
+        with self.store.transaction():
+            self.store.delete_document(document.id)
+            key = f"generation:{document.order_id}:{document.type}"
+            self.store.set_meta(key, str(int(self.store.get_meta(key) or 0) + 1))
+        self.store.audit("delete", f"{document.type_label} n. {document.full_number}",
+                         order_id=document.order_id, document_id=document.id)
+        order = self.context.pm.hook.shop_get_order(order_id=document.order_id)
+        if order is not None:
+            self.context.pm.hook.fic_document_deleted(order=order, document=document)
+
+    # --- payments ----------------------------------------------------------------------------------
+
+    def sync_payments(self, order_id: str) -> Document | None:
+        """Bring the paid amount of the order's payable document to FiC (``payments_list``).
+
+        Idempotent: it sets the state from the shop's payments, it never adds to it.
+        """
+        from .payload import payments_list
+
+        order = self.context.order(order_id)
+        document = self.payable_document(order.id)
+        if document is None or not document.is_synced or document.amount_due is None:
+            return document
+        paid = order.amount_paid
+        if paid == document.amount_paid and document.status == _payment_status(paid, document.amount_due):
+            return document
+        if paid > document.amount_due:
+            log.warning("order %s: paid %s, more than the document's %s", order.id, paid, document.amount_due)
+        instalments = payments_list(order, document.amount_due, self.context.settings, date.today())
+        self.context.client.modify_document(document.fic_id, {"payments_list": instalments})
+        document.amount_paid = paid
+        document.status = _payment_status(paid, document.amount_due)
+        with self.store.transaction():
+            self.store.update_document(document)
+        self.store.audit("payments", f"paid {paid} of {document.amount_due}", order_id=order.id,
+                         document_id=document.id)
+        return document
+
+    def payable_document(self, order_id: str) -> Document | None:
+        documents = {d.type: d for d in self.store.documents(order_id)}
+        for document_type in PAYABLE_TYPES:
+            if document_type in documents:
+                return documents[document_type]
+        return None
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    def _synced(self, document_id: int) -> Document:
+        document = self.store.document(document_id)
+        if document is None:
+            raise NotFound(_("Document {id} does not exist.").format(id=document_id))
+        if not document.is_synced:
+            raise Conflict(_("This document is still being created in Fatture in Cloud: try again shortly."),
+                           order_id=document.order_id)
+        return document
+
+
+def _maybe_applied(error: Exception) -> bool:
+    """True when FiC may have done what was asked (the intent must stay for the lookup)."""
+    from .fic.errors import OutcomeUnknown
+
+    return isinstance(error, OutcomeUnknown)
+
+
+def _payment_status(paid: Decimal, due: Decimal) -> str:
+    if paid <= 0:
+        return "not_paid"
+    return "paid" if paid >= due else "partly_paid"
+
+
+def _apply_fic_fields(document: Document, fic: dict[str, Any]) -> None:
+    """Copy FiC's answer (id, number, date, amounts, paid state) onto the local row."""
+    document.fic_id = int(fic["id"])
+    document.number = fic.get("number")
+    document.numeration = fic.get("numeration") or ""
+    if fic.get("date"):
+        document.date = date.fromisoformat(str(fic["date"]))
+    if fic.get("amount_due") is not None:
+        document.amount_due = Decimal(str(fic["amount_due"]))
+    document.ei_status = fic.get("ei_status")
+    paid = sum((Decimal(str(p.get("amount") or 0)) for p in fic.get("payments_list") or []
+                if p.get("status") == "paid"), Decimal("0"))
+    document.amount_paid = paid
+    if document.amount_due is not None:
+        document.status = _payment_status(paid, document.amount_due)
+
+
+def describe_document(document: Document) -> dict[str, Any]:
+    """The document as the CLI and the JSON API show it."""
+    state = {"not_paid": _("not paid"), "partly_paid": _("partly paid"), "paid": _("paid")}.get(document.status,
+                                                                                                document.status)
+    if document.is_synced:
+        summary = _("[doc {id}] {label} n. {number} of {date} for order {order}: {amount} EUR, {state}").format(
+            id=document.id, label=document.type_label, number=document.full_number,
+            date=document.date.strftime("%d/%m/%Y") if document.date else "-", order=document.order_id,
+            amount=document.amount_due, state=state)
+    else:
+        summary = _("[doc {id}] {label} for order {order}: being created").format(
+            id=document.id, label=document.type_label, order=document.order_id)
+    return {
+        "id": document.id,
+        "order_id": document.order_id,
+        "type": document.type,
+        "fic_id": document.fic_id,
+        "number": document.number,
+        "numeration": document.numeration,
+        "date": document.date.isoformat() if document.date else None,
+        "status": document.status,
+        "amount_due": str(document.amount_due) if document.amount_due is not None else None,
+        "amount_paid": str(document.amount_paid),
+        "sent_at": document.sent_at.isoformat() if document.sent_at else None,
+        "sent_to": document.sent_to,
+        "converted_from": document.converted_from,
+        "last_error": document.last_error,
+        "summary": summary,
+    }

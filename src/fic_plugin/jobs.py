@@ -1,0 +1,428 @@
+"""The durable outbox and the worker (``fic sync``).
+
+Shop events never call FiC: they insert a job row (``fic_jobs``) whose ``key`` is unique, so a
+replayed event inserts nothing. The worker claims due jobs with a lease inside ``BEGIN
+IMMEDIATE`` (two workers never run the same job), runs them through ``documents`` and
+``sending`` (which are idempotent themselves), and records the outcome: done, retry later
+(transient: FiC down, rate limited, outcome unknown) or failed with the reason (the owner fixes
+the cause, then ``fic retry``).
+
+Scaling out: :func:`execute_job` runs one job by id and is all a task queue (Huey, RQ, Celery)
+needs; :func:`enqueue` is the only writer of jobs. The loop in :func:`run_round` is one runner
+among possible others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from . import leases
+from .errors import Busy, FicError, NotFound
+from .i18n import _
+from .store import now_iso
+
+if TYPE_CHECKING:
+    from .context import Context
+    from .model import Order, Payment
+
+log = logging.getLogger(__name__)
+
+#: A job may hold its lease this long; a dead worker's lease is freed at once (see ``leases``).
+LEASE_SECONDS = 300
+#: Transient failures are retried this many times before the job is marked failed.
+MAX_ATTEMPTS = 25
+#: First retry delay (seconds), doubled at each attempt, capped.
+RETRY_BASE_SECONDS = 2.0
+RETRY_CAP_SECONDS = 300.0
+#: ``fic sync --once`` waits for retries due within this horizon before it exits.
+ONCE_HORIZON_SECONDS = 60.0
+WATERMARK_KEY = "paid_orders_watermark"
+
+
+@attrs.frozen
+class Job:
+    id: int
+    kind: str
+    key: str
+    order_id: str | None
+    document_id: int | None
+    args: dict[str, Any]
+    state: str
+    attempts: int
+    run_after: str
+    last_error: str | None
+
+
+@attrs.define
+class RoundReport:
+    done: int = 0
+    retried: int = 0
+    failed: int = 0
+    queued_by_check: int = 0
+
+
+# --- enqueue (called by the shop's events: must stay fast) -------------------------------------------
+
+
+def enqueue(context: Context, kind: str, key: str, *, order_id: str | None = None,
+            document_id: int | None = None, args: dict[str, Any] | None = None) -> bool:
+    """Insert a job unless one with the same key exists; True when a new job was written."""
+    now = now_iso()
+    cursor = context.store.db.execute(
+        "INSERT OR IGNORE INTO fic_jobs (kind, key, order_id, document_id, args, state, run_after,"
+        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+        [kind, key, order_id, document_id, json.dumps(args or {}), now, now, now],
+    )
+    return cursor.rowcount == 1
+
+
+def on_order_paid(context: Context, order: Order) -> None:
+    """Queue the automatic document (and its email) when the settings or a schedule ask for it."""
+    settings = context.settings
+    scheduled = _scheduled_config(context, order.id)
+    if not settings.auto_invoice and scheduled is None:
+        return
+    document_type = scheduled["document_type"] if scheduled else auto_document_type(context, order)
+    enqueue(context, "auto_document", f"auto:{order.id}", order_id=order.id, args={"type": document_type})
+
+
+def on_payment_recorded(context: Context, order: Order, payment: Payment) -> None:
+    """Queue the update of the paid amount; keyed by the total so a replay writes nothing."""
+    enqueue(context, "sync_payments", f"payments:{order.id}:{order.amount_paid}", order_id=order.id)
+
+
+def auto_document_type(context: Context, order: Order) -> str:
+    return context.pm.hook.fic_auto_document_type(order=order) or context.settings.auto_document_type
+
+
+def _scheduled_config(context: Context, order_id: str) -> dict[str, Any] | None:
+    row = context.store.db.execute(
+        "SELECT id, document_type FROM fic_send_configs WHERE order_id = ? AND on_paid = 1 AND used_at IS NULL"
+        " ORDER BY id DESC LIMIT 1", [str(order_id)]).fetchone()
+    return {"id": row[0], "document_type": row[1]} if row else None
+
+
+# --- running jobs ------------------------------------------------------------------------------------
+
+
+def execute_job(context: Context, job_id: int) -> str:
+    """Claim and run one job; returns its new state (``done``, ``pending``, ``failed``) or
+    ``skipped`` when another worker holds it or it is not due."""
+    job = _claim(context, job_id)
+    if job is None:
+        return "skipped"
+    try:
+        _HANDLERS[job.kind](context, job)
+    except Exception as error:  # noqa: BLE001 - every failure is recorded on the job
+        return _record_failure(context, job, error)
+    _finish(context, job, "done", None)
+    return "done"
+
+
+def _claim(context: Context, job_id: int) -> Job | None:
+    store = context.store
+    with store.transaction() as db:
+        row = db.execute("SELECT state, run_after, lease_owner, lease_until FROM fic_jobs WHERE id = ?",
+                         [job_id]).fetchone()
+        if row is None:
+            return None
+        state, run_after, owner, lease_until = row
+        if state == "pending" and run_after > now_iso():
+            return None
+        if state == "running" and not leases.is_free(owner, lease_until):
+            return None
+        if state not in ("pending", "running"):
+            return None
+        db.execute(
+            "UPDATE fic_jobs SET state = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1,"
+            " updated_at = ? WHERE id = ?",
+            [leases.owner_id(), leases.until(LEASE_SECONDS), now_iso(), job_id])
+        return _job(db.execute("SELECT * FROM fic_jobs WHERE id = ?", [job_id]))
+
+
+def _job(cursor) -> Job:
+    names = [c[0] for c in cursor.description]
+    data = dict(zip(names, cursor.fetchone(), strict=True))
+    return Job(id=data["id"], kind=data["kind"], key=data["key"], order_id=data["order_id"],
+               document_id=data["document_id"], args=json.loads(data["args"] or "{}"), state=data["state"],
+               attempts=data["attempts"], run_after=data["run_after"], last_error=data["last_error"])
+
+
+def _finish(context: Context, job: Job, state: str, error: str | None, run_after: str | None = None) -> None:
+    now = now_iso()
+    context.store.db.execute(
+        "UPDATE fic_jobs SET state = ?, last_error = ?, run_after = COALESCE(?, run_after), lease_owner = NULL,"
+        " lease_until = NULL, updated_at = ?, finished_at = CASE WHEN ? IN ('done', 'failed') THEN ? END"
+        " WHERE id = ?",
+        [state, error, run_after, now, state, now, job.id])
+
+
+def _record_failure(context: Context, job: Job, error: Exception) -> str:
+    message = str(error) if isinstance(error, FicError) else _("Unexpected error ({kind}): see the worker's log.").format(
+        kind=type(error).__name__)
+    if not isinstance(error, FicError):
+        log.exception("job %s (%s) failed unexpectedly", job.id, job.kind)
+    if is_transient(error) and job.attempts < MAX_ATTEMPTS:
+        delay = retry_delay(job.attempts, getattr(error, "retry_after", None))
+        run_after = (datetime.now() + timedelta(seconds=delay)).isoformat(timespec="microseconds")
+        _finish(context, job, "pending", message, run_after)
+        log.info("job %s (%s) will retry in %.1fs: %s", job.id, job.kind, delay, message)
+        return "pending"
+    _finish(context, job, "failed", message)
+    context.store.audit(job.kind, f"failed: {message}", order_id=job.order_id, job_id=job.id)
+    return "failed"
+
+
+def is_transient(error: Exception) -> bool:
+    """Failures that go away by themselves: FiC down or slow, rate limits, another worker busy."""
+    from .fic.errors import BadResponse, FicUnavailable, RateLimited
+
+    return isinstance(error, FicUnavailable | RateLimited | BadResponse | Busy)
+
+
+def retry_delay(attempts: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter; FiC's ``Retry-After`` wins when it says longer."""
+    delay = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    delay *= random.uniform(0.75, 1.25)
+    return max(delay, float(retry_after or 0))
+
+
+# --- job kinds ---------------------------------------------------------------------------------------
+
+
+def _run_auto_document(context: Context, job: Job) -> None:
+    """Create the order's automatic document, apply its payments, then send it once."""
+    from .documents import Documents
+    from .sending import Sending
+
+    order = context.order(job.order_id)
+    documents = Documents(context)
+    document = documents.ensure(order, job.args.get("type", "invoice"))
+    documents.sync_payments(order.id)
+    document = context.store.document(document.id)
+    sending = Sending(context)
+    config = sending.config_for(document)
+    if config is not None:
+        sending.deliver(document, config, key=f"auto:{order.id}")
+
+
+def _run_create(context: Context, job: Job) -> None:
+    """Finish a create the panel or the CLI started when FiC did not answer in time."""
+    from .documents import Documents
+
+    Documents(context).ensure(context.order(job.order_id), job.args["type"])
+
+
+def _run_sync_payments(context: Context, job: Job) -> None:
+    from .documents import PAYABLE_TYPES, Documents
+
+    pending_create = context.store.db.execute(
+        "SELECT 1 FROM fic_jobs WHERE order_id = ? AND kind = 'auto_document' AND state IN ('pending', 'running')"
+        " AND id != ?", [job.order_id, job.id]).fetchone()
+    unsynced = [d for d in context.store.documents(job.order_id) if d.type in PAYABLE_TYPES and not d.is_synced]
+    if pending_create or unsynced:
+        # The document is still being made; its payload will carry the payments, and this job
+        # runs again afterwards to catch any that came in meanwhile.
+        raise Busy(_("The document of order {order} is still being created.").format(order=job.order_id))
+    Documents(context).sync_payments(job.order_id)
+
+
+def _run_send(context: Context, job: Job) -> None:
+    from .sending import Sending
+
+    document = context.store.document(job.document_id)
+    if document is None:
+        raise NotFound(_("Document {id} no longer exists.").format(id=job.document_id))
+    sending = Sending(context)
+    sending.deliver(document, sending.config_for(document, job.args.get("config_id")), key=job.key)
+
+
+_HANDLERS = {
+    "auto_document": _run_auto_document,
+    "create": _run_create,
+    "sync_payments": _run_sync_payments,
+    "send": _run_send,
+}
+
+
+# --- the worker --------------------------------------------------------------------------------------
+
+
+def invoice_paid_orders(context: Context) -> int:
+    """The periodic check: queue the automatic document of paid orders that have none yet.
+
+    Reads the shop's paid orders since the watermark (inclusive, so orders paid in the same
+    instant are not missed; the unique job key makes seeing one twice free).
+    """
+    settings = context.settings
+    if not settings.auto_invoice:
+        return 0
+    store = context.store
+    watermark = store.get_meta(WATERMARK_KEY)
+    since = datetime.fromisoformat(watermark) if watermark else None
+    orders = context.pm.hook.shop_paid_orders(since=since) or ()
+    queued, newest = 0, since
+    for order in orders:
+        if order.paid_at and (newest is None or order.paid_at > newest):
+            newest = order.paid_at
+        document_type = auto_document_type(context, order)
+        if store.document_for(order.id, document_type) is not None:
+            continue
+        if enqueue(context, "auto_document", f"auto:{order.id}", order_id=order.id, args={"type": document_type}):
+            queued += 1
+    if newest is not None and newest != since:
+        store.set_meta(WATERMARK_KEY, newest.isoformat())
+    return queued
+
+
+def due_job_ids(context: Context, limit: int = 500) -> list[int]:
+    rows = context.store.db.execute(
+        "SELECT id, state, lease_owner, lease_until FROM fic_jobs WHERE (state = 'pending' AND run_after <= ?)"
+        " OR state = 'running' ORDER BY id LIMIT ?", [now_iso(), limit]).fetchall()
+    return [r[0] for r in rows if r[1] == "pending" or leases.is_free(r[2], r[3])]
+
+
+def _next_retry_in(context: Context) -> float | None:
+    row = context.store.db.execute("SELECT MIN(run_after) FROM fic_jobs WHERE state = 'pending'").fetchone()
+    if not row or not row[0]:
+        return None
+    return max(0.0, (datetime.fromisoformat(row[0]) - datetime.now()).total_seconds())
+
+
+def run_round(context: Context, *, progress: bool = False, wait_for_retries: bool = False) -> RoundReport:
+    """Run due jobs, do the periodic check, run what it queued.
+
+    With ``wait_for_retries`` (``fic sync --once``) the round also waits for retries due soon, so
+    one invocation leaves nothing half-done because of a passing FiC hiccup.
+    """
+    report = RoundReport()
+    report.queued_by_check = invoice_paid_orders(context)
+    bar = _progress_bar(context, progress)
+    try:
+        while True:
+            ids = due_job_ids(context)
+            for job_id in ids:
+                state = execute_job(context, job_id)
+                if state == "done":
+                    report.done += 1
+                    bar.update(1)
+                elif state == "pending":
+                    report.retried += 1
+                elif state == "failed":
+                    report.failed += 1
+                    bar.update(1)
+            if ids:
+                continue
+            wait = _next_retry_in(context) if wait_for_retries else None
+            if wait is None or wait > ONCE_HORIZON_SECONDS:
+                break
+            time.sleep(min(wait, 5.0) + 0.05)
+    finally:
+        bar.close()
+    return report
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(context: Context, progress: bool):
+    if not progress:
+        return _NoBar()
+    from tqdm import tqdm
+
+    total = context.store.db.execute(
+        "SELECT COUNT(*) FROM fic_jobs WHERE state IN ('pending', 'running')").fetchone()[0]
+    return tqdm(total=total, unit="job", desc=_("Fatture in Cloud"), dynamic_ncols=True)
+
+
+def run_worker(context: Context, *, once: bool = False, interval: float = 60.0, progress: bool = False,
+               stop: Any = None) -> int:
+    """``fic sync``: rounds until stopped (``stop`` is a threading.Event for embedding), or one."""
+    while True:
+        report = run_round(context, progress=progress, wait_for_retries=once)
+        if once:
+            log.info("sync: %s done, %s failed", report.done, report.failed)
+            return 0
+        if stop is not None:
+            if stop.wait(interval):
+                return 0
+        else:
+            time.sleep(interval)
+
+
+# --- status and retry --------------------------------------------------------------------------------
+
+
+def jobs(context: Context, *, order_id: str | None = None, states: tuple[str, ...] = ()) -> Iterator[Job]:
+    sql, params = "SELECT * FROM fic_jobs WHERE 1 = 1", []
+    if order_id is not None:
+        sql += " AND order_id = ?"
+        params.append(str(order_id))
+    if states:
+        sql += f" AND state IN ({', '.join('?' for _ in states)})"
+        params.extend(states)
+    cursor = context.store.db.execute(sql + " ORDER BY id", params)
+    names = [c[0] for c in cursor.description]
+    for row in cursor.fetchall():
+        data = dict(zip(names, row, strict=True))
+        yield Job(id=data["id"], kind=data["kind"], key=data["key"], order_id=data["order_id"],
+                  document_id=data["document_id"], args=json.loads(data["args"] or "{}"), state=data["state"],
+                  attempts=data["attempts"], run_after=data["run_after"], last_error=data["last_error"])
+
+
+def status_report(context: Context, order_id: str | None = None) -> dict[str, Any]:
+    """What ``fic status`` prints: the queue, the failures, and for one order its history."""
+    from .documents import describe_document
+
+    counts = dict(context.store.db.execute("SELECT state, COUNT(*) FROM fic_jobs GROUP BY state").fetchall())
+    failed = [attrs.asdict(j) for j in jobs(context, order_id=order_id, states=("failed",))]
+    lines = [_("Jobs: {pending} pending, {running} running, {done} done, {failed} failed.").format(
+        pending=counts.get("pending", 0), running=counts.get("running", 0), done=counts.get("done", 0),
+        failed=counts.get("failed", 0))]
+    for job in failed:
+        lines.append(f"  job {job['id']} {job['kind']} order {job['order_id']}: {job['last_error']}")
+    report: dict[str, Any] = {"jobs": counts, "failed": failed}
+    if order_id is not None:
+        documents = [describe_document(d) for d in context.store.documents(order_id)]
+        audit = context.store.audit_log(order_id)
+        report.update(documents=documents, audit=audit,
+                      order_jobs=[attrs.asdict(j) for j in jobs(context, order_id=order_id)])
+        lines.append(_("Documents of order {order}:").format(order=order_id))
+        lines.extend(f"  {d['summary']}" for d in documents)
+        lines.append(_("History:"))
+        lines.extend(f"  {a['at'][:19]} {a['action']}: {a['outcome']}" for a in reversed(audit))
+    report["text"] = "\n".join(lines)
+    return report
+
+
+def retry_jobs(context: Context, *, job_id: int | None = None, all_failed: bool = False) -> int:
+    """Queue failed jobs again (after the owner fixed the cause)."""
+    store = context.store
+    if job_id is not None:
+        row = store.db.execute("SELECT state FROM fic_jobs WHERE id = ?", [job_id]).fetchone()
+        if row is None:
+            raise NotFound(_("Job {id} does not exist.").format(id=job_id))
+        if row[0] != "failed":
+            raise FicError(_("Job {id} is {state}, not failed: nothing to retry.").format(id=job_id, state=row[0]))
+        where, params = "id = ?", [job_id]
+    elif all_failed:
+        where, params = "state = 'failed'", []
+    else:
+        return 0
+    cursor = store.db.execute(
+        f"UPDATE fic_jobs SET state = 'pending', run_after = ?, attempts = 0, updated_at = ? WHERE {where}",
+        [now_iso(), now_iso(), *params])
+    return cursor.rowcount
