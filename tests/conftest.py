@@ -89,9 +89,10 @@ def _fields(order: Order) -> dict:
 
 def order_total(order: Order) -> Decimal:
     """What the customer pays, by the rules of docs/totals.md (net prices, no rivalsa)."""
-    from fic_plugin.money import compute_totals_for_order
+    from fic_plugin.payload import expected_totals
+    from fic_plugin.settings import Settings
 
-    return compute_totals_for_order(order).amount_due
+    return expected_totals(order, Settings()).amount_due
 
 
 @pytest.fixture

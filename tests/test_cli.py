@@ -1,0 +1,74 @@
+"""The fic command: --help is true, errors are one line and write nothing."""
+
+import subprocess
+import sys
+
+from fic_plugin.cli import build_parser, main
+
+COMMANDS = ["demo", "sandbox", "connect", "sync", "doc", "status", "retry", "settings"]
+
+
+def run(*args, db=None):
+    cmd = [sys.executable, "-m", "fic_plugin.cli", *( ["--db", str(db)] if db else []), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+
+def test_help_lists_every_command():
+    result = run("--help")
+    assert result.returncode == 0
+    for command in COMMANDS:
+        assert command in result.stdout
+
+
+def test_doc_help_lists_every_action():
+    text = build_parser()._subparsers._group_actions[0].choices["doc"].format_help()
+    for action in ("create", "list", "view", "convert", "delete", "send", "schedule"):
+        assert action in text
+
+
+def test_settings_set_and_show_round_trip(tmp_path, capsys):
+    db = tmp_path / "shop.db"
+    assert main(["--db", str(db), "settings", "set", "rivalsa_inps", "yes", "numeration", "B",
+                 "vat_mapping.22", "0", "payment_mapping.card", "5:2"]) == 0
+    capsys.readouterr()
+    assert main(["--db", str(db), "--json", "settings", "show"]) == 0
+    import json
+
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["rivalsa_inps"] is True and shown["numeration"] == "/B"
+    assert shown["vat_mapping"] == {"22": 0}
+    assert shown["payment_mapping"] == {"card": {"payment_method_id": 5, "payment_account_id": 2}}
+
+
+def test_a_wrong_setting_is_one_line_naming_it_and_writes_nothing(tmp_path):
+    db = tmp_path / "shop.db"
+    result = run("settings", "set", "stamp_duty", "perhaps", db=db)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "stamp_duty" in result.stderr
+    assert "Traceback" not in result.stderr
+    shown = run("--json", "settings", "show", db=db)
+    assert '"stamp_duty": false' in shown.stdout
+
+
+def test_a_secret_set_from_the_cli_is_never_shown(tmp_path):
+    db = tmp_path / "shop.db"
+    assert run("settings", "set", "fic_access_token", "a/very-secret", db=db).returncode == 0
+    shown = run("settings", "show", db=db)
+    assert "very-secret" not in shown.stdout and "fic_access_token" in shown.stdout
+
+
+def test_unknown_order_is_a_clear_error(tmp_path):
+    result = run("doc", "create", "999", "--type", "invoice", db=tmp_path / "shop.db")
+    assert result.returncode == 1
+    assert "999" in result.stderr and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_document_is_a_clear_error(tmp_path):
+    result = run("doc", "delete", "42", db=tmp_path / "shop.db")
+    assert result.returncode == 1 and "42" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_retry_needs_a_job_or_all_failed(tmp_path):
+    result = run("retry", db=tmp_path / "shop.db")
+    assert result.returncode == 1 and "--all-failed" in result.stderr
