@@ -1,0 +1,270 @@
+"""The FiC API as the plugin uses it: issued documents, totals, email, lookups, e-invoices.
+
+Methods return FiC's ``data`` (dicts, numbers as Decimal) and raise :mod:`fic_plugin.fic.errors`.
+Lookups (VAT types, payment methods and accounts, document info) change rarely and are needed
+for every document, so they are cached for a few minutes: issuing a document then costs one
+request. The client never reads settings; :func:`client_for_context` does, once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from ..errors import SettingsError
+from ..i18n import _
+from .auth import ManualToken, OAuthApp, OAuthSession, TokenSet
+from .errors import AuthenticationRequired, BadResponse
+from .ratelimit import Quota, RateLimits
+from .transport import Auth, Backoff, RequestRecord, Timeouts, Transport
+
+if TYPE_CHECKING:
+    from ..context import Context
+
+DEFAULT_BASE_URL = "https://api-v2.fattureincloud.it"
+LOOKUP_TTL = 600.0
+
+
+class FicClient:
+    """One company's FiC API (``company_id`` may be None only for :meth:`user_companies`)."""
+
+    def __init__(self, base_url: str, auth: Auth | str, company_id: int | None, *,
+                 limits: RateLimits | None = None, timeouts: Timeouts | None = None,
+                 backoff: Backoff | None = None, on_request: Callable[[RequestRecord], None] | None = None,
+                 session: requests.Session | None = None, lookup_ttl: float = LOOKUP_TTL,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        if isinstance(auth, str):
+            auth = ManualToken(auth)
+        self.company_id = company_id
+        self.transport = Transport(base_url, auth, limits=limits, timeouts=timeouts, backoff=backoff,
+                                   on_request=on_request, session=session, sleep=sleep)
+        if isinstance(auth, OAuthSession) and auth.app.on_request is None:
+            auth.app.on_request = self.transport.record  # token refreshes count as requests too
+        self._lookup_ttl = lookup_ttl
+        self._clock = clock
+        self._lookups: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._lookups_lock = threading.Lock()
+
+    @property
+    def quota(self) -> Quota:
+        """FiC's ``RateLimit-*`` headers from the last answer that had them."""
+        return self.transport.quota
+
+    @property
+    def request_count(self) -> int:
+        """HTTP exchanges so far (retries included): what the benchmarks count."""
+        return self.transport.request_count
+
+    # --- issued documents ----------------------------------------------------------------------
+
+    def list_documents(self, type: str, *, q: str | None = None, fieldset: str | None = None,
+                       fields: str | None = None, sort: str | None = None, per_page: int = 100) -> Iterator[dict]:
+        """Every document of ``type`` matching ``q``, page after page (FiC pages hold at most 100)."""
+        params = {"type": type, "q": q, "fieldset": fieldset, "fields": fields, "sort": sort, "per_page": per_page}
+        return self._pages(self._c("/issued_documents"), params)
+
+    def create_document(self, data: dict, options: dict | None = None) -> dict:
+        """Issue a document. Raises OutcomeUnknown (never retried) when FiC may have created it."""
+        return self._data(self._call("POST", self._c("/issued_documents"), body=_write_body(data, options)))
+
+    def get_document(self, document_id: int, *, fieldset: str = "detailed") -> dict:
+        return self._data(self._call("GET", self._doc(document_id), params={"fieldset": fieldset}))
+
+    def modify_document(self, document_id: int, data: dict, options: dict | None = None) -> dict:
+        return self._data(self._call("PUT", self._doc(document_id), body=_write_body(data, options)))
+
+    def delete_document(self, document_id: int) -> None:
+        self._call("DELETE", self._doc(document_id), expect_json=False)
+
+    def transform_document(self, original_id: int, new_type: str, *, current_type: str, keep_copy: bool = True,
+                           e_invoice: bool = False) -> dict:
+        """FiC's draft of ``original_id`` as ``new_type``: ``{"data", "options"}``; creates nothing."""
+        answer = self._call("GET", self._c("/issued_documents/transform"), params={
+            "original_document_id": original_id, "new_type": new_type, "type": current_type,
+            "e_invoice": int(e_invoice), "transform_keep_copy": int(keep_copy)})
+        if not isinstance(answer, dict) or not isinstance(answer.get("data"), dict):
+            raise _bad_shape("GET", self._c("/issued_documents/transform"))
+        return {"data": answer["data"], "options": answer.get("options") or {}}
+
+    def new_document_totals(self, data: dict) -> dict:
+        """FiC's totals of a draft (computes only, so it is retried like a GET)."""
+        path = self._c("/issued_documents/totals")
+        return self._data(self._call("POST", path, body={"data": data}, idempotent=True))
+
+    def document_totals(self, document_id: int, data: dict) -> dict:
+        path = self._doc(document_id) + "/totals"
+        return self._data(self._call("POST", path, body={"data": data}, idempotent=True))
+
+    # --- email ---------------------------------------------------------------------------------
+
+    def email_data(self, document_id: int) -> dict:
+        """FiC's defaults for emailing the document: recipient, senders, subject, body."""
+        return self._data(self._call("GET", self._doc(document_id) + "/email"))
+
+    def schedule_email(self, document_id: int, data: dict) -> None:
+        """Queue FiC's email of the document; ``{{allegati}}`` in the body is sent as it is."""
+        self._call("POST", self._doc(document_id) + "/email", body={"data": data}, expect_json=False)
+
+    def list_emails(self, **filters: Any) -> Iterator[dict]:
+        """FiC's email log (``fieldset``, ``sort``, ``q``, ``per_page``...), page after page."""
+        return self._pages(self._c("/emails"), {"per_page": 100, **filters})
+
+    # --- lookups (cached) ----------------------------------------------------------------------
+
+    def vat_types(self) -> list[dict]:
+        return self._lookup("vat_types", "", lambda: self._list(self._c("/info/vat_types")))
+
+    def payment_methods(self) -> list[dict]:
+        return self._lookup("payment_methods", "", lambda: self._list(self._c("/info/payment_methods")))
+
+    def payment_accounts(self) -> list[dict]:
+        return self._lookup("payment_accounts", "", lambda: self._list(self._c("/info/payment_accounts")))
+
+    def document_info(self, type: str) -> dict:
+        """Numerations, default notes, template... for new documents of ``type``."""
+        return self._lookup("document_info", type, lambda: self._data(
+            self._call("GET", self._c("/issued_documents/info"), params={"type": type})))
+
+    def clear_lookups(self) -> None:
+        """Forget cached lookups (after the owner changed VAT types or accounts in FiC)."""
+        with self._lookups_lock:
+            self._lookups.clear()
+
+    # --- account -------------------------------------------------------------------------------
+
+    def user_companies(self) -> list[dict]:
+        """The companies the token can use (id, name, type, ...)."""
+        data = self._data(self._call("GET", "/user/companies"))
+        companies = data.get("companies") if isinstance(data, dict) else None
+        if not isinstance(companies, list):
+            raise _bad_shape("GET", "/user/companies")
+        return companies
+
+    # --- e-invoice (SDI) -----------------------------------------------------------------------
+
+    def verify_e_invoice_xml(self, document_id: int) -> dict:
+        """``{"success": True}``, or ValidationFailed whose ``validation_result`` lists the XML errors."""
+        return self._data(self._call("GET", self._doc(document_id) + "/e_invoice/xml_verify"))
+
+    def send_e_invoice(self, document_id: int, data: dict | None = None, dry_run: bool = False) -> dict:
+        """Send the e-invoice to SDI (``dry_run`` only checks, so it may be retried)."""
+        body = {"data": data or {}, "options": {"dry_run": dry_run}}
+        return self._data(self._call("POST", self._doc(document_id) + "/e_invoice/send", body=body,
+                                     idempotent=dry_run))
+
+    def e_invoice_error_reason(self, document_id: int) -> dict:
+        return self._data(self._call("GET", self._doc(document_id) + "/e_invoice/error_reason"))
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.transport.call(method, path, **kwargs)
+
+    def _c(self, path: str) -> str:
+        if self.company_id is None:
+            raise SettingsError(
+                _("No Fatture in Cloud company is chosen: run `fic connect --company ID` (or set FIC_COMPANY_ID)."),
+                field="fic_company_id")
+        return f"/c/{int(self.company_id)}{path}"
+
+    def _doc(self, document_id: int) -> str:
+        return self._c(f"/issued_documents/{int(document_id)}")
+
+    def _data(self, answer: Any) -> Any:
+        if not isinstance(answer, dict) or "data" not in answer:
+            raise BadResponse(_("Fatture in Cloud answered without the expected data: try again later."))
+        return answer["data"]
+
+    def _list(self, path: str) -> list[dict]:
+        data = self._data(self._call("GET", path))
+        if not isinstance(data, list):
+            raise _bad_shape("GET", path)
+        return data
+
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[dict]:
+        page = 1
+        while True:
+            answer = self._call("GET", path, params={**params, "page": page})
+            rows = answer.get("data") if isinstance(answer, dict) else None
+            if not isinstance(rows, list):
+                raise _bad_shape("GET", path)
+            yield from rows
+            current, last = answer.get("current_page") or page, answer.get("last_page") or page
+            if int(current) >= int(last) or not rows:
+                return
+            page = int(current) + 1
+
+    def _lookup(self, name: str, key: str, fetch: Callable[[], Any]) -> Any:
+        now = self._clock()
+        with self._lookups_lock:
+            cached = self._lookups.get((name, key))
+            if cached is not None and cached[0] > now:
+                return cached[1]
+        value = fetch()
+        with self._lookups_lock:
+            self._lookups[(name, key)] = (now + self._lookup_ttl, value)
+        return value
+
+
+def _write_body(data: dict, options: dict | None) -> dict:
+    body: dict[str, Any] = {"data": data}
+    if options:
+        body["options"] = options
+    return body
+
+
+def _bad_shape(method: str, path: str) -> BadResponse:
+    return BadResponse(_("Fatture in Cloud's answer to {request} did not have the expected shape: try again "
+                         "later.").format(request=f"{method} {path}"), method=method, path=path)
+
+
+class StoreTokens:
+    """OAuth tokens in the shop's secrets table (expiry in the meta table: it is not a secret)."""
+
+    EXPIRES_KEY = "fic_token_expires_at"
+
+    def __init__(self, store: Any):
+        self.store = store
+
+    def load(self) -> TokenSet | None:
+        access = self.store.get_secret("fic_access_token")
+        if not access:
+            return None
+        expires = self.store.get_meta(self.EXPIRES_KEY)
+        return TokenSet(access, self.store.get_secret("fic_refresh_token"), float(expires) if expires else None)
+
+    def save(self, tokens: TokenSet) -> None:
+        with self.store.transaction():
+            self.store.set_secret("fic_access_token", tokens.access_token)
+            self.store.set_secret("fic_refresh_token", tokens.refresh_token)
+            self.store.set_meta(self.EXPIRES_KEY, None if tokens.expires_at is None else repr(tokens.expires_at))
+
+
+def client_for_context(context: Context, *, on_request: Callable[[RequestRecord], None] | None = None) -> FicClient:
+    """The client for the shop's connection: env (FIC_API_URL, FIC_ACCESS_TOKEN, FIC_COMPANY_ID)
+    over stored settings; OAuth refresh when a refresh token and the app's credentials are stored;
+    rate limits from FIC_RATE_* (see docs/fic-client.md), else FiC's real ones."""
+    base_url, token, company_id = context.connection()
+    if not token:
+        raise AuthenticationRequired(
+            _("The shop is not connected to Fatture in Cloud: run `fic connect` (or set FIC_ACCESS_TOKEN)."))
+    if company_id is None:
+        raise SettingsError(
+            _("No Fatture in Cloud company is chosen: run `fic connect --company ID`, or "
+              "`fic settings set fic_company_id ID` (or set FIC_COMPANY_ID)."), field="fic_company_id")
+    auth: Auth = ManualToken(token)
+    store = context.store
+    tokens = StoreTokens(store)
+    stored = tokens.load()
+    client_id = context.settings.fic_client_id
+    client_secret = store.get_secret("fic_client_secret")
+    from_env = bool(os.environ.get("FIC_ACCESS_TOKEN"))
+    if not from_env and stored is not None and stored.refresh_token and client_id and client_secret:
+        auth = OAuthSession(OAuthApp(base_url=base_url, client_id=client_id, client_secret=client_secret),
+                            stored, tokens)
+    return FicClient(base_url, auth, company_id, limits=RateLimits.from_env(os.environ), on_request=on_request)

@@ -1,0 +1,159 @@
+"""Pacing requests so FiC never has to refuse them.
+
+FiC allows 1,000 requests per hour per company and app, and about 300 every 5 minutes; past
+that it answers 403/429 with ``Retry-After``. Being refused costs a round trip and, for the
+hourly quota, can stall the shop for the rest of the hour, so :class:`Pacer` keeps a sliding log
+of when requests were sent and waits before sending one that would break a window. When FiC's
+``RateLimit-*`` headers say fewer requests remain than the log thinks (another process or app
+uses the same company), the headers win.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+
+import attrs
+
+
+@attrs.frozen(kw_only=True)
+class RateLimits:
+    """The windows the pacer keeps to. Defaults are FiC's real limits.
+
+    Tests and the sandbox compress them (e.g. an "hour" of 60 s); ``max_wait`` caps how long one
+    call may sleep, for the pacer or for a ``Retry-After``: beyond it the call raises
+    :class:`~fic_plugin.fic.errors.RateLimited` and the job layer reschedules.
+    """
+
+    hourly: int = 1000
+    hour_seconds: float = 3600.0
+    short_term: int = 300
+    short_seconds: float = 300.0
+    max_wait: float = 120.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> RateLimits:
+        """Limits from ``FIC_RATE_HOURLY``, ``FIC_RATE_SHORT_TERM``, ``FIC_RATE_HOUR_SECONDS``,
+        ``FIC_RATE_SHORT_SECONDS`` and ``FIC_RATE_MAX_WAIT``; FiC's real values where unset."""
+        names = {"hourly": ("FIC_RATE_HOURLY", int), "short_term": ("FIC_RATE_SHORT_TERM", int),
+                 "hour_seconds": ("FIC_RATE_HOUR_SECONDS", float),
+                 "short_seconds": ("FIC_RATE_SHORT_SECONDS", float),
+                 "max_wait": ("FIC_RATE_MAX_WAIT", float)}
+        values = {}
+        for field, (env, kind) in names.items():
+            if environ.get(env, "").strip():
+                values[field] = kind(environ[env])
+        return cls(**values)
+
+
+@attrs.frozen
+class Quota:
+    """The ``RateLimit-*`` headers of FiC's last answer (``None`` until one carried them)."""
+
+    hourly_remaining: int | None = None
+    hourly_limit: int | None = None
+    monthly_remaining: int | None = None
+    monthly_limit: int | None = None
+
+    _HEADERS = {"hourly_remaining": "RateLimit-HourlyRemaining", "hourly_limit": "RateLimit-HourlyLimit",
+                "monthly_remaining": "RateLimit-MonthlyRemaining", "monthly_limit": "RateLimit-MonthlyLimit"}
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str], previous: Quota | None = None) -> Quota:
+        """Read the headers present; keep the previous value of the ones missing."""
+        values = attrs.asdict(previous) if previous else {}
+        for field, header in cls._HEADERS.items():
+            raw = headers.get(header)
+            if raw is not None:
+                try:
+                    values[field] = int(str(raw).strip())
+                except ValueError:
+                    continue
+        return cls(**values)
+
+
+class WaitTooLong(Exception):
+    """The pacer would have to wait more than ``max_wait``; ``seconds`` says how long."""
+
+    def __init__(self, seconds: float):
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+class Pacer:
+    """A sliding log of send times; :meth:`acquire` returns when one more request fits.
+
+    Thread safe: a slot is reserved under the lock (at the time it will be used) and the sleep
+    happens outside it, so concurrent callers queue up without overshooting a window.
+    """
+
+    def __init__(self, limits: RateLimits, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.limits = limits
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._sent: deque[float] = deque()
+
+    def acquire(self) -> float:
+        """Wait until a request may be sent, record it, and return how long we waited."""
+        with self._lock:
+            now = self._clock()
+            at = self._earliest_slot(now)
+            if at - now > self.limits.max_wait:
+                raise WaitTooLong(at - now)
+            self._record(at)
+        wait = at - now
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def observe(self, quota: Quota) -> None:
+        """Trust FiC's count when it says fewer requests remain this hour than our log does.
+
+        We cannot know when FiC's window started, so the missing requests are booked as just
+        sent: the pacer then waits until our own window frees them (never sooner than FiC).
+        """
+        if quota.hourly_remaining is None:
+            return
+        with self._lock:
+            now = self._clock()
+            self._forget(now)
+            hour_start = now - self.limits.hour_seconds
+            used = sum(1 for t in self._sent if t > hour_start)
+            ours_remaining = self.limits.hourly - used
+            for _ in range(max(0, ours_remaining - max(0, quota.hourly_remaining))):
+                self._record(now)
+
+    @property
+    def sent_in_last_hour(self) -> int:
+        with self._lock:
+            start = self._clock() - self.limits.hour_seconds
+            return sum(1 for t in self._sent if t > start)
+
+    def _earliest_slot(self, now: float) -> float:
+        self._forget(now)
+        # Slots are handed out in order, so every logged time is <= the slot we pick and only
+        # the windows ending at it need checking. A window holds at most N sends: the next one
+        # fits once the N-th most recent has aged out of it.
+        at = max(now, self._sent[-1]) if self._sent else now
+        while True:
+            moved = at
+            for limit, seconds in ((self.limits.short_term, self.limits.short_seconds),
+                                   (self.limits.hourly, self.limits.hour_seconds)):
+                recent = [t for t in self._sent if t > moved - seconds]
+                if len(recent) >= limit:
+                    moved = max(moved, recent[len(recent) - limit] + seconds)
+            if moved == at:
+                return at
+            at = moved
+
+    def _record(self, at: float) -> None:
+        self._sent.append(max(at, self._sent[-1]) if self._sent else at)
+
+    def _forget(self, now: float) -> None:
+        horizon = now - max(self.limits.hour_seconds, self.limits.short_seconds)
+        while self._sent and self._sent[0] <= horizon:
+            self._sent.popleft()
