@@ -1,0 +1,329 @@
+"""The texts a shop owner writes for emails and SMS: shortcodes, safe rendering, SMS length.
+
+Owners write ``{customer_name}``; developers add shortcodes with the ``fic_shortcodes`` hook.
+Owner text is never parsed as a template: it is split into literal pieces and shortcodes, and
+only a skeleton of our own (``{{ _lit[0] }}{{ _v['customer_name'] }}...``) is rendered, in a
+:class:`jinja2.sandbox.SandboxedEnvironment` with autoescape for HTML. So ``{{ ''.__class__ }}``
+or ``{% for %}`` typed by an owner can never run; :func:`check_template` refuses them at save
+with a readable reason anyway. FiC's own ``{{allegati}}`` placeholder (where FiC draws the
+document buttons) passes through verbatim.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html as html_lib
+import logging
+import math
+import re
+from collections.abc import Iterable, Mapping
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import nh3
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
+
+from .errors import InvalidInput
+from .i18n import _
+from .model import Customer, Document, Order
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from .context import Context
+
+log = logging.getLogger(__name__)
+
+#: FiC replaces this with the document's buttons; it must reach FiC untouched.
+ALLEGATI = "{{allegati}}"
+
+#: The built-in shortcodes, with what they print (English source, shown translated).
+BUILTIN_SHORTCODES: dict[str, str] = {
+    "customer_name": "The customer's name (company name or first and last name)",
+    "customer_email": "The customer's email address",
+    "order_number": "The order number",
+    "order_url": "The link to the order in the shop",
+    "order_total": "The order total, like 1.234,56 €",
+    "order_date": "The order date, like 28/11/2026",
+    "products": "The ordered products, like 2 × Pasta di Gragnano 500 g",
+    "document_type": "The document type in Italian, like Fattura",
+    "document_number": "The document number with its suffix, like 12/A",
+    "document_date": "The document date, like 28/11/2026",
+    "document_total": "The document total, like 1.234,56 €",
+    "shop_name": "The shop's name (setting shop_name)",
+}
+
+#: Formatting tags an editor produces; everything else (scripts, handlers, styles) is dropped.
+ALLOWED_TAGS = frozenset({
+    "p", "br", "b", "strong", "i", "em", "u", "ul", "ol", "li", "a",
+    "h1", "h2", "h3", "h4", "blockquote", "span",
+})
+ALLOWED_ATTRIBUTES = {"a": {"href"}}
+URL_SCHEMES = frozenset({"http", "https", "mailto"})
+
+# `{{allegati}}` first, so its inner `{allegati}` is never read as a shortcode.
+_TOKEN = re.compile(r"(\{\{allegati\}\})|\{([A-Za-z][A-Za-z0-9_]*)\}")
+_JINJA_MARKERS = ("{{", "}}", "{%", "%}", "{#")
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+
+# --- checking ---------------------------------------------------------------------------------------
+
+
+def shortcode_names(text: str) -> list[str]:
+    """The shortcodes used in ``text``, in order of first use (``{{allegati}}`` is not one)."""
+    names: list[str] = []
+    for match in _TOKEN.finditer(text or ""):
+        name = match.group(2)
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def check_template(text: str, field: str, *, extra: Iterable[str] = ()) -> None:
+    """Refuse a subject, body or SMS text with template syntax or an unknown shortcode.
+
+    ``extra`` are the names plugins add (see :func:`known_shortcodes`). Raises
+    :class:`~fic_plugin.errors.InvalidInput` with ``field`` set; returns nothing when fine.
+    """
+    if not isinstance(text, str):
+        raise InvalidInput(_("{field} must be text.").format(field=field), field=field)
+    rest = text.replace(ALLEGATI, "")
+    for marker in _JINJA_MARKERS:
+        if marker in rest:
+            raise InvalidInput(
+                _("Template syntax {marker} is not allowed in {field}: write shortcodes with single "
+                  "braces, like {{customer_name}}; only {allegati} may use double braces.").format(
+                    marker=marker, field=field, allegati=ALLEGATI),
+                field=field)
+    known = set(BUILTIN_SHORTCODES) | set(extra)
+    for name in shortcode_names(text):
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = _(" Did you mean {{{name}}}?").format(name=close[0]) if close else ""
+            raise InvalidInput(
+                _("Unknown shortcode {{{name}}} in {field}: known ones are {known}.").format(
+                    name=name, field=field, known=", ".join(f"{{{k}}}" for k in sorted(known))) + hint,
+                field=field)
+
+
+def sanitize_html(text: str) -> str:
+    """Keep the formatting an editor makes (bold, lists, links); drop scripts, handlers, styles."""
+    return nh3.clean(text or "", tags=set(ALLOWED_TAGS), attributes=ALLOWED_ATTRIBUTES,
+                     url_schemes=set(URL_SCHEMES), link_rel=None)
+
+
+def html_to_text(text: str) -> str:
+    """A plain-text twin of an HTML body, for mail clients that do not show HTML."""
+    text = re.sub(r"(?i)<br\s*/?>", "\n", text or "")
+    text = re.sub(r"(?i)</(p|h[1-4]|li|blockquote)>", "\n", text)
+    text = re.sub(r"(?i)<li[^>]*>", "- ", text)
+    plain = html_lib.unescape(nh3.clean(text, tags=set()))
+    return re.sub(r"\n{3,}", "\n\n", plain).strip()
+
+
+# --- values -------------------------------------------------------------------------------------------
+
+
+def format_money(amount: Decimal | None, currency: str = "EUR") -> str:
+    """``Decimal("1234.5")`` → ``1.234,50 €``: Italian style, with a plain space (SMS-safe)."""
+    if amount is None:
+        return ""
+    value = Decimal(amount).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    sign = "-" if value < 0 else ""
+    units, _sep, cents = f"{abs(value):f}".partition(".")
+    groups = []
+    while len(units) > 3:
+        groups.insert(0, units[-3:])
+        units = units[:-3]
+    groups.insert(0, units)
+    symbol = "€" if (currency or "EUR").upper() == "EUR" else currency.upper()
+    return f"{sign}{'.'.join(groups)},{cents} {symbol}"
+
+
+def format_quantity(qty: Decimal) -> str:
+    """``2`` for 2.000, ``0,5`` for 0.50: quantities as people write them."""
+    text = format(Decimal(qty).normalize(), "f")
+    return text.replace(".", ",")
+
+
+def customer_name(customer: Customer) -> str:
+    if customer.type == "person" and (customer.first_name or customer.last_name):
+        return " ".join(p for p in (customer.first_name, customer.last_name) if p)
+    return customer.name
+
+
+def order_total(order: Order) -> Decimal:
+    """What the customer pays for ``order``: the gross of docs/totals.md (VAT per rate)."""
+    from .money import Item, compute_totals
+
+    items = [Item(price=line.unit_price, qty=line.qty, vat_rate=line.vat_rate, discount=line.discount)
+             for line in order.lines]
+    return compute_totals(items, use_gross_prices=order.prices_include_vat).amount_gross
+
+
+def builtin_values(order: Order, document: Document | None, *, shop_name: str = "",
+                   order_url: str = "") -> dict[str, str]:
+    """The built-in shortcodes for ``order`` (and ``document`` when there is one), as text."""
+    products = ", ".join(f"{format_quantity(line.qty)} × {line.name}"
+                         for line in order.lines if line.kind == "product")
+    values = {
+        "customer_name": customer_name(order.customer),
+        "customer_email": order.customer.email or "",
+        "order_number": order.number,
+        "order_url": order_url or "",
+        "order_total": format_money(order_total(order), order.currency),
+        "order_date": order.created_at.strftime("%d/%m/%Y") if order.created_at else "",
+        "products": products,
+        "document_type": "",
+        "document_number": "",
+        "document_date": "",
+        "document_total": "",
+        "shop_name": shop_name or "",
+    }
+    if document is not None:
+        values.update({
+            "document_type": document.type_label,
+            "document_number": document.full_number,
+            "document_date": document.date.strftime("%d/%m/%Y") if document.date else "",
+            "document_total": format_money(document.amount_due, document.currency)
+            if document.amount_due is not None else values["order_total"],
+        })
+    return values
+
+
+def plugin_values(pm: pluggy.PluginManager, order: Order, document: Document | None) -> dict[str, str]:
+    """Shortcodes added by plugins; a plugin cannot replace a built-in one (it is ignored)."""
+    values: dict[str, str] = {}
+    for answer in pm.hook.fic_shortcodes(order=order, document=document):
+        for name, value in (answer or {}).items():
+            if name in BUILTIN_SHORTCODES:
+                log.warning("A plugin tried to replace the built-in shortcode {%s}: ignored", name)
+            elif not _IDENTIFIER.match(str(name)):
+                log.warning("A plugin returned the shortcode name %r: use letters, digits and _", name)
+            else:
+                values.setdefault(str(name), "" if value is None else str(value))
+    return values
+
+
+def shortcode_values(context: Context | None, order: Order, document: Document | None) -> dict[str, str]:
+    """Every shortcode for ``order``: built-ins (shop name from settings, URL from the shop), then
+    the plugins' ones."""
+    if context is None:
+        return builtin_values(order, document)
+    url = context.pm.hook.shop_order_url(order=order) or ""
+    values = builtin_values(order, document, shop_name=context.settings.shop_name, order_url=url)
+    return {**plugin_values(context.pm, order, document), **values}
+
+
+def _sample_order() -> Order:
+    return Order(id="0", number="0", customer=Customer(name="Mario Rossi"), lines=())
+
+
+def known_shortcodes(pm: pluggy.PluginManager | None) -> list[str]:
+    """Built-in names plus the ones plugins add, found by asking them about a sample order."""
+    names = list(BUILTIN_SHORTCODES)
+    if pm is None:
+        return names
+    try:
+        extra = plugin_values(pm, _sample_order(), None)
+    except Exception:  # a plugin that cannot handle the sample must not block saving texts
+        log.exception("A fic_shortcodes plugin failed on a sample order; its shortcodes are unknown")
+        return names
+    return names + [n for n in extra if n not in names]
+
+
+# --- rendering ----------------------------------------------------------------------------------------
+
+
+@cache
+def _environment(html: bool) -> SandboxedEnvironment:
+    return SandboxedEnvironment(autoescape=html)
+
+
+def render(text: str, order: Order, document: Document | None, *, html: bool,
+           context: Context | None = None, values: Mapping[str, Any] | None = None,
+           field: str = "text") -> str:
+    """Fill the shortcodes of ``text`` for ``order``; with ``html`` the text is sanitised and the
+    values escaped. ``{{allegati}}`` stays as it is. Unknown shortcodes raise InvalidInput."""
+    if values is None:
+        values = shortcode_values(context, order, document)
+    check_template(text, field, extra=values)
+    source = sanitize_html(text) if html else text
+    skeleton: list[str] = []
+    literals: list[Any] = []
+
+    def literal(piece: str) -> None:
+        if piece:
+            literals.append(Markup(piece) if html else piece)
+            skeleton.append(f"{{{{ _lit[{len(literals) - 1}] }}}}")
+
+    position = 0
+    for match in _TOKEN.finditer(source):
+        literal(source[position:match.start()])
+        if match.group(1):
+            literal(ALLEGATI)
+        else:
+            skeleton.append(f"{{{{ _v['{match.group(2)}'] }}}}")
+        position = match.end()
+    literal(source[position:])
+    template = _environment(html).from_string("".join(skeleton))
+    return template.render(_lit=literals, _v={k: str(v) for k, v in values.items()})
+
+
+def preview(context: Context, order: Order, document: Document | None, *, subject: str | None = None,
+            body: str | None = None, sms_text: str | None = None) -> dict[str, Any]:
+    """What the send screen shows: the subject, body and SMS as the customer will read them."""
+    settings = context.settings
+    values = shortcode_values(context, order, document)
+    sms = render(sms_text if sms_text is not None else settings.sms_text, order, document,
+                 html=False, values=values, field="sms_text")
+    encoding, length, parts = sms_parts(sms)
+    return {
+        "subject": render(subject if subject is not None else settings.email_subject, order, document,
+                          html=False, values=values, field="email_subject"),
+        "body": render(body if body is not None else settings.email_body, order, document,
+                       html=True, values=values, field="email_body"),
+        "sms_text": sms,
+        "sms": {"encoding": encoding, "length": length, "parts": parts, "warning": sms_warning(sms)},
+    }
+
+
+# --- SMS length ---------------------------------------------------------------------------------------
+
+# GSM 03.38 default alphabet; the extension table's characters take two septets each.
+_GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
+
+
+def sms_parts(text: str) -> tuple[str, int, int]:
+    """``(encoding, length, parts)``: GSM-7 fits 160 characters in one SMS (153 per part when
+    concatenated); one character outside it (an emoji, ``ł``) makes the whole text UCS-2, 70
+    per SMS (67 per part). Length counts septets (GSM-7) or UTF-16 units (UCS-2)."""
+    text = text or ""
+    if all(c in _GSM7_BASIC or c in _GSM7_EXTENSION for c in text):
+        length = sum(2 if c in _GSM7_EXTENSION else 1 for c in text)
+        single, part = 160, 153
+        encoding = "GSM-7"
+    else:
+        length = len(text.encode("utf-16-le")) // 2
+        single, part = 70, 67
+        encoding = "UCS-2"
+    if length == 0:
+        return encoding, 0, 0
+    return encoding, length, 1 if length <= single else math.ceil(length / part)
+
+
+def sms_warning(text: str) -> str | None:
+    """A warning when ``text`` needs more than one SMS (each part is billed), else ``None``."""
+    encoding, length, parts = sms_parts(text)
+    if parts <= 1:
+        return None
+    limit = 160 if encoding == "GSM-7" else 70
+    return _("This SMS has {length} characters ({encoding}, at most {limit} per SMS): it will be sent "
+             "as {parts} SMS, each billed.").format(length=length, encoding=encoding, limit=limit, parts=parts)
