@@ -7,7 +7,10 @@ tables, and builds the FiC client from the settings, the secrets and the environ
 
 from __future__ import annotations
 
+import contextvars
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import attrs
@@ -20,7 +23,23 @@ if TYPE_CHECKING:
     import pluggy
 
     from .fic.client import FicClient
+    from .fic.transport import RequestRecord
     from .model import Order
+
+#: The order (and document, job) the current FiC calls are made for: what the audit log files
+#: each request under.
+_acting_for: contextvars.ContextVar[tuple[str | None, int | None, int | None]] = contextvars.ContextVar(
+    "fic_acting_for", default=(None, None, None))
+
+
+@contextmanager
+def acting_for(order_id: str | None, document_id: int | None = None, job_id: int | None = None) -> Iterator[None]:
+    """File the FiC calls made inside the block under this order in the audit log."""
+    token = _acting_for.set((None if order_id is None else str(order_id), document_id, job_id))
+    try:
+        yield
+    finally:
+        _acting_for.reset(token)
 
 
 @attrs.define
@@ -59,8 +78,15 @@ class Context:
         if self._client is None:
             from .fic.client import client_for_context
 
-            self._client = client_for_context(self)
+            self._client = client_for_context(self, on_request=self._audit_request)
         return self._client
+
+    def _audit_request(self, record: RequestRecord) -> None:
+        """Every FiC call, for ``fic status ORDER_ID`` and the panel: no tokens, no bodies."""
+        order_id, document_id, job_id = _acting_for.get()
+        self.store.audit("fic_request", record.outcome, order_id=order_id, document_id=document_id,
+                         job_id=job_id, method=record.method, path=record.path, status=record.status,
+                         duration_ms=record.duration_ms)
 
     def reset_client(self) -> None:
         """Forget the client (after the connection settings or the token changed)."""

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from . import leases
+from .context import acting_for
 from .errors import Busy, Conflict, InvalidInput, NotFound, Queued
 from .i18n import _
 from .model import CONVERSIONS, DOCUMENT_TYPES, Document, Order
@@ -91,7 +92,8 @@ class Documents:
         if document.is_synced:
             return document
         try:
-            return self._create(order, document)
+            with acting_for(order.id, document.id):
+                return self._create(order, document)
         finally:
             self._unlease(document)
 
@@ -184,7 +186,8 @@ class Documents:
     def view_url(self, document_id: int) -> str:
         """A fresh link to the document's PDF: FiC's ``url`` expires, so it is never stored."""
         document = self._synced(document_id)
-        fic = self.context.client.get_document(document.fic_id)
+        with acting_for(document.order_id, document.id):
+            fic = self.context.client.get_document(document.fic_id)
         url = fic.get("url")
         if not url:
             raise NotFound(_("FiC has no printable copy of this document yet: try again in a minute."),
@@ -215,7 +218,8 @@ class Documents:
                     order=order.number, label=target.type_label, number=target.full_number),
                 order_id=order.id)
         try:
-            return self._convert(order, original, target, to_type)
+            with acting_for(order.id, target.id):
+                return self._convert(order, original, target, to_type)
         finally:
             self._unlease(target)
 
@@ -268,17 +272,25 @@ class Documents:
 
     def delete(self, document_id: int) -> None:
         """Delete in FiC, then locally; a document FiC has locked or sent to SDI is refused."""
-        from .fic.errors import FicNotFound
-
         document = self.store.document(document_id)
         if document is None:
             raise NotFound(_("Document {id} does not exist.").format(id=document_id))
+        with acting_for(document.order_id, document.id):
+            self._delete(document)
+
+    def _delete(self, document: Document) -> None:
+        from .fic.errors import FicNotFound
+
         if not document.is_synced:
-            if document.attempted_at and self._find_in_fic(document) is not None:
-                raise Conflict(_("This document is still being created: wait for it, then delete it."),
-                               order_id=document.order_id)
-            self._forget(document)
-            return
+            if not leases.is_free(*self.store.document_lease(document.id)):
+                raise Busy(_("This document is being created right now: wait for it, then delete it."),
+                           order_id=document.order_id)
+            found = self._find_in_fic(document) if document.attempted_at else None
+            if found is None:
+                self._forget(document)
+                return
+            # FiC did create it (an answer was lost): delete that one, not just the intent.
+            _apply_fic_fields(document, found)
         try:
             fic = self.context.client.get_document(document.fic_id, fieldset="basic")
         except FicNotFound:
@@ -326,8 +338,10 @@ class Documents:
             return document
         if paid > document.amount_due:
             log.warning("order %s: paid %s, more than the document's %s", order.id, paid, document.amount_due)
-        instalments = payments_list(order, document.amount_due, self.context.settings, date.today())
-        self.context.client.modify_document(document.fic_id, {"payments_list": instalments})
+        instalments = payments_list(order, document.amount_due, self.context.settings, date.today(),
+                                    document_type=document.type)
+        with acting_for(order.id, document.id):
+            self.context.client.modify_document(document.fic_id, {"payments_list": instalments})
         document.amount_paid = paid
         document.status = _payment_status(paid, document.amount_due)
         with self.store.transaction():

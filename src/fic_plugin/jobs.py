@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import leases
+from .context import acting_for
 from .errors import Busy, FicError, NotFound
 from .i18n import _
 from .store import now_iso
@@ -120,7 +121,8 @@ def execute_job(context: Context, job_id: int) -> str:
     if job is None:
         return "skipped"
     try:
-        _HANDLERS[job.kind](context, job)
+        with acting_for(job.order_id, job.document_id, job.id):
+            _HANDLERS[job.kind](context, job)
     except Exception as error:  # noqa: BLE001 - every failure is recorded on the job
         return _record_failure(context, job, error)
     _finish(context, job, "done", None)

@@ -267,4 +267,14 @@ def client_for_context(context: Context, *, on_request: Callable[[RequestRecord]
     if not from_env and stored is not None and stored.refresh_token and client_id and client_secret:
         auth = OAuthSession(OAuthApp(base_url=base_url, client_id=client_id, client_secret=client_secret),
                             stored, tokens)
-    return FicClient(base_url, auth, company_id, limits=RateLimits.from_env(os.environ), on_request=on_request)
+    return FicClient(base_url, auth, company_id, limits=RateLimits.from_env(os.environ),
+                     timeouts=_timeouts_from_env(os.environ), on_request=on_request)
+
+
+def _timeouts_from_env(environ: Any) -> Timeouts:
+    """``FIC_TIMEOUT_CONNECT`` / ``FIC_TIMEOUT_READ`` (seconds) where set, else the defaults."""
+    values = {}
+    for field, name in (("connect", "FIC_TIMEOUT_CONNECT"), ("read", "FIC_TIMEOUT_READ")):
+        if environ.get(name, "").strip():
+            values[field] = float(environ[name])
+    return Timeouts(**values)
