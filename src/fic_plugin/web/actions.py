@@ -1,0 +1,153 @@
+"""The panel's actions: create, view, convert, delete, retry.
+
+Each POST does one thing through :class:`fic_plugin.documents.Documents` or
+:mod:`fic_plugin.jobs` (web code never calls FiC itself), then redirects back with a flash.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from werkzeug.utils import redirect
+from werkzeug.wrappers import Request, Response
+
+from ..errors import FicError, InvalidInput, NotFound
+from ..i18n import _
+from ..model import CONVERSIONS, PANEL_DOCUMENT_TYPES
+from .formatting import day, money
+from .labels import document_type_label
+from .panel import UNEXPECTED, flash, render_panel
+
+if TYPE_CHECKING:
+    from .app import FicWebApp
+
+log = logging.getLogger(__name__)
+
+UPDATED = "Document updated successfully."
+DELETED = "Document deleted successfully."
+
+
+def order_page(web: FicWebApp, request: Request, order_id: str) -> Response:
+    """The panel on a page of its own: the fallback target of the redirects, handy without a host."""
+    try:
+        order = web.context.order(order_id)
+    except FicError as error:
+        return web.message_page(request, error.message, 404)
+    panel = render_panel(web.context, order, mount=request.script_root)
+    return web.page(request, "order.html", order=order, panel=panel)
+
+
+def create(web: FicWebApp, request: Request, order_id: str) -> Response:
+    document_type = request.form.get("type", "")
+
+    def action() -> str:
+        if document_type not in PANEL_DOCUMENT_TYPES:
+            raise InvalidInput(_("Choose the type of document to create."), field="type")
+        from ..documents import Documents
+
+        Documents(web.context).create(order_id, document_type)
+        return _(UPDATED)
+
+    return web.act(request, order_id, action, web.order_url(request, order_id))
+
+
+def view(web: FicWebApp, request: Request, document_id: int) -> Response:
+    """Redirect to a fresh link to the PDF: FiC's links expire, so none is ever stored."""
+    document = web.context.store.document(document_id)
+    if document is None:
+        return web.message_page(request, _("Document {id} does not exist (it may have been deleted).")
+                                .format(id=document_id), 404)
+    try:
+        from ..documents import Documents
+
+        url = Documents(web.context).view_url(document_id)
+    except FicError as error:
+        flash(web.context, document.order_id, error.message, "error")
+        return redirect(web.back(request, web.order_url(request, document.order_id)), code=303)
+    except Exception:
+        log.exception("fic-plugin: cannot open document %s", document_id)
+        flash(web.context, document.order_id, _(UNEXPECTED), "error")
+        return redirect(web.back(request, web.order_url(request, document.order_id)), code=303)
+    return redirect(url, code=302)
+
+
+def convert(web: FicWebApp, request: Request, document_id: int) -> Response:
+    document = web.document_or_404(document_id)
+    to_type = request.form.get("to_type", "")
+
+    def action() -> str:
+        if to_type not in CONVERSIONS.get(document.type, ()):
+            raise InvalidInput(_("A {from_type} cannot be converted into this type.").format(
+                from_type=document_type_label(document.type)), field="to_type")
+        from ..documents import Documents
+
+        Documents(web.context).convert(document_id, to_type)
+        return _(UPDATED)
+
+    return web.act(request, document.order_id, action, web.order_url(request, document.order_id))
+
+
+def delete(web: FicWebApp, request: Request, document_id: int) -> Response:
+    """GET asks "are you sure?" on a page of its own (works without JavaScript); POST deletes."""
+    document = web.context.store.document(document_id)
+    if document is None:
+        return web.message_page(request, _("Document {id} does not exist (it may have been deleted).")
+                                .format(id=document_id), 404)
+    back = web.back(request, web.order_url(request, document.order_id))
+    if request.method == "GET":
+        return web.page(request, "confirm_delete.html", document=document, back=back,
+                        type_label=document_type_label(document.type), date=day(document.date),
+                        total=money(document.amount_due, document.currency))
+
+    def action() -> str:
+        from ..documents import Documents
+
+        Documents(web.context).delete(document_id)
+        return _(DELETED)
+
+    return web.act(request, document.order_id, action, web.order_url(request, document.order_id))
+
+
+def retry_document(web: FicWebApp, request: Request, document_id: int) -> Response:
+    """Queue again the failed jobs of a document, after the owner fixed what the error said."""
+    document = web.document_or_404(document_id)
+
+    def action() -> str:
+        rows = web.context.store.db.execute(
+            "SELECT id FROM fic_jobs WHERE document_id = ? AND state = 'failed'", [document_id]).fetchall()
+        if not rows:
+            raise NotFound(_("There is nothing to retry for this document."))
+        from ..jobs import retry_jobs
+
+        count = sum(retry_jobs(web.context, job_id=job_id) for (job_id,) in rows)
+        return _("{count} job(s) queued again.").format(count=count)
+
+    return web.act(request, document.order_id, action, web.order_url(request, document.order_id))
+
+
+def retry_job(web: FicWebApp, request: Request, job_id: int) -> Response:
+    row = web.context.store.db.execute("SELECT order_id FROM fic_jobs WHERE id = ?", [job_id]).fetchone()
+    order_id = row[0] if row else None
+
+    def action() -> str:
+        if row is None:
+            raise NotFound(_("Job {id} does not exist.").format(id=job_id))
+        from ..jobs import retry_jobs
+
+        count = retry_jobs(web.context, job_id=job_id)
+        return _("{count} job(s) queued again.").format(count=count)
+
+    fallback = web.order_url(request, order_id) if order_id else f"{request.script_root}/settings"
+    return web.act(request, order_id, action, fallback)
+
+
+HANDLERS = {
+    "order_page": order_page,
+    "create": create,
+    "view": view,
+    "convert": convert,
+    "delete": delete,
+    "retry_document": retry_document,
+    "retry_job": retry_job,
+}

@@ -1,0 +1,138 @@
+"""The words the screens show for the plugin's codes, as English source strings.
+
+The model and the settings keep Italian names for the shop owner's benefit (``DOCUMENT_TYPES``,
+the settings' ``label`` metadata); the screens need both languages, so the English source lives
+here, marked with :func:`N_` for extraction, and the Italian comes from the catalog. A test checks
+that the Italian catalog says exactly what the model and the settings say.
+"""
+
+from __future__ import annotations
+
+from .. import settings as settings_module
+from ..i18n import _
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for extraction without translating it yet (it is translated per request)."""
+    return message
+
+
+#: Document types (``fic_plugin.model.DOCUMENT_TYPES`` holds the Italian names).
+DOCUMENT_TYPE_LABELS = {
+    "invoice": N_("Invoice"),
+    "quote": N_("Quote"),
+    "proforma": N_("Proforma"),
+    "delivery_note": N_("Delivery note"),
+    "credit_note": N_("Credit note"),
+    "receipt": N_("Receipt"),
+}
+
+#: Payment state of a document (``Document.status``).
+PAYMENT_STATUS_LABELS = {
+    "not_paid": N_("Not paid"),
+    "partly_paid": N_("Partly paid"),
+    "paid": N_("Paid"),
+}
+
+#: FiC's e-invoice states (``ei_status``), in the words of FiC's own screens.
+EI_STATUS_LABELS = {
+    "attempt": N_("E-invoice: sending attempt"),
+    "missing": N_("E-invoice: missing"),
+    "not_sent": N_("E-invoice: not sent"),
+    "sent": N_("E-invoice: sent to SDI"),
+    "pending": N_("E-invoice: waiting for SDI"),
+    "processing": N_("E-invoice: being processed by SDI"),
+    "error": N_("E-invoice: error"),
+    "discarded": N_("E-invoice: discarded by SDI"),
+    "not_delivered": N_("E-invoice: not delivered"),
+    "accepted": N_("E-invoice: accepted"),
+    "rejected": N_("E-invoice: rejected"),
+    "no_response": N_("E-invoice: no response"),
+    "manual_accepted": N_("E-invoice: accepted manually"),
+    "manual_rejected": N_("E-invoice: rejected manually"),
+}
+
+#: States of a queued job (table ``fic_jobs``).
+JOB_STATE_LABELS = {
+    "pending": N_("Queued"),
+    "running": N_("In progress"),
+    "failed": N_("Failed"),
+    "done": N_("Done"),
+}
+
+#: Groups of the settings screen, in the order they are shown (``group`` metadata).
+SETTING_GROUPS = {
+    "connection": N_("Fatture in Cloud connection"),
+    "documents": N_("Documents"),
+    "automation": N_("Automatic sending of invoices"),
+    "mappings": N_("Taxes and payments"),
+    "email": N_("Email"),
+    "sms": N_("SMS"),
+    "smtp": N_("SMTP"),
+    "screens": N_("Screens"),
+}
+
+#: Setting labels (the Italian ones are the settings' ``label`` metadata, kept equal by a test).
+SETTING_LABELS = {
+    "rivalsa_inps": N_("Apply INPS rivalsa 4%"),
+    "ignore_required_fields": N_("Ignore required fields"),
+    "stamp_duty": N_("Apply stamp duty"),
+    "numeration": N_("Numbering suffix"),
+    "default_notes": N_("Default notes"),
+    "payment_due_days": N_("Days to payment due date"),
+    "auto_invoice": N_("Enable automatic sending"),
+    "auto_document_type": N_("Document type"),
+    "vat_mapping": N_("Tax settings"),
+    "payment_mapping": N_("Payment settings"),
+    "fic_api_url": N_("API URL"),
+    "fic_company_id": N_("Company"),
+    "fic_client_id": N_("OAuth client ID"),
+    "fic_redirect_uri": N_("OAuth redirect URI"),
+    "shop_name": N_("Shop name"),
+    "email_subject": N_("Subject"),
+    "email_body": N_("Email text"),
+    "email_sender": N_("Sender"),
+    "email_attach_pdf": N_("Attach PDF"),
+    "sms_enabled": N_("Custom SMS"),
+    "sms_provider": N_("SMS provider"),
+    "sms_senders": N_("SMS senders"),
+    "sms_text": N_("SMS text"),
+    "twilio_account_sid": N_("Twilio Account SID"),
+    "skebby_username": N_("Skebby username"),
+    "smtp_host": N_("SMTP server"),
+    "smtp_port": N_("SMTP port"),
+    "smtp_security": N_("SMTP security"),
+    "smtp_username": N_("SMTP username"),
+    "smtp_from": N_("SMTP sender"),
+    "language": N_("Language"),
+}
+
+#: Secrets the settings screen lets the owner type in (never shown back), by group.
+SECRET_LABELS = {
+    "fic_access_token": (N_("Manual token"), "connection"),
+    "fic_client_secret": (N_("OAuth client secret"), "connection"),
+    "twilio_auth_token": (N_("Twilio auth token"), "sms"),
+    "skebby_password": (N_("Skebby password"), "sms"),
+    "smtp_password": (N_("SMTP password"), "smtp"),
+}
+
+
+def document_type_label(document_type: str) -> str:
+    return _(DOCUMENT_TYPE_LABELS.get(document_type, document_type))
+
+
+def setting_label(key: str) -> str:
+    return _(SETTING_LABELS.get(key, key))
+
+
+def setting_help(key: str) -> str:
+    """The field's help text, translated (``_meta``'s second argument is extracted for this)."""
+    field = getattr(attrs_fields(), key, None)
+    text = field.metadata.get("help", "") if field is not None else ""
+    return _(text) if text else ""
+
+
+def attrs_fields():
+    import attrs
+
+    return attrs.fields(settings_module.Settings)

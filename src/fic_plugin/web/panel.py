@@ -1,0 +1,167 @@
+"""The order panel: the fragment the shop inserts in its order page.
+
+It shows the order's fiscal documents (payment, sending and e-invoice state, the last error), the
+jobs still queued or failed, the recent audit log, and the forms that act on them. It is drawn
+without the request (the hook only passes the order), so its forms carry order-bound CSRF tokens
+and its messages come from a per-order flash kept in the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ..errors import FicError
+from ..i18n import _, language
+from ..model import CONVERSIONS, PANEL_DOCUMENT_TYPES, Document, Order
+from . import csrf
+from .formatting import clock, day, money, render
+from .labels import EI_STATUS_LABELS, JOB_STATE_LABELS, PAYMENT_STATUS_LABELS, document_type_label
+
+if TYPE_CHECKING:
+    from ..context import Context
+
+log = logging.getLogger(__name__)
+
+#: Where the host mounts the plugin's WSGI app; the fragment's forms post there.
+MOUNT = "/fic"
+FLASH_TTL = timedelta(minutes=5)
+UNEXPECTED = "Unexpected error: try again or check the log"
+
+
+def render_panel(context: Context, order: Order, *, mount: str = MOUNT) -> str:
+    """The panel's HTML for ``order``; never raises, never shows a traceback."""
+    try:
+        with language(screen_language(context)):
+            return render("panel.html", panel=panel_view(context, order, mount=mount))
+    except Exception as error:
+        with language(screen_language(context, safe=True)):
+            message = error.message if isinstance(error, FicError) else _(UNEXPECTED)
+        if not isinstance(error, FicError):
+            log.exception("fic-plugin: cannot draw the panel of order %s", getattr(order, "id", "?"))
+        from markupsafe import escape
+
+        return f'<div class="fic-panel"><p class="fic-flash fic-error">{escape(message)}</p></div>'
+
+
+def screen_language(context: Context, accept: Any = None, *, safe: bool = False) -> str:
+    """The ``language`` setting when the owner set it, else the browser's, else Italian."""
+    try:
+        stored = context.store.raw_settings().get("language")
+    except Exception:
+        if not safe:
+            raise
+        stored = None
+    if stored in ("it", "en"):
+        return stored
+    if accept is not None:
+        return accept.best_match(["it", "en"], default="it")
+    return "it"
+
+
+# --- flash messages ---------------------------------------------------------------------------------
+
+
+def flash(context: Context, order_id: str, text: str, kind: str = "ok") -> None:
+    """Keep a message for the next drawing of this order's panel (after the redirect)."""
+    value = json.dumps({"text": text, "kind": kind, "at": datetime.now().isoformat()})
+    context.store.set_meta(f"web_flash:{order_id}", value)
+
+
+def pop_flash(context: Context, order_id: str) -> dict[str, str] | None:
+    key = f"web_flash:{order_id}"
+    raw = context.store.get_meta(key)
+    if not raw:
+        return None
+    context.store.set_meta(key, None)
+    message = json.loads(raw)
+    if datetime.now() - datetime.fromisoformat(message["at"]) > FLASH_TTL:
+        return None
+    return message
+
+
+# --- the view model -------------------------------------------------------------------------------------
+
+
+def panel_view(context: Context, order: Order, *, mount: str = MOUNT) -> dict[str, Any]:
+    documents = context.store.documents(order.id)
+    existing = {d.type for d in documents}
+    return {
+        "order": order,
+        "mount": mount,
+        "csrf": csrf.issue(context.store, order_id=order.id),
+        "flash": pop_flash(context, order.id),
+        "documents": [document_view(d, documents) for d in documents],
+        "create_types": [(t, document_type_label(t)) for t in PANEL_DOCUMENT_TYPES if t not in existing],
+        "jobs": jobs_view(context, order.id),
+        "audit": context.store.audit_log(order.id, limit=30),
+        "can_schedule": order.paid_at is None,
+    }
+
+
+def document_view(document: Document, siblings: list[Document]) -> dict[str, Any]:
+    taken = {d.type for d in siblings if d.id != document.id}
+    return {
+        "id": document.id,
+        "type_label": document_type_label(document.type),
+        "number": document.full_number,
+        "date": day(document.date),
+        "total": money(document.amount_due, document.currency),
+        "payment": payment_state(document),
+        "paid": document.status == "paid",
+        "sent": sent_state(document),
+        "ei": _(EI_STATUS_LABELS[document.ei_status]) if document.ei_status in EI_STATUS_LABELS
+        else (document.ei_status or ""),
+        "converted_from": converted_from(document),
+        "last_error": document.last_error,
+        "synced": document.fic_id is not None,
+        "conversions": [(t, document_type_label(t)) for t in CONVERSIONS.get(document.type, ())
+                        if t not in taken],
+    }
+
+
+def payment_state(document: Document) -> str:
+    label = _(PAYMENT_STATUS_LABELS.get(document.status, document.status))
+    if document.status == "partly_paid":
+        return _("{state}: {amount}").format(state=label, amount=money(document.amount_paid, document.currency))
+    return label
+
+
+def sent_state(document: Document) -> str:
+    if not document.sent_at:
+        return _("Not sent")
+    if document.sent_to:
+        return _("Sent on {date} at {time} to {recipient}").format(
+            date=day(document.sent_at), time=clock(document.sent_at), recipient=document.sent_to)
+    return _("Sent on {date} at {time}").format(date=day(document.sent_at), time=clock(document.sent_at))
+
+
+def converted_from(document: Document) -> str:
+    if not document.converted_from_label and document.converted_from is None:
+        return ""
+    return _("Converted from {document}").format(
+        document=document.converted_from_label or f"#{document.converted_from}")
+
+
+def jobs_view(context: Context, order_id: str) -> list[dict[str, Any]]:
+    """The order's jobs still waiting or failed: what the owner should know is "in coda"."""
+    cursor = context.store.db.execute(
+        "SELECT id, kind, state, attempts, last_error, run_after, document_id FROM fic_jobs "
+        "WHERE order_id = ? AND state IN ('pending', 'running', 'failed') ORDER BY id",
+        [str(order_id)],
+    )
+    rows = []
+    for job_id, kind, state, attempts, last_error, run_after, document_id in cursor.fetchall():
+        rows.append({
+            "id": job_id,
+            "kind": kind.replace("_", " "),
+            "state": state,
+            "state_label": _(JOB_STATE_LABELS.get(state, state)),
+            "attempts": attempts,
+            "last_error": last_error,
+            "run_after": run_after,
+            "document_id": document_id,
+        })
+    return rows

@@ -1,0 +1,175 @@
+"""The send screen: subject, body, recipients, SMS, with a live preview for this order.
+
+Two doors lead here: a document's "Invia…" (send now, or when paid) and the order's "Programma
+l'invio alla ricezione del pagamento" before any invoice exists. Both end in
+:class:`fic_plugin.sending.Sending`; a refused value comes back next to its field
+(``InvalidInput.field``) with everything the owner typed still there.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from markupsafe import Markup
+from werkzeug.utils import redirect
+from werkzeug.wrappers import Request, Response
+
+from .. import messages
+from ..errors import FicError, InvalidInput
+from ..i18n import _
+from ..model import Document, Order
+from .formatting import render
+from .labels import document_type_label
+from .panel import UNEXPECTED, flash
+
+if TYPE_CHECKING:
+    from .app import FicWebApp
+
+log = logging.getLogger(__name__)
+
+SCHEDULED = "Sending scheduled: the invoice will be sent when the payment is received."
+
+
+def send(web: FicWebApp, request: Request, document_id: int) -> Response:
+    document = web.document_or_404(document_id)
+    order = web.context.order(document.order_id)
+    return send_form(web, request, order, document)
+
+
+def schedule(web: FicWebApp, request: Request, order_id: str) -> Response:
+    order = web.context.order(order_id)
+    return send_form(web, request, order, None)
+
+
+def send_form(web: FicWebApp, request: Request, order: Order, document: Document | None) -> Response:
+    back = web.back(request, web.order_url(request, order.id))
+    if request.method == "GET":
+        return draw(web, request, order, document, defaults(web, order, document), {}, back)
+    typed = typed_values(request)
+    errors: dict[str, str] = {}
+    wants_schedule = document is None or request.form.get("action") == "schedule"
+    if not typed["emails"] and not typed["phones"]:
+        errors["emails"] = _("Add at least one recipient.")
+    if not errors:
+        try:
+            result = deliver(web, order, document, typed, wants_schedule)
+        except InvalidInput as error:
+            errors[error.field or "_form"] = error.message
+        except FicError as error:
+            errors["_form"] = error.message
+        except Exception:
+            log.exception("fic-plugin: sending for order %s failed", order.id)
+            errors["_form"] = _(UNEXPECTED)
+    if errors:
+        return draw(web, request, order, document, typed, errors, back, status=400)
+    flash(web.context, order.id, result)
+    return redirect(back, code=303)
+
+
+def deliver(web: FicWebApp, order: Order, document: Document | None, typed: dict[str, Any],
+            wants_schedule: bool) -> str:
+    from ..sending import Sending
+
+    options = {
+        "emails": typed["emails"],
+        "phones": typed["phones"] if typed["sms"] else (),
+        "sms_sender": (typed["sms_sender"] or None) if typed["sms"] else None,
+        "subject": typed["subject"],
+        "body": typed["body"],
+        "sms_text": typed["sms_text"] if typed["sms"] else None,
+    }
+    sending = Sending(web.context)
+    if wants_schedule:
+        sending.schedule_on_paid(order.id, **options)
+        return _(SCHEDULED)
+    sending.send_now(document.id, **options)
+    return _("Document sent to {recipients}.").format(
+        recipients=", ".join([*options["emails"], *options["phones"]]))
+
+
+def typed_values(request: Request) -> dict[str, Any]:
+    form = request.form
+    return {
+        "emails": [e.strip() for e in form.getlist("emails") if e.strip()],
+        "phones": [p.strip() for p in form.getlist("phones") if p.strip()],
+        "sms": form.get("sms") == "1",
+        "sms_sender": form.get("sms_sender", ""),
+        "subject": form.get("subject", ""),
+        "body": form.get("body", ""),
+        "sms_text": form.get("sms_text", ""),
+    }
+
+
+def defaults(web: FicWebApp, order: Order, document: Document | None) -> dict[str, Any]:
+    """What the form starts with: the customer's contacts and the texts from the settings."""
+    settings = web.context.settings
+    senders = settings.sms_senders
+    return {
+        "emails": [order.customer.email] if order.customer.email else [],
+        "phones": [order.customer.phone] if order.customer.phone else [],
+        "sms": bool(settings.sms_enabled and order.customer.phone),
+        "sms_sender": senders[0] if senders else "",
+        "subject": settings.email_subject,
+        "body": settings.email_body,
+        "sms_text": settings.sms_text,
+    }
+
+
+def draw(web: FicWebApp, request: Request, order: Order, document: Document | None,
+         values: dict[str, Any], errors: dict[str, str], back: str, status: int = 200) -> Response:
+    settings = web.context.settings
+    base = f"{request.script_root}/documents/{document.id}" if document else \
+        web.order_url(request, order.id)
+    _encoding, length, parts = messages.sms_parts(values["sms_text"])
+    return web.page(
+        request, "send.html", status=status, order=order, document=document, values=values,
+        errors=errors, back=back, action=f"{base}/send" if document else f"{base}/schedule",
+        preview_url=f"{base}/preview", senders=settings.sms_senders,
+        type_label=document_type_label(document.type) if document else document_type_label("invoice"),
+        shortcodes=shortcode_help(web), sms_length=length, sms_parts=parts,
+        can_schedule=order.paid_at is None, preview=preview_html(web, order, document, values),
+    )
+
+
+def shortcode_help(web: FicWebApp) -> list[tuple[str, str]]:
+    names = messages.known_shortcodes(web.context.pm)
+    return [(name, _(messages.BUILTIN_SHORTCODES[name]) if name in messages.BUILTIN_SHORTCODES else "")
+            for name in names]
+
+
+def preview(web: FicWebApp, request: Request, document_id: int) -> Response:
+    document = web.document_or_404(document_id)
+    order = web.context.order(document.order_id)
+    return preview_response(web, request, order, document)
+
+
+def order_preview(web: FicWebApp, request: Request, order_id: str) -> Response:
+    return preview_response(web, request, web.context.order(order_id), None)
+
+
+def preview_response(web: FicWebApp, request: Request, order: Order, document: Document | None) -> Response:
+    values = {key: request.values.get(key) for key in ("subject", "body", "sms_text")}
+    response = Response(preview_html(web, order, document, values), mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def preview_html(web: FicWebApp, order: Order, document: Document | None, values: dict[str, Any]) -> str:
+    """The texts as the customer reads them; a wrong shortcode shows its message instead."""
+    try:
+        shown = messages.preview(web.context, order, document, subject=values.get("subject"),
+                                 body=values.get("body"), sms_text=values.get("sms_text"))
+        return render("preview.html", preview=shown, body=Markup(shown["body"]), error=None, field=None)
+    except InvalidInput as error:
+        return render("preview.html", preview=None, body="", error=error.message, field=error.field)
+    except FicError as error:
+        return render("preview.html", preview=None, body="", error=error.message, field=None)
+
+
+HANDLERS = {
+    "send": send,
+    "schedule": schedule,
+    "preview": preview,
+    "order_preview": order_preview,
+}

@@ -1,0 +1,292 @@
+"""The settings screen: every :class:`~fic_plugin.settings.Settings` field, grouped, in Italian.
+
+The form comes from the settings' declaration (labels, help, groups), so a new setting shows up
+without touching this module. The VAT and payment mappings are tables of selects filled from
+FiC's own lists; a rate or method still unmapped is flagged, because documents cannot be issued
+until it is. Secrets are write-only: the screen says "set", never shows them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from werkzeug.utils import redirect
+from werkzeug.wrappers import Request, Response
+
+from ..errors import FicError
+from ..i18n import _
+from ..settings import Settings, rate_key, update_settings
+from .labels import SECRET_LABELS, SETTING_GROUPS, setting_help, setting_label
+from .panel import UNEXPECTED, flash, pop_flash
+
+if TYPE_CHECKING:
+    from ..context import Context
+    from .app import FicWebApp
+
+log = logging.getLogger(__name__)
+
+FLASH_KEY = "__settings__"
+#: The rates every Italian shop meets, shown even before an order used them.
+COMMON_RATES = ("22", "10", "5", "4", "0")
+#: Fields drawn by their own widgets rather than a plain input.
+SPECIAL = {"vat_mapping", "payment_mapping", "fic_company_id"}
+TEXTAREAS = {"email_body", "default_notes", "sms_text"}
+CHOICES = {
+    "auto_document_type": ("invoice", "receipt", "proforma", "quote", "delivery_note"),
+    "sms_provider": ("", "twilio", "skebby"),
+    "smtp_security": ("starttls", "ssl", "none"),
+    "language": ("it", "en"),
+}
+CONNECTION_KEYS = {"fic_api_url", "fic_company_id", "fic_access_token"}
+
+
+def settings_page(web: FicWebApp, request: Request) -> Response:
+    if request.method == "GET":
+        return render_settings(web, request, values=None, errors={})
+    typed = form_values(request)
+    secrets = {k: request.form.get(k, "").strip() for k in SECRET_LABELS if request.form.get(k, "").strip()}
+    errors = field_errors(web.context, typed)
+    if not errors:
+        try:
+            update_settings(web.context.store, {**typed, **secrets})
+        except FicError as error:
+            errors[error.field or "_form"] = error.message
+        except Exception:
+            log.exception("fic-plugin: saving the settings failed")
+            errors["_form"] = _(UNEXPECTED)
+    if errors:
+        return render_settings(web, request, values=typed, errors=errors, status=400)
+    if CONNECTION_KEYS & (set(typed) | set(secrets)):
+        web.context.reset_client()
+    flash(web.context, FLASH_KEY, _("Settings saved."))
+    return redirect(f"{request.script_root}/settings", code=303)
+
+
+def verify(web: FicWebApp, request: Request) -> Response:
+    """"Verifica connessione": ask FiC who we are and name the company the plugin works for."""
+    try:
+        companies = web.context.client.user_companies()
+        company_id = web.context.connection()[2]
+        names = {c.get("id"): c.get("name") for c in flatten_companies(companies)}
+        if company_id in names:
+            flash(web.context, FLASH_KEY, _("Connected to Fatture in Cloud: company {name}.").format(
+                name=names[company_id]))
+        else:
+            flash(web.context, FLASH_KEY, _("The token works, but choose the company to use."), "error")
+    except FicError as error:
+        flash(web.context, FLASH_KEY, error.message, "error")
+    except Exception:
+        log.exception("fic-plugin: checking the FiC connection failed")
+        flash(web.context, FLASH_KEY, _(UNEXPECTED), "error")
+    return redirect(f"{request.script_root}/settings", code=303)
+
+
+# --- reading the form ----------------------------------------------------------------------------------
+
+
+def form_values(request: Request) -> dict[str, Any]:
+    """The typed values, one per setting on the form; mappings come back as dicts."""
+    form = request.form
+    values: dict[str, Any] = {}
+    for field in Settings.fields():
+        key = field.name
+        if key == "vat_mapping":
+            values[key] = vat_mapping_from_form(form)
+        elif key == "payment_mapping":
+            values[key] = payment_mapping_from_form(form)
+        elif key in form:
+            items = form.getlist(key)
+            # A checkbox posts a hidden "0" then, when ticked, "1": the last one wins.
+            values[key] = items[-1] if isinstance(field.default, bool) else items[0]
+    return values
+
+
+def vat_mapping_from_form(form) -> dict[str, str]:
+    mapping = {}
+    for name, value in form.items(multi=True):
+        if name.startswith("vat_mapping.") and value.strip() != "":
+            mapping[name.split(".", 1)[1]] = value.strip()
+    new_rate, new_id = form.get("vat_new_rate", "").strip(), form.get("vat_new_id", "").strip()
+    if new_rate and new_id:
+        mapping[new_rate] = new_id
+    return mapping
+
+
+def payment_mapping_from_form(form) -> dict[str, dict[str, str]]:
+    mapping: dict[str, dict[str, str]] = {}
+    for name, value in form.items(multi=True):
+        if name.startswith("payment_mapping."):
+            method, _, key = name[len("payment_mapping."):].rpartition(".")
+            if method and key in ("payment_method_id", "payment_account_id"):
+                mapping.setdefault(method, {})[key] = value.strip()
+    return {m: t for m, t in mapping.items() if any(t.values())}
+
+
+def field_errors(context: Context, typed: dict[str, Any]) -> dict[str, str]:
+    """Check each typed value on its own, so every wrong field gets its message at once."""
+    current = context.settings.to_mapping()
+    errors = {}
+    for key, value in typed.items():
+        try:
+            Settings.from_mapping({**current, key: value})
+        except FicError as error:
+            errors[error.field or key] = error.message
+    return errors
+
+
+# --- drawing the form ------------------------------------------------------------------------------------
+
+
+def render_settings(web: FicWebApp, request: Request, *, values: dict[str, Any] | None,
+                    errors: dict[str, str], status: int = 200) -> Response:
+    context = web.context
+    settings = context.settings
+    shown = {**settings.to_mapping(), **(values or {})}
+    lookups, lookup_error = fic_lookups(context)
+    groups = []
+    for group, title in SETTING_GROUPS.items():
+        fields = [field_view(f, shown, errors) for f in Settings.fields() if f.metadata.get("group") == group]
+        secrets = [{"key": key, "label": _(label), "is_set": bool(context.store.get_secret(key))}
+                   for key, (label, secret_group) in SECRET_LABELS.items() if secret_group == group]
+        groups.append({"key": group, "title": _(title), "fields": fields, "secrets": secrets})
+    return web.page(
+        request, "settings.html", status=status, groups=groups, errors=errors,
+        flash=pop_flash(context, FLASH_KEY), lookups=lookups, lookup_error=lookup_error,
+        vat_rows=vat_rows(context, shown.get("vat_mapping") or {}, lookups["vat_types"]),
+        payment_rows=payment_rows(context, shown.get("payment_mapping") or {}),
+        oauth_url=oauth_url(settings) if settings.fic_client_id else None,
+        company_id=shown.get("fic_company_id"),
+    )
+
+
+def field_view(field: attrs.Attribute, shown: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    key = field.name
+    value = shown.get(key)
+    if key in CHOICES:
+        widget = "select"
+    elif isinstance(field.default, bool):
+        widget = "checkbox"
+    elif key in TEXTAREAS:
+        widget = "textarea"
+    elif key in SPECIAL:
+        widget = key
+    elif key in ("payment_due_days", "smtp_port"):
+        widget = "number"
+    else:
+        widget = "text"
+    if isinstance(value, list):
+        value = ", ".join(value)
+    return {
+        "key": key, "label": setting_label(key), "help": setting_help(key), "widget": widget,
+        "value": "" if value is None else value, "error": errors.get(key),
+        "checked": str(value).lower() in ("true", "1", "on", "yes"),
+        "choices": [(c, choice_label(key, c)) for c in CHOICES.get(key, ())],
+    }
+
+
+def choice_label(key: str, value: str) -> str:
+    from .labels import document_type_label
+
+    if key == "auto_document_type":
+        return document_type_label(value)
+    if key == "language":
+        return {"it": "Italiano", "en": "English"}[value]
+    return value or "—"
+
+
+def fic_lookups(context: Context) -> tuple[dict[str, list[dict]], str | None]:
+    """FiC's VAT types, payment methods and accounts, companies; empty with a reason when offline."""
+    lookups: dict[str, list[dict]] = {"vat_types": [], "payment_methods": [], "payment_accounts": [],
+                                      "companies": []}
+    if not context.connection()[1]:
+        return lookups, _("Not connected to Fatture in Cloud yet: paste a manual token and save.")
+    try:
+        lookups["companies"] = flatten_companies(context.client.user_companies())
+        if context.connection()[2]:
+            lookups["vat_types"] = [v for v in context.client.vat_types() if not v.get("is_disabled")]
+            lookups["payment_methods"] = list(context.client.payment_methods())
+            lookups["payment_accounts"] = list(context.client.payment_accounts())
+    except FicError as error:
+        return lookups, error.message
+    except Exception:
+        log.exception("fic-plugin: cannot load FiC's lists for the settings screen")
+        return lookups, _(UNEXPECTED)
+    return lookups, None
+
+
+def flatten_companies(companies: Any) -> list[dict]:
+    """``user_companies`` lists companies and, for accountants, their controlled companies."""
+    if isinstance(companies, dict):
+        companies = companies.get("companies", [])
+    result = []
+    for company in companies or []:
+        result.append(company)
+        result.extend(company.get("controlled_companies") or [])
+    return result
+
+
+def vat_rows(context: Context, mapping: dict[str, Any], vat_types: list[dict]) -> list[dict[str, Any]]:
+    rates = set(COMMON_RATES) | {rate_key(r) for r in mapping if _is_rate(r)} | shop_rates(context)
+    known = {str(v.get("id")) for v in vat_types}
+    rows = []
+    for rate in sorted(rates, key=lambda r: Decimal(r), reverse=True):
+        selected = mapping.get(rate, mapping.get(str(rate)))
+        selected = "" if selected in (None, "") else str(selected)
+        rows.append({"rate": rate, "selected": selected, "unmapped": selected == "",
+                     "unknown": bool(selected and vat_types and selected not in known)})
+    return rows
+
+
+def _is_rate(value: Any) -> bool:
+    try:
+        rate_key(value)
+    except FicError:
+        return False
+    return True
+
+
+def shop_orders(context: Context, limit: int = 200) -> list:
+    """A sample of the shop's paid orders, when the host offers them: enough to see its rates."""
+    try:
+        orders = context.pm.hook.shop_paid_orders(since=None)
+        return list(itertools.islice(orders or (), limit))
+    except Exception:
+        log.warning("fic-plugin: shop_paid_orders failed; the settings screen shows common rates only")
+        return []
+
+
+def shop_rates(context: Context) -> set[str]:
+    return {rate_key(line.vat_rate) for order in shop_orders(context) for line in order.lines}
+
+
+def payment_rows(context: Context, mapping: dict[str, Any]) -> list[dict[str, Any]]:
+    methods = set(mapping) | {order.payment_method for order in shop_orders(context)} | {"bank_transfer"}
+    rows = []
+    for method in sorted(methods):
+        target = mapping.get(method) or {}
+        method_id = target.get("payment_method_id")
+        account_id = target.get("payment_account_id")
+        rows.append({"method": method,
+                     "method_id": "" if method_id in (None, "") else str(method_id),
+                     "account_id": "" if account_id in (None, "") else str(account_id),
+                     "unmapped": method_id in (None, "")})
+    return rows
+
+
+def oauth_url(settings: Settings) -> str:
+    """The FiC authorisation page; FiC sends the owner back to the redirect URI (``fic connect``)."""
+    from urllib.parse import urlencode
+
+    scopes = "entity.clients:a issued_documents.invoices:a issued_documents.quotes:a " \
+             "issued_documents.proformas:a issued_documents.delivery_notes:a " \
+             "issued_documents.credit_notes:a issued_documents.receipts:a settings:r"
+    query = urlencode({"response_type": "code", "client_id": settings.fic_client_id,
+                       "redirect_uri": settings.fic_redirect_uri, "scope": scopes})
+    return f"{settings.fic_api_url.rstrip('/')}/oauth/authorize?{query}"
+
+
+HANDLERS = {"settings": settings_page, "verify": verify}
