@@ -90,7 +90,7 @@ def test_values_are_escaped_in_html_but_not_in_text(context, invoice):
     assert subject == "Rossi <script>alert(1)</script> & Figli"
 
 
-def test_plugins_add_shortcodes_but_cannot_replace_builtins(shop, order, invoice):
+def test_hook_fic_shortcodes(shop, order, invoice):
     pm = get_plugin_manager([shop, Loyalty()], load_entrypoints=False)
     context = pm.get_plugin(CORE_NAME).context
     text = render("{customer_name}: {loyalty_points} punti", order, invoice, html=False, context=context)
