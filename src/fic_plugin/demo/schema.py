@@ -1,0 +1,64 @@
+"""The demo shop's own tables, next to the plugin's ``fic_`` ones in the same SQLite file.
+
+A real shop has its own schema; these exist so that the demo is a working shop. Amounts are
+stored as decimal text (SQLite has no decimal type, and a REAL would lose cents).
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+TABLES: dict[str, dict] = {
+    "demo_customers": {
+        "columns": {
+            "id": int, "name": str, "type": str, "first_name": str, "last_name": str,
+            "vat_number": str, "tax_code": str, "email": str, "pec": str, "sdi_code": str,
+            "phone": str, "address_street": str, "address_postal_code": str, "address_city": str,
+            "address_province": str, "country_iso": str, "created_at": str,
+        },
+        "not_null": {"name", "type", "country_iso", "created_at"},
+    },
+    "demo_orders": {
+        "columns": {
+            "id": int, "number": str, "customer_id": int, "created_at": str,
+            "prices_include_vat": int, "payment_method": str, "currency": str, "shipping": str,
+            # What the customer must pay, fixed when the order is placed (see demo/totals.py).
+            "total": str,
+            # Set once, when the payments first cover the total: the order is then "paid".
+            "paid_at": str,
+        },
+        "not_null": {"number", "customer_id", "created_at", "prices_include_vat", "payment_method",
+                     "currency", "shipping", "total"},
+        "foreign_keys": [("customer_id", "demo_customers", "id")],
+    },
+    "demo_lines": {
+        "columns": {
+            "id": int, "order_id": int, "position": int, "name": str, "code": str, "qty": str,
+            "unit_price": str, "vat_rate": str, "discount": str, "kind": str,
+        },
+        "not_null": {"order_id", "position", "name", "qty", "unit_price", "vat_rate", "discount", "kind"},
+        "foreign_keys": [("order_id", "demo_orders", "id")],
+    },
+    "demo_payments": {
+        "columns": {"id": int, "order_id": int, "amount": str, "method": str, "paid_at": str},
+        "not_null": {"order_id", "amount", "method", "paid_at"},
+        "foreign_keys": [("order_id", "demo_orders", "id")],
+    },
+}
+
+
+def create_tables(db: sqlite_utils.Database) -> bool:
+    """Create the missing ``demo_`` tables and indexes; return True when the shop is brand new.
+
+    Runs inside the caller's transaction, so two processes starting at once do not both seed.
+    """
+    fresh = not db["demo_orders"].exists()
+    for name, spec in TABLES.items():
+        db.create_table(name, spec["columns"], pk="id", not_null=spec["not_null"],
+                        foreign_keys=spec.get("foreign_keys"), if_not_exists=True)
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS demo_orders_number ON demo_orders(number)")
+    # shop_paid_orders pages through paid orders by (paid_at, id).
+    db.execute("CREATE INDEX IF NOT EXISTS demo_orders_paid ON demo_orders(paid_at, id)")
+    db.execute("CREATE INDEX IF NOT EXISTS demo_lines_order ON demo_lines(order_id, position)")
+    db.execute("CREATE INDEX IF NOT EXISTS demo_payments_order ON demo_payments(order_id, id)")
+    return fresh

@@ -1,0 +1,285 @@
+"""The reference shop: orders, customers and payments in SQLite, and the services fic-plugin asks for.
+
+:class:`DemoShop` is a pluggy plugin (``pm.register(DemoShop(path))``). It answers the shop
+services of :mod:`fic_plugin.hookspecs` from its ``demo_`` tables and fires ``payment_recorded``
+and ``order_paid`` the way a real shop should: after the payment is committed, and ``order_paid``
+exactly once, when the payments first cover the order's total.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .. import hookimpl
+from ..errors import NotFound
+from ..i18n import _
+from ..model import Customer, Document, EmailMessage, Line, Order, Payment
+from ..store import Store
+from .schema import create_tables
+from .totals import OrderTotals, order_totals
+from .validate import CUSTOMER_KEYS, NewOrder
+
+if TYPE_CHECKING:
+    import pluggy
+
+log = logging.getLogger(__name__)
+
+SHIPPING_NAME = "Spedizione"
+DEFAULT_SHIPPING_RATE = Decimal("22")
+PAGE = 100
+#: Who counts as the shop owner in the demo: requests from this machine (see shop_is_admin).
+LOCAL_ADDRESSES = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+
+
+def _iso(moment: datetime) -> str:
+    """Stored times are naive local time, always with microseconds, so text order is time order."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone().replace(tzinfo=None)
+    return moment.isoformat(timespec="microseconds")
+
+
+@attrs.frozen
+class PaymentResult:
+    """What recording a payment did: the order as it is now, and whether it just became paid."""
+
+    order: Order
+    payment: Payment
+    became_paid: bool
+    warnings: tuple[str, ...] = ()
+    #: A plugin failed on payment_recorded or order_paid (the payment itself is saved).
+    events_failed: bool = False
+
+
+class DemoShop:
+    """The demo shop's data and its answers to fic-plugin's shop services.
+
+    ``base_url`` is the shop's public address, used for ``{order_url}`` in messages; the demo
+    server sets it once it knows its port.
+    """
+
+    def __init__(self, db_path: str | Path, *, base_url: str = "http://127.0.0.1:8000", seed: bool = True):
+        self.db_path = Path(db_path)
+        self.base_url = base_url.rstrip("/")
+        self.store = Store(self.db_path)
+        self.pm: pluggy.PluginManager | None = None
+        # The plugin's tables too: the JSON API reads fic_documents even before the plugin runs.
+        self.store.migrate()
+        with self.store.transaction() as db:
+            fresh = create_tables(db)
+            if fresh and seed:
+                from .seed import seed_orders
+
+                seed_orders(self)
+
+    # --- shop services (hooks) ------------------------------------------------------------------
+
+    @hookimpl
+    def shop_ready(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+
+    @hookimpl
+    def shop_database(self) -> str:
+        return str(self.db_path)
+
+    @hookimpl
+    def shop_get_order(self, order_id: str) -> Order | None:
+        try:
+            number = int(str(order_id))
+        except ValueError:
+            return None
+        orders = self._load(self.store.db.execute("SELECT * FROM demo_orders WHERE id = ?", [number]))
+        return orders[0] if orders else None
+
+    @hookimpl
+    def shop_paid_orders(self, since: datetime | None) -> Iterator[Order]:
+        return self._paid_orders(since)
+
+    @hookimpl
+    def shop_order_url(self, order: Order) -> str:
+        return f"{self.base_url}/orders/{order.id}"
+
+    @hookimpl
+    def shop_send_email(self, message: EmailMessage) -> bool:
+        from .mailer import send_email
+
+        return send_email(self.store, message)
+
+    @hookimpl
+    def shop_is_admin(self, environ: dict[str, Any]) -> bool:
+        """The demo has no login: whoever browses from this machine is the owner.
+
+        A real shop answers from its own session (an admin cookie, a staff flag); binding the demo
+        to another address does not make remote visitors owners.
+        """
+        return environ.get("REMOTE_ADDR") in LOCAL_ADDRESSES
+
+    # --- orders ------------------------------------------------------------------------------------
+
+    def create_order(self, new: NewOrder, *, created_at: datetime | None = None) -> Order:
+        """Write the customer, the order and its lines in one transaction; nothing half-written."""
+        created = created_at or datetime.now()
+        lines = new.lines + _shipping_lines(new.lines, new.shipping)
+        total = order_totals(lines, new.prices_include_vat).gross
+        with self.store.transaction() as db:
+            customer = {k: getattr(new.customer, k) for k in CUSTOMER_KEYS}
+            customer_id = db["demo_customers"].insert({**customer, "created_at": _iso(created)}).last_pk
+            order_id = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM demo_orders").fetchone()[0]
+            db["demo_orders"].insert({
+                "id": order_id, "number": f"{created.year}-{order_id:04d}", "customer_id": customer_id,
+                "created_at": _iso(created), "prices_include_vat": int(new.prices_include_vat),
+                "payment_method": new.payment_method, "currency": "EUR", "shipping": str(new.shipping),
+                "total": str(total), "paid_at": None,
+            })
+            db["demo_lines"].insert_all(
+                {"order_id": order_id, "position": i, "name": line.name, "code": line.code,
+                 "qty": str(line.qty), "unit_price": str(line.unit_price), "vat_rate": str(line.vat_rate),
+                 "discount": str(line.discount), "kind": line.kind}
+                for i, line in enumerate(new.lines)
+            )
+        order = self.shop_get_order(str(order_id))
+        assert order is not None
+        return order
+
+    def record_payment(self, order_id: str, amount: Decimal, method: str,
+                       paid_at: datetime | None = None, *, fire: bool = True) -> PaymentResult:
+        """Add a payment, then tell fic-plugin (after the commit, so a job never sees a rollback).
+
+        ``order_paid`` fires only on the payment that first covers the total: the decision is taken
+        inside the write transaction, so two payments arriving together cannot both fire it.
+        Overpaying is allowed (the customer did pay) and reported as a warning.
+        """
+        moment = paid_at or datetime.now()
+        with self.store.transaction() as db:
+            row = db.execute("SELECT total, paid_at FROM demo_orders WHERE id = ?", [_int(order_id)]).fetchone()
+            if row is None:
+                raise NotFound(_("Order {order_id} does not exist in the shop.").format(order_id=order_id),
+                               order_id=str(order_id))
+            total, already_paid_at = Decimal(row[0]), row[1]
+            payment_id = db["demo_payments"].insert({
+                "order_id": _int(order_id), "amount": str(amount), "method": method, "paid_at": _iso(moment),
+            }).last_pk
+            paid = sum((Decimal(a) for (a,) in db.execute(
+                "SELECT amount FROM demo_payments WHERE order_id = ?", [_int(order_id)])), Decimal("0"))
+            became_paid = already_paid_at is None and paid >= total
+            if became_paid:
+                db.execute("UPDATE demo_orders SET paid_at = ? WHERE id = ?", [_iso(moment), _int(order_id)])
+        order = self.shop_get_order(str(order_id))
+        assert order is not None
+        payment = next(p for p in order.payments if p.id == str(payment_id))
+        warnings = []
+        if paid > total:
+            warnings.append(_("Order {number} is overpaid: {paid} received for a total of {total}; "
+                              "refund {extra} to the customer or keep it as credit.").format(
+                number=order.number, paid=paid, total=total, extra=paid - total))
+        event_errors = []
+        if fire and self.pm is not None:
+            event_errors += self._fire("payment_recorded", order=order, payment=payment)
+            if became_paid:
+                event_errors += self._fire("order_paid", order=order)
+        return PaymentResult(order=order, payment=payment, became_paid=became_paid,
+                             warnings=tuple(warnings + event_errors), events_failed=bool(event_errors))
+
+    def _fire(self, hook: str, **kwargs: Any) -> list[str]:
+        """Call a shop event; a failing plugin must not lose the payment, which is already saved."""
+        try:
+            getattr(self.pm.hook, hook)(**kwargs)
+        except Exception as error:  # noqa: BLE001 - any plugin's failure is reported, not raised
+            log.exception("%s failed for order %s", hook, kwargs["order"].id)
+            return [_("The payment is saved, but the {hook} event failed: {error}").format(hook=hook, error=error)]
+        return []
+
+    def orders(self, *, limit: int = 50, offset: int = 0) -> list[Order]:
+        """The newest orders first, for the shop's order list."""
+        return self._load(self.store.db.execute(
+            "SELECT * FROM demo_orders ORDER BY id DESC LIMIT ? OFFSET ?", [limit, offset]))
+
+    def count_orders(self) -> int:
+        return self.store.db.execute("SELECT COUNT(*) FROM demo_orders").fetchone()[0]
+
+    def totals(self, order: Order) -> OrderTotals:
+        return order_totals(order.lines, order.prices_include_vat)
+
+    def documents(self, order_id: str) -> list[Document]:
+        """The fiscal documents fic-plugin keeps for the order (its ``fic_documents`` table)."""
+        return self.store.documents(str(order_id))
+
+    # --- reading -------------------------------------------------------------------------------------
+
+    def _paid_orders(self, since: datetime | None) -> Iterator[Order]:
+        # Keyset paging on (paid_at, id): constant memory, and no order skipped or repeated when
+        # payments arrive while the plugin is still consuming the iterator.
+        after_time, after_id = (_iso(since), -1) if since else ("", -1)
+        while True:
+            page = self._load(self.store.db.execute(
+                "SELECT * FROM demo_orders WHERE paid_at IS NOT NULL AND "
+                "(paid_at > ? OR (paid_at = ? AND id > ?)) ORDER BY paid_at, id LIMIT ?",
+                [after_time, after_time, after_id, PAGE]))
+            yield from page
+            if len(page) < PAGE:
+                return
+            after_time, after_id = _iso(page[-1].paid_at), int(page[-1].id)
+
+    def _load(self, cursor: Any) -> list[Order]:
+        """Build orders from ``demo_orders`` rows, fetching their customers, lines and payments in bulk."""
+        names = [c[0] for c in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        if not rows:
+            return []
+        db = self.store.db
+        ids = [r["id"] for r in rows]
+        marks = ", ".join("?" for _ in ids)
+        customers = {r["id"]: r for r in db.query(
+            f"SELECT * FROM demo_customers WHERE id IN ({', '.join('?' for _ in rows)})",
+            [r["customer_id"] for r in rows])}
+        lines: dict[int, list[Line]] = {i: [] for i in ids}
+        for r in db.query(f"SELECT * FROM demo_lines WHERE order_id IN ({marks}) ORDER BY order_id, position", ids):
+            lines[r["order_id"]].append(Line(name=r["name"], qty=r["qty"], unit_price=r["unit_price"],
+                                             vat_rate=r["vat_rate"], discount=r["discount"], kind=r["kind"],
+                                             code=r["code"]))
+        payments: dict[int, list[Payment]] = {i: [] for i in ids}
+        for r in db.query(f"SELECT * FROM demo_payments WHERE order_id IN ({marks}) ORDER BY id", ids):
+            payments[r["order_id"]].append(Payment(amount=r["amount"], method=r["method"],
+                                                   paid_at=datetime.fromisoformat(r["paid_at"]), id=str(r["id"])))
+        return [self._order(r, customers[r["customer_id"]], lines[r["id"]], payments[r["id"]]) for r in rows]
+
+    @staticmethod
+    def _order(row: dict, customer: dict, lines: list[Line], payments: list[Payment]) -> Order:
+        paid = sum((p.amount for p in payments), Decimal("0"))
+        status = "paid" if row["paid_at"] else ("partly_paid" if paid > 0 else "pending")
+        return Order(
+            id=row["id"], number=row["number"],
+            customer=Customer(**{k: customer[k] for k in CUSTOMER_KEYS if customer.get(k) is not None}),
+            lines=[*lines, *_shipping_lines(lines, Decimal(row["shipping"]))],
+            created_at=datetime.fromisoformat(row["created_at"]),
+            prices_include_vat=bool(row["prices_include_vat"]), payment_method=row["payment_method"],
+            currency=row["currency"], payments=payments,
+            paid_at=datetime.fromisoformat(row["paid_at"]) if row["paid_at"] else None, status=status,
+        )
+
+
+def _shipping_lines(lines: tuple[Line, ...] | list[Line], shipping: Decimal) -> tuple[Line, ...]:
+    """The shipping as an order line, taxed at the highest rate of the products.
+
+    Shipping is an accessory supply (art. 12 DPR 633/72): it follows the VAT of the main supply,
+    and with mixed rates the shop applies the highest, the prudent reading. 22% without products.
+    """
+    if shipping <= 0:
+        return ()
+    rates = [line.vat_rate for line in lines if line.kind == "product"]
+    return (Line(name=SHIPPING_NAME, qty=1, unit_price=shipping, vat_rate=max(rates, default=DEFAULT_SHIPPING_RATE),
+                 kind="shipping"),)
+
+
+def _int(order_id: str | int) -> int:
+    try:
+        return int(str(order_id))
+    except ValueError:
+        raise NotFound(_("Order {order_id} does not exist in the shop.").format(order_id=order_id),
+                       order_id=str(order_id)) from None
