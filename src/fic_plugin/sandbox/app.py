@@ -1,0 +1,188 @@
+"""The sandbox's WSGI application: routing, bearer tokens, quotas and injected faults around the
+FiC endpoints (``api``, ``api_more``), plus the ``/oauth`` and ``/__sandbox__/`` side doors."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from . import api, api_more, oauth, seeds, sidechannel
+from .control import Faults, Limits, Stats
+from .responses import ApiError, OAuthError, json_response
+from .state import State
+
+DEFAULT_CLIENT_ID = "fic-sandbox-client"
+DEFAULT_CLIENT_SECRET = "fic-sandbox-secret"  # noqa: S105 - the sandbox's own demo credential
+
+
+def _c(path: str) -> str:
+    return "/c/<int:cid>" + path
+
+
+ROUTES: list[tuple[str, tuple[str, ...], Callable[..., Response]]] = [
+    ("/user/companies", ("GET",), api_more.user_companies),
+    (_c("/company/info"), ("GET",), api_more.company_info),
+    (_c("/info/vat_types"), ("GET",), api_more.vat_types),
+    (_c("/info/payment_methods"), ("GET",), api_more.payment_methods),
+    (_c("/info/payment_accounts"), ("GET",), api_more.payment_accounts),
+    (_c("/issued_documents"), ("GET",), api.list_documents),
+    (_c("/issued_documents"), ("POST",), api.create_document),
+    (_c("/issued_documents/info"), ("GET",), api.document_info),
+    (_c("/issued_documents/totals"), ("POST",), api.new_totals),
+    (_c("/issued_documents/transform"), ("GET",), api.transform),
+    (_c("/issued_documents/join"), ("GET",), api.join),
+    (_c("/issued_documents/<int:document_id>"), ("GET",), api.get_document),
+    (_c("/issued_documents/<int:document_id>"), ("PUT",), api.modify_document),
+    (_c("/issued_documents/<int:document_id>"), ("DELETE",), api.delete_document),
+    (_c("/issued_documents/<int:document_id>/totals"), ("POST",), api.existing_totals),
+    (_c("/issued_documents/<int:document_id>/email"), ("GET",), api_more.email_data),
+    (_c("/issued_documents/<int:document_id>/email"), ("POST",), api_more.schedule_email),
+    (_c("/issued_documents/<int:document_id>/e_invoice/xml_verify"), ("GET",), api_more.verify_xml),
+    (_c("/issued_documents/<int:document_id>/e_invoice/send"), ("POST",), api_more.send_e_invoice),
+    (_c("/issued_documents/<int:document_id>/e_invoice/error_reason"), ("GET",), api_more.error_reason),
+    (_c("/emails"), ("GET",), api_more.list_emails),
+    (_c("/bin/issued_documents"), ("GET",), api.list_bin),
+    (_c("/bin/issued_documents/<int:document_id>"), ("GET",), api.get_bin),
+    (_c("/bin/issued_documents/<int:document_id>"), ("DELETE",), api.purge_bin),
+    (_c("/bin/issued_documents/<int:document_id>/recover"), ("POST",), api.recover_bin),
+    ("/oauth/authorize", ("GET",), oauth.authorize),
+    ("/oauth/token", ("POST",), oauth.token),
+    ("/__sandbox__/", ("GET",), sidechannel.index),
+    ("/__sandbox__/faults", ("GET", "POST", "DELETE"), sidechannel.faults),
+    ("/__sandbox__/limits", ("GET", "POST", "DELETE"), sidechannel.limits),
+    ("/__sandbox__/emails", ("GET",), sidechannel.emails),
+    ("/__sandbox__/documents", ("GET",), sidechannel.documents_view),
+    ("/__sandbox__/documents/<int:document_id>/lock", ("POST",), sidechannel.lock),
+    ("/__sandbox__/stats", ("GET",), sidechannel.stats),
+    ("/__sandbox__/reset", ("POST",), sidechannel.reset),
+    ("/__sandbox__/print/<int:cid>/<int:document_id>", ("GET",), sidechannel.print_view),
+]
+
+URL_MAP = Map([Rule(path, methods=methods, endpoint=handler) for path, methods, handler in ROUTES],
+              strict_slashes=False)
+
+
+class _Dropped(ConnectionResetError):
+    """Raised out of the WSGI app after closing the socket: werkzeug treats it as a dropped client."""
+
+
+class Sandbox:
+    """One FiC company's worth of state and behaviour, served as a WSGI app (``sandbox(environ, …)``)."""
+
+    def __init__(self, state: str = ":memory:", token: str | None = None, company_id: int = seeds.COMPANY_ID,
+                 client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET):
+        self.state = State(state)
+        self.token = token
+        self.company_id = company_id
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.faults = Faults()
+        self.limits = Limits()
+        self.stats = Stats()
+        self.stopping = threading.Event()
+
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        request = Request(environ)
+        response = self.dispatch(request)
+        return response(environ, start_response)
+
+    def dispatch(self, request: Request) -> Response:
+        path = request.path
+        if path.startswith("/__sandbox__") or path.startswith("/oauth/"):
+            return self._route(request)
+        return self._fic(request)
+
+    def _fic(self, request: Request) -> Response:
+        """A request on FiC's paths: faults first, then quota and token, then the endpoint."""
+        decision = self.faults.decide()
+        if decision.latency:
+            self.stopping.wait(decision.latency)
+        if decision.before == "reset":
+            self.stats.record(None, "reset")
+            self._drop(request)
+        if decision.before is not None:
+            response = self._fault_response(decision.before, decision.garbage_kind)
+            self.stats.record(response.status_code, decision.before)
+            return response
+        try:
+            self._check_token(request)
+            quota = self.limits.admit()
+            response = self._route(request)
+        except ApiError as error:
+            response = error.response()
+            quota = self.limits.headers()
+        for name, value in quota.items():
+            response.headers.setdefault(name, value)
+        if decision.hang_after_commit is not None:
+            # The work is done and committed; the client just never hears about it.
+            self.stopping.wait(decision.hang_after_commit)
+            self.stats.record(None, "timeout_after_commit")
+            self._drop(request)
+        self.stats.record(response.status_code)
+        return response
+
+    def _route(self, request: Request) -> Response:
+        adapter = URL_MAP.bind_to_environ(request.environ)
+        try:
+            handler, kwargs = adapter.match()
+        except MethodNotAllowed:
+            return ApiError(405, f"Metodo {request.method} non consentito su {request.path}.").response()
+        except NotFound:
+            return ApiError(404, f"Percorso {request.path} non trovato.").response()
+        except HTTPException as error:  # e.g. a redirect for a trailing slash
+            return error.get_response(request.environ)
+        cid = kwargs.get("cid")
+        try:
+            if cid is not None and cid != self.company_id and not request.path.startswith("/__sandbox__"):
+                raise ApiError(403, f"Non hai accesso all'azienda {cid}.", code="NO_PERMISSION")
+            return handler(self, request, **kwargs)
+        except ApiError as error:
+            return error.response()
+        except OAuthError as error:
+            return error.response()
+
+    def _check_token(self, request: Request) -> None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not presented.strip():
+            raise ApiError(401, "Autenticazione richiesta: manca l'header Authorization: Bearer <token>.",
+                           code="UNAUTHORIZED")
+        presented = presented.strip()
+        if self.token is None or presented == self.token or oauth.access_token_valid(self.state, presented):
+            return
+        raise ApiError(401, "Token non valido o scaduto.", code="UNAUTHORIZED")
+
+    @staticmethod
+    def _fault_response(kind: str, garbage_kind: str) -> Response:
+        if kind == "error":
+            return json_response({"error": {"message": "Si è verificato un errore interno. Riprova più tardi.",
+                                            "code": "INTERNAL_ERROR", "validation_result": None}}, 500)
+        if kind == "rate_limit":
+            return ApiError(429, "Troppe richieste: riprova tra poco.", code="TOO_MANY_REQUESTS",
+                            headers={"Retry-After": "1"}).response()
+        if garbage_kind == "empty":
+            return Response(b"", status=200, content_type="application/json")
+        if garbage_kind == "invalid_json":
+            return Response(b'{"data": {"id": 1, "type": "inv', status=200, content_type="application/json")
+        return Response(b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
+                        b"</h1></center><hr><center>nginx</center></body></html>", status=502,
+                        content_type="text/html")
+
+    @staticmethod
+    def _drop(request: Request) -> None:
+        """Close the connection without a byte of answer (RST where the OS allows it)."""
+        sock = request.environ.get("werkzeug.socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        raise _Dropped("connection dropped on purpose by the sandbox")

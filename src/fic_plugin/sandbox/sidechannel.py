@@ -1,0 +1,100 @@
+"""``/__sandbox__/``: what tests and the demo use to look behind FiC's API and to break it on
+purpose. Never subject to faults, quotas or tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import attrs
+import jinja2
+from werkzeug.wrappers import Request, Response
+
+from . import documents
+from .api import base_url, read_body
+from .responses import ApiError, json_response
+
+_TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                                autoescape=True)
+
+
+def index(sandbox: Any, request: Request) -> Response:
+    return json_response({"company_id": sandbox.company_id, "token_required": sandbox.token is not None,
+                          "oauth_client_id": sandbox.client_id, "faults": _asdict(sandbox.faults.config),
+                          "limits": {"enabled": sandbox.limits.enabled, **_asdict(sandbox.limits.config)}})
+
+
+def _asdict(config: Any) -> dict:
+    return attrs.asdict(config)
+
+
+def faults(sandbox: Any, request: Request) -> Response:
+    if request.method == "DELETE":
+        sandbox.faults.clear()
+    elif request.method == "POST":
+        try:
+            sandbox.faults.configure(read_body(request))
+        except (TypeError, ValueError) as error:
+            raise ApiError(422, f"Configurazione dei guasti non valida: {error}") from None
+    return json_response(_asdict(sandbox.faults.config))
+
+
+def limits(sandbox: Any, request: Request) -> Response:
+    if request.method == "DELETE":
+        sandbox.limits.disable()
+    elif request.method == "POST":
+        try:
+            sandbox.limits.configure(read_body(request))
+        except (TypeError, ValueError) as error:
+            raise ApiError(422, f"Configurazione dei limiti non valida: {error}") from None
+    return json_response({"enabled": sandbox.limits.enabled, **_asdict(sandbox.limits.config)})
+
+
+def emails(sandbox: Any, request: Request) -> Response:
+    rows = [{"id": e["id"], "document_id": e["document_id"], "recipients": e["to_email"].split(", "),
+             "to_email": e["to_email"], "copy_to": e["copy_to"], "subject": e["subject"], "sender": e["from_email"],
+             "body": e["content"], "attach_pdf": bool(e["attach_pdf"]), "status": e["status"], "at": e["at"]}
+            for e in sandbox.state.emails()]
+    return json_response({"data": rows})
+
+
+def documents_view(sandbox: Any, request: Request) -> Response:
+    url = base_url(request)
+    rows = []
+    for row in sandbox.state.documents(deleted=None):
+        document = documents.render(row, row["body"], url, sandbox.company_id)
+        document.update({"deleted": row["deleted"], "deleted_at": row["deleted_at"], "locked": row["locked"],
+                         "create_from": row["create_from"]})
+        rows.append(document)
+    return json_response({"data": rows})
+
+
+def lock(sandbox: Any, request: Request, document_id: int) -> Response:
+    body = read_body(request)
+    if sandbox.state.get_document(document_id, include_deleted=True) is None:
+        raise ApiError(404, f"Il documento {document_id} non esiste.")
+    sandbox.state.set_lock(document_id, body.get("locked"), body.get("ei_status"), "ei_status" in body)
+    row = sandbox.state.get_document(document_id, include_deleted=True)
+    return json_response({"id": document_id, "locked": row["locked"], "ei_status": row["ei_status"]})
+
+
+def stats(sandbox: Any, request: Request) -> Response:
+    return json_response(sandbox.stats.snapshot())
+
+
+def reset(sandbox: Any, request: Request) -> Response:
+    sandbox.state.reset()
+    sandbox.stats.reset()
+    return json_response({"reset": True})
+
+
+def print_view(sandbox: Any, request: Request, cid: int, document_id: int) -> Response:
+    """The printable page a document's ``url`` points to (FiC's would be a PDF)."""
+    row = sandbox.state.get_document(document_id, include_deleted=True)
+    if row is None or cid != sandbox.company_id:
+        return Response("Documento non trovato", status=404, content_type="text/plain; charset=utf-8")
+    document = documents.render(row, row["body"], base_url(request), cid)
+    page = _TEMPLATES.get_template("print.html").render(
+        doc=document, totals=documents.totals_of(row["body"]), deleted=row["deleted"],
+        type_name=documents.TYPE_LABELS.get(document["type"], document["type"]))
+    return Response(page, content_type="text/html; charset=utf-8")
