@@ -200,3 +200,12 @@ def test_quantities_are_written_as_people_do(context):
     order = Order(id="2", number="2", customer=Customer(name="X"),
                   lines=(Line("Farina", "0.500", "1", "4"), Line("Uova", "6.000", "0.3", "10")))
     assert shortcode_values(context, order, None)["products"] == "0,5 × Farina, 6 × Uova"
+
+
+def test_settings_accept_plugin_shortcodes_when_told_about_them(shop):
+    pm = get_plugin_manager([shop, Loyalty()], load_entrypoints=False)
+    context = pm.get_plugin(CORE_NAME).context
+    with pytest.raises(InvalidInput):
+        update_settings(context.store, {"sms_text": "Hai {loyalty_points} punti"})
+    update_settings(context.store, {"sms_text": "Hai {loyalty_points} punti"}, shortcodes=known_shortcodes(pm))
+    assert context.settings.sms_text == "Hai {loyalty_points} punti"

@@ -301,13 +301,14 @@ def cmd_settings_show(args: argparse.Namespace) -> int:
 
 
 def cmd_settings_set(args: argparse.Namespace) -> int:
+    from .messages import known_shortcodes
     from .settings import update_settings
 
     if len(args.pairs) % 2:
         raise FicError(f"Give KEY VALUE pairs: {args.pairs[-1]!r} has no value.")
     context = open_context(args)
     changes = _settings_changes(context, list(zip(args.pairs[::2], args.pairs[1::2], strict=True)))
-    update_settings(context.store, changes)
+    update_settings(context.store, changes, shortcodes=known_shortcodes(context.pm))
     emit(args, {"updated": sorted(changes)}, "Saved: " + ", ".join(sorted(changes)))
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -331,17 +332,18 @@ def load_settings(store: Store) -> Settings:
     return Settings.from_mapping({k: v for k, v in stored.items() if k in known})
 
 
-def update_settings(store: Store, changes: dict[str, Any]) -> Settings:
+def update_settings(store: Store, changes: dict[str, Any], *, shortcodes: Iterable[str] = ()) -> Settings:
     """Validate ``changes`` against the current settings and store them; all or nothing.
 
     Secret keys go to the secrets table. Email and SMS texts are checked for unknown shortcodes
-    before anything is written.
+    before anything is written; ``shortcodes`` are the names plugins add
+    (``fic_plugin.messages.known_shortcodes(pm)``), the built-in ones are always known.
     """
     changes = dict(changes)
     secrets = {k: changes.pop(k) for k in list(changes) if k in SECRET_KEYS}
     current = load_settings(store).to_mapping()
     merged = Settings.from_mapping({**current, **changes})
-    _check_templates(merged, changes)
+    _check_templates(merged, changes, shortcodes)
     normalized = merged.to_mapping()
     with store.transaction():
         store.write_settings({k: normalized[k] for k in changes})
@@ -350,14 +352,14 @@ def update_settings(store: Store, changes: dict[str, Any]) -> Settings:
     return merged
 
 
-def _check_templates(settings: Settings, changes: dict[str, Any]) -> None:
+def _check_templates(settings: Settings, changes: dict[str, Any], shortcodes: Iterable[str] = ()) -> None:
     templates = [k for k in ("email_subject", "email_body", "sms_text") if k in changes]
     if not templates:
         return
     from .messages import check_template
 
     for key in templates:
-        check_template(getattr(settings, key), field=key)
+        check_template(getattr(settings, key), field=key, extra=shortcodes)
 
 
 def describe(settings: Settings, store: Store | None = None) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ import attrs
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
+from .. import messages
 from ..errors import FicError
 from ..i18n import _
 from ..settings import Settings, rate_key, update_settings
@@ -52,7 +53,8 @@ def settings_page(web: FicWebApp, request: Request) -> Response:
     errors = field_errors(web.context, typed)
     if not errors:
         try:
-            update_settings(web.context.store, {**typed, **secrets})
+            update_settings(web.context.store, {**typed, **secrets},
+                            shortcodes=messages.known_shortcodes(web.context.pm))
         except FicError as error:
             errors[error.field or "_form"] = error.message
         except Exception:
