@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from conftest import make_order
 from fic_plugin import hookimpl
 from fic_plugin.errors import InvalidInput
+from fic_plugin.i18n import language
 from fic_plugin.manager import get_plugin_manager
 from fic_plugin.messages import (
     ALLEGATI,
@@ -30,6 +31,13 @@ from fic_plugin.messages import (
 from fic_plugin.model import Customer, Document, Line, Order
 from fic_plugin.plugin import CORE_NAME
 from fic_plugin.settings import DEFAULT_EMAIL_BODY, DEFAULT_EMAIL_SUBJECT, update_settings
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """Messages are asserted in their English source; shop owners read them in Italian."""
+    with language("en"):
+        yield
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ import vcr
 
 from fic_plugin import sms
 from fic_plugin.errors import FicError
+from fic_plugin.i18n import language
 from fic_plugin.manager import get_plugin_manager
 from fic_plugin.model import SentMessage, SmsMessage
 from fic_plugin.plugin import CORE_NAME
@@ -44,6 +45,13 @@ WRONG = "wrong-secret-0000-SECRET"
 SECRETS = (TWILIO_TOKEN, SKEBBY_PASSWORD, SKEBBY_USER_KEY, SKEBBY_SESSION_KEY, WRONG)
 #: Where the providers point when replaying: never contacted, vcrpy answers first.
 REPLAY_URL = "http://127.0.0.1:9"
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """Messages are asserted in their English source; shop owners read them in Italian."""
+    with language("en"):
+        yield
 
 
 # --- the fake providers (used only to record) ------------------------------------------------------
