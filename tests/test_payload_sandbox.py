@@ -94,10 +94,6 @@ def test_local_totals_match_the_sandbox_to_the_cent(fic, case):
     assert created.status_code == 200, f"create refused: {created.status_code} {created.text}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "docs/totals.md §4 read two ways: the sandbox declares the bollo by the 77.47 rule whatever the "
-    "document says; fic_plugin.money (and FiC's spec: stamp_duty is the document's value, 0 = none) "
-    "declares it only when the stamp_duty setting is on. Remove this mark once the two agree."))
 def test_sandbox_totals_echo_the_declared_stamp_duty(fic):
     base, vat_mapping = fic
     settings_ = Settings.from_mapping({

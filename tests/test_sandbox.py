@@ -307,3 +307,13 @@ def test_configured_token_is_enforced():
         assert refused.status_code == 401 and "error" in refused.json()
         assert "s3cret" not in refused.text
         assert requests.get(url, headers={"Authorization": "Bearer s3cret"}, timeout=5).status_code == 200
+
+
+def test_declared_stamp_duty_is_echoed_and_the_rule_fills_it_when_absent(fic):
+    items = [{"name": "esente", "net_price": 100, "qty": 1, "vat": {"id": 6}}]
+    declared = decimal_json(fic("POST", "/issued_documents/totals",
+                                json={"data": invoice(items_list=items, stamp_duty=0)}))["data"]
+    assert declared["stamp_duty"] == 0
+    ruled = decimal_json(fic("POST", "/issued_documents/totals", json={"data": invoice(items_list=items)}))["data"]
+    assert ruled["stamp_duty"] == Decimal("2")
+    assert ruled["amount_due"] == Decimal("100")

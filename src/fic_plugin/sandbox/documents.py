@@ -196,14 +196,13 @@ def render(row: dict | None, body: dict, base_url: str, company_id: int, fieldse
     """The document as FiC answers it: what was stored plus the read-only computed amounts."""
     totals = totals_of(body)
     document = copy.deepcopy(body)
-    stamp = body.get("stamp_duty")
     document.update({
         "amount_net": totals["amount_net"], "amount_vat": totals["amount_vat"],
         "amount_gross": totals["amount_gross"], "amount_rivalsa": totals["amount_rivalsa"],
         "amount_cassa": totals["amount_cassa"], "amount_withholding_tax": totals["amount_withholding_tax"],
         "amount_other_withholding_tax": totals["amount_other_withholding_tax"], "amount_due": totals["amount_due"],
         "amount_due_discount": body.get("amount_due_discount") or 0,
-        "stamp_duty": totals["stamp_duty"] if stamp is None else dec(stamp),
+        "stamp_duty": totals["stamp_duty"],
         "merged_in": None, "original_document": None, "is_marked": False,
     })
     not_paid = sorted(p["due_date"] for p in body.get("payments_list") or [] if p.get("status") == "not_paid")

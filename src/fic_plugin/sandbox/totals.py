@@ -100,7 +100,13 @@ def compute_totals(document: Mapping[str, Any], vat_rate: Callable[[Any], Decima
     amount_due = amount_gross - amount_withholding_tax
     if document.get("use_split_payment"):
         amount_due -= amount_vat
-    stamp_duty = STAMP_DUTY if not_taxable > STAMP_DUTY_THRESHOLD else Decimal("0")
+    declared = document.get("stamp_duty")
+    # The document's own stamp_duty wins (FiC: "0 if not present"); the 77.47 rule fills it only
+    # when the document says nothing.
+    if declared is not None:
+        stamp_duty = dec(declared)
+    else:
+        stamp_duty = STAMP_DUTY if not_taxable > STAMP_DUTY_THRESHOLD else Decimal("0")
     if STAMP_DUTY_IN_AMOUNT_DUE:
         amount_due += stamp_duty
     payments_sum = sum((round2(dec(p.get("amount"))) for p in payments), Decimal(0))
