@@ -106,9 +106,9 @@ class ShopApp:
             return _json(body, status)
         return self.render("error.html", status, message=message, status=status)
 
-    def render(self, template: str, status: int = 200, **values: Any) -> Response:
+    def render(self, template: str, code: int = 200, **values: Any) -> Response:
         html = self.templates.get_template(template).render(**values)
-        return Response(html, status=status, mimetype="text/html")
+        return Response(html, status=code, mimetype="text/html")
 
     # --- pages ------------------------------------------------------------------------------------
 

@@ -69,6 +69,8 @@ class DemoShop:
         self.base_url = base_url.rstrip("/")
         self.store = Store(self.db_path)
         self.pm: pluggy.PluginManager | None = None
+        #: Orders per query when the plugin walks the paid orders.
+        self.page_size = PAGE
         # The plugin's tables too: the JSON API reads fic_documents even before the plugin runs.
         self.store.migrate()
         with self.store.transaction() as db:
@@ -103,7 +105,7 @@ class DemoShop:
 
     @hookimpl
     def shop_order_url(self, order: Order) -> str:
-        return f"{self.base_url}/orders/{order.id}"
+        return f"{self.base_url.rstrip('/')}/orders/{order.id}"
 
     @hookimpl
     def shop_send_email(self, message: EmailMessage) -> bool:
@@ -220,9 +222,9 @@ class DemoShop:
             page = self._load(self.store.db.execute(
                 "SELECT * FROM demo_orders WHERE paid_at IS NOT NULL AND "
                 "(paid_at > ? OR (paid_at = ? AND id > ?)) ORDER BY paid_at, id LIMIT ?",
-                [after_time, after_time, after_id, PAGE]))
+                [after_time, after_time, after_id, self.page_size]))
             yield from page
-            if len(page) < PAGE:
+            if len(page) < self.page_size:
                 return
             after_time, after_id = _iso(page[-1].paid_at), int(page[-1].id)
 

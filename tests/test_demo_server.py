@@ -1,0 +1,146 @@
+"""``fic demo`` and DemoServer: ports, start-up configuration, the one printed line, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from fic_plugin.demo.server import DemoRuntime
+from fic_plugin.errors import FicError
+from fic_plugin.i18n import language
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_busy_shop_port_stops_everything_before_it_starts(tmp_path, busy_port):
+    runtime = DemoRuntime(tmp_path / "data" / "shop.db", port=busy_port, sandbox_port=free_port())
+    with language("en"), pytest.raises(FicError) as error:
+        runtime.start()
+    assert str(error.value) == (f"Port {busy_port} is already in use: stop the other program or run "
+                                f"fic demo --port {busy_port + 1}")
+    assert not (tmp_path / "data").exists()  # nothing created, nothing seeded
+
+
+def test_a_busy_sandbox_port_names_its_option(tmp_path, busy_port):
+    runtime = DemoRuntime(tmp_path / "shop.db", port=free_port(), sandbox_port=busy_port)
+    with language("en"), pytest.raises(FicError, match=f"fic demo --sandbox-port {busy_port + 1}$"):
+        runtime.start()
+
+
+def _fic(*args: str, db: Path, **popen) -> subprocess.Popen:
+    env = {**os.environ, "FIC_LANGUAGE": "en", "PYTHONUNBUFFERED": "1"}
+    for name in ("FIC_API_URL", "FIC_ACCESS_TOKEN", "FIC_COMPANY_ID"):
+        env.pop(name, None)
+    return subprocess.Popen([sys.executable, "-m", "fic_plugin.cli", "--db", str(db), *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def test_cli_on_a_busy_port_exits_with_one_line(tmp_path, busy_port):
+    process = _fic("demo", "--port", str(busy_port), "--sandbox-port", str(free_port()), db=tmp_path / "shop.db")
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert out == ""
+    assert err.splitlines() == [f"fic: Port {busy_port} is already in use: stop the other program or run "
+                                f"fic demo --port {busy_port + 1}"]
+
+
+def _sandbox_available() -> bool:
+    try:
+        from fic_plugin.sandbox.server import SandboxServer  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_sandbox = pytest.mark.skipif(not _sandbox_available(), reason="the local FiC sandbox is not built yet")
+
+
+@needs_sandbox
+def test_cli_runs_the_demo_until_ctrl_c(tmp_path):
+    port, sandbox_port = free_port(), free_port()
+    process = _fic("demo", "--port", str(port), "--sandbox-port", str(sandbox_port), "--worker-interval", "0.5",
+                   db=tmp_path / "shop.db")
+    try:
+        line = process.stdout.readline()
+        assert line == f"Negozio demo: http://127.0.0.1:{port}  (FiC sandbox: http://127.0.0.1:{sandbox_port})\n"
+        assert requests.get(f"http://127.0.0.1:{port}/api/orders", timeout=10).json()["total"] == 5
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert out == ""  # the address line only
+    assert "Traceback" not in err
+    assert (tmp_path / "sandbox.db").exists()  # the sandbox keeps its state next to the shop
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    if not _sandbox_available():
+        pytest.skip("the local FiC sandbox is not built yet")
+    from fic_plugin.demo.testing import DemoServer
+
+    with DemoServer(tmp_path_factory.mktemp("demo")) as server:
+        yield server
+
+
+def test_demo_server_configures_the_plugin_for_the_sandbox(demo):
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", demo.url) and demo.sandbox_url != demo.url
+    assert demo.db_path.exists()
+    settings = demo.context.settings
+    assert settings.fic_api_url == demo.sandbox_url and settings.fic_company_id == 1
+    assert demo.context.store.get_secret("fic_access_token")
+    # Mapped from the sandbox's lookups by value and name (its 22% is id 0, 10% id 3, 4% id 4).
+    assert {k: settings.vat_mapping[k] for k in ("22", "10", "4")} == {"22": 0, "10": 3, "4": 4}
+    assert "0" in settings.vat_mapping
+    assert set(settings.payment_mapping) >= {"bank_transfer", "card", "paypal", "cash"}
+    assert demo.shop.shop_order_url(demo.shop.shop_get_order("1")) == f"{demo.url}/orders/1"
+    page = requests.get(demo.url + "/orders/1", timeout=10)
+    assert page.status_code == 200 and 'class="fic-panel"' in page.text
+    assert requests.get(demo.url + "/fic/settings", timeout=10).status_code == 200
+
+
+def test_paying_an_order_in_the_demo_issues_its_invoice(demo):
+    from fic_plugin.settings import update_settings
+
+    update_settings(demo.context.store, {"auto_invoice": True})
+    try:
+        order = requests.get(demo.url + "/api/orders/2", timeout=10).json()
+        paid = requests.post(demo.url + "/api/orders/2/payments", timeout=10,
+                             json={"amount": order["totals"]["due"], "method": "bank_transfer"}).json()
+        assert paid["status"] == "paid" and paid["warnings"] == []
+        deadline = time.monotonic() + 30
+        documents: list = []
+        while time.monotonic() < deadline:
+            documents = requests.get(demo.url + "/api/orders/2", timeout=10).json()["documents"]
+            if any(d["type"] == "invoice" and d["fic_id"] and d["status"] == "paid" for d in documents):
+                break
+            time.sleep(0.3)
+        invoice = next(d for d in documents if d["type"] == "invoice")
+        assert invoice["fic_id"] and invoice["number"] and invoice["status"] == "paid", documents
+        assert invoice["amount_paid"] == order["totals"]["gross"]
+    finally:
+        update_settings(demo.context.store, {"auto_invoice": False})
