@@ -13,10 +13,10 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from ..errors import FicError, InvalidInput, NotFound
-from ..i18n import _
+from ..i18n import _, current_language
 from ..model import CONVERSIONS, PANEL_DOCUMENT_TYPES
 from .formatting import day, money
-from .labels import document_type_label
+from .labels import N_, document_type_label
 from .panel import UNEXPECTED, flash, render_panel
 
 if TYPE_CHECKING:
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-UPDATED = "Document updated successfully."
-DELETED = "Document deleted successfully."
+UPDATED = N_("Document updated successfully.")
+DELETED = N_("Document deleted successfully.")
 
 
 def order_page(web: FicWebApp, request: Request, order_id: str) -> Response:
@@ -34,7 +34,7 @@ def order_page(web: FicWebApp, request: Request, order_id: str) -> Response:
         order = web.context.order(order_id)
     except FicError as error:
         return web.message_page(request, error.message, 404)
-    panel = render_panel(web.context, order, mount=request.script_root)
+    panel = render_panel(web.context, order, mount=request.script_root, lang=current_language.get())
     return web.page(request, "order.html", order=order, panel=panel)
 
 

@@ -136,3 +136,22 @@ def attrs_fields():
     import attrs
 
     return attrs.fields(settings_module.Settings)
+
+
+#: ``fic_plugin.messages.BUILTIN_SHORTCODES`` describes the shortcodes in English inside a plain
+#: dict, which extraction cannot see; these markers put the same texts in the catalog (a test
+#: keeps the two lists equal).
+SHORTCODE_DESCRIPTIONS = (
+    N_("The customer's name (company name or first and last name)"),
+    N_("The customer's email address"),
+    N_("The order number"),
+    N_("The link to the order in the shop"),
+    N_("The order total, like 1.234,56 €"),
+    N_("The order date, like 28/11/2026"),
+    N_("The ordered products, like 2 × Pasta di Gragnano 500 g"),
+    N_("The document type in Italian, like Fattura"),
+    N_("The document number with its suffix, like 12/A"),
+    N_("The document date, like 28/11/2026"),
+    N_("The document total, like 1.234,56 €"),
+    N_("The shop's name (setting shop_name)"),
+)

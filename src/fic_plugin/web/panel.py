@@ -18,7 +18,13 @@ from ..i18n import _, language
 from ..model import CONVERSIONS, PANEL_DOCUMENT_TYPES, Document, Order
 from . import csrf
 from .formatting import clock, day, money, render
-from .labels import EI_STATUS_LABELS, JOB_STATE_LABELS, PAYMENT_STATUS_LABELS, document_type_label
+from .labels import (
+    EI_STATUS_LABELS,
+    JOB_STATE_LABELS,
+    N_,
+    PAYMENT_STATUS_LABELS,
+    document_type_label,
+)
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -28,16 +34,20 @@ log = logging.getLogger(__name__)
 #: Where the host mounts the plugin's WSGI app; the fragment's forms post there.
 MOUNT = "/fic"
 FLASH_TTL = timedelta(minutes=5)
-UNEXPECTED = "Unexpected error: try again or check the log"
+UNEXPECTED = N_("Unexpected error: try again or check the log")
 
 
-def render_panel(context: Context, order: Order, *, mount: str = MOUNT) -> str:
-    """The panel's HTML for ``order``; never raises, never shows a traceback."""
+def render_panel(context: Context, order: Order, *, mount: str = MOUNT, lang: str | None = None) -> str:
+    """The panel's HTML for ``order``; never raises, never shows a traceback.
+
+    ``lang`` is the language of the page around it when known; the hook gives none, so the
+    panel then follows the setting (Italian by default).
+    """
     try:
-        with language(screen_language(context)):
+        with language(lang or screen_language(context)):
             return render("panel.html", panel=panel_view(context, order, mount=mount))
     except Exception as error:
-        with language(screen_language(context, safe=True)):
+        with language(lang or screen_language(context, safe=True)):
             message = error.message if isinstance(error, FicError) else _(UNEXPECTED)
         if not isinstance(error, FicError):
             log.exception("fic-plugin: cannot draw the panel of order %s", getattr(order, "id", "?"))

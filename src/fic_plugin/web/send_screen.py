@@ -9,6 +9,7 @@ l'invio alla ricezione del pagamento" before any invoice exists. Both end in
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
@@ -19,8 +20,9 @@ from .. import messages
 from ..errors import FicError, InvalidInput
 from ..i18n import _
 from ..model import Document, Order
+from .actions import UPDATED
 from .formatting import render
-from .labels import document_type_label
+from .labels import N_, document_type_label
 from .panel import UNEXPECTED, flash
 
 if TYPE_CHECKING:
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEDULED = "Sending scheduled: the invoice will be sent when the payment is received."
+SCHEDULED = N_("Sending scheduled: the invoice will be sent when the payment is received.")
 
 
 def send(web: FicWebApp, request: Request, document_id: int) -> Response:
@@ -69,6 +71,7 @@ def send_form(web: FicWebApp, request: Request, order: Order, document: Document
 
 def deliver(web: FicWebApp, order: Order, document: Document | None, typed: dict[str, Any],
             wants_schedule: bool) -> str:
+    """Send or schedule; returns the summary for the flash message."""
     from ..sending import Sending
 
     options = {
@@ -81,11 +84,10 @@ def deliver(web: FicWebApp, order: Order, document: Document | None, typed: dict
     }
     sending = Sending(web.context)
     if wants_schedule:
-        sending.schedule_on_paid(order.id, **options)
-        return _(SCHEDULED)
-    sending.send_now(document.id, **options)
-    return _("Document sent to {recipients}.").format(
-        recipients=", ".join([*options["emails"], *options["phones"]]))
+        return sending.schedule_on_paid(order.id, **options).get("summary") or _(SCHEDULED)
+    # The form's one-time key makes a double click send once.
+    key = f"web:{document.id}:{typed['send_key']}" if typed["send_key"] else None
+    return sending.send_now(document.id, key=key, **options).get("summary") or _(UPDATED)
 
 
 def typed_values(request: Request) -> dict[str, Any]:
@@ -98,21 +100,30 @@ def typed_values(request: Request) -> dict[str, Any]:
         "subject": form.get("subject", ""),
         "body": form.get("body", ""),
         "sms_text": form.get("sms_text", ""),
+        "send_key": "".join(c for c in form.get("send_key", "") if c.isalnum())[:40],
     }
 
 
 def defaults(web: FicWebApp, order: Order, document: Document | None) -> dict[str, Any]:
-    """What the form starts with: the customer's contacts and the texts from the settings."""
-    settings = web.context.settings
-    senders = settings.sms_senders
+    """What the form starts with: the saved "when paid" plan, else the customer and the settings."""
+    from ..sending import Sending
+
+    sending = Sending(web.context)
+    if document is not None:
+        config = sending.config_for(document)
+    else:
+        document_type = (web.context.pm.hook.fic_auto_document_type(order=order)
+                         or web.context.settings.auto_document_type)
+        config = sending.default_config(order, document_type)
     return {
-        "emails": [order.customer.email] if order.customer.email else [],
-        "phones": [order.customer.phone] if order.customer.phone else [],
-        "sms": bool(settings.sms_enabled and order.customer.phone),
-        "sms_sender": senders[0] if senders else "",
-        "subject": settings.email_subject,
-        "body": settings.email_body,
-        "sms_text": settings.sms_text,
+        "emails": list(config.emails),
+        "phones": list(config.phones) or ([order.customer.phone] if order.customer.phone else []),
+        "sms": config.sms,
+        "sms_sender": config.sms_sender or "",
+        "subject": config.subject,
+        "body": config.body,
+        "sms_text": config.sms_text,
+        "send_key": uuid.uuid4().hex,
     }
 
 
