@@ -1,0 +1,330 @@
+"""Sending documents: by email through FiC (synced documents) or the shop's mailer, and by SMS.
+
+Every send is idempotent per ``key``: one ``fic_sends`` row per channel and recipients, keyed
+``{key}:email`` or ``{key}:sms:{phone}``, is written *before* calling out (``queued``) and marked
+``sent`` after, so a retried job never emails or texts twice. A row still ``queued`` from a
+crashed or unanswered attempt is resolved by looking in FiC's email log (same recipient and
+subject since the row was written) before sending again. The shop's mailer and SMS providers
+offer no such look-up: for them we choose *at most once* and mark the row ``unknown`` for the
+owner to check (the residual risk is a message that never left and is not retried).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from . import messages
+from .errors import Conflict, FicError, InvalidInput, NotFound
+from .i18n import _
+from .model import Document, Order, SentMessage
+from .settings import DEFAULT_EMAIL_BODY, DEFAULT_EMAIL_SUBJECT, DEFAULT_SMS_TEXT, Settings
+from .store import now_iso
+from .validation import check_email, check_phone
+
+if TYPE_CHECKING:
+    from .context import Context
+    from .sending_channels import Outcome
+
+log = logging.getLogger(__name__)
+
+#: FiC refuses email bodies over 50 KiB.
+MAX_BODY_BYTES = 50 * 1024
+
+
+class SendFailed(FicError):
+    """At least one channel failed; ``sent`` lists what did leave (it is recorded as sent)."""
+
+    code = "send_failed"
+
+    def __init__(self, message: str, *, sent: Iterable[SentMessage] = (), order_id: str | None = None):
+        super().__init__(message, order_id=order_id)
+        self.sent = tuple(sent)
+
+
+def _body(value: str) -> str:
+    return messages.sanitize_html(value)
+
+
+@attrs.frozen(kw_only=True)
+class SendConfig:
+    """How one document is sent: recipients, texts (with shortcodes), SMS, PDF and buttons."""
+
+    emails: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    phones: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    subject: str = DEFAULT_EMAIL_SUBJECT
+    body: str = attrs.field(default=DEFAULT_EMAIL_BODY, converter=_body)  # stored sanitised
+    sms: bool = False
+    sms_sender: str | None = None
+    sms_text: str = DEFAULT_SMS_TEXT
+    attach_pdf: bool = True
+    include_buttons: bool = True  # FiC's buttons, drawn where {{allegati}} is
+    sender_email: str = ""  # FiC sender address; empty: FiC's default sender
+    document_type: str = "invoice"
+    id: int | None = attrs.field(default=None, eq=False)  # its fic_send_configs row, if saved
+
+    def to_dict(self) -> dict[str, Any]:
+        data = attrs.asdict(self)
+        data.pop("id")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], id: int | None = None) -> SendConfig:
+        known = {f.name for f in attrs.fields(cls)} - {"id"}
+        return cls(**{k: v for k, v in data.items() if k in known}, id=id)
+
+    def validated(self, settings: Settings, shortcodes: Iterable[str]) -> SendConfig:
+        """The config with normalised recipients, or InvalidInput naming what is wrong."""
+        names = list(shortcodes)
+        emails = tuple(dict.fromkeys(check_email(e, field="emails") for e in self.emails))
+        phones = tuple(dict.fromkeys(check_phone(p, field="phones") for p in self.phones))
+        sms = self.sms and bool(phones)
+        if not emails and not sms:
+            raise InvalidInput(_("No recipient: add at least one email address, or a phone number with "
+                                 "SMS on."), field="emails")
+        subject = " ".join(self.subject.splitlines()).strip()  # a newline would forge mail headers
+        if emails:
+            if not subject:
+                raise InvalidInput(_("The email subject is empty."), field="subject")
+            messages.check_template(subject, "subject", extra=names)
+            messages.check_template(self.body, "body", extra=names)
+            _check_size(self.body)
+        sender = self.sms_sender
+        if sms:
+            sender = _check_sms_sender(self.sms_sender, settings)
+            if not self.sms_text.strip():
+                raise InvalidInput(_("The SMS text is empty."), field="sms_text")
+            messages.check_template(self.sms_text, "sms_text", extra=names)
+        return attrs.evolve(self, emails=emails, phones=phones if sms else (), sms=sms, subject=subject,
+                            sms_sender=sender)
+
+
+def _check_size(body: str) -> None:
+    size = len(body.encode("utf-8"))
+    if size > MAX_BODY_BYTES:
+        raise InvalidInput(_("The email body is {size} KiB: Fatture in Cloud accepts at most 50 KiB. Shorten "
+                             "it or remove pasted images.").format(size=round(size / 1024, 1)), field="body")
+
+
+def _check_sms_sender(sender: str | None, settings: Settings) -> str:
+    allowed = settings.sms_senders
+    if not allowed:
+        raise InvalidInput(_("No SMS sender is configured: add one (an alias of at most 11 characters or a "
+                             "number) to the setting sms_senders."), field="sms_sender")
+    chosen = sender or allowed[0]
+    if chosen not in allowed:
+        raise InvalidInput(_("The SMS sender {sender!r} is not configured: choose one of {allowed} (setting "
+                             "sms_senders).").format(sender=chosen, allowed=", ".join(allowed)), field="sms_sender")
+    if not chosen.startswith("+") and len(chosen) > 11:
+        raise InvalidInput(_("The SMS sender {sender!r} is longer than 11 characters: operators refuse it. "
+                             "Shorten it in sms_senders.").format(sender=chosen), field="sms_sender")
+    return chosen
+
+
+class Sending:
+    """Send documents now, on payment, or from jobs (:meth:`deliver`)."""
+
+    def __init__(self, context: Context):
+        self.context = context
+        self.store = context.store
+
+    # --- configurations ----------------------------------------------------------------------------
+
+    def default_config(self, order: Order, document_type: str = "invoice") -> SendConfig:
+        """The template from the settings, to the customer's email (and phone when SMS is on)."""
+        settings = self.context.settings
+        phone = order.customer.phone
+        return SendConfig(
+            emails=(order.customer.email,) if order.customer.email else (),
+            phones=(phone,) if phone and settings.sms_enabled else (),
+            subject=settings.email_subject, body=settings.email_body,
+            sms=bool(settings.sms_enabled and phone), sms_text=settings.sms_text,
+            sms_sender=settings.sms_senders[0] if settings.sms_senders else None,
+            attach_pdf=settings.email_attach_pdf, sender_email=settings.email_sender,
+            document_type=document_type)
+
+    def config_for(self, document: Document, config_id: int | None = None) -> SendConfig:
+        """The "send when paid" config saved for this document's order and type, else the defaults."""
+        if config_id is not None:
+            row = self.store.db.execute("SELECT id, config FROM fic_send_configs WHERE id = ?",
+                                        [config_id]).fetchone()
+        else:
+            row = self.store.db.execute(
+                "SELECT id, config FROM fic_send_configs WHERE order_id = ? AND document_type = ? AND on_paid = 1"
+                " AND used_at IS NULL ORDER BY id DESC LIMIT 1", [document.order_id, document.type]).fetchone()
+        if row:
+            return SendConfig.from_dict(json.loads(row[1]), id=row[0])
+        return self.default_config(self.context.order(document.order_id), document.type)
+
+    def _configure(self, base: SendConfig, *, emails: Iterable[str], phones: Iterable[str],
+                   sms_sender: str | None, subject: str | None, body: str | None,
+                   sms_text: str | None, sms_default: bool) -> SendConfig:
+        emails, phones = tuple(e for e in emails if e), tuple(p for p in phones if p)
+        return attrs.evolve(
+            base, emails=emails or base.emails, phones=phones or (base.phones if sms_default else ()),
+            sms=bool(phones) or (sms_default and base.sms), sms_sender=sms_sender or base.sms_sender,
+            subject=subject or base.subject, body=_body(body) if body else base.body,
+            sms_text=sms_text or base.sms_text)
+
+    # --- the owner's actions -----------------------------------------------------------------------
+
+    def send_now(self, document_id: int, *, emails: Iterable[str] = (), phones: Iterable[str] = (),
+                 sms_sender: str | None = None, subject: str | None = None, body: str | None = None,
+                 sms_text: str | None = None, key: str | None = None) -> dict[str, Any]:
+        """Send the document now; emails default to the customer's, SMS only to ``phones``.
+
+        ``key`` makes a repeated request (double click) harmless; without it every call sends.
+        """
+        document = self.store.document(document_id)
+        if document is None:
+            raise NotFound(_("Document {id} does not exist.").format(id=document_id))
+        order = self.context.order(document.order_id)
+        config = self._configure(self.default_config(order, document.type), emails=emails, phones=phones,
+                                 sms_sender=sms_sender, subject=subject, body=body, sms_text=sms_text,
+                                 sms_default=False)
+        key = key or f"manual:{document.id}:{uuid.uuid4().hex}"
+        sent = self.deliver(document, config, key)
+        return {"summary": self._summary(document, sent), "document_id": document.id, "key": key,
+                "sent": [_sent_dict(s) for s in sent]}
+
+    def schedule_on_paid(self, order_id: str, *, emails: Iterable[str] = (), phones: Iterable[str] = (),
+                         sms_sender: str | None = None, subject: str | None = None, body: str | None = None,
+                         sms_text: str | None = None) -> dict[str, Any]:
+        """Save how to send the invoice that will be created when ``order_id`` is paid."""
+        order = self.context.order(order_id)
+        settings = self.context.settings
+        document_type = self.context.pm.hook.fic_auto_document_type(order=order) or settings.auto_document_type
+        if order.paid_at is not None:
+            raise Conflict(_("Order {order} is already paid: create its document and send it now instead.").format(
+                order=order.number), order_id=order.id)
+        existing = self.store.document_for(order.id, document_type)
+        if existing is not None:
+            raise Conflict(_("Order {order} already has its document (id {id}): send it now instead.").format(
+                order=order.number, id=existing.id), order_id=order.id)
+        config = self._configure(self.default_config(order, document_type), emails=emails, phones=phones,
+                                 sms_sender=sms_sender, subject=subject, body=body, sms_text=sms_text,
+                                 sms_default=True)
+        config = config.validated(settings, messages.known_shortcodes(self.context.pm))
+        with self.store.transaction() as db:
+            # One plan per order: the latest replaces any earlier one not yet used.
+            db.execute("DELETE FROM fic_send_configs WHERE order_id = ? AND on_paid = 1 AND used_at IS NULL",
+                       [order.id])
+            cursor = db.execute(
+                "INSERT INTO fic_send_configs (order_id, document_type, on_paid, config, created_at)"
+                " VALUES (?, ?, 1, ?, ?)", [order.id, document_type, json.dumps(config.to_dict()), now_iso()])
+        recipients = ", ".join([*config.emails, *config.phones])
+        return {"summary": _("When order {order} is paid, its {type} will be sent to {recipients}.").format(
+                    order=order.number, type=Document(None, order.id, document_type).type_label,
+                    recipients=recipients),
+                "order_id": order.id, "config_id": cursor.lastrowid, "document_type": document_type,
+                "config": config.to_dict()}
+
+    # --- delivery --------------------------------------------------------------------------------------
+
+    def deliver(self, document: Document, config: SendConfig, key: str) -> list[SentMessage]:
+        """Send ``document`` as ``config`` says, once per ``key``; returns what left now or before.
+
+        Raises InvalidInput before sending anything when the config is wrong; after trying every
+        channel, re-raises a transient failure (so a job retries) or :class:`SendFailed`.
+        """
+        from .sending_channels import Channels
+
+        order = self.context.order(document.order_id)
+        values = messages.shortcode_values(self.context, order, document)
+        config = config.validated(self.context.settings, values)
+        texts = {"subject": messages.render(config.subject, order, document, html=False, values=values,
+                                            field="subject"),
+                 "body": messages.render(config.body, order, document, html=True, values=values, field="body"),
+                 "sms_text": messages.render(config.sms_text, order, document, html=False, values=values,
+                                             field="sms_text") if config.sms else ""}
+        _check_size(texts["body"])
+        outcome = Channels(self.context, document, order, config, texts).run(key)
+        self._record_on_document(document, outcome.sent)
+        for sent in outcome.sent:
+            self._notify(order, document, sent)
+        if config.id is not None and not outcome.failed:
+            self.store.db.execute("UPDATE fic_send_configs SET used_at = ?, document_id = ? WHERE id = ?",
+                                  [now_iso(), document.id, config.id])
+        if outcome.failed or outcome.unknown:
+            self._raise(document, outcome)
+        return outcome.already + outcome.sent
+
+    def _raise(self, document: Document, outcome: Outcome) -> None:
+        from .jobs import is_transient
+
+        for _what, error in outcome.failed:
+            if is_transient(error):
+                raise error
+        reasons = "; ".join([*(f"{what}: {error}" for what, error in outcome.failed),
+                             *(_("{what}: it may or may not have left, check before sending again").format(
+                                 what=what) for what in outcome.unknown)])
+        done = ", ".join(", ".join(s.to) for s in outcome.sent + outcome.already)
+        message = _("{doc} was not sent to everyone. {reasons}").format(
+            doc=f"{document.type_label} {document.full_number}".strip(), reasons=reasons)
+        if done:
+            message += " " + _("It was sent to {recipients}.").format(recipients=done)
+        raise SendFailed(message, sent=outcome.sent + outcome.already, order_id=document.order_id)
+
+    def _record_on_document(self, document: Document, sent: list[SentMessage]) -> None:
+        if not sent:
+            return
+        with self.store.transaction():
+            fresh = self.store.document(document.id) or document
+            fresh.sent_at = max(s.sent_at for s in sent)
+            fresh.sent_to = ", ".join(dict.fromkeys(to for s in sent for to in s.to))
+            fresh.sent_channel = "+".join(dict.fromkeys(s.channel for s in sent))
+            fresh.delivery_state = None  # FiC's state of this new email is not known yet
+            self.store.update_document(fresh)
+        document.sent_at, document.sent_to, document.sent_channel = fresh.sent_at, fresh.sent_to, fresh.sent_channel
+
+    def _notify(self, order: Order, document: Document, sent: SentMessage) -> None:
+        try:
+            self.context.pm.hook.fic_document_sent(order=order, document=document, sent=sent)
+        except Exception:  # a listener's bug must not turn a sent email into a failed send
+            log.exception("A fic_document_sent plugin failed for document %s", document.id)
+
+    def _summary(self, document: Document, sent: list[SentMessage]) -> str:
+        labels = {"fic_email": _("by email through Fatture in Cloud"), "smtp": _("by email"), "sms": _("by SMS")}
+        parts = [f"{labels.get(s.channel, s.channel)} {_('to')} {', '.join(s.to)}" for s in sent]
+        return _("{doc} sent {how}.").format(doc=f"{document.type_label} {document.full_number}".strip(),
+                                             how="; ".join(parts))
+
+    # --- FiC's delivery state ------------------------------------------------------------------------
+
+    def refresh_delivery_state(self, document: Document) -> str | None:
+        """Read FiC's email log for the last email sent through FiC: ``status/recipient_status``."""
+        from .sending_channels import find_fic_email
+
+        row = self.store.db.execute(
+            "SELECT recipients, subject, created_at FROM fic_sends WHERE document_id = ? AND channel = 'fic_email'"
+            " AND status = 'sent' ORDER BY id DESC LIMIT 1", [document.id]).fetchone()
+        if row is None:
+            return document.delivery_state
+        found = find_fic_email(self.context.client, row[0].split(","), row[1], since=row[2])
+        if found is None:
+            return document.delivery_state
+        state = f"{found.get('status') or 'unknown'}/{found.get('recipient_status') or 'unknown'}"
+        with self.store.transaction():
+            fresh = self.store.document(document.id) or document
+            fresh.delivery_state = state
+            self.store.update_document(fresh)
+        document.delivery_state = state
+        return state
+
+    def sends(self, document_id: int) -> list[dict[str, Any]]:
+        """The document's send attempts, newest first (for the panel and ``fic status``)."""
+        cursor = self.store.db.execute("SELECT * FROM fic_sends WHERE document_id = ? ORDER BY id DESC",
+                                       [document_id])
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _sent_dict(sent: SentMessage) -> dict[str, Any]:
+    return {"channel": sent.channel, "to": list(sent.to), "sent_at": sent.sent_at.isoformat(timespec="seconds"),
+            "provider": sent.provider, "provider_id": sent.provider_id}
+
