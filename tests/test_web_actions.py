@@ -1,0 +1,185 @@
+"""The panel's actions, the send screen and the settings screen against the local FiC sandbox.
+
+Real HTTP all the way: werkzeug's client posts to the plugin's WSGI app, which goes through
+``Documents``/``Sending`` and the FiC client to the sandbox on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from werkzeug.test import Client
+
+from conftest import TEST_TOKEN, make_order, sandbox_call
+from fic_plugin.settings import update_settings
+from fic_plugin.web.app import make_wsgi_app
+from fic_plugin.web.panel import render_panel
+from test_web import AdminGate, as_admin, panel_token
+
+REFERER = {"Referer": "http://localhost/admin/orders/3"}
+
+
+@pytest.fixture
+def web(fic, pm, shop):
+    pm.register(AdminGate())
+    update_settings(fic.store, {"language": "it", "sms_senders": "Bottega"})
+    shop.add(make_order("3"))
+    return Client(as_admin(make_wsgi_app(fic)))
+
+
+def token(context, shop) -> str:
+    return panel_token(render_panel(context, shop.orders["3"]))
+
+
+def flashed(context, shop) -> str:
+    return re.search(r'class="fic-flash[^"]*"[^>]*>([^<]*)<', render_panel(context, shop.orders["3"])).group(1)
+
+
+def create(web, fic, shop, document_type: str):
+    response = web.post("/orders/3/documents", data={"csrf_token": token(fic, shop), "type": document_type},
+                        headers=REFERER)
+    assert response.status_code == 303 and response.headers["Location"] == "/admin/orders/3"
+    return response
+
+
+def test_create_convert_view_delete_from_the_panel(web, fic, shop, sandbox):
+    create(web, fic, shop, "proforma")
+    assert flashed(fic, shop) == "Documento aggiornato correttamente."
+    (proforma,) = fic.store.documents("3")
+    assert proforma.type == "proforma" and proforma.fic_id
+
+    response = web.get(f"/documents/{proforma.id}/view")
+    assert response.status_code == 302 and response.headers["Location"].startswith("http")
+    assert fic.store.document(proforma.id).fic_id == proforma.fic_id  # nothing about the link is stored
+
+    response = web.post(f"/documents/{proforma.id}/convert",
+                        data={"csrf_token": token(fic, shop), "to_type": "invoice"}, headers=REFERER)
+    assert response.status_code == 303
+    invoice = fic.store.document_for("3", "invoice")
+    assert invoice is not None and invoice.converted_from_label
+    panel = render_panel(fic, shop.orders["3"])
+    assert "Convertito da" in panel and "Fattura" in panel
+
+    response = web.post(f"/documents/{invoice.id}/delete", data={"csrf_token": token(fic, shop)},
+                        headers=REFERER)
+    assert response.status_code == 303
+    assert flashed(fic, shop) == "Documento eliminato correttamente."
+    assert fic.store.document(invoice.id) is None
+    in_fic = {d["id"]: d for d in sandbox_call(sandbox, "GET", "/__sandbox__/documents")["data"]}
+    assert in_fic[invoice.fic_id]["deleted"]
+
+
+def test_delete_refused_with_the_reason_when_fic_locks_the_document(web, fic, shop, sandbox):
+    create(web, fic, shop, "invoice")
+    invoice = fic.store.document_for("3", "invoice")
+    sandbox_call(sandbox, "POST", f"/__sandbox__/documents/{invoice.fic_id}/lock",
+                 json={"locked": True, "ei_status": "sent"})
+    web.post(f"/documents/{invoice.id}/delete", data={"csrf_token": token(fic, shop)}, headers=REFERER)
+    message = flashed(fic, shop)
+    assert "Nota di credito" in message, message
+    assert fic.store.document(invoice.id) is not None
+
+
+def test_a_wrong_type_is_explained_not_crashed(web, fic, shop):
+    web.post("/orders/3/documents", data={"csrf_token": token(fic, shop), "type": "rubbish"}, headers=REFERER)
+    assert flashed(fic, shop) == "Scegli la tipologia di documento da generare."
+    assert fic.store.documents("3") == []
+
+
+def test_send_with_custom_text_and_an_extra_recipient(web, fic, shop, sandbox):
+    create(web, fic, shop, "invoice")
+    invoice = fic.store.document_for("3", "invoice")
+    page = web.get(f"/documents/{invoice.id}/send", headers=REFERER)
+    assert page.status_code == 200
+    assert 'value="mario.rossi@example.it"' in page.text and "{customer_name}" in page.text
+    csrf_token = panel_token(page.text)
+    send_key = re.search(r'name="send_key" value="([^"]+)"', page.text).group(1)
+    form = {"csrf_token": csrf_token, "send_key": send_key, "next": "/admin/orders/3", "action": "send",
+            "emails": ["mario.rossi@example.it", "amministrazione@example.it"],
+            "subject": "Fattura per {customer_name}", "body": "<p>Grazie {customer_name}!</p>",
+            "sms_text": ""}
+    response = web.post(f"/documents/{invoice.id}/send", data=form)
+    assert response.status_code == 303, response.text
+    assert response.headers["Location"] == "/admin/orders/3"
+    emails = sandbox_call(sandbox, "GET", "/__sandbox__/emails")["data"]
+    assert len(emails) == 1
+    assert "amministrazione@example.it" in str(emails[0]) and "Fattura per Mario Rossi" in str(emails[0])
+    # A double click (same form key) sends nothing more.
+    web.post(f"/documents/{invoice.id}/send", data=form)
+    assert len(sandbox_call(sandbox, "GET", "/__sandbox__/emails")["data"]) == 1
+    assert "Inviato il" in render_panel(fic, shop.orders["3"])
+
+
+def test_send_errors_stay_next_to_their_field_with_what_was_typed(web, fic, shop, sandbox):
+    create(web, fic, shop, "invoice")
+    invoice = fic.store.document_for("3", "invoice")
+    csrf_token = panel_token(web.get(f"/documents/{invoice.id}/send").text)
+    response = web.post(f"/documents/{invoice.id}/send", data={
+        "csrf_token": csrf_token, "action": "send", "emails": ["mario.rossi@example.it"],
+        "subject": "Ciao {nome_cliente}", "body": "<p>x</p>"})
+    assert response.status_code == 400
+    assert 'id="error-subject"' in response.text and "{nome_cliente}" in response.text
+    assert 'value="Ciao {nome_cliente}"' in response.text
+    assert sandbox_call(sandbox, "GET", "/__sandbox__/emails")["data"] == []
+
+
+def test_preview_renders_the_texts_for_this_order(web, fic, shop):
+    create(web, fic, shop, "invoice")
+    invoice = fic.store.document_for("3", "invoice")
+    csrf_token = panel_token(web.get(f"/documents/{invoice.id}/send").text)
+    response = web.post(f"/documents/{invoice.id}/preview", data={
+        "csrf_token": csrf_token, "subject": "Per {customer_name}", "body": "<p>Ordine {order_number}</p>"
+        "<script>x</script>", "sms_text": "Ciao {customer_name}"})
+    assert response.status_code == 200
+    assert "Per Mario Rossi" in response.text and "Ordine 103" in response.text
+    assert "<script>" not in response.text
+    assert 'data-parts="1"' in response.text
+
+
+def test_schedule_on_payment_before_any_invoice(web, fic, shop):
+    page = web.get("/orders/3/schedule")
+    assert page.status_code == 200 and "Programma l'invio alla ricezione del pagamento" in page.text
+    response = web.post("/orders/3/schedule", data={
+        "csrf_token": panel_token(page.text), "next": "/admin/orders/3",
+        "emails": ["mario.rossi@example.it"], "subject": "Fattura {order_number}", "body": "<p>Ciao</p>"})
+    assert response.status_code == 303, response.text
+    assert "Quando l&#39;ordine 103 sarà pagato" in render_panel(fic, shop.orders["3"])
+    row = fic.store.db.execute("SELECT on_paid, config FROM fic_send_configs WHERE order_id = '3'").fetchone()
+    assert row[0] == 1 and "Fattura {order_number}" in row[1]
+
+
+def test_settings_screen_maps_vat_with_fic_types_and_keeps_secrets_hidden(web, fic):
+    page = web.get("/settings")
+    assert page.status_code == 200
+    text = page.text
+    assert TEST_TOKEN not in text and "impostato" in text
+    for label in ("Applica Rivalsa INPS 4%", "Configurazione imposte", "Configurazione pagamenti",
+                  "Seleziona imposta", "Seleziona pagamento", "Suffisso numerazione", "Verifica connessione"):
+        assert label in text, label
+    # The VAT types come from FiC, with value and description.
+    assert re.search(r'<option value="0"[^>]*>22% — ', text)
+    csrf_token = panel_token(text)
+
+    bad = web.post("/settings", data={"csrf_token": csrf_token, "numeration": "A B", "shop_name": "Bottega",
+                                      "vat_mapping.22": "0", "vat_mapping.10": "3"})
+    assert bad.status_code == 400
+    assert 'id="error-numeration"' in bad.text and 'value="A B"' in bad.text
+    assert fic.settings.numeration == ""
+
+    good = web.post("/settings", data={"csrf_token": csrf_token, "numeration": "/WEB", "rivalsa_inps": ["0", "1"],
+                                       "vat_mapping.22": "0", "vat_mapping.10": "3", "vat_mapping.4": "",
+                                       "vat_new_rate": "5", "vat_new_id": "54"})
+    assert good.status_code == 303
+    settings = fic.settings
+    assert settings.numeration == "/WEB" and settings.rivalsa_inps is True
+    assert settings.vat_mapping == {"22": 0, "10": 3, "5": 54}
+    after = web.get("/settings").text
+    assert "Impostazioni salvate." in after
+    assert re.search(r'data-rate="4">\s*<td>4%\s*<span class="fic-unmapped">non configurata', after)
+
+
+def test_check_connection_names_the_company(web, fic):
+    csrf_token = panel_token(web.get("/settings").text)
+    assert web.post("/settings/verify", data={"csrf_token": csrf_token}).status_code == 303
+    assert "Connesso a Fatture in Cloud: azienda" in web.get("/settings").text
