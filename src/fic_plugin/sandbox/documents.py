@@ -209,10 +209,13 @@ def render(row: dict | None, body: dict, base_url: str, company_id: int, fieldse
     document["next_due_date"] = not_paid[0] if not_paid else None
     if row is not None:
         document.update({
-            "id": row["id"], "locked": row["locked"], "ei_status": row["ei_status"],
+            "id": row["id"], "locked": row["locked"],
             "created_at": row["created_at"], "updated_at": row["updated_at"],
             "url": f"{base_url}/__sandbox__/print/{company_id}/{row['id']}",
         })
+        # FiC's spec has no null in the ei_status enum: e-invoices start as not_sent, others have none.
+        if row["ei_status"] or body.get("e_invoice"):
+            document["ei_status"] = row["ei_status"] or "not_sent"
     if fieldset == "basic":
         document["items_list"] = None
         document["payments_list"] = None
