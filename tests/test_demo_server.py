@@ -144,3 +144,26 @@ def test_paying_an_order_in_the_demo_issues_its_invoice(demo):
         assert invoice["amount_paid"] == order["totals"]["gross"]
     finally:
         update_settings(demo.context.store, {"auto_invoice": False})
+
+
+@needs_sandbox
+def test_demo_against_another_fic_api(tmp_path, monkeypatch):
+    from fic_plugin.demo.testing import DemoServer
+    from fic_plugin.sandbox.server import SandboxServer
+
+    monkeypatch.setenv("FIC_DEMO_PUBLIC_URL", "https://bottega.example.it")
+    with SandboxServer(port=0) as fic:
+        monkeypatch.delenv("FIC_ACCESS_TOKEN", raising=False)
+        monkeypatch.delenv("FIC_COMPANY_ID", raising=False)
+        with DemoServer(tmp_path / "no-token", fic_url=fic.url, worker=False) as demo:
+            assert demo.sandbox_url is None
+            assert demo.context.settings.fic_api_url == fic.url
+            assert demo.context.store.get_secret("fic_access_token") is None  # never invented for a real FiC
+            assert demo.context.settings.vat_mapping == {}  # nothing to read the lookups with
+        monkeypatch.setenv("FIC_ACCESS_TOKEN", "a/token-from-fic-connect")
+        monkeypatch.setenv("FIC_COMPANY_ID", str(fic.company_id))
+        with DemoServer(tmp_path / "with-token", fic_url=fic.url, worker=False) as demo:
+            assert demo.context.settings.vat_mapping["22"] == 0
+            assert demo.context.settings.payment_mapping["paypal"]["payment_method_id"] == 3
+            order = demo.shop.shop_get_order("1")
+            assert demo.pm.hook.shop_order_url(order=order) == "https://bottega.example.it/orders/1"

@@ -99,6 +99,10 @@ class ShopApp:
             if is_api:
                 return self.error(request, error.code or 500, error.description or error.name)
             return error.get_response(request.environ)
+        except Exception:  # noqa: BLE001 - the log has the traceback, the page a plain sentence
+            log.exception("demo shop: %s %s failed", request.method, request.path)
+            return self.error(request, 500, _("Unexpected error in the demo shop: nothing was saved; "
+                                              "see the log of fic demo."))
 
     def error(self, request: Request, status: int, message: str, error: FicError | None = None) -> Response:
         if request.path.startswith("/api/"):
@@ -129,7 +133,7 @@ class ShopApp:
         due = max(totals.gross - order.amount_paid, Decimal("0.00"))
         return self.render(
             "order.html", status, order=order, totals=totals, due=due, panel=self._panel(order),
-            form_error=form_error, form=form or {"amount": str(due), "method": order.payment_method},
+            form_error=form_error, form=form or {"amount": str(due) if due else "", "method": order.payment_method},
             recorded=request.args.get("registrato"), event_failed=request.args.get("avviso") == "evento",
         )
 

@@ -24,7 +24,7 @@ from ..plugin import CORE_NAME
 from ..settings import update_settings
 from .app import METHOD_LABELS, make_app
 from .mapping import suggest_mappings
-from .shop import DemoShop
+from .shop import PUBLIC_URL_ENV, DemoShop
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class DemoRuntime:
                            .format(port=self.port, next=self.port + 1)) from None
         shown_host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
         self.url = f"http://{shown_host}:{self.server.server_port}"
-        self.shop.base_url = (self.public_url or self.url).rstrip("/")
+        self.shop.base_url = (self.public_url or os.environ.get(PUBLIC_URL_ENV) or self.url).rstrip("/")
         if self.run_worker:
             self._start_worker()
         if serve_in_thread:
@@ -231,7 +231,7 @@ def run_demo(db_path: str | Path, host: str, port: int, fic_url: str | None, san
              worker_interval: float) -> int:
     """Run the demo in the foreground until Ctrl-C; the shop's address is printed on one line."""
     runtime = DemoRuntime(db_path, host=host, port=port, fic_url=fic_url, sandbox_port=sandbox_port,
-                          worker_interval=worker_interval, public_url=os.environ.get("FIC_DEMO_PUBLIC_URL"))
+                          worker_interval=worker_interval)
     runtime.start(serve_in_thread=False)
     where = f"FiC sandbox: {runtime.sandbox_url}" if runtime.sandbox_url else f"FiC: {fic_url}"
     print(f"Negozio demo: {runtime.url}  ({where})", flush=True)

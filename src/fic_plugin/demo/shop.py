@@ -9,6 +9,7 @@ exactly once, when the payments first cover the order's total.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 SHIPPING_NAME = "Spedizione"
 DEFAULT_SHIPPING_RATE = Decimal("22")
 PAGE = 100
+#: The shop's public address when it is not where the demo listens (behind a proxy, a tunnel).
+PUBLIC_URL_ENV = "FIC_DEMO_PUBLIC_URL"
 #: Who counts as the shop owner in the demo: requests from this machine (see shop_is_admin).
 LOCAL_ADDRESSES = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 
@@ -60,13 +63,13 @@ class PaymentResult:
 class DemoShop:
     """The demo shop's data and its answers to fic-plugin's shop services.
 
-    ``base_url`` is the shop's public address, used for ``{order_url}`` in messages; the demo
-    server sets it once it knows its port.
+    ``base_url`` is the shop's public address, used for ``{order_url}`` in messages: the
+    argument, else ``FIC_DEMO_PUBLIC_URL``, else the address the demo server listens on.
     """
 
-    def __init__(self, db_path: str | Path, *, base_url: str = "http://127.0.0.1:8000", seed: bool = True):
+    def __init__(self, db_path: str | Path, *, base_url: str | None = None, seed: bool = True):
         self.db_path = Path(db_path)
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (base_url or os.environ.get(PUBLIC_URL_ENV) or "http://127.0.0.1:8000").rstrip("/")
         self.store = Store(self.db_path)
         self.pm: pluggy.PluginManager | None = None
         #: Orders per query when the plugin walks the paid orders.
