@@ -130,7 +130,7 @@ class Transport:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, errors.RateLimited):
             return error.retry_after
-        backoff = tenacity.wait_exponential_jitter(initial=self.backoff.initial, max=self.backoff.max,
+        backoff = tenacity.wait_exponential_jitter(multiplier=self.backoff.initial, max=self.backoff.max,
                                                    jitter=self.backoff.jitter)
         return backoff(state)
 
