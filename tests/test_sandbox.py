@@ -281,7 +281,7 @@ def test_lookups_and_company(fic, sandbox):
     fic.create(invoice(numeration="/A"))
     info = fic("GET", "/issued_documents/info", params={"type": "invoice"}).json()["data"]
     assert info["numerations"] == {str(date.today().year): {"/A": 1}}
-    assert fic("GET", "/info/vat_types", headers={}).status_code == 401
+    assert fic("GET", "/info/vat_types", headers={}).status_code == 200  # no token configured: anything goes
     assert requests.get(f"{sandbox.url}/c/2/info/vat_types", headers=AUTH, timeout=5).status_code == 403
 
 
@@ -305,6 +305,7 @@ def test_configured_token_is_enforced():
         url = f"{locked.url}/c/1/info/vat_types"
         refused = requests.get(url, headers=AUTH, timeout=5)
         assert refused.status_code == 401 and "error" in refused.json()
+        assert requests.get(url, timeout=5).status_code == 401
         assert "s3cret" not in refused.text
         assert requests.get(url, headers={"Authorization": "Bearer s3cret"}, timeout=5).status_code == 200
 
@@ -317,3 +318,15 @@ def test_declared_stamp_duty_is_echoed_and_the_rule_fills_it_when_absent(fic):
     ruled = decimal_json(fic("POST", "/issued_documents/totals", json={"data": invoice(items_list=items)}))["data"]
     assert ruled["stamp_duty"] == Decimal("2")
     assert ruled["amount_due"] == Decimal("100")
+
+
+def test_a_sent_invoice_still_takes_its_payment(fic):
+    doc = fic.create(invoice(payments_list=[{"amount": Decimal("24.40"), "due_date": "2025-02-01"}])).json()["data"]
+    fic.side("POST", f"/documents/{doc['id']}/lock", json={"locked": True, "ei_status": "sent"}).raise_for_status()
+    paid = {"payments_list": [{"amount": Decimal("24.40"), "due_date": "2025-02-01", "status": "paid",
+                               "paid_date": "2025-02-01", "payment_account": {"id": 1}}],
+            "number": None, "entity": doc["entity"]}
+    answer = fic("PUT", f"/issued_documents/{doc['id']}", json={"data": paid})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"]["payments_list"][0]["status"] == "paid"
+    assert answer.json()["data"]["number"] == doc["number"]

@@ -109,6 +109,8 @@ def _refuse_if_locked(row: dict, action: str) -> None:
 def modify_document(sandbox: Any, request: Request, cid: int, document_id: int) -> Response:
     payload = read_body(request)
     changes = payload.get("data")
+    if isinstance(changes, dict) and "number" in changes and changes["number"] is None:
+        changes = {key: value for key, value in changes.items() if key != "number"}  # null keeps the number
     options = payload.get("options") or {}
     with sandbox.state.lock:
         row = live_document(sandbox, document_id)
