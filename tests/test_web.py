@@ -90,7 +90,14 @@ def test_panel_shows_documents_in_italian_with_states_and_formats(context, shop,
     # Only the missing types can still be created.
     assert '<option value="delivery_note">Documento di trasporto</option>' in html
     assert 'value="invoice">Fattura</option>' not in html
-    assert "Programma l'invio alla ricezione del pagamento" in html
+    # The invoice exists already: "send when paid" has nothing left to plan, "Invia…" is the way.
+    assert "Programma l'invio alla ricezione del pagamento" not in html
+
+
+def test_schedule_is_offered_while_the_order_is_unpaid_and_without_invoice(context, shop, web):
+    assert "Programma l'invio alla ricezione del pagamento" in render_panel(context, shop.orders["7"])
+    paid = shop.add(make_order("8", paid=True))
+    assert "Programma l'invio alla ricezione del pagamento" not in render_panel(context, paid)
 
 
 def test_panel_lists_queued_and_failed_jobs_and_the_audit_log(context, shop, web):

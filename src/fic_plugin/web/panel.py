@@ -107,8 +107,13 @@ def panel_view(context: Context, order: Order, *, mount: str = MOUNT) -> dict[st
         "create_types": [(t, document_type_label(t)) for t in PANEL_DOCUMENT_TYPES if t not in existing],
         "jobs": jobs_view(context, order.id),
         "audit": context.store.audit_log(order.id, limit=30),
-        "can_schedule": order.paid_at is None,
+        # "Send when paid" plans the automatic document; once it exists, "Invia…" is the way.
+        "can_schedule": order.paid_at is None and auto_document_type(context, order) not in existing,
     }
+
+
+def auto_document_type(context: Context, order: Order) -> str:
+    return context.pm.hook.fic_auto_document_type(order=order) or context.settings.auto_document_type
 
 
 def document_view(document: Document, siblings: list[Document]) -> dict[str, Any]:

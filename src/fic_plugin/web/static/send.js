@@ -75,6 +75,13 @@
     schedulePreview();
   }
   form.querySelectorAll(".fic-remove").forEach(function (b) { b.addEventListener("click", removeRow); });
+  // The blank row is there for browsers without JavaScript; here "Add" makes one when needed.
+  form.querySelectorAll(".fic-list").forEach(function (list) {
+    var rows = list.querySelectorAll(".fic-list-row");
+    if (rows.length > 1 && !rows[rows.length - 1].querySelector("input").value) {
+      rows[rows.length - 1].remove();
+    }
+  });
   form.querySelectorAll(".fic-add").forEach(function (button) {
     button.addEventListener("click", function () {
       var list = form.querySelector('.fic-list[data-name="' + button.getAttribute("data-list") + '"]');

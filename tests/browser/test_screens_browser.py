@@ -1,0 +1,215 @@
+"""The screens in a real browser: Debian's chromium, driven by Playwright, against the demo shop.
+
+One demo (shop + FiC sandbox + worker on free ports) and one browser serve the whole module; each
+test makes its own orders. Every test leaves a screenshot in its pytest tmp dir.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+XSS = "<script>alert(1)</script>"
+
+if CHROMIUM is None:
+    pytest.skip("Debian chromium is not on PATH (make test installs it; never download a browser)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Iterator:
+    from fic_plugin.demo.testing import DemoServer
+
+    with DemoServer(tmp_path_factory.mktemp("demo"), worker_interval=0.2) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, tmp_path, request) -> Iterator:
+    context = browser.new_context(locale="it-IT", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.dialogs = dialogs
+    yield page
+    page.screenshot(path=str(tmp_path / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+def new_order(demo, name: str = "Mario Rossi") -> dict:
+    response = requests.post(demo.url + "/api/orders", timeout=10, json={
+        "customer": {"name": name, "type": "person", "tax_code": "RSSMRA85M01H501Q",
+                     "email": "mario.rossi@example.it", "phone": "+393331234567",
+                     "address_street": "Via Roma 1", "address_postal_code": "00100",
+                     "address_city": "Roma", "address_province": "RM"},
+        "lines": [{"name": "Olio extravergine 1 L", "qty": "2", "unit_price": "12.50", "vat_rate": "22"},
+                  {"name": "Pasta di Gragnano 500 g", "qty": "3", "unit_price": "2.10", "vat_rate": "10"}],
+        "payment_method": "bank_transfer", "shipping": "6.90"})
+    response.raise_for_status()
+    return requests.get(f"{demo.url}/api/orders/{response.json()['id']}", timeout=10).json()
+
+
+def panel(page):
+    return page.locator(".fic-panel")
+
+
+def create(page, label: str) -> None:
+    panel(page).locator("select[name=type]").select_option(label=label)
+    panel(page).get_by_role("button", name="Genera documento").click()
+    sync_api.expect(panel(page).locator(".fic-flash")).to_have_text("Documento aggiornato correttamente.")
+
+
+def row(page, label: str):
+    return panel(page).locator("tr.fic-doc", has=page.locator("td.fic-doc-type", has_text=label))
+
+
+def test_create_every_type_and_view_it(page, demo, tmp_path):
+    order = new_order(demo)
+    page.goto(f"{demo.url}/orders/{order['id']}")
+    assert "Ancora nessun documento fiscale" in panel(page).inner_text()
+    for label in ("Fattura", "Preventivo", "Proforma", "Documento di trasporto"):
+        create(page, label)
+        sync_api.expect(row(page, label)).to_have_count(1)
+    assert panel(page).locator("select[name=type]").count() == 0, "every type exists: nothing left to create"
+    invoice = row(page, "Fattura")
+    text = invoice.inner_text()
+    assert re.search(r"\d+,\d\d\s€", text), text
+    assert re.search(r"\d\d/\d\d/\d{4}", text) and "Non pagato" in text and "Non inviato" in text
+    panel(page).screenshot(path=str(tmp_path / "panel.png"))
+    with page.expect_popup() as popup:
+        invoice.get_by_role("link", name="Visualizza").click()
+    assert popup.value.url.startswith(demo.sandbox_url), popup.value.url
+    assert [d.type for d in demo.context.store.documents(order["id"])] == \
+        ["invoice", "quote", "proforma", "delivery_note"]
+
+
+def test_convert_a_proforma_into_an_invoice(page, demo):
+    order = new_order(demo)
+    page.goto(f"{demo.url}/orders/{order['id']}")
+    create(page, "Proforma")
+    row(page, "Proforma").get_by_role("button", name="Converti in Fattura").click()
+    sync_api.expect(panel(page).locator(".fic-flash")).to_have_text("Documento aggiornato correttamente.")
+    sync_api.expect(row(page, "Fattura")).to_contain_text("Convertito da")
+    invoice = demo.context.store.document_for(order["id"], "invoice")
+    assert invoice is not None and invoice.converted_from is not None
+
+
+def test_delete_after_confirmation(page, demo):
+    order = new_order(demo)
+    page.goto(f"{demo.url}/orders/{order['id']}")
+    create(page, "Preventivo")
+    row(page, "Preventivo").get_by_role("link", name="Elimina").click()
+    sync_api.expect(page.get_by_role("heading")).to_contain_text(
+        "Sei sicuro di voler eliminare il documento fiscale?")
+    page.get_by_role("link", name="Annulla").click()
+    sync_api.expect(row(page, "Preventivo")).to_have_count(1)
+    row(page, "Preventivo").get_by_role("link", name="Elimina").click()
+    page.get_by_role("button", name="Elimina").click()
+    assert page.url.endswith(f"/orders/{order['id']}")
+    sync_api.expect(panel(page).locator(".fic-flash")).to_have_text("Documento eliminato correttamente.")
+    sync_api.expect(row(page, "Preventivo")).to_have_count(0)
+    assert demo.context.store.documents(order["id"]) == []
+
+
+def test_send_with_custom_text_and_an_extra_recipient(page, demo, tmp_path):
+    order = new_order(demo)
+    page.goto(f"{demo.url}/orders/{order['id']}")
+    create(page, "Fattura")
+    row(page, "Fattura").get_by_role("link", name="Invia…").click()
+    sync_api.expect(page.locator(".fic-editor")).to_be_visible()
+    subject = page.locator("#f-subject")
+    subject.fill("Fattura per ")
+    subject.press("End")
+    page.locator(".fic-shortcode", has_text="{customer_name}").click()
+    assert subject.input_value() == "Fattura per {customer_name}"
+    page.locator(".fic-editor").fill("Grazie per l'acquisto!")
+    page.get_by_role("button", name="Aggiungi destinatario").click()
+    page.locator("input[name=emails]").last.fill("amministrazione@example.it")
+    sync_api.expect(page.locator(".fic-preview-subject")).to_have_text("Fattura per Mario Rossi")
+    sync_api.expect(page.locator(".fic-preview-body")).to_contain_text("Grazie per l'acquisto!")
+    page.screenshot(path=str(tmp_path / "send.png"), full_page=True)
+    page.get_by_role("button", name="Invia", exact=True).click()
+    assert page.url.endswith(f"/orders/{order['id']}")
+    sync_api.expect(panel(page).locator(".fic-flash")).not_to_have_class(re.compile("fic-error"))
+    sync_api.expect(row(page, "Fattura")).to_contain_text("Inviato il")
+    emails = requests.get(demo.sandbox_url + "/__sandbox__/emails", timeout=10).json()["data"]
+    mine = [e for e in emails if "amministrazione@example.it" in str(e)]
+    assert mine and "Fattura per Mario Rossi" in str(mine[-1])
+
+
+def test_schedule_on_payment_then_record_the_payment(page, demo):
+    order = new_order(demo)
+    page.goto(f"{demo.url}/orders/{order['id']}")
+    panel(page).get_by_role("link", name="Programma l'invio alla ricezione del pagamento").click()
+    page.locator("#f-subject").fill("La sua fattura {document_number}")
+    page.get_by_role("button", name="Programma l'invio alla ricezione del pagamento").click()
+    sync_api.expect(panel(page).locator(".fic-flash")).to_contain_text("sarà inviato")
+    page.locator("#payment-form input[name=amount]").fill(order["totals"]["due"].replace(".", ","))
+    page.locator("#payment-form").get_by_role("button", name="Registra pagamento").click()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        page.goto(f"{demo.url}/orders/{order['id']}")
+        invoice = row(page, "Fattura")
+        if invoice.count() and "Inviato il" in invoice.inner_text():
+            break
+        time.sleep(0.5)
+    sync_api.expect(row(page, "Fattura")).to_contain_text("Inviato il")
+    sync_api.expect(row(page, "Fattura")).to_contain_text("Pagato")
+
+
+def test_settings_with_the_vat_mapping(page, demo):
+    page.goto(f"{demo.url}/fic/settings")
+    assert "Configurazione imposte" in page.content()
+    vat_4 = page.locator('select[name="vat_mapping.4"]')
+    options = vat_4.locator("option").all_inner_texts()
+    assert options[0] == "Seleziona imposta" and any(o.startswith("4% — ") for o in options), options
+    choice = next(o for o in options if o.startswith("4% — "))
+    vat_4.select_option(label=choice)
+    page.locator("#f-numeration").fill("/WEB")
+    page.locator("#f-rivalsa_inps").check()
+    page.get_by_role("button", name="Salva impostazioni").click()
+    sync_api.expect(page.locator(".fic-flash")).to_have_text("Impostazioni salvate.")
+    assert page.locator("#f-numeration").input_value() == "/WEB"
+    assert page.locator("#f-rivalsa_inps").is_checked()
+    settings = demo.context.settings
+    assert settings.numeration == "/WEB" and settings.rivalsa_inps
+    page.locator("#f-numeration").fill("A B")
+    page.get_by_role("button", name="Salva impostazioni").click()
+    sync_api.expect(page.locator("#error-numeration")).to_be_visible()
+    assert page.locator("#f-numeration").input_value() == "A B"
+    assert demo.context.settings.numeration == "/WEB"
+    page.locator("#f-numeration").fill("")
+    page.locator("#f-rivalsa_inps").uncheck()
+    page.get_by_role("button", name="Salva impostazioni").click()
+    sync_api.expect(page.locator(".fic-flash")).to_have_text("Impostazioni salvate.")
+
+
+def test_a_customer_named_like_a_script_is_text(page, demo):
+    order = new_order(demo, name=XSS)
+    page.goto(f"{demo.url}/orders/{order['id']}")
+    create(page, "Proforma")
+    row(page, "Proforma").get_by_role("link", name="Invia…").click()
+    assert XSS in page.locator("main").inner_text()
+    page.goto(f"{demo.url}/fic/orders/{order['id']}")
+    assert XSS in page.locator("h1").inner_text()
+    assert page.dialogs == [], "a script from the customer's name ran"
