@@ -183,3 +183,34 @@ def test_check_connection_names_the_company(web, fic):
     csrf_token = panel_token(web.get("/settings").text)
     assert web.post("/settings/verify", data={"csrf_token": csrf_token}).status_code == 303
     assert "Connesso a Fatture in Cloud: azienda" in web.get("/settings").text
+
+
+def test_oauth_connect_from_the_settings_screen(web, fic, sandbox):
+    import requests
+
+    from fic_plugin.sandbox.server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+    fic.store.set_secret("fic_access_token", None)
+    csrf_token = panel_token(web.get("/settings").text)
+    web.post("/settings", data={"csrf_token": csrf_token, "fic_client_id": DEFAULT_CLIENT_ID,
+                                "fic_client_secret": DEFAULT_CLIENT_SECRET,
+                                "fic_redirect_uri": "http://localhost/oauth/callback"})
+    page = web.get("/settings").text
+    assert DEFAULT_CLIENT_SECRET not in page and "/oauth/start" in page
+
+    start = web.get("/oauth/start")
+    assert start.status_code == 302 and start.headers["Location"].startswith(sandbox.url + "/oauth/authorize")
+    back = requests.get(start.headers["Location"], allow_redirects=False, timeout=10).headers["Location"]
+    assert back.startswith("http://localhost/oauth/callback?")
+    forged = web.get("/oauth/callback?" + re.sub(r"state=[^&]+", "state=forged", back.split("?", 1)[1]))
+    assert forged.status_code == 303 and fic.store.get_secret("fic_access_token") is None
+    assert "scaduto o non proviene da questo negozio" in web.get("/settings").text
+
+    back = requests.get(web.get("/oauth/start").headers["Location"], allow_redirects=False,
+                        timeout=10).headers["Location"]
+    assert web.get(back.replace("http://localhost", "")).status_code == 303
+    assert (fic.store.get_secret("fic_access_token") or "").startswith("a/")
+    after = web.get("/settings").text
+    assert "Connesso a Fatture in Cloud" in after
+    assert fic.store.get_secret("fic_access_token") not in after
+    assert fic.store.get_secret("fic_refresh_token") not in after

@@ -47,6 +47,8 @@ URLS = Map([
     Rule("/jobs/<int:job_id>/retry", endpoint="retry_job", methods=["POST"]),
     Rule("/settings", endpoint="settings", methods=["GET", "POST"]),
     Rule("/settings/verify", endpoint="verify", methods=["POST"]),
+    Rule("/oauth/start", endpoint="oauth_start", methods=["GET"]),
+    Rule("/oauth/callback", endpoint="oauth_callback", methods=["GET"]),
 ], strict_slashes=False)
 
 
@@ -60,10 +62,10 @@ class FicWebApp:
 
     def __init__(self, context: Context):
         self.context = context
-        from . import actions, send_screen, settings_screen
+        from . import actions, oauth, send_screen, settings_screen
 
         self.handlers: dict[str, Handler] = {
-            **actions.HANDLERS, **send_screen.HANDLERS, **settings_screen.HANDLERS,
+            **actions.HANDLERS, **send_screen.HANDLERS, **settings_screen.HANDLERS, **oauth.HANDLERS,
         }
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:

@@ -160,7 +160,8 @@ def render_settings(web: FicWebApp, request: Request, *, values: dict[str, Any] 
         flash=pop_flash(context, FLASH_KEY), lookups=lookups, lookup_error=lookup_error,
         vat_rows=vat_rows(context, shown.get("vat_mapping") or {}, lookups["vat_types"]),
         payment_rows=payment_rows(context, shown.get("payment_mapping") or {}),
-        oauth_url=oauth_url(settings) if settings.fic_client_id else None,
+        oauth_url=f"{request.script_root}/oauth/start" if settings.fic_client_id else None,
+        callback_url=f"{request.host_url.rstrip('/')}{request.script_root}/oauth/callback",
         company_id=shown.get("fic_company_id"),
     )
 
@@ -277,18 +278,6 @@ def payment_rows(context: Context, mapping: dict[str, Any]) -> list[dict[str, An
                      "account_id": "" if account_id in (None, "") else str(account_id),
                      "unmapped": method_id in (None, "")})
     return rows
-
-
-def oauth_url(settings: Settings) -> str:
-    """The FiC authorisation page; FiC sends the owner back to the redirect URI (``fic connect``)."""
-    from urllib.parse import urlencode
-
-    scopes = "entity.clients:a issued_documents.invoices:a issued_documents.quotes:a " \
-             "issued_documents.proformas:a issued_documents.delivery_notes:a " \
-             "issued_documents.credit_notes:a issued_documents.receipts:a settings:r"
-    query = urlencode({"response_type": "code", "client_id": settings.fic_client_id,
-                       "redirect_uri": settings.fic_redirect_uri, "scope": scopes})
-    return f"{settings.fic_api_url.rstrip('/')}/oauth/authorize?{query}"
 
 
 HANDLERS = {"settings": settings_page, "verify": verify}

@@ -1,0 +1,93 @@
+"""The settings screen's "Connetti con Fatture in Cloud": FiC's OAuth flow inside the shop.
+
+``/fic/oauth/start`` sends the owner to FiC with a one-time ``state``; FiC sends them back to the
+redirect URI registered in the FiC app, which must be this shop's ``/fic/oauth/callback``. The
+code is traded for tokens at once; tokens go to the secrets table only, never to a page or a log.
+``fic connect`` does the same from a terminal.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from typing import TYPE_CHECKING
+
+from werkzeug.utils import redirect
+from werkzeug.wrappers import Request, Response
+
+from ..errors import FicError, SettingsError
+from ..i18n import _
+from .panel import UNEXPECTED, flash
+
+if TYPE_CHECKING:
+    from .app import FicWebApp
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = "web_oauth_state"
+FLASH_KEY = "__settings__"
+
+
+def _app(web: FicWebApp):
+    from ..fic.auth import OAuthApp
+
+    settings = web.context.settings
+    secret = web.context.store.get_secret("fic_client_secret")
+    if not settings.fic_client_id or not secret:
+        raise SettingsError(_("To connect with OAuth, save your FiC app's client ID and client secret first."),
+                            field="fic_client_id")
+    return OAuthApp(base_url=web.context.connection()[0], client_id=settings.fic_client_id, client_secret=secret)
+
+
+def start(web: FicWebApp, request: Request) -> Response:
+    try:
+        app = _app(web)
+    except FicError as error:
+        flash(web.context, FLASH_KEY, error.message, "error")
+        return redirect(f"{request.script_root}/settings", code=303)
+    state = secrets.token_urlsafe(24)
+    web.context.store.set_secret(STATE_KEY, state)
+    return redirect(app.authorize_url(web.context.settings.fic_redirect_uri, state), code=302)
+
+
+def callback(web: FicWebApp, request: Request) -> Response:
+    store = web.context.store
+    expected = store.get_secret(STATE_KEY)
+    state = request.args.get("state", "")
+    store.set_secret(STATE_KEY, None)  # one use: a replayed link does nothing
+    try:
+        if not expected or not hmac.compare_digest(expected, state):
+            raise SettingsError(_("This connection link is expired or not from this shop: press "
+                                  "“Connect with Fatture in Cloud” again."))
+        if request.args.get("error") or not request.args.get("code"):
+            raise SettingsError(_("Fatture in Cloud did not grant access ({reason}): try again.").format(
+                reason=request.args.get("error_description") or request.args.get("error") or _("no code")))
+        connect(web, _app(web), request.args["code"])
+    except FicError as error:
+        flash(web.context, FLASH_KEY, error.message, "error")
+    except Exception:
+        log.exception("fic-plugin: the OAuth connection failed")
+        flash(web.context, FLASH_KEY, _(UNEXPECTED), "error")
+    return redirect(f"{request.script_root}/settings", code=303)
+
+
+def connect(web: FicWebApp, app, code: str) -> None:
+    """Trade the code, keep the tokens, and choose the company when there is only one."""
+    from ..fic.client import FicClient, StoreTokens
+    from ..settings import update_settings
+
+    tokens = app.exchange_code(code, web.context.settings.fic_redirect_uri)
+    StoreTokens(web.context.store).save(tokens)
+    web.context.reset_client()
+    companies = FicClient(app.base_url, tokens.access_token, None).user_companies()
+    if len(companies) == 1:
+        update_settings(web.context.store, {"fic_company_id": companies[0]["id"]})
+        web.context.reset_client()
+        flash(web.context, FLASH_KEY, _("Connected to Fatture in Cloud: company {name}.").format(
+            name=companies[0].get("name", "")))
+    else:
+        flash(web.context, FLASH_KEY, _("The token works, but choose the company to use."), "error")
+
+
+HANDLERS = {"oauth_start": start, "oauth_callback": callback}
