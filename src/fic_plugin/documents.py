@@ -104,14 +104,17 @@ class Documents:
             if found is not None:
                 log.info("order %s: adopted FiC document %s found by its marker", order.id, found["id"])
                 return self._adopt(order, document, found)
-        payload = self._payload(order, document_type, document.marker)
-        with self.store.transaction():
-            document.attempted_at = now_iso()
-            self.store.update_document(document)
+        # FiC holds no document with this marker: building the payload or creating it may fail
+        # without leaving anything behind, except when FiC may have done it after all.
         try:
+            payload = self._payload(order, document_type, document.marker)
+            with self.store.transaction():
+                document.attempted_at = now_iso()
+                self.store.update_document(document)
             created = self.context.client.create_document(payload)
-        except Exception as error:
-            if not _maybe_applied(error):
+        except BaseException as error:
+            # An interrupt in flight (Ctrl-C, SystemExit) leaves the outcome unknown as well.
+            if isinstance(error, Exception) and not _maybe_applied(error):
                 self._release(document, error)
             raise
         return self._adopt(order, document, created)
