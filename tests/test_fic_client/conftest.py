@@ -37,3 +37,12 @@ def records() -> list:
 def scripted_client(scripted: ScriptedFic, records: list) -> FicClient:
     return FicClient(scripted.url, TOKEN, 1, limits=RELAXED_LIMITS, timeouts=FAST_TIMEOUTS,
                      backoff=FAST_BACKOFF, on_request=records.append)
+
+
+@pytest.fixture(autouse=True)
+def english_messages() -> Iterator[None]:
+    """Assert on the English source texts, whatever the default language is."""
+    from fic_plugin.i18n import language
+
+    with language("en"):
+        yield

@@ -219,3 +219,12 @@ def test_headers_saying_no_quota_is_left_hold_back_the_next_request(scripted):
         client.get_document(7)
     assert 50 < caught.value.retry_after <= 60
     assert len(scripted.seen) == 1  # held back by the pacer, FiC never saw it
+
+
+def test_429_with_retry_after_2_is_waited_out_then_succeeds(scripted, scripted_client, records):
+    scripted.queue(Answer(429, {"error": {"message": "Too many requests"}}, headers={"Retry-After": "2"}),
+                   Answer(200, {"data": DOC}))
+    started = time.monotonic()
+    assert scripted_client.get_document(7)["id"] == 7
+    assert time.monotonic() - started >= 2.0
+    assert [(r.status, r.outcome) for r in records] == [(429, "fic_rate_limited"), (200, "ok")]

@@ -248,7 +248,7 @@ class StoreTokens:
 def client_for_context(context: Context, *, on_request: Callable[[RequestRecord], None] | None = None) -> FicClient:
     """The client for the shop's connection: env (FIC_API_URL, FIC_ACCESS_TOKEN, FIC_COMPANY_ID)
     over stored settings; OAuth refresh when a refresh token and the app's credentials are stored;
-    rate limits from FIC_RATE_* (see docs/fic-client.md), else FiC's real ones."""
+    rate limits from FIC_RATE_* and timeouts from FIC_TIMEOUT_* (see docs/fic-client.md)."""
     base_url, token, company_id = context.connection()
     if not token:
         raise AuthenticationRequired(

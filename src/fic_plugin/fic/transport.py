@@ -48,8 +48,18 @@ class RequestRecord:
 
 @attrs.frozen(kw_only=True)
 class Timeouts:
+    """Seconds to wait for a connection and for an answer; every call has both."""
+
     connect: float = 5.0
     read: float = 30.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Timeouts:
+        """``FIC_TIMEOUT_CONNECT`` / ``FIC_TIMEOUT_READ`` when set, else the defaults."""
+        values = {field: float(environ[env]) for field, env in (("connect", "FIC_TIMEOUT_CONNECT"),
+                                                                 ("read", "FIC_TIMEOUT_READ"))
+                  if environ.get(env, "").strip()}
+        return cls(**values)
 
 
 @attrs.frozen(kw_only=True)
