@@ -85,6 +85,7 @@ def test_rate_limit_fault_is_429_with_retry_after(sandbox):
     faults(sandbox, rate_limit_rate=1.0)
     answer = vat_types(sandbox)
     assert answer.status_code == 429 and answer.headers["Retry-After"] == "1"
+    assert answer.headers["RateLimit-HourlyLimit"] == "1000"
     assert answer.json()["error"]["message"]
 
 

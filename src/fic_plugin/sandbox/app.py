@@ -112,6 +112,8 @@ class Sandbox:
             self._drop(request)
         if decision.before is not None:
             response = self._fault_response(decision.before, decision.garbage_kind)
+            if decision.before != "garbage":  # a proxy's garbage has no FiC headers
+                response.headers.extend(self.limits.headers())
             self.stats.record(response.status_code, decision.before)
             return response
         try:
