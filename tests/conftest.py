@@ -1,98 +1,25 @@
-"""Fixtures shared by the whole suite: a tiny in-memory shop, the plugin context, the sandbox.
+"""Fixtures shared by the whole suite: the shop, the plugin context, the sandbox.
 
 Test plugins are small classes registered on a fresh plugin manager for one test (as datasette
-and llm do); nothing is global.
+and llm do); nothing is global. Plain helpers live in ``shoptest.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from fic_plugin import hookimpl
 from fic_plugin.manager import get_plugin_manager
-from fic_plugin.model import Customer, Line, Order, Payment
 from fic_plugin.plugin import CORE_NAME
-
-SHARED_OPENAPI = Path(__file__).resolve().parents[1].parent / "shared" / "fic-openapi"
-
-TEST_TOKEN = "a/test-access-token-5f1c9e"
-
-
-class MemoryShop:
-    """A shop whose orders live in a dict; implements the shop services for tests."""
-
-    def __init__(self, db_path: Path):
-        self.db_path = db_path
-        self.orders: dict[str, Order] = {}
-        self.sent_emails: list = []
-
-    def add(self, order: Order) -> Order:
-        self.orders[order.id] = order
-        return order
-
-    @hookimpl
-    def shop_database(self) -> str:
-        return str(self.db_path)
-
-    @hookimpl
-    def shop_get_order(self, order_id: str) -> Order | None:
-        return self.orders.get(str(order_id))
-
-    @hookimpl
-    def shop_paid_orders(self, since: datetime | None):
-        return sorted(
-            (o for o in self.orders.values() if o.paid_at and (since is None or o.paid_at >= since)),
-            key=lambda o: o.paid_at,
-        )
-
-    @hookimpl
-    def shop_order_url(self, order: Order) -> str:
-        return f"https://negozio.example.it/ordini/{order.id}"
-
-    @hookimpl
-    def shop_is_admin(self, environ) -> bool:
-        return True
-
-
-def make_order(order_id: str = "1", *, paid: bool = False, lines: tuple[Line, ...] | None = None,
-               customer: Customer | None = None, **kwargs) -> Order:
-    """A realistic Italian B2C order: 2 products at 22% and 10%, shipping."""
-    lines = lines or (
-        Line(name="Olio extravergine di oliva 1 L", qty="2", unit_price="12.50", vat_rate="22"),
-        Line(name="Pasta di Gragnano 500 g", qty="3", unit_price="2.10", vat_rate="10", discount="10"),
-        Line(name="Spedizione", qty="1", unit_price="6.90", vat_rate="22", kind="shipping"),
-    )
-    customer = customer or Customer(
-        name="Mario Rossi", type="person", first_name="Mario", last_name="Rossi",
-        tax_code="RSSMRA85M01H501Q", email="mario.rossi@example.it", phone="+393331234567",
-        address_street="Via Roma 1", address_postal_code="00100", address_city="Roma",
-        address_province="RM", country_iso="IT")
-    order = Order(id=order_id, number=f"10{order_id}", customer=customer, lines=lines,
-                  created_at=datetime(2026, 11, 20, 10, 30), **kwargs)
-    if paid:
-        total = order_total(order)
-        order = Order(**{**_fields(order), "payments": (Payment(amount=total, method=order.payment_method),),
-                         "paid_at": datetime.now(), "status": "paid"})
-    return order
-
-
-def _fields(order: Order) -> dict:
-    import attrs
-
-    return {f.name: getattr(order, f.name) for f in attrs.fields(Order)}
-
-
-def order_total(order: Order) -> Decimal:
-    """What the customer pays, by the rules of docs/totals.md (net prices, no rivalsa)."""
-    from fic_plugin.payload import expected_totals
-    from fic_plugin.settings import Settings
-
-    return expected_totals(order, Settings()).amount_due
+from shoptest import (
+    SANDBOX_PAYMENT_MAPPING,
+    SANDBOX_VAT_MAPPING,
+    TEST_TOKEN,
+    MemoryShop,
+    sandbox_call,
+)
 
 
 @pytest.fixture
@@ -118,22 +45,6 @@ def sandbox() -> Iterator:
     with SandboxServer(port=0) as server:
         yield server
 
-
-#: The sandbox's seeded ids (FiC's usual ones): 22% is 0, 10% is 3, 5% is 54, 4% is 4, 0% N2.2 is 6.
-SANDBOX_VAT_MAPPING = {"22": 0, "10": 3, "5": 54, "4": 4, "0": 6}
-SANDBOX_PAYMENT_MAPPING = {
-    "bank_transfer": {"payment_method_id": 1, "payment_account_id": 1},
-    "card": {"payment_method_id": 2, "payment_account_id": 2},
-}
-
-
-def sandbox_call(sandbox, method: str, path: str, **kwargs):
-    import requests
-
-    headers = {"Authorization": f"Bearer {TEST_TOKEN}", **kwargs.pop("headers", {})}
-    response = requests.request(method, sandbox.url + path, timeout=10, headers=headers, **kwargs)
-    response.raise_for_status()
-    return response.json() if response.content else None
 
 
 @pytest.fixture

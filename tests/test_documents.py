@@ -4,37 +4,18 @@ and exactly once under replays, concurrent workers, lost answers and crashes."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime
 from decimal import Decimal
 
 import pytest
 import requests
-from conftest import make_order, order_total, sandbox_call
 
 from fic_plugin import hookimpl
 from fic_plugin.documents import Documents
 from fic_plugin.errors import Conflict, InvalidInput, NotFound, Queued, SettingsError
-from fic_plugin.model import Order, Payment
 from fic_plugin.settings import update_settings
-
+from shoptest import fic_documents, make_order, order_total, sandbox_call, with_payments
 
 pytestmark = pytest.mark.usefixtures("english")
-
-
-def fic_documents(sandbox, *, include_deleted: bool = False) -> list[dict]:
-    answer = sandbox_call(sandbox, "GET", "/__sandbox__/documents")
-    rows = answer["data"] if isinstance(answer, dict) else answer
-    return [r for r in rows if include_deleted or not r.get("deleted")]
-
-
-def with_payments(order: Order, *amounts: str) -> Order:
-    import attrs
-
-    payments = tuple(Payment(amount=a, method="bank_transfer", paid_at=datetime(2026, 11, 21, 9, 0))
-                     for a in amounts)
-    paid = sum((p.amount for p in payments), Decimal("0"))
-    return attrs.evolve(order, payments=payments,
-                        paid_at=datetime.now() if paid >= order_total(order) else None)
 
 
 @pytest.mark.parametrize("document_type", ["invoice", "quote", "proforma", "delivery_note"])

@@ -10,20 +10,20 @@ from decimal import Decimal
 
 import attrs
 import pytest
-from conftest import make_order, order_total, sandbox_call
-from test_documents import fic_documents, with_payments
 
 from fic_plugin import hookimpl
 from fic_plugin.jobs import WATERMARK_KEY, jobs, retry_jobs, run_round, status_report
 from fic_plugin.settings import update_settings
-
+from shoptest import (
+    fic_documents,
+    make_order,
+    order_total,
+    sandbox_call,
+    sandbox_emails,
+    with_payments,
+)
 
 pytestmark = pytest.mark.usefixtures("english")
-
-
-def sandbox_emails(sandbox) -> list[dict]:
-    answer = sandbox_call(sandbox, "GET", "/__sandbox__/emails")
-    return answer["data"] if isinstance(answer, dict) else answer
 
 
 @pytest.fixture
