@@ -13,15 +13,27 @@ from datetime import date, datetime, timedelta
 import pytest
 from werkzeug.test import Client
 
-from conftest import make_order
 from fic_plugin import hookimpl
-from fic_plugin.model import Customer, Document
+from fic_plugin.model import Customer, Document, Line, Order, Payment
 from fic_plugin.settings import update_settings
 from fic_plugin.web import csrf
 from fic_plugin.web.app import make_wsgi_app, safe_local_target
 from fic_plugin.web.panel import flash, render_panel
 
 XSS = "<script>alert(1)</script>"
+
+
+def make_order(order_id: str, *, customer: Customer | None = None, paid: bool = False) -> Order:
+    """An Italian B2C order (own helper: ``from conftest import`` breaks beside nested conftests)."""
+    customer = customer or Customer(
+        name="Mario Rossi", first_name="Mario", last_name="Rossi", tax_code="RSSMRA85M01H501Q",
+        email="mario.rossi@example.it", phone="+393331234567", address_street="Via Roma 1",
+        address_postal_code="00100", address_city="Roma", address_province="RM")
+    lines = (Line(name="Olio extravergine di oliva 1 L", qty="2", unit_price="12.50", vat_rate="22"),
+             Line(name="Spedizione", qty="1", unit_price="6.90", vat_rate="22", kind="shipping"))
+    extra = {"payments": (Payment(amount="38.92"),), "paid_at": datetime.now(), "status": "paid"} if paid else {}
+    return Order(id=order_id, number=f"10{order_id}", customer=customer, lines=lines,
+                 created_at=datetime(2026, 11, 20, 10, 30), **extra)
 
 
 class AdminGate:

@@ -11,13 +11,20 @@ import re
 import pytest
 from werkzeug.test import Client
 
-from conftest import TEST_TOKEN, make_order, sandbox_call
 from fic_plugin.settings import update_settings
 from fic_plugin.web.app import make_wsgi_app
 from fic_plugin.web.panel import render_panel
-from test_web import AdminGate, as_admin, panel_token
+from test_web import AdminGate, as_admin, make_order, panel_token
 
 REFERER = {"Referer": "http://localhost/admin/orders/3"}
+
+
+def sandbox_call(sandbox, method: str, path: str, **kwargs):
+    import requests
+
+    response = requests.request(method, sandbox.url + path, timeout=10, **kwargs)
+    response.raise_for_status()
+    return response.json() if response.content else None
 
 
 @pytest.fixture
@@ -153,7 +160,7 @@ def test_settings_screen_maps_vat_with_fic_types_and_keeps_secrets_hidden(web, f
     page = web.get("/settings")
     assert page.status_code == 200
     text = page.text
-    assert TEST_TOKEN not in text and "impostato" in text
+    assert fic.store.get_secret("fic_access_token") not in text and "impostato" in text
     for label in ("Applica Rivalsa INPS 4%", "Configurazione imposte", "Configurazione pagamenti",
                   "Seleziona imposta", "Seleziona pagamento", "Suffisso numerazione", "Verifica connessione"):
         assert label in text, label
