@@ -17,6 +17,9 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
+#: Send this much after a window edge: clocks are floats, and FiC's own edge is not exact either.
+_EDGE = 0.001
+
 
 @attrs.frozen(kw_only=True)
 class RateLimits:
@@ -145,7 +148,7 @@ class Pacer:
                                    (self.limits.hourly, self.limits.hour_seconds)):
                 recent = [t for t in self._sent if t > moved - seconds]
                 if len(recent) >= limit:
-                    moved = max(moved, recent[len(recent) - limit] + seconds)
+                    moved = max(moved, recent[len(recent) - limit] + seconds + _EDGE)
             if moved == at:
                 return at
             at = moved
