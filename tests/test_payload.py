@@ -8,11 +8,19 @@ from decimal import Decimal as D
 import pytest
 
 from fic_plugin.errors import InvalidInput, SettingsError
+from fic_plugin.i18n import language
 from fic_plugin.model import DOCUMENT_TYPES, Customer, Line, Order, Payment
 from fic_plugin.payload import build_document, expected_totals, notes_html, payments_list
 from fic_plugin.settings import Settings
 
 TODAY = date(2026, 3, 10)
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """These tests match the English source texts; the Italian ones are checked by test_web_i18n."""
+    with language("en"):
+        yield
 MAPPINGS = {
     "vat_mapping": {"22": 0, "10": 3, "5": 7, "4": 4, "0": 1010},
     "payment_mapping": {"bank_transfer": {"payment_method_id": 11, "payment_account_id": 21},

@@ -251,3 +251,47 @@ def test_unknown_things_give_a_plain_message(context, web):
     assert web.get("/no/such/page").status_code == 404
     assert web.get("/static/panel.css").status_code == 200
     assert web.get("/static/../app.py").status_code == 404
+
+
+# --- the hooks this area answers and asks ---------------------------------------------------------------
+
+
+def test_hook_order_panel_render(pm, context, shop, web):
+    add_document(context)
+    html = pm.hook.order_panel_render(order=shop.orders["7"])
+    assert html.startswith('<div class="fic-panel"') and "12/A" in html and "<style>" in html
+
+    class OwnPanel:
+        @hookimpl(tryfirst=True)
+        def order_panel_render(self, order):
+            return None if order.id == "7" else "<p>mine</p>"
+
+    pm.register(OwnPanel())
+    assert "12/A" in pm.hook.order_panel_render(order=shop.orders["7"]), "None lets the plugin draw it"
+    assert pm.hook.order_panel_render(order=make_order("9")) == "<p>mine</p>"
+
+
+def test_hook_shop_is_admin(pm, context, shop, web):
+    assert web.get("/settings").status_code == 200
+    assert web.get("/settings", headers={"X-Admin": "no"}).status_code == 403
+
+    class NoOpinion:
+        @hookimpl(tryfirst=True)
+        def shop_is_admin(self, environ):
+            return None
+
+    pm.unregister(next(p for p in pm.get_plugins() if isinstance(p, AdminGate)))
+    pm.register(NoOpinion())
+    assert web.get("/settings").status_code == 200, "None asks the next plugin (the shop says yes)"
+    pm.unregister(shop)
+    assert web.get("/settings").status_code == 403, "nobody answering means no"
+
+
+def test_hook_shop_order_url(context, web):
+    """The send screen's preview fills {order_url} with the link the shop gives."""
+    document = add_document(context)
+    token = page_token(web, f"/documents/{document.id}/send")
+    response = web.post(f"/documents/{document.id}/preview", data={
+        "csrf_token": token, "subject": "Ordine {order_number}", "body": "<p>Vedi {order_url}</p>",
+        "sms_text": "x"})
+    assert "Vedi https://negozio.example.it/ordini/7" in response.text
