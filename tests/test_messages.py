@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import make_order
 from fic_plugin import hookimpl
 from fic_plugin.errors import InvalidInput
 from fic_plugin.i18n import language
@@ -31,6 +30,29 @@ from fic_plugin.messages import (
 from fic_plugin.model import Customer, Document, Line, Order
 from fic_plugin.plugin import CORE_NAME
 from fic_plugin.settings import DEFAULT_EMAIL_BODY, DEFAULT_EMAIL_SUBJECT, update_settings
+
+#: The test shop's token (any token opens the local sandbox).
+TEST_TOKEN = "a/test-access-token-5f1c9e"
+
+
+def make_order(order_id: str = "7", *, customer: Customer | None = None, paid: bool = False) -> Order:
+    """A realistic Italian B2C order (2 products at 22% and 10%, shipping), number ``10<id>``.
+
+    Built here rather than imported from conftest: two conftest modules share that name.
+    """
+    customer = customer or Customer(
+        name="Mario Rossi", type="person", first_name="Mario", last_name="Rossi",
+        tax_code="RSSMRA85M01H501Q", email="mario.rossi@example.it", phone="+393331234567",
+        address_street="Via Roma 1", address_postal_code="00100", address_city="Roma",
+        address_province="RM", country_iso="IT")
+    lines = (
+        Line(name="Olio extravergine di oliva 1 L", qty="2", unit_price="12.50", vat_rate="22"),
+        Line(name="Pasta di Gragnano 500 g", qty="3", unit_price="2.10", vat_rate="10", discount="10"),
+        Line(name="Spedizione", qty="1", unit_price="6.90", vat_rate="22", kind="shipping"),
+    )
+    return Order(id=order_id, number=f"10{order_id}", customer=customer, lines=lines,
+                 created_at=datetime(2026, 11, 20, 10, 30), paid_at=datetime.now() if paid else None,
+                 status="paid" if paid else "pending")
 
 
 @pytest.fixture(autouse=True)

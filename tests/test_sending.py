@@ -13,7 +13,6 @@ import pytest
 import requests
 from aiosmtpd.controller import Controller
 
-from conftest import TEST_TOKEN, make_order
 from fic_plugin import hookimpl
 from fic_plugin.documents import Documents
 from fic_plugin.errors import Conflict, FicError, InvalidInput
@@ -23,6 +22,7 @@ from fic_plugin.model import Customer, Document
 from fic_plugin.plugin import CORE_NAME
 from fic_plugin.sending import MAX_BODY_BYTES, SendConfig, SendFailed, Sending
 from fic_plugin.settings import update_settings
+from test_messages import TEST_TOKEN, make_order
 from test_sms import RECORD, REPLAY_URL, TWILIO_SID, TWILIO_TOKEN, FakeProviders, cassette
 
 VAT_MAPPING = {"22": 0, "10": 3, "4": 4, "0": 6}
