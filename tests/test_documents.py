@@ -41,6 +41,14 @@ def test_a_second_document_of_the_same_type_is_refused(fic, shop, sandbox):
     assert len(fic_documents(sandbox)) == 1
 
 
+def test_a_rate_mapped_to_a_missing_fic_vat_type_is_refused_before_fic(fic, shop, sandbox):
+    shop.add(make_order("1"))
+    update_settings(fic.store, {"vat_mapping": {**fic.settings.vat_mapping, "22": 9999}})
+    with pytest.raises(SettingsError, match="9999"):
+        Documents(fic).create("1", "invoice")
+    assert fic.store.documents() == [] and fic_documents(sandbox) == []
+
+
 def test_unknown_order_and_unmapped_rate_are_clear_and_write_nothing(fic, shop, sandbox):
     with pytest.raises(NotFound, match="Order 404"):
         Documents(fic).create("404", "invoice")
@@ -140,6 +148,7 @@ def test_an_order_paid_before_its_invoice_gets_a_paid_invoice(fic, shop):
 def test_timeout_after_commit_ends_with_one_document(fic, shop, sandbox):
     """FiC creates the invoice but the answer never arrives: the retry finds it by its marker."""
     shop.add(make_order("1"))
+    fic.client.vat_types()  # the lookups are cached: only the create meets the fault
     sandbox_call(sandbox, "POST", "/__sandbox__/faults",
                  json={"timeout_after_commit_rate": 1.0, "hang_seconds": 3, "seed": 1})
     with pytest.raises(Queued):
@@ -172,8 +181,11 @@ def test_a_crash_after_fic_answered_is_recovered_without_a_duplicate(fic, shop, 
 
 
 def test_fic_refusing_the_document_leaves_no_half_written_row(fic, shop, sandbox):
-    shop.add(make_order("1"))
-    update_settings(fic.store, {"vat_mapping": {**fic.settings.vat_mapping, "22": 9999}})
+    order = shop.add(make_order("1"))
+    shop.add(with_payments(order, "5.00"))
+    # A payment account FiC does not have: only FiC can tell.
+    update_settings(fic.store, {"payment_mapping": {"bank_transfer": {"payment_method_id": 1,
+                                                                      "payment_account_id": 999}}})
     from fic_plugin.fic.errors import ValidationFailed
 
     with pytest.raises(ValidationFailed) as error:

@@ -160,7 +160,12 @@ class Documents:
         from .payload import build_document
 
         settings = self.context.settings
-        payload = build_document(order, document_type, settings, today=date.today(), marker=marker)
+        # FiC's VAT types (cached by the client) let a rate mapped to a VAT type of another value
+        # be refused here, with the order and the rate named, instead of by FiC.
+        vat_rates = {int(t["id"]): Decimal(str(t["value"])) for t in self.context.client.vat_types()
+                     if t.get("value") is not None}
+        payload = build_document(order, document_type, settings, today=date.today(), vat_rates=vat_rates,
+                                 marker=marker)
         self.context.pm.hook.fic_document_payload(order=order, document_type=document_type, payload=payload)
         # The marker is what prevents duplicates: a plugin may not take it away.
         payload["subject"] = marker

@@ -217,7 +217,7 @@ class Settings:
         "Applica marca da bollo",
         "Adds the €2.00 stamp duty when the amount not subject to VAT exceeds €77.47.", "documents"))
     numeration: str = attrs.field(default="", converter=_numeration, metadata=_meta(
-        "Suffisso numerazione", "Numbering suffix for invoices, quotes and proformas (e.g. /A gives 1/A).",
+        "Suffisso numerazione", "Numbering suffix of every document but delivery notes (e.g. /A gives 1/A).",
         "documents"))
     default_notes: str = attrs.field(default="", validator=_max_len(5000), metadata=_meta(
         "Note predefinite", "Text put in the Notes of every new document.", "documents"))
