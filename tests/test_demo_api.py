@@ -185,6 +185,13 @@ def test_invalid_orders_name_the_field_and_write_nothing(demo, body, field):
     assert demo.shop.count_orders() == before
 
 
+def test_amounts_are_stored_as_plain_decimals(demo):
+    body = order_body(shipping="-0", lines=[_line(qty="1E+1", unit_price="0.5", discount=0)])
+    order = demo.get(f"/api/orders/{demo.post('/api/orders', body).json()['id']}").json()
+    assert [(line["qty"], line["unit_price"], line["discount"]) for line in order["lines"]] == [("10", "0.5", "0")]
+    assert order["totals"]["gross"] == "5.20"
+
+
 def test_floats_are_refused_asking_for_strings(demo):
     answer = demo.post("/api/orders", order_body(shipping=4.9)).json()
     assert '"12.50"' in answer["error"] and "4.9" in answer["error"]

@@ -176,7 +176,9 @@ def amount(value: Any, field: str, *, places: int, minimum: Decimal | None = Non
                            .format(field=field, places=places, value=value), field=field)
     if abs(number) >= Decimal("1e9"):
         raise InvalidInput(_("{field} is too large ({value}).").format(field=field, value=value), field=field)
-    return number
+    if number.as_tuple().exponent > 0:
+        number = number.quantize(Decimal("1"))  # "1E+2" is stored and shown as "100"
+    return number + 0  # and "-0" as "0"
 
 
 def _object(data: Any, name: str, allowed: tuple[str, ...], prefix: str) -> None:
