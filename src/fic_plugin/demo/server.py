@@ -53,12 +53,13 @@ class DemoRuntime:
 
     def __init__(self, db_path: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
                  fic_url: str | None = None, sandbox_port: int = 8765, worker_interval: float = 2.0,
-                 worker: bool = True, public_url: str | None = None):
+                 worker: bool = True, public_url: str | None = None, auto_invoice: bool = False):
         self.db_path = Path(db_path)
         self.host, self.port = host, port
         self.fic_url, self.sandbox_port = fic_url, sandbox_port
         self.worker_interval, self.run_worker = worker_interval, worker
         self.public_url = public_url
+        self.auto_invoice = auto_invoice
         self.url = ""
         self.sandbox_url: str | None = None
         self.server: BaseWSGIServer | None = None
@@ -87,7 +88,8 @@ class DemoRuntime:
         self.pm = get_plugin_manager([self.shop])
         self.context = self.pm.get_plugin(CORE_NAME).context
         configure_plugin(self.context, self.shop, fic_url,
-                         sandbox_company_id=None if self.fic_url else self.sandbox_company_id)
+                         sandbox_company_id=None if self.fic_url else self.sandbox_company_id,
+                         auto_invoice=self.auto_invoice)
         try:
             self.server = make_server(self.host, self.port, make_app(self.pm, self.shop), threaded=True)
         except OSError:
@@ -155,7 +157,8 @@ class DemoRuntime:
         self._stack.close()
 
 
-def configure_plugin(context: Any, shop: DemoShop, fic_url: str, *, sandbox_company_id: int | None) -> None:
+def configure_plugin(context: Any, shop: DemoShop, fic_url: str, *, sandbox_company_id: int | None,
+                     auto_invoice: bool = False) -> None:
     """Point the plugin at the FiC API and fill the VAT and payment mappings it lacks.
 
     With the sandbox the connection is the demo's own (company 1, a demo token). With another
@@ -168,6 +171,10 @@ def configure_plugin(context: Any, shop: DemoShop, fic_url: str, *, sandbox_comp
         changes.update(fic_company_id=sandbox_company_id, fic_access_token=SANDBOX_TOKEN)
     if not context.settings.shop_name:
         changes["shop_name"] = "Bottega Demo"
+    if auto_invoice and "auto_invoice" not in store.raw_settings():
+        # `fic demo` shows the automation out of the box: a paid order gets its invoice and email
+        # within one worker round. Only on a fresh shop: an owner's own choice stays.
+        changes["auto_invoice"] = True
     update_settings(store, changes)
     context.reset_client()
     _, token, company_id = context.connection()
@@ -190,30 +197,9 @@ def configure_plugin(context: Any, shop: DemoShop, fic_url: str, *, sandbox_comp
 
 
 def fetch_lookups(context: Any) -> tuple[list[dict], list[dict], list[dict]]:
-    """FiC's VAT types, payment methods and accounts, through the plugin's client when installed."""
-    try:
-        from ..fic.client import client_for_context  # noqa: F401 - only to know it exists
-    except ImportError:
-        return _fetch_plain(context)
+    """FiC's VAT types, payment methods and accounts, through the plugin's client."""
     client = context.client
     return client.vat_types(), client.payment_methods(), client.payment_accounts()
-
-
-def _fetch_plain(context: Any) -> tuple[list[dict], list[dict], list[dict]]:
-    import requests
-
-    url, token, company_id = context.connection()
-    lists = []
-    for name in ("vat_types", "payment_methods", "payment_accounts"):
-        try:
-            response = requests.get(f"{url}/c/{company_id}/info/{name}", timeout=10,
-                                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
-            response.raise_for_status()
-            lists.append(response.json()["data"])
-        except (requests.RequestException, ValueError, KeyError) as error:
-            raise FicError(_("FiC's {name} could not be read from {url}: {reason}").format(
-                name=name, url=url, reason=type(error).__name__)) from None
-    return lists[0], lists[1], lists[2]
 
 
 def _shop_rates(shop: DemoShop) -> list[str]:
@@ -231,7 +217,7 @@ def run_demo(db_path: str | Path, host: str, port: int, fic_url: str | None, san
              worker_interval: float) -> int:
     """Run the demo in the foreground until Ctrl-C; the shop's address is printed on one line."""
     runtime = DemoRuntime(db_path, host=host, port=port, fic_url=fic_url, sandbox_port=sandbox_port,
-                          worker_interval=worker_interval)
+                          worker_interval=worker_interval, auto_invoice=True)
     runtime.start(serve_in_thread=False)
     where = f"FiC sandbox: {runtime.sandbox_url}" if runtime.sandbox_url else f"FiC: {fic_url}"
     print(f"Negozio demo: {runtime.url}  ({where})", flush=True)

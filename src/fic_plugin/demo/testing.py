@@ -19,14 +19,15 @@ class DemoServer:
     """Context manager exposing ``url``, ``sandbox_url``, ``pm``, ``context``, ``db_path``, ``shop``.
 
     ``fic_url`` points the plugin at another FiC API (a test server) instead of the sandbox;
-    ``worker=False`` leaves jobs queued so a test can run rounds itself.
+    ``worker=False`` leaves jobs queued so a test can run rounds itself; ``auto_invoice=True``
+    starts it as ``fic demo`` does, with automatic invoices on.
     """
 
     def __init__(self, tmp_path: str | Path, fic_url: str | None = None, *, worker: bool = True,
-                 worker_interval: float = 0.2):
+                 worker_interval: float = 0.2, auto_invoice: bool = False):
         self.db_path = Path(tmp_path) / "shop.db"
         self.runtime = DemoRuntime(self.db_path, host="127.0.0.1", port=0, fic_url=fic_url, sandbox_port=0,
-                                   worker_interval=worker_interval, worker=worker)
+                                   worker_interval=worker_interval, worker=worker, auto_invoice=auto_invoice)
 
     def __enter__(self) -> DemoServer:
         self.runtime.start(serve_in_thread=True)
