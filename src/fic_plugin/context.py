@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from .errors import NotFound, SettingsError
+from .i18n import _
 from .settings import Settings, load_settings
 from .store import Store
 
@@ -52,10 +53,9 @@ class Context:
     def from_plugin_manager(cls, pm: pluggy.PluginManager) -> Context:
         path = pm.hook.shop_database()
         if not path:
-            raise SettingsError(
+            raise SettingsError(_(
                 "No shop database: the shop must implement the shop_database hook "
-                "(or run the CLI with --db PATH / FIC_SHOP_DB)."
-            )
+                "(or run the CLI with --db PATH / FIC_SHOP_DB)."))
         store = Store(path)
         store.migrate()
         return cls(pm=pm, store=store)
@@ -95,5 +95,6 @@ class Context:
     def order(self, order_id: str) -> Order:
         order = self.pm.hook.shop_get_order(order_id=str(order_id))
         if order is None:
-            raise NotFound(f"Order {order_id} does not exist in the shop.", order_id=str(order_id))
+            raise NotFound(_("Order {order} does not exist in the shop.").format(order=order_id),
+                           order_id=str(order_id))
         return order

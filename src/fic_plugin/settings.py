@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from .errors import SettingsError
+from .i18n import _
 from .store import Store
 
 DEFAULT_EMAIL_SUBJECT = "{document_type} n. {document_number} del {document_date} - {shop_name}"
@@ -54,10 +55,11 @@ def _rate_key(rate: Any) -> str:
     try:
         value = Decimal(str(rate).strip().rstrip("%").replace(",", "."))
     except Exception:
-        raise SettingsError(f"vat_mapping: {rate!r} is not a VAT rate (write it like 22 or 10)",
+        raise SettingsError(_("vat_mapping: {rate!r} is not a VAT rate (write it like 22 or 10)").format(rate=rate),
                             field="vat_mapping") from None
     if not value.is_finite() or value < 0 or value > 100:
-        raise SettingsError(f"vat_mapping: {rate!r} is not a VAT rate between 0 and 100", field="vat_mapping")
+        raise SettingsError(_("vat_mapping: {rate!r} is not a VAT rate between 0 and 100").format(rate=rate),
+                            field="vat_mapping")
     normalized = value.normalize()
     return format(normalized, "f")
 
@@ -73,7 +75,7 @@ def _convert_vat_mapping(value: Any) -> dict[str, int]:
     if isinstance(value, str):
         value = _parse_pairs(value, "vat_mapping")
     if not isinstance(value, dict):
-        raise SettingsError("vat_mapping must map VAT rates to FiC VAT ids, like 22=0,10=3", field="vat_mapping")
+        raise SettingsError(_("vat_mapping must map VAT rates to FiC VAT ids, like 22=0,10=3"), field="vat_mapping")
     result = {}
     for rate, vat_id in value.items():
         result[_rate_key(rate)] = _positive_int(vat_id, f"vat_mapping.{rate}", allow_zero=True)
@@ -93,19 +95,20 @@ def _convert_payment_mapping(value: Any) -> dict[str, dict[str, int | None]]:
                 field="payment_mapping",
             ) from None
     if not isinstance(value, dict):
-        raise SettingsError("payment_mapping must map shop payment methods to FiC ids", field="payment_mapping")
+        raise SettingsError(_("payment_mapping must map shop payment methods to FiC ids"), field="payment_mapping")
     result: dict[str, dict[str, int | None]] = {}
     for method, target in value.items():
         if not isinstance(target, dict):
             raise SettingsError(
-                f"payment_mapping.{method} must be an object with payment_method_id and payment_account_id",
+                _("payment_mapping.{method} must be an object with payment_method_id and payment_account_id").format(
+                    method=method),
                 field="payment_mapping",
             )
         unknown = set(target) - {"payment_method_id", "payment_account_id"}
         if unknown:
             raise SettingsError(
-                f"payment_mapping.{method}: unknown key {sorted(unknown)[0]!r} "
-                "(use payment_method_id and payment_account_id)",
+                _("payment_mapping.{method}: unknown key {key!r} (use payment_method_id and payment_account_id)").format(
+                    method=method, key=sorted(unknown)[0]),
                 field="payment_mapping",
             )
         result[str(method)] = {
@@ -121,13 +124,14 @@ def _parse_pairs(text: str, name: str) -> dict[str, str]:
         try:
             parsed = json.loads(text)
         except json.JSONDecodeError:
-            raise SettingsError(f"{name}: not valid JSON", field=name) from None
+            raise SettingsError(_("{name}: not valid JSON").format(name=name), field=name) from None
         return parsed
     pairs = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         if "=" not in part:
-            raise SettingsError(f"{name}: {part!r} should look like RATE=ID, e.g. 22=0", field=name)
-        key, _, val = part.partition("=")
+            raise SettingsError(_("{name}: {part!r} should look like RATE=ID, e.g. 22=0").format(name=name, part=part),
+                                field=name)
+        key, _sep, val = part.partition("=")
         pairs[key.strip()] = val.strip()
     return pairs
 
@@ -138,9 +142,11 @@ def _positive_int(value: Any, name: str, allow_zero: bool = False) -> int:
             raise ValueError
         number = int(str(value).strip())
     except (TypeError, ValueError):
-        raise SettingsError(f"{name}: {value!r} is not a whole number", field=name.split(".")[0]) from None
+        raise SettingsError(_("{name}: {value!r} is not a whole number").format(name=name, value=value),
+                            field=name.split(".")[0]) from None
     if number < 0 or (number == 0 and not allow_zero):
-        raise SettingsError(f"{name}: must be a positive number, not {number}", field=name.split(".")[0])
+        raise SettingsError(_("{name}: must be a positive number, not {number}").format(name=name, number=number),
+                            field=name.split(".")[0])
     return number
 
 
@@ -152,14 +158,14 @@ def _to_bool(value: Any) -> bool:
         return True
     if text in ("0", "false", "no", "off", ""):
         return False
-    raise ValueError(f"{value!r} is not yes/no")
+    raise ValueError(_("{value!r} is not yes/no").format(value=value))
 
 
 def _to_optional_int(value: Any) -> int | None:
     if value in (None, ""):
         return None
     if isinstance(value, bool):
-        raise ValueError("not a number")
+        raise ValueError(_("not a number"))
     return int(str(value).strip())
 
 
@@ -178,14 +184,14 @@ def _numeration(value: Any) -> str:
     if not text.startswith("/"):
         text = "/" + text
     if not re.fullmatch(r"/[A-Za-z0-9_-]{1,10}", text):
-        raise ValueError("use letters and digits after a slash, like /A or /WEB (at most 10)")
+        raise ValueError(_("use letters and digits after a slash, like /A or /WEB (at most 10)"))
     return text
 
 
 def _max_len(limit: int):
     def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:
         if len(value) > limit:
-            raise ValueError(f"at most {limit} characters, this has {len(value)}")
+            raise ValueError(_("at most {limit} characters, this has {length}").format(limit=limit, length=len(value)))
 
     return check
 
@@ -193,14 +199,14 @@ def _max_len(limit: int):
 def _one_of(*choices: str):
     def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:
         if value not in choices:
-            raise ValueError(f"{value!r} is not one of: {', '.join(choices)}")
+            raise ValueError(_("{value!r} is not one of: {choices}").format(value=value, choices=", ".join(choices)))
 
     return check
 
 
 def _http_url(instance: Any, attribute: attrs.Attribute, value: str) -> None:
     if not re.match(r"^https?://[^\s/]+", value or ""):
-        raise ValueError(f"{value!r} is not an http(s) URL")
+        raise ValueError(_("{value!r} is not an http(s) URL").format(value=value))
 
 
 @attrs.frozen(kw_only=True)
@@ -291,7 +297,8 @@ class Settings:
         known = {f.name for f in cls.fields()}
         for key in values:
             if key not in known:
-                raise SettingsError(f"Unknown setting {key!r}. Known settings: {', '.join(sorted(known))}",
+                raise SettingsError(_("Unknown setting {key!r}. Known settings: {known}").format(
+                    key=key, known=", ".join(sorted(known))),
                                     field=key)
         kwargs = {}
         for field in cls.fields():
@@ -303,7 +310,8 @@ class Settings:
             raise
         except (ValueError, TypeError) as error:
             name = _failing_field(cls, kwargs)
-            raise SettingsError(f"Setting {name!r}: {_reason(error)}", field=name) from None
+            raise SettingsError(_("Setting {name!r}: {reason}").format(name=name, reason=_reason(error)),
+                                field=name) from None
 
     def to_mapping(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -312,7 +320,7 @@ class Settings:
 def _reason(error: Exception) -> str:
     text = str(error)
     # attrs' own validator messages are for developers; keep ours, simplify theirs.
-    return text if text and not text.startswith("'") else "wrong value"
+    return text if text and not text.startswith("'") else _("wrong value")
 
 
 def _failing_field(cls: type[Settings], kwargs: dict[str, Any]) -> str:
