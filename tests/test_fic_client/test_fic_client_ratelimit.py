@@ -86,3 +86,30 @@ def test_no_window_ever_holds_more_than_its_limit(short, hourly, gaps):
     assert max_in_window(sent, 5) <= short
     assert max_in_window(sent, 30) <= hourly
     assert sent == sorted(sent)
+
+
+def test_relaxed_limits_stay_fast_and_still_believe_the_headers():
+    """FIC_RATE_HOURLY far above FiC's 1,000 (tests, benchmarks): booking FiC's count used to
+    append millions of entries and scan them on every request (seconds per call)."""
+    import time
+
+    p, fake = pacer(RateLimits(hourly=10_000_000, hour_seconds=3600, short_term=10_000_000, short_seconds=300,
+                               max_wait=100))
+    started = time.perf_counter()
+    p.observe(Quota(hourly_remaining=999))
+    for _ in range(999):
+        fake.now += 0.01
+        p.acquire()
+    with pytest.raises(WaitTooLong):
+        p.acquire()
+    assert time.perf_counter() - started < 1.0
+    assert p.sent_in_last_hour == 10_000_000
+
+
+def test_the_log_forgets_what_left_every_window():
+    p, fake = pacer(RateLimits(hourly=100_000, hour_seconds=3600, short_term=100_000, short_seconds=300,
+                               max_wait=100))
+    for _ in range(5000):
+        fake.now += 1
+        assert p.acquire() == 0
+    assert p.sent_in_last_hour == 3600  # the sends at 1401..5000, within (1400, 5000]

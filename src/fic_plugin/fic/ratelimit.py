@@ -10,9 +10,9 @@ uses the same company), the headers win.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 
 import attrs
@@ -90,6 +90,10 @@ class Pacer:
 
     Thread safe: a slot is reserved under the lock (at the time it will be used) and the sleep
     happens outside it, so concurrent callers queue up without overshooting a window.
+
+    The log is two parallel lists, send times (ascending) and running totals, so counting a
+    window is a binary search: with relaxed limits an hour may hold tens of thousands of sends,
+    and requests booked from FiC's headers are one entry, however many they are.
     """
 
     def __init__(self, limits: RateLimits, *, clock: Callable[[], float] = time.monotonic,
@@ -98,7 +102,10 @@ class Pacer:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._sent: deque[float] = deque()
+        self._times: list[float] = []  # when each entry was (or will be) sent, ascending
+        self._totals: list[int] = []  # requests booked up to and including each entry
+        self._start = 0  # first entry still inside the longest window
+        self._dropped = 0  # requests booked in entries already removed from the lists
 
     def acquire(self) -> float:
         """Wait until a request may be sent, record it, and return how long we waited."""
@@ -124,39 +131,56 @@ class Pacer:
         with self._lock:
             now = self._clock()
             self._forget(now)
-            hour_start = now - self.limits.hour_seconds
-            used = sum(1 for t in self._sent if t > hour_start)
-            ours_remaining = self.limits.hourly - used
-            for _ in range(max(0, ours_remaining - max(0, quota.hourly_remaining))):
-                self._record(now)
+            ours_remaining = self.limits.hourly - self._count_after(now - self.limits.hour_seconds)
+            missing = ours_remaining - max(0, quota.hourly_remaining)
+            if missing > 0:
+                self._record(now, missing)
 
     @property
     def sent_in_last_hour(self) -> int:
         with self._lock:
-            start = self._clock() - self.limits.hour_seconds
-            return sum(1 for t in self._sent if t > start)
+            return self._count_after(self._clock() - self.limits.hour_seconds)
+
+    def _booked(self, index: int) -> int:
+        """Requests booked before entry ``index``."""
+        return self._totals[index - 1] if index > 0 else self._dropped
+
+    def _count_after(self, moment: float) -> int:
+        """Requests booked strictly after ``moment``."""
+        if not self._totals:
+            return 0
+        first = bisect.bisect_right(self._times, moment, self._start)
+        return self._totals[-1] - self._booked(first)
 
     def _earliest_slot(self, now: float) -> float:
         self._forget(now)
         # Slots are handed out in order, so every logged time is <= the slot we pick and only
         # the windows ending at it need checking. A window holds at most N sends: the next one
-        # fits once the N-th most recent has aged out of it.
-        at = max(now, self._sent[-1]) if self._sent else now
+        # fits once enough of the oldest have aged out that fewer than N are left in it.
+        at = max(now, self._times[-1]) if self._times else now
         while True:
             moved = at
             for limit, seconds in ((self.limits.short_term, self.limits.short_seconds),
                                    (self.limits.hourly, self.limits.hour_seconds)):
-                recent = [t for t in self._sent if t > moved - seconds]
-                if len(recent) >= limit:
-                    moved = max(moved, recent[len(recent) - limit] + seconds + _EDGE)
+                first = bisect.bisect_right(self._times, moved - seconds, self._start)
+                total = self._totals[-1] if self._totals else 0
+                if total - self._booked(first) >= limit:
+                    # The first entry whose ageing-out leaves fewer than `limit` after it.
+                    oldest = bisect.bisect_right(self._totals, total - limit, first)
+                    moved = max(moved, self._times[oldest] + seconds + _EDGE)
             if moved == at:
                 return at
             at = moved
 
-    def _record(self, at: float) -> None:
-        self._sent.append(max(at, self._sent[-1]) if self._sent else at)
+    def _record(self, at: float, count: int = 1) -> None:
+        self._times.append(max(at, self._times[-1]) if self._times else at)
+        self._totals.append((self._totals[-1] if self._totals else 0) + count)
 
     def _forget(self, now: float) -> None:
         horizon = now - max(self.limits.hour_seconds, self.limits.short_seconds)
-        while self._sent and self._sent[0] <= horizon:
-            self._sent.popleft()
+        self._start = bisect.bisect_right(self._times, horizon, self._start)
+        if self._start > 1024 and self._start * 2 > len(self._times):
+            # Drop the aged-out half at once: amortised O(1) per request.
+            self._dropped = self._totals[self._start - 1]
+            del self._times[:self._start], self._totals[:self._start]
+            self._start = 0
