@@ -148,7 +148,7 @@ def test_an_order_paid_before_its_invoice_gets_a_paid_invoice(fic, shop):
 def test_timeout_after_commit_ends_with_one_document(fic, shop, sandbox):
     """FiC creates the invoice but the answer never arrives: the retry finds it by its marker."""
     shop.add(make_order("1"))
-    fic.client.vat_types()  # the lookups are cached: only the create meets the fault
+    fic.client.vat_types(), fic.client.payment_methods()  # cached: only the create meets the fault
     sandbox_call(sandbox, "POST", "/__sandbox__/faults",
                  json={"timeout_after_commit_rate": 1.0, "hang_seconds": 3, "seed": 1})
     with pytest.raises(Queued):

@@ -164,8 +164,9 @@ class Documents:
         # be refused here, with the order and the rate named, instead of by FiC.
         vat_rates = {int(t["id"]): Decimal(str(t["value"])) for t in self.context.client.vat_types()
                      if t.get("value") is not None}
+        payment_methods = {int(m["id"]): m.get("name") for m in self.context.client.payment_methods()}
         payload = build_document(order, document_type, settings, today=date.today(), vat_rates=vat_rates,
-                                 marker=marker)
+                                 payment_methods=payment_methods, marker=marker)
         self.context.pm.hook.fic_document_payload(order=order, document_type=document_type, payload=payload)
         # The marker is what prevents duplicates: a plugin may not take it away.
         payload["subject"] = marker

@@ -56,9 +56,12 @@ FOREIGN_SDI = "XXXXXXX"
 
 
 def build_document(order: Order, document_type: str, settings: Settings, *, today: date,
-                   vat_rates: dict[int, Decimal] | None = None, marker: str | None = None) -> dict[str, Any]:
+                   vat_rates: dict[int, Decimal] | None = None, payment_methods: dict[int, str] | None = None,
+                   marker: str | None = None) -> dict[str, Any]:
     """The FiC document for ``order``, or an :class:`InvalidInput` naming the order and field.
 
+    ``payment_methods`` (FiC id → name, from ``/info/payment_methods``) adds the method's name,
+    which FiC's spec requires beside the id.
     ``vat_rates`` (FiC VAT id → percent, from ``/info/vat_types``) lets a mapping that points a
     rate at the wrong FiC VAT type be refused here. ``marker`` goes verbatim into ``subject``
     (not printed) so the document can be found again after a lost answer.
@@ -99,6 +102,9 @@ def build_document(order: Order, document_type: str, settings: Settings, *, toda
         mapping = _payment_mapping(order, settings)
         if mapping.get("payment_method_id") is not None:
             data["payment_method"] = {"id": mapping["payment_method_id"]}
+            name = (payment_methods or {}).get(mapping["payment_method_id"])
+            if name:
+                data["payment_method"]["name"] = name
         data["payments_list"] = payments_list(order, totals.amount_due, settings, today,
                                               document_type=document_type)
     return data

@@ -73,7 +73,8 @@ def sent() -> Iterator[list[requests.PreparedRequest]]:
         client = FicClient(sandbox.url, TOKEN, 1, limits=RELAXED_LIMITS, backoff=FAST_BACKOFF, session=session)
         settings = Settings(vat_mapping={"22": 0, "10": 3}, numeration="/A", rivalsa_inps=True,
                             payment_mapping={"bank_transfer": {"payment_method_id": 1, "payment_account_id": 1}})
-        document = build_document(_order(), "invoice", settings, today=date(2026, 11, 20))
+        document = build_document(_order(), "invoice", settings, today=date(2026, 11, 20),
+                                  payment_methods={1: "Bonifico bancario"})
         totals = client.new_document_totals(document)
         created = client.create_document(document, {"fix_payments": True})
         client.document_totals(created["id"], {"items_list": document["items_list"]})
@@ -138,16 +139,7 @@ def test_amounts_leave_as_exact_json_numbers(sent):
     assert b"{{allegati}}" in next(r.body for r in sent if r.url.endswith("/email"))
 
 
-# payload.py sends ``payment_method: {"id": N}``; FiC's SDK accepts that, but the spec marks
-# PaymentMethod.name required. Strict: once the payload sends the name, these must pass again.
-_SPEC_WANTS_PAYMENT_METHOD_NAME = pytest.mark.xfail(
-    strict=True, reason="spec requires payment_method.name, the payload sends only the id (payload.py)")
-
-
-@pytest.mark.parametrize("operation", [
-    pytest.param(op, marks=_SPEC_WANTS_PAYMENT_METHOD_NAME) if op[1] in (
-        "/c/1/issued_documents", "/c/1/issued_documents/totals") else op
-    for op in MODELS], ids=lambda op: f"{op[0]} {op[1]}")
+@pytest.mark.parametrize("operation", MODELS, ids=lambda op: f"{op[0]} {op[1]}")
 def test_bodies_validate_against_the_openapi_spec(sent, openapi, operation):
     if openapi is None:
         pytest.skip("FiC's OpenAPI spec is not on this machine (set FIC_OPENAPI_DIR)")
