@@ -106,6 +106,13 @@ def test_panel_shows_documents_in_italian_with_states_and_formats(context, shop,
     assert "Programma l'invio alla ricezione del pagamento" not in html
 
 
+def test_quotes_and_delivery_notes_show_no_payment_state(context, shop, web):
+    add_document(context, type="quote", fic_id=601)
+    add_document(context, type="delivery_note", fic_id=602, numeration="")
+    text = re.sub(r"[ \t\n]+", " ", render_panel(context, shop.orders["7"]))
+    assert "Non pagato" not in text and text.count("—") >= 2
+
+
 def test_schedule_is_offered_while_the_order_is_unpaid_and_without_invoice(context, shop, web):
     assert "Programma l'invio alla ricezione del pagamento" in render_panel(context, shop.orders["7"])
     paid = shop.add(make_order("8", paid=True))

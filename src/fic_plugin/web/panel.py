@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import FicError
 from ..i18n import _, language
 from ..model import CONVERSIONS, PANEL_DOCUMENT_TYPES, Document, Order
+from ..payload import PAYMENT_TYPES
 from . import csrf
 from .formatting import clock, day, money, render
 from .labels import (
@@ -124,8 +125,8 @@ def document_view(document: Document, siblings: list[Document]) -> dict[str, Any
         "number": document.full_number,
         "date": day(document.date),
         "total": money(document.amount_due, document.currency),
-        "payment": payment_state(document),
-        "paid": document.status == "paid",
+        "payment": payment_state(document) if document.type in PAYMENT_TYPES else "—",
+        "paid": document.status == "paid" or document.type not in PAYMENT_TYPES,
         "sent": sent_state(document),
         "ei": _(EI_STATUS_LABELS[document.ei_status]) if document.ei_status in EI_STATUS_LABELS
         else (document.ei_status or ""),
