@@ -310,17 +310,18 @@ class Settings:
             raise
         except (ValueError, TypeError) as error:
             name = _failing_field(cls, kwargs)
-            raise SettingsError(_("Setting {name!r}: {reason}").format(name=name, reason=_reason(error)),
+            raise SettingsError(_("Setting {name!r}: {reason}").format(name=name, reason=_reason(error, name)),
                                 field=name) from None
 
     def to_mapping(self) -> dict[str, Any]:
         return attrs.asdict(self)
 
 
-def _reason(error: Exception) -> str:
+def _reason(error: Exception, name: str) -> str:
     text = str(error)
-    # attrs' own validator messages are for developers; keep ours, simplify theirs.
-    return text if text and not text.startswith("'") else _("wrong value")
+    # attrs' own validator messages ("'language' must be in ...") are for developers; keep ours,
+    # even those that start by quoting the value ("'ftp://x' is not an http(s) URL").
+    return text if text and not text.startswith(f"'{name}'") else _("wrong value")
 
 
 def _failing_field(cls: type[Settings], kwargs: dict[str, Any]) -> str:
