@@ -8,6 +8,8 @@ import email.policy
 import smtplib
 import socket
 from email.message import EmailMessage as MimeMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Thread
 
 import pytest
 import requests
@@ -244,9 +246,6 @@ def twilio(monkeypatch):
     if not RECORD:
         yield REPLAY_URL
         return
-    from http.server import ThreadingHTTPServer
-    from threading import Thread
-
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeProviders)
     Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -348,3 +347,85 @@ def test_config_round_trip_keeps_only_safe_html():
 def test_errors_never_leave_a_row_marked_sent(ctx):
     with pytest.raises(FicError):
         Sending(ctx).send_now(999)
+
+
+# --- FiC's answer lost: OutcomeUnknown ----------------------------------------------------------------
+
+
+class LossyProxy(BaseHTTPRequestHandler):
+    """Forwards to the sandbox; the email POST either reaches FiC and its answer is lost (``commit``)
+    or never reaches it (``drop``), and the plugin gets a 502 either way."""
+
+    target = ""
+    mode = "commit"
+
+    def log_message(self, *args):
+        pass
+
+    def _forward(self, method):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+        lossy = method == "POST" and self.path.split("?")[0].endswith("/email")
+        if lossy and LossyProxy.mode == "drop":
+            answer = None
+        else:
+            answer = requests.request(method, LossyProxy.target + self.path, data=body, headers=headers, timeout=10)
+        status, content = (502, b"Bad Gateway") if lossy else (answer.status_code, answer.content)
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain" if lossy else answer.headers.get("Content-Type", "text/plain"))
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+    def do_GET(self):
+        self._forward("GET")
+
+    def do_POST(self):
+        self._forward("POST")
+
+
+@pytest.fixture
+def lossy(ctx, sandbox):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), LossyProxy)
+    Thread(target=server.serve_forever, daemon=True).start()
+    LossyProxy.target = sandbox.url
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _through(ctx, proxy):
+    update_settings(ctx.store, {"fic_api_url": f"http://127.0.0.1:{proxy.server_address[1]}"})
+    ctx.reset_client()
+
+
+def _direct(ctx, sandbox):
+    update_settings(ctx.store, {"fic_api_url": sandbox.url})
+    ctx.reset_client()
+
+
+def test_email_whose_answer_was_lost_is_found_in_fics_log(ctx, sandbox, lossy, listener):
+    invoice = Documents(ctx).create("7", "invoice")
+    LossyProxy.mode = "commit"
+    _through(ctx, lossy)
+    [sent] = Sending(ctx).send_now(invoice.id, key="k1")["sent"]
+    assert sent["channel"] == "fic_email" and sent["provider_id"] == str(fic_emails(sandbox)[0]["id"])
+    assert len(fic_emails(sandbox)) == 1 and [s[3] for s in sends(ctx)] == ["sent"]
+    assert ctx.store.document(invoice.id).sent_channel == "fic_email"
+
+
+def test_email_that_never_reached_fic_stays_queued_then_goes_once(ctx, sandbox, lossy):
+    from fic_plugin.fic.errors import OutcomeUnknown
+
+    invoice = Documents(ctx).create("7", "invoice")
+    LossyProxy.mode = "drop"
+    _through(ctx, lossy)
+    sending = Sending(ctx)
+    with pytest.raises(OutcomeUnknown):  # transient: the job that called deliver retries
+        sending.deliver(invoice, sending.config_for(invoice), key="job:9")
+    assert fic_emails(sandbox) == [] and [s[3] for s in sends(ctx)] == ["queued"]
+    assert ctx.store.document(invoice.id).sent_at is None
+    _direct(ctx, sandbox)
+    sending.deliver(invoice, sending.config_for(invoice), key="job:9")
+    sending.deliver(invoice, sending.config_for(invoice), key="job:9")
+    assert len(fic_emails(sandbox)) == 1 and [s[3] for s in sends(ctx)] == ["sent"]
