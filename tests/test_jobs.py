@@ -219,3 +219,17 @@ def test_jobs_survive_in_the_database_not_in_memory(auto, shop):
     other = Store(auto.store.path)
     assert other.db.execute("SELECT kind, state FROM fic_jobs").fetchall() == [("auto_document", "pending")]
     assert attrs.has(type(next(iter(jobs(auto)))))
+
+
+def test_an_automatic_invoice_costs_two_fic_requests_once_lookups_are_cached(auto, shop, sandbox):
+    """create + email: lookups (VAT types, payment methods, senders) are cached per worker."""
+    for order_id in ("1", "2"):
+        auto.pm.hook.order_paid(order=shop.add(make_order(order_id, paid=True)))
+    from fic_plugin.jobs import execute_job
+
+    first, second = (j.id for j in jobs(auto))
+    assert execute_job(auto, first) == "done"
+    before = auto.client.request_count
+    assert execute_job(auto, second) == "done"
+    assert auto.client.request_count - before == 2
+    assert len(sandbox_emails(sandbox)) == 2

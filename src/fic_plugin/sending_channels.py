@@ -195,13 +195,14 @@ class Channels:
     def _fic_email(self, recipients: tuple[str, ...]) -> SentMessage:
         client = self.context.client
         fic_id = self.document.fic_id
-        defaults = client.email_data(fic_id)
+        # The texts always come from the shop's template; only the senders are FiC's (cached).
+        defaults = client.email_senders(fic_id)
         data: dict[str, Any] = {
             **self._fic_sender(defaults),
             "recipient_email": ",".join(recipients),
-            "subject": self.texts["subject"] or defaults.get("subject") or "",
-            "body": self.texts["body"] or defaults.get("body") or "",
-            "include": {"document": bool(self.config.include_buttons and defaults.get("document_exists", True)),
+            "subject": self.texts["subject"],
+            "body": self.texts["body"],
+            "include": {"document": bool(self.config.include_buttons),
                         "delivery_note": False, "attachment": False, "accompanying_invoice": False},
             "attach_pdf": bool(self.config.attach_pdf),
             "send_copy": False,

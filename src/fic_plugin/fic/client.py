@@ -125,6 +125,18 @@ class FicClient:
     def payment_accounts(self) -> list[dict]:
         return self._lookup("payment_accounts", "", lambda: self._list(self._c("/info/payment_accounts")))
 
+    def email_senders(self, document_id: int) -> dict:
+        """The company's sender addresses (``default_sender_email``, ``sender_emails_list``).
+
+        FiC gives them only with a document's email data; they belong to the company, so they are
+        cached like the other lookups and emailing a document then costs one request.
+        """
+        def fetch() -> dict:
+            data = self.email_data(document_id)
+            return {key: data.get(key) for key in ("default_sender_email", "sender_emails_list")}
+
+        return self._lookup("email_senders", "", fetch)
+
     def document_info(self, type: str) -> dict:
         """Numerations, default notes, template... for new documents of ``type``."""
         return self._lookup("document_info", type, lambda: self._data(
