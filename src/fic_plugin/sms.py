@@ -12,6 +12,7 @@ Base URLs can point elsewhere (a local fake, a proxy) with ``FIC_TWILIO_URL`` an
 
 from __future__ import annotations
 
+import base64
 import os
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -63,6 +64,11 @@ def _scrub(text: str, *secrets: str | None) -> str:
     return text
 
 
+def _basic_auth(user: str, password: str) -> str:
+    """The credentials as an ``Authorization: Basic`` header carries them (a provider may echo it)."""
+    return base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 def _never_reached(error: requests.RequestException) -> bool:
     """True when the request surely did not reach the provider (no connection was made)."""
     if isinstance(error, requests.ConnectTimeout):
@@ -112,7 +118,8 @@ class TwilioProvider:
                                       "been sent. Check the Twilio console before sending it again.").format(
                 status=response.status_code, to=message.to))
         if response.status_code >= 400 or not answer.get("sid"):
-            reason = _scrub(str(answer.get("message") or response.reason or ""), self.auth_token)
+            reason = _scrub(str(answer.get("message") or response.reason or ""), self.auth_token,
+                            _basic_auth(self.account_sid, self.auth_token))
             raise SmsRejected(_("Twilio refused the SMS to {to}: {reason} (code {code}).").format(
                 to=message.to, reason=reason, code=answer.get("code", response.status_code)))
         return SentMessage(channel="sms", to=(message.to,), provider_id=str(answer["sid"]), provider=self.name)

@@ -9,13 +9,21 @@ secret the client handles is registered here, and :class:`RedactSecrets` replace
 from __future__ import annotations
 
 import logging
+import re
 import threading
 
 REDACTED = "[redacted]"
 # Shorter strings would redact innocent text ("1", "abc"); real tokens are long.
 _MIN_LENGTH = 6
-#: Loggers whose records may carry URLs or bodies of the client's requests.
-LOGGERS = ("fic_plugin.fic", "urllib3.connectionpool", "urllib3", "requests", "vcr")
+#: Loggers whose records may carry URLs or bodies of the client's requests. A logger's filter
+#: does not see its children's records, so the children that log are named too.
+LOGGERS = ("fic_plugin.fic", "urllib3.connectionpool", "urllib3", "requests", "vcr", "vcr.stubs", "vcr.cassette")
+#: A token FiC has just issued is not registered yet when a library logs the answer carrying it
+#: (vcrpy logs whole bodies at DEBUG), so the values of these fields are redacted whatever they are.
+_SECRET_FIELD = re.compile(r"""(["']?\b(?:access_token|refresh_token|client_secret|id_token)\b["']?\s*[:=]\s*["']?)"""
+                           r"""[^"'&\s,}]{6,}""")
+#: FiC's access tokens, refresh tokens and authorization codes look like ``a/…``, ``r/…``, ``c/…``.
+_FIC_TOKEN = re.compile(r"(?<![\w/])[acr]/[A-Za-z0-9_-]{16,}")
 
 _secrets: set[str] = set()
 _lock = threading.Lock()
@@ -35,7 +43,8 @@ def redact(text: str) -> str:
     for secret in known:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    return text
+    text = _SECRET_FIELD.sub(lambda match: match.group(1) + REDACTED, text)
+    return _FIC_TOKEN.sub(REDACTED, text)
 
 
 class RedactSecrets(logging.Filter):
