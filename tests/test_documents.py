@@ -164,6 +164,24 @@ def test_timeout_after_commit_ends_with_one_document(fic, shop, sandbox):
     assert fic.store.document_for("1", "invoice").fic_id == remote["id"]
 
 
+def test_a_conversion_whose_answer_is_lost_is_finished_by_the_worker_once(fic, shop, sandbox):
+    shop.add(make_order("1"))
+    proforma = Documents(fic).create("1", "proforma")
+    sandbox_call(sandbox, "POST", "/__sandbox__/faults",
+                 json={"timeout_after_commit_rate": 1.0, "hang_seconds": 3, "seed": 2})
+    with pytest.raises(Queued):
+        Documents(fic).convert(proforma.id, "invoice")
+    sandbox_call(sandbox, "DELETE", "/__sandbox__/faults")
+    from fic_plugin.jobs import jobs, run_round
+
+    run_round(fic)
+    assert [(j.kind, j.state) for j in jobs(fic)] == [("convert", "done")]
+    invoices = [d for d in fic_documents(sandbox) if d["type"] == "invoice"]
+    assert len(invoices) == 1
+    invoice = fic.store.document_for("1", "invoice")
+    assert invoice.fic_id == invoices[0]["id"] and invoice.converted_from == proforma.id
+
+
 def test_a_crash_after_fic_answered_is_recovered_without_a_duplicate(fic, shop, sandbox, monkeypatch):
     shop.add(make_order("1"))
     documents = Documents(fic)

@@ -74,17 +74,25 @@ class Documents:
         try:
             return self.ensure(order, document_type)
         except Exception as error:
-            from .jobs import enqueue, is_transient
+            key = f"create:{order.id}:{document_type}:{self._generation(order.id, document_type)}"
+            self._finish_later(error, "create", key, order, {"type": document_type}, document_type)
+            raise
 
-            if not is_transient(error):
-                raise
-            # FiC did not answer clearly: the worker finishes the job (looking the document up
-            # first), so the owner need not click again — a second click would find the intent.
-            enqueue(self.context, "create", f"create:{order.id}:{document_type}:{self._generation(order.id, document_type)}",
-                    order_id=order.id, args={"type": document_type})
-            raise Queued(_("Fatture in Cloud did not answer in time ({reason}). The {label} will be completed "
-                           "automatically in a few minutes.").format(reason=error, label=DOCUMENT_TYPES[document_type]),
-                         order_id=order.id) from error
+    def _finish_later(self, error: Exception, kind: str, key: str, order: Order, args: dict[str, Any],
+                      document_type: str) -> None:
+        """FiC did not answer clearly: queue the action for the worker and say so (``Queued``).
+
+        The worker looks the document up before doing anything again, so the owner need not click
+        twice — and a second click would only find the intent.
+        """
+        from .jobs import enqueue, is_transient
+
+        if not is_transient(error):
+            return
+        enqueue(self.context, kind, key, order_id=order.id, args=args)
+        raise Queued(_("Fatture in Cloud did not answer in time ({reason}). The {label} will be completed "
+                       "automatically in a few minutes.").format(reason=error, label=DOCUMENT_TYPES[document_type]),
+                     order_id=order.id) from error
 
     def ensure(self, order: Order, document_type: str) -> Document:
         """Make sure the order has its document of this type in FiC; create it at most once."""
@@ -229,6 +237,10 @@ class Documents:
         try:
             with acting_for(order.id, target.id):
                 return self._convert(order, original, target, to_type)
+        except Exception as error:
+            self._finish_later(error, "convert", f"convert:{original.id}:{to_type}:{target.marker}", order,
+                               {"document_id": original.id, "to": to_type}, to_type)
+            raise
         finally:
             self._unlease(target)
 

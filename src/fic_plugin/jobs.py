@@ -26,7 +26,7 @@ import attrs
 
 from . import leases
 from .context import acting_for
-from .errors import Busy, FicError, NotFound
+from .errors import Busy, FicError, NotFound, Queued
 from .i18n import _
 from .store import now_iso
 
@@ -187,7 +187,7 @@ def is_transient(error: Exception) -> bool:
     """Failures that go away by themselves: FiC down or slow, rate limits, another worker busy."""
     from .fic.errors import BadResponse, FicUnavailable, RateLimited
 
-    return isinstance(error, FicUnavailable | RateLimited | BadResponse | Busy)
+    return isinstance(error, FicUnavailable | RateLimited | BadResponse | Busy | Queued)
 
 
 def retry_delay(attempts: int, retry_after: float | None = None) -> float:
@@ -223,6 +223,13 @@ def _run_create(context: Context, job: Job) -> None:
     Documents(context).ensure(context.order(job.order_id), job.args["type"])
 
 
+def _run_convert(context: Context, job: Job) -> None:
+    """Finish a conversion the panel or the CLI started when FiC did not answer in time."""
+    from .documents import Documents
+
+    Documents(context).convert(job.args["document_id"], job.args["to"])
+
+
 def _run_sync_payments(context: Context, job: Job) -> None:
     from .documents import PAYABLE_TYPES, Documents
 
@@ -250,6 +257,7 @@ def _run_send(context: Context, job: Job) -> None:
 _HANDLERS = {
     "auto_document": _run_auto_document,
     "create": _run_create,
+    "convert": _run_convert,
     "sync_payments": _run_sync_payments,
     "send": _run_send,
 }
