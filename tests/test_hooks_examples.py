@@ -92,3 +92,13 @@ def test_visible_subject_stays_one_line(monkeypatch):
     payload = _payload_after_hooks(_order(), module)
     assert len(payload["visible_subject"]) == module.MAX_LENGTH
     assert payload["visible_subject"].startswith("Ordine n. 1005 del 20/11/2026 - BBB")
+
+
+def test_receipts_for_private_customers_example():
+    module = load(HOOKS / "receipts_for_private_customers.py")
+    pm = get_plugin_manager(plugins=[module], load_entrypoints=False)
+    person = Order(id="1", number="1", customer=Customer(name="Mario Rossi", type="person"),
+                   lines=[Line(name="Libro", qty="1", unit_price="10", vat_rate="4")])
+    company = attrs.evolve(person, customer=Customer(name="Rossi S.r.l.", type="company"))
+    assert pm.hook.fic_auto_document_type(order=person) == "receipt"
+    assert pm.hook.fic_auto_document_type(order=company) is None
