@@ -114,3 +114,26 @@ def test_the_log_forgets_what_left_every_window():
         fake.now += 1
         assert p.acquire() == 0
     assert p.sent_in_last_hour == 3600  # the sends at 1401..5000, within (1400, 5000]
+
+
+def test_windows_are_kept_apart_by_the_slowest_recent_answer():
+    """FiC counts a request when it arrives, somewhere between its slot and its answer: after
+    answers that took 0.4 s, the next window opens 0.4 s after the edge (capped at 10%)."""
+    p, fake = pacer(RateLimits(hourly=1000, hour_seconds=3600, short_term=3, short_seconds=10, max_wait=100))
+    for _ in range(3):
+        p.acquire()
+        p.answered(0.4)
+    assert p.acquire() == pytest.approx(10.4, abs=0.01)
+    p.answered(30.0)  # a request that hung: the margin stops at 10% of the window (1 s)
+    p.acquire(), p.acquire(), p.acquire()
+    assert fake.now == pytest.approx(10.4 + 11.0, abs=0.01)  # three sends in any 11 s
+
+
+def test_a_request_let_go_without_waiting_also_keeps_clear_of_the_edge():
+    """When the oldest send left the window by itself a moment ago, the next one still waits
+    out the edge: it could otherwise land inside FiC's window (429s at exactly the limit)."""
+    p, fake = pacer(RateLimits(hourly=1000, hour_seconds=3600, short_term=2, short_seconds=10, max_wait=100))
+    p.acquire(), p.acquire()
+    p.answered(0.3)
+    fake.now = 10.1  # the first send left a 10 s window 0.1 s ago
+    assert p.acquire() == pytest.approx(0.2, abs=0.01)

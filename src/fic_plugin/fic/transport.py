@@ -167,6 +167,7 @@ class Transport:
                   idempotent: bool, expect_json: bool, token: str) -> Any:
         try:
             self.pacer.acquire()
+            let_go = time.monotonic()
         except WaitTooLong as wait:
             raise errors.RateLimited(
                 _("The plugin holds back {request}: it would exceed Fatture in Cloud's request limits. "
@@ -195,6 +196,7 @@ class Transport:
             outcome = error.code
             raise
         finally:
+            self.pacer.answered(time.monotonic() - let_go)
             self.record(RequestRecord(method, path, status, round((time.monotonic() - started) * 1000), outcome))
 
     def _interpret(self, response: requests.Response, method: str, path: str, idempotent: bool,
