@@ -120,6 +120,7 @@ class SandboxProcess:
     """``fic sandbox`` on a free port, with its state in a file; the side channel as methods."""
 
     def __init__(self, workdir: Path):
+        workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.state = workdir / "sandbox.db"

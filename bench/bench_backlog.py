@@ -1,0 +1,84 @@
+"""A backlog of paid orders without documents, worked off by ``fic sync`` (a subprocess).
+
+Without quotas (the sandbox's limits far above the load): orders per second and the worker's
+peak resident memory, for two backlog sizes; memory should not grow with the backlog.
+
+At FiC's limits, compressed in time (1,000 requests an "hour" of 60 s, 300 per 5 s): the worker
+is told the same limits (``FIC_RATE_*``) and must use what FiC allows — requests accepted in the
+first windows ÷ what the windows allow ≥ 0.95 — without a single 429 or 403.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from campaign import (
+    SandboxProcess,
+    create_shop,
+    end_state,
+    kill9,
+    start_worker,
+    wait_with_rusage,
+    worker_env,
+)
+
+#: FiC's quotas (1,000/hour, 300 per 5 minutes), an hour compressed into a minute.
+WINDOW_SECONDS = 60.0
+HOURLY = 1000
+SHORT_TERM = 300
+SHORT_SECONDS = 5.0
+
+
+def backlog(workdir: Path, orders: int) -> dict[str, Any]:
+    """``fic sync --once`` over ``orders`` paid orders: throughput, peak RSS, the end state."""
+    folder = workdir / f"backlog-{orders}"
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "shop.db"
+    with SandboxProcess(folder) as sandbox:
+        sandbox.limits_off()
+        create_shop(db, orders, sandbox_url=sandbox.url)
+        started = time.monotonic()
+        worker = start_worker(db, worker_env(sandbox.url), once=True)
+        code, peak_kib = wait_with_rusage(worker)
+        seconds = time.monotonic() - started
+        counts = end_state(db, sandbox.documents(), sandbox.emails(), orders)
+        stats = sandbox.stats()
+    return {"orders": orders, "exit_code": code, "seconds": seconds, "orders_per_second": orders / seconds,
+            "requests_per_second": stats["requests"] / seconds, "peak_rss_mib": peak_kib / 1024,
+            "invoices": counts.invoices, "emails": counts.emails, "problems": counts.problems}
+
+
+def rate_limited(workdir: Path, windows: int = 2, orders: int | None = None) -> dict[str, Any]:
+    """Requests FiC accepted in the first ``windows`` windows vs what they allow; 429s and 403s."""
+    orders = orders or windows * HOURLY // 2 + 200  # ~2 requests per order: more work than allowed
+    folder = workdir / "rate-limited"
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "shop.db"
+    with SandboxProcess(folder) as sandbox:
+        create_shop(db, orders, sandbox_url=sandbox.url)
+        env = worker_env(sandbox.url, rate={
+            "FIC_RATE_HOURLY": str(HOURLY), "FIC_RATE_HOUR_SECONDS": str(WINDOW_SECONDS),
+            "FIC_RATE_SHORT_TERM": str(SHORT_TERM), "FIC_RATE_SHORT_SECONDS": str(SHORT_SECONDS)})
+        before = sandbox.stats()["requests"]
+        # The sandbox's fixed windows start now; the worker's own (sliding) start at its first request.
+        sandbox.call("POST", "/__sandbox__/limits", json={
+            "hourly": HOURLY, "hour_seconds": WINDOW_SECONDS, "short_term": SHORT_TERM,
+            "short_seconds": SHORT_SECONDS, "monthly": 10**6})
+        opened = time.monotonic()
+        worker = start_worker(db, env, interval=0.5)
+        timeline = []
+        try:
+            for window in range(1, windows + 1):
+                time.sleep(max(0.0, opened + window * WINDOW_SECONDS - time.monotonic()))
+                timeline.append(sandbox.stats())
+        finally:
+            kill9(worker)
+    last = timeline[-1]
+    accepted = last["requests"] - before - last["rate_limited_429"] - last["forbidden_403"]
+    allowed = windows * HOURLY
+    return {"orders": orders, "windows": windows, "window_seconds": WINDOW_SECONDS, "allowed": allowed,
+            "accepted": accepted, "ratio": accepted / allowed, "per_window": [
+                s["requests"] - before for s in timeline],
+            "http_429": last["rate_limited_429"], "http_403": last["forbidden_403"]}
