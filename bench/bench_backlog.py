@@ -20,7 +20,7 @@ from campaign import (
     end_state,
     kill9,
     start_worker,
-    wait_with_rusage,
+    wait_with_peak_rss,
     worker_env,
 )
 
@@ -41,7 +41,7 @@ def backlog(workdir: Path, orders: int) -> dict[str, Any]:
         create_shop(db, orders, sandbox_url=sandbox.url)
         started = time.monotonic()
         worker = start_worker(db, worker_env(sandbox.url), once=True)
-        code, peak_kib = wait_with_rusage(worker)
+        code, peak_kib = wait_with_peak_rss(worker)
         seconds = time.monotonic() - started
         counts = end_state(db, sandbox.documents(), sandbox.emails(), orders)
         stats = sandbox.stats()

@@ -271,16 +271,25 @@ def end_state(db_path: Path, documents: list[dict], emails: list[dict], orders: 
 
 
 def rss_peak_kib(pid: int) -> int:
-    """VmHWM of a live process (Linux): its peak resident memory so far."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
+    """VmHWM of a live process (Linux): its peak resident memory so far, 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     return 0
 
 
-def wait_with_rusage(process: subprocess.Popen) -> tuple[int, int]:
-    """Reap ``process`` and return (exit code, peak RSS in KiB) from the kernel's accounting."""
-    _pid, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, usage.ru_maxrss
+def wait_with_peak_rss(process: subprocess.Popen, every: float = 0.1) -> tuple[int, int]:
+    """Wait for ``process``; return (exit code, peak RSS in KiB).
+
+    Read from the process itself while it runs (the high-water mark only grows), not from the
+    kernel's accounting at exit: that counts the parent's memory at fork time as the child's.
+    """
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, rss_peak_kib(process.pid))
+        time.sleep(every)
+    return process.returncode, peak

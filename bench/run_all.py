@@ -141,7 +141,9 @@ NOTES = """\
   requests a worker waits for the hour to end.
 - The paid orders of the backlog are written in bulk to the demo shop's tables (customers, orders,
   lines, payments), as DemoShop stores them, so the run measures the plugin and not the demo shop.
-- Medians and p99 over the runs given; the client's three variants are interleaved call by call.
+- Medians and p99 over the runs given; the client's variants are interleaved call by call.
+- Peak memory is the worker's own high-water mark (`VmHWM` of `/proc/PID/status`, read while it runs);
+  the kernel's figure at exit (`ru_maxrss`) would count the parent's memory at fork time as the child's.
 """
 
 
