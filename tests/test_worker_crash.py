@@ -119,7 +119,7 @@ def test_200_paid_orders_through_5xx_timeouts_after_commit_and_429_make_200_invo
     sandbox_call(sandbox, "POST", "/__sandbox__/faults", json=FAULTS)
     # Two workers, as a shop running `fic sync` on two machines would: each its own context.
     second = get_plugin_manager([shop], load_entrypoints=False).get_plugin(CORE_NAME).context
-    threads = [threading.Thread(target=jobs.run_round, args=(ctx,), kwargs={"wait_for_retries": True})
+    threads = [threading.Thread(target=jobs.run_round, args=(ctx,), kwargs={"wait_for_retries": True}, daemon=True)
                for ctx in (faulty, second)]
     for thread in threads:
         thread.start()
