@@ -1,5 +1,6 @@
 """The fic command: --help is true, errors are one line and write nothing."""
 
+import os
 import subprocess
 import sys
 
@@ -72,3 +73,13 @@ def test_unknown_document_is_a_clear_error(tmp_path):
 def test_retry_needs_a_job_or_all_failed(tmp_path):
     result = run("retry", db=tmp_path / "shop.db")
     assert result.returncode == 1 and "--all-failed" in result.stderr
+
+
+def test_cli_answers_in_italian_by_default_and_in_english_on_request(tmp_path):
+    db = tmp_path / "shop.db"
+    assert run("doc", "list", db=db).stdout.strip() == "Nessun documento."
+    saved = run("settings", "set", "numeration", "A", db=db)
+    assert saved.returncode == 0 and saved.stdout.strip() == "Salvato: numeration"
+    english = subprocess.run([sys.executable, "-m", "fic_plugin.cli", "--db", str(db), "doc", "list"],
+                             capture_output=True, text=True, timeout=60, env={**os.environ, "FIC_LANGUAGE": "en"})
+    assert english.stdout.strip() == "No documents."

@@ -135,6 +135,22 @@ def test_panel_lists_queued_and_failed_jobs_and_the_audit_log(context, shop, web
     assert "<details" in html and "create_document" in html and "FiC 201 in 120 ms" in html
 
 
+def test_activity_log_and_jobs_read_in_the_owners_words(context, shop, web):
+    now = datetime.now().isoformat()
+    context.store.db.execute(
+        "INSERT INTO fic_jobs (kind, key, order_id, state, run_after, created_at, updated_at)"
+        " VALUES ('auto_document', 'k', '7', 'pending', ?, ?, ?)", [now, now, now])
+    context.store.audit("fic_request", "ok", order_id="7", method="POST", path="/c/1/issued_documents",
+                        status=200, duration_ms=84)
+    context.store.audit("fic_request", "fic_unavailable", order_id="7", method="GET",
+                        path="/c/1/issued_documents/5", status=None, duration_ms=30000)
+    text = re.sub(r"[ \t\n]+", " ", render_panel(context, shop.orders["7"]))
+    assert "Documento automatico" in text and "auto_document" not in text
+    assert "Richiesta a Fatture in Cloud" in text and "fic_request" not in text
+    assert "POST /c/1/issued_documents: 200, 84 ms" in text
+    assert "GET /c/1/issued_documents/5: nessuna risposta (fic_unavailable), 30000 ms" in text
+
+
 def test_customer_typed_markup_is_text(context, shop, web):
     add_document(context, last_error=f"Cliente {XSS} rifiutato")
     html = render_panel(context, shop.orders["7"])

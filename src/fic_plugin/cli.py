@@ -18,6 +18,7 @@ from typing import Any
 
 from . import __version__
 from .errors import FicError, NotAvailable
+from .i18n import _, ngettext
 
 DEFAULT_DB = "demo-data/shop.db"
 DOCUMENT_TYPE_CHOICES = ("invoice", "quote", "proforma", "delivery_note", "credit_note", "receipt")
@@ -223,7 +224,7 @@ def cmd_doc_list(args: argparse.Namespace) -> int:
     context = open_context(args)
     documents = context.store.documents(args.order_id)
     rows = [describe_document(d) for d in documents]
-    emit(args, rows, lambda: "\n".join(r["summary"] for r in rows) or "No documents.")
+    emit(args, rows, lambda: "\n".join(r["summary"] for r in rows) or _("No documents."))
     return 0
 
 
@@ -247,7 +248,7 @@ def cmd_doc_delete(args: argparse.Namespace) -> int:
     from .documents import Documents
 
     Documents(open_context(args)).delete(args.doc_id)
-    emit(args, {"deleted": args.doc_id}, f"Document {args.doc_id} deleted.")
+    emit(args, {"deleted": args.doc_id}, _("Document {id} deleted.").format(id=args.doc_id))
     return 0
 
 
@@ -260,7 +261,7 @@ def cmd_doc_send(args: argparse.Namespace) -> int:
     from .sending import Sending
 
     result = Sending(open_context(args)).send_now(args.doc_id, **_send_options(args))
-    emit(args, result, result.get("summary", "Sent."))
+    emit(args, result, result["summary"])
     return 0
 
 
@@ -268,7 +269,7 @@ def cmd_doc_schedule(args: argparse.Namespace) -> int:
     from .sending import Sending
 
     result = Sending(open_context(args)).schedule_on_paid(args.order_id, **_send_options(args))
-    emit(args, result, result.get("summary", "Scheduled."))
+    emit(args, result, result["summary"])
     return 0
 
 
@@ -284,9 +285,9 @@ def cmd_retry(args: argparse.Namespace) -> int:
     from .jobs import retry_jobs
 
     if args.job_id is None and not args.all_failed:
-        raise FicError("Say which job to retry (fic retry JOB_ID) or use --all-failed.")
+        raise FicError(_("Say which job to retry (fic retry JOB_ID) or use --all-failed."))
     count = retry_jobs(open_context(args), job_id=args.job_id, all_failed=args.all_failed)
-    emit(args, {"retried": count}, f"{count} job(s) queued again.")
+    emit(args, {"retried": count}, ngettext("{count} job queued again.", "{count} jobs queued again.", count).format(count=count))
     return 0
 
 
@@ -305,11 +306,11 @@ def cmd_settings_set(args: argparse.Namespace) -> int:
     from .settings import update_settings
 
     if len(args.pairs) % 2:
-        raise FicError(f"Give KEY VALUE pairs: {args.pairs[-1]!r} has no value.")
+        raise FicError(_("Give KEY VALUE pairs: '{key}' has no value.").format(key=args.pairs[-1]))
     context = open_context(args)
     changes = _settings_changes(context, list(zip(args.pairs[::2], args.pairs[1::2], strict=True)))
     update_settings(context.store, changes, shortcodes=known_shortcodes(context.pm))
-    emit(args, {"updated": sorted(changes)}, "Saved: " + ", ".join(sorted(changes)))
+    emit(args, {"updated": sorted(changes)}, _("Saved: {keys}").format(keys=", ".join(sorted(changes))))
     return 0
 
 

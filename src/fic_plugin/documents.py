@@ -24,6 +24,7 @@ from .context import acting_for
 from .errors import Busy, Conflict, InvalidInput, NotFound, Queued
 from .i18n import _
 from .model import CONVERSIONS, DOCUMENT_TYPES, Document, Order
+from .money import format_money
 from .store import now_iso
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ class Documents:
         """FiC refused before creating anything: drop the intent so nothing half-made remains."""
         with self.store.transaction():
             self.store.delete_document(document.id)
-        self.store.audit("create", f"refused: {error}", order_id=document.order_id)
+        self.store.audit("create", _("refused: {error}").format(error=error), order_id=document.order_id)
 
     def _payload(self, order: Order, document_type: str, marker: str | None) -> dict[str, Any]:
         from .payload import build_document
@@ -367,7 +368,8 @@ class Documents:
         document.status = _payment_status(paid, document.amount_due)
         with self.store.transaction():
             self.store.update_document(document)
-        self.store.audit("payments", f"paid {paid} of {document.amount_due}", order_id=order.id,
+        self.store.audit("payments", _("paid {paid} of {total}").format(
+            paid=format_money(paid), total=format_money(document.amount_due)), order_id=order.id,
                          document_id=document.id)
         return document
 
@@ -425,10 +427,10 @@ def describe_document(document: Document) -> dict[str, Any]:
     state = {"not_paid": _("not paid"), "partly_paid": _("partly paid"), "paid": _("paid")}.get(document.status,
                                                                                                 document.status)
     if document.is_synced:
-        summary = _("[doc {id}] {label} n. {number} of {date} for order {order}: {amount} EUR, {state}").format(
+        summary = _("[doc {id}] {label} n. {number} of {date} for order {order}: {amount}, {state}").format(
             id=document.id, label=document.type_label, number=document.full_number,
             date=document.date.strftime("%d/%m/%Y") if document.date else "-", order=document.order_id,
-            amount=document.amount_due, state=state)
+            amount=format_money(document.amount_due, document.currency), state=state)
     else:
         summary = _("[doc {id}] {label} for order {order}: being created").format(
             id=document.id, label=document.type_label, order=document.order_id)

@@ -179,7 +179,7 @@ def _record_failure(context: Context, job: Job, error: Exception) -> str:
         log.info("job %s (%s) will retry in %.1fs: %s", job.id, job.kind, delay, message)
         return "pending"
     _finish(context, job, "failed", message)
-    context.store.audit(job.kind, f"failed: {message}", order_id=job.order_id, job_id=job.id)
+    context.store.audit(job.kind, _("failed: {error}").format(error=message), order_id=job.order_id, job_id=job.id)
     return "failed"
 
 
@@ -396,6 +396,8 @@ def jobs(context: Context, *, order_id: str | None = None, states: tuple[str, ..
 def status_report(context: Context, order_id: str | None = None) -> dict[str, Any]:
     """What ``fic status`` prints: the queue, the failures, and for one order its history."""
     from .documents import describe_document
+    from .web.formatting import moment
+    from .web.labels import activity_detail, activity_label
 
     counts = dict(context.store.db.execute("SELECT state, COUNT(*) FROM fic_jobs GROUP BY state").fetchall())
     failed = [attrs.asdict(j) for j in jobs(context, order_id=order_id, states=("failed",))]
@@ -403,7 +405,8 @@ def status_report(context: Context, order_id: str | None = None) -> dict[str, An
         pending=counts.get("pending", 0), running=counts.get("running", 0), done=counts.get("done", 0),
         failed=counts.get("failed", 0))]
     for job in failed:
-        lines.append(f"  job {job['id']} {job['kind']} order {job['order_id']}: {job['last_error']}")
+        lines.append("  " + _("job {id} ({kind}), order {order}: {error}").format(
+            id=job["id"], kind=activity_label(job["kind"]), order=job["order_id"], error=job["last_error"]))
     report: dict[str, Any] = {"jobs": counts, "failed": failed}
     if order_id is not None:
         documents = [describe_document(d) for d in context.store.documents(order_id)]
@@ -413,7 +416,8 @@ def status_report(context: Context, order_id: str | None = None) -> dict[str, An
         lines.append(_("Documents of order {order}:").format(order=order_id))
         lines.extend(f"  {d['summary']}" for d in documents)
         lines.append(_("History:"))
-        lines.extend(f"  {a['at'][:19]} {a['action']}: {a['outcome']}" for a in reversed(audit))
+        lines.extend(f"  {moment(row['at'])}  {activity_label(row['action'])}: {activity_detail(row)}"
+                     for row in reversed(audit))
     report["text"] = "\n".join(lines)
     return report
 

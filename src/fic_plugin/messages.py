@@ -17,7 +17,7 @@ import logging
 import math
 import re
 from collections.abc import Iterable, Mapping
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from markupsafe import Markup
 from .errors import InvalidInput
 from .i18n import _
 from .model import Customer, Document, Order
+from .money import format_money
 
 if TYPE_CHECKING:
     import pluggy
@@ -125,22 +126,6 @@ def html_to_text(text: str) -> str:
 
 
 # --- values -------------------------------------------------------------------------------------------
-
-
-def format_money(amount: Decimal | None, currency: str = "EUR") -> str:
-    """``Decimal("1234.5")`` → ``1.234,50 €``: Italian style, with a plain space (SMS-safe)."""
-    if amount is None:
-        return ""
-    value = Decimal(amount).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    sign = "-" if value < 0 else ""
-    units, _sep, cents = f"{abs(value):f}".partition(".")
-    groups = []
-    while len(units) > 3:
-        groups.insert(0, units[-3:])
-        units = units[:-3]
-    groups.insert(0, units)
-    symbol = "€" if (currency or "EUR").upper() == "EUR" else currency.upper()
-    return f"{sign}{'.'.join(groups)},{cents} {symbol}"
 
 
 def format_quantity(qty: Decimal) -> str:

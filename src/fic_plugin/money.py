@@ -203,3 +203,19 @@ def json_default(value: Any) -> int | float:
             raise ValueError(f"{value} cannot be sent as an exact JSON number")
         return number
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def format_money(amount: Decimal | None, currency: str = "EUR") -> str:
+    """``Decimal("1234.5")`` → ``1.234,50 €``: Italian style, with a plain space (SMS-safe)."""
+    if amount is None:
+        return ""
+    value = Decimal(amount).quantize(CENT, rounding=ROUND_HALF_UP)
+    sign = "-" if value < 0 else ""
+    units, _sep, cents = f"{abs(value):f}".partition(".")
+    groups = []
+    while len(units) > 3:
+        groups.insert(0, units[-3:])
+        units = units[:-3]
+    groups.insert(0, units)
+    symbol = "€" if (currency or "EUR").upper() == "EUR" else currency.upper()
+    return f"{sign}{'.'.join(groups)},{cents} {symbol}"

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import hookimpl
+from .i18n import _
+from .money import format_money
 
 if TYPE_CHECKING:
     import pluggy
@@ -55,7 +57,8 @@ class FicPlugin:
 
     @hookimpl(trylast=True)
     def order_refunded(self, order: Order, refund: Refund) -> None:
-        self.context.store.audit("order_refunded", f"refund of {refund.amount} recorded", order_id=order.id)
+        self.context.store.audit("order_refunded", _("refund of {amount} recorded").format(
+            amount=format_money(refund.amount)), order_id=order.id)
 
     @hookimpl(trylast=True)
     def order_panel_render(self, order: Order) -> str | None:

@@ -134,11 +134,11 @@ class Channels:
             else:
                 self._mark(row, "failed", error=_reason(error))
                 outcome.failed.append((what, error))
-            self._audit(channel, f"failed: {_reason(error)}")
+            self._audit(channel, _("failed: {error}").format(error=_reason(error)))
             return
         self._mark_sent(row, sent)
         outcome.sent.append(sent)
-        self._audit(channel, f"sent to {', '.join(recipients)}")
+        self._audit(channel, _("sent to {recipients}").format(recipients=", ".join(recipients)))
 
     def _recover(self, outcome: Outcome, row: dict, recipients: tuple[str, ...]) -> bool:
         try:
@@ -151,7 +151,8 @@ class Channels:
                            provider_id=str(found.get("id") or "") or None)
         self._mark_sent(row, sent)
         outcome.sent.append(sent)
-        self._audit("fic_email", f"found in FiC's email log: sent to {', '.join(recipients)}")
+        self._audit("fic_email", _("found in FiC's email log: sent to {recipients}").format(
+            recipients=", ".join(recipients)))
         return True
 
     def _claim(self, key: str, channel: str, recipients: tuple[str, ...]) -> tuple[dict, bool]:

@@ -60,6 +60,23 @@ JOB_STATE_LABELS = {
     "done": N_("Done"),
 }
 
+#: What the activity log and the job list call each action (``fic_audit.action``, ``fic_jobs.kind``).
+ACTIVITY_LABELS = {
+    "fic_request": N_("Request to Fatture in Cloud"),
+    "create": N_("Document creation"),
+    "auto_document": N_("Automatic document"),
+    "convert": N_("Conversion"),
+    "delete": N_("Deletion"),
+    "payments": N_("Payments"),
+    "sync_payments": N_("Payment update"),
+    "order_refunded": N_("Refund"),
+    "send": N_("Sending"),
+    "send_fic_email": N_("Email through Fatture in Cloud"),
+    "send_smtp": N_("Email"),
+    "send_sms": N_("SMS"),
+}
+
+
 #: Groups of the settings screen, in the order they are shown (``group`` metadata).
 SETTING_GROUPS = {
     "connection": N_("Fatture in Cloud connection"),
@@ -155,3 +172,18 @@ SHORTCODE_DESCRIPTIONS = (
     N_("The document total, like 1.234,56 €"),
     N_("The shop's name (setting shop_name)"),
 )
+
+
+def activity_label(action: str) -> str:
+    return _(ACTIVITY_LABELS.get(action, action))
+
+
+def activity_detail(row: dict) -> str:
+    """What happened: for a FiC request the call and its answer (``POST /c/1/issued_documents:
+    200, 84 ms``), else the outcome recorded with it."""
+    if row.get("action") != "fic_request" or not row.get("method"):
+        return row.get("outcome") or ""
+    answer = str(row["status"]) if row.get("status") else _("no answer")
+    if row.get("outcome") not in (None, "", "ok"):
+        answer = f"{answer} ({row['outcome']})"
+    return f"{row['method']} {row['path']}: {answer}, {row.get('duration_ms') or 0} ms"

@@ -24,6 +24,8 @@ from .labels import (
     JOB_STATE_LABELS,
     N_,
     PAYMENT_STATUS_LABELS,
+    activity_detail,
+    activity_label,
     document_type_label,
 )
 
@@ -107,7 +109,8 @@ def panel_view(context: Context, order: Order, *, mount: str = MOUNT) -> dict[st
         "documents": [document_view(d, documents) for d in documents],
         "create_types": [(t, document_type_label(t)) for t in PANEL_DOCUMENT_TYPES if t not in existing],
         "jobs": jobs_view(context, order.id),
-        "audit": context.store.audit_log(order.id, limit=30),
+        "audit": [{"at": row["at"], "what": activity_label(row["action"]), "detail": activity_detail(row)}
+                  for row in context.store.audit_log(order.id, limit=30)],
         # "Send when paid" plans the automatic document; once it exists, "Invia…" is the way.
         "can_schedule": order.paid_at is None and auto_document_type(context, order) not in existing,
     }
@@ -172,7 +175,7 @@ def jobs_view(context: Context, order_id: str) -> list[dict[str, Any]]:
     for job_id, kind, state, attempts, last_error, run_after, document_id in cursor.fetchall():
         rows.append({
             "id": job_id,
-            "kind": kind.replace("_", " "),
+            "kind": activity_label(kind),
             "state": state,
             "state_label": _(JOB_STATE_LABELS.get(state, state)),
             "attempts": attempts,
