@@ -25,9 +25,10 @@ from werkzeug.wrappers import Request, Response
 from ..errors import FicError, InvalidInput
 from ..errors import NotFound as OrderNotFound
 from ..i18n import _
+from ..money import format_money
 from .api import order_json, payment_json
 from .shop import DemoShop
-from .totals import line_total, round_cents
+from .totals import line_total
 from .validate import amount, parse_method, parse_order, parse_payment
 
 log = logging.getLogger(__name__)
@@ -50,10 +51,8 @@ URLS = Map([
 
 
 def euro(value: Decimal | str | None) -> str:
-    """Italian money format: € 1.234,56."""
-    number = round_cents(Decimal(value or 0))
-    text = f"{number:,.2f}".replace(",", "X").replace(".", ",").replace("X", ".")
-    return f"€ {text}"
+    """Italian money format, as the plugin's panel writes it on the same page: 1.234,56 €."""
+    return format_money(Decimal(value or 0))
 
 
 def _environment() -> jinja2.Environment:
