@@ -221,3 +221,26 @@ def test_oauth_connect_from_the_settings_screen(web, fic, sandbox):
     assert "Connesso a Fatture in Cloud" in after
     assert fic.store.get_secret("fic_access_token") not in after
     assert fic.store.get_secret("fic_refresh_token") not in after
+
+
+def test_what_follows_a_click_speaks_the_panels_language(fic, pm, shop, sandbox):
+    """The panel has no request to read a language from: without the setting it is Italian, and
+    its forms and links say so, so an English browser does not get an English message in it."""
+    pm.register(AdminGate())
+    shop.add(make_order("3"))
+    client = Client(as_admin(make_wsgi_app(fic)))
+    english = {**REFERER, "Accept-Language": "en-US,en;q=0.9"}
+    html = render_panel(fic, shop.orders["3"])
+    assert html.count('name="lang" value="it"') == html.count('name="csrf_token"') > 0
+    form = dict(re.findall(r'name="(csrf_token|lang)" value="([^"]*)"', html))
+    response = client.post("/orders/3/documents", data={**form, "type": "quote"}, headers=english)
+    assert response.status_code == 303
+    assert flashed(fic, shop) == "Documento aggiornato correttamente."
+
+    (quote,) = fic.store.documents("3")
+    link = re.search(rf'href="(/fic/documents/{quote.id}/delete\?lang=it)"', render_panel(fic, shop.orders["3"]))
+    confirm = client.get(link.group(1).removeprefix("/fic"), headers=english).get_data(as_text=True)
+    assert "Sei sicuro" in confirm and '<html lang="it">' in confirm and 'name="lang" value="it"' in confirm
+    # Reached without the panel (no lang asked), a page follows the browser.
+    direct = client.get(f"/documents/{quote.id}/delete", headers=english).get_data(as_text=True)
+    assert "Are you sure" in direct and '<html lang="en">' in direct

@@ -71,7 +71,7 @@ class FicWebApp:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request = Request(environ)
         try:
-            with language(screen_language(self.context, request.accept_languages)):
+            with language(self.language_of(request)):
                 response = self.dispatch(request)
         except Exception:
             log.exception("fic-plugin: %s %s failed", request.method, request.path)
@@ -139,6 +139,9 @@ class FicWebApp:
 
     # --- helpers the handlers share ---------------------------------------------------------------------
 
+    def language_of(self, request: Request) -> str:
+        return screen_language(self.context, request.accept_languages, asked=request.values.get("lang"))
+
     def screen_token(self, request: Request) -> str:
         """A token bound to this browser's ``fic_csrf`` cookie (set on the response if new)."""
         nonce = request.cookies.get(csrf.COOKIE) or getattr(request, "fic_new_nonce", None)
@@ -148,7 +151,7 @@ class FicWebApp:
 
     def page(self, request: Request, template: str, status: int = 200, **values: Any) -> Response:
         html = render(template, mount=request.script_root, csrf_token=self.screen_token(request),
-                      lang=screen_language(self.context, request.accept_languages), **values)
+                      lang=self.language_of(request), **values)
         response = Response(html, status=status, mimetype="text/html")
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Frame-Options"] = "SAMEORIGIN"

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FicError
-from ..i18n import _, language
+from ..i18n import _, current_language, language
 from ..model import CONVERSIONS, PANEL_DOCUMENT_TYPES, Document, Order
 from ..payload import PAYMENT_TYPES
 from . import csrf
@@ -59,8 +59,10 @@ def render_panel(context: Context, order: Order, *, mount: str = MOUNT, lang: st
         return f'<div class="fic-panel"><p class="fic-flash fic-error">{escape(message)}</p></div>'
 
 
-def screen_language(context: Context, accept: Any = None, *, safe: bool = False) -> str:
-    """The ``language`` setting when the owner set it, else the browser's, else Italian."""
+def screen_language(context: Context, accept: Any = None, *, asked: str | None = None, safe: bool = False) -> str:
+    """The ``language`` setting when the owner set it, else the one a form or link ``asked`` for
+    (the panel sends its own, so what follows a click speaks like the panel), else the browser's,
+    else Italian."""
     try:
         stored = context.store.raw_settings().get("language")
     except Exception:
@@ -69,6 +71,8 @@ def screen_language(context: Context, accept: Any = None, *, safe: bool = False)
         stored = None
     if stored in ("it", "en"):
         return stored
+    if asked in ("it", "en"):
+        return asked
     if accept is not None:
         return accept.best_match(["it", "en"], default="it")
     return "it"
@@ -104,6 +108,7 @@ def panel_view(context: Context, order: Order, *, mount: str = MOUNT) -> dict[st
     return {
         "order": order,
         "mount": mount,
+        "lang": current_language.get(),
         "csrf": csrf.issue(context.store, order_id=order.id),
         "flash": pop_flash(context, order.id),
         "documents": [document_view(d, documents) for d in documents],
