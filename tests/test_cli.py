@@ -83,3 +83,19 @@ def test_cli_answers_in_italian_by_default_and_in_english_on_request(tmp_path):
     english = subprocess.run([sys.executable, "-m", "fic_plugin.cli", "--db", str(db), "doc", "list"],
                              capture_output=True, text=True, timeout=60, env={**os.environ, "FIC_LANGUAGE": "en"})
     assert english.stdout.strip() == "No documents."
+
+
+def test_on_a_fresh_clone_the_cli_issues_for_the_reference_shop(tmp_path, sandbox):
+    """No --db and no demo run yet: the default file becomes the seeded reference shop, its
+    mappings matched against the FiC the environment points at."""
+    from shoptest import TEST_TOKEN, fic_documents
+
+    env = {key: value for key, value in os.environ.items() if key != "FIC_SHOP_DB"}
+    env.update(FIC_API_URL=sandbox.url, FIC_ACCESS_TOKEN=TEST_TOKEN, FIC_COMPANY_ID="1")
+    before = len(fic_documents(sandbox))
+    result = subprocess.run([sys.executable, "-m", "fic_plugin.cli", "doc", "create", "1", "--type", "invoice"],
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("[doc 1] Fattura n. ") and "241,55 €" in result.stdout
+    assert (tmp_path / "demo-data" / "shop.db").exists()
+    assert len(fic_documents(sandbox)) == before + 1

@@ -20,6 +20,7 @@ from . import __version__
 from .errors import FicError, NotAvailable
 from .i18n import _, ngettext
 
+#: The reference shop's file, where ``fic demo`` and the other commands look without ``--db``.
 DEFAULT_DB = "demo-data/shop.db"
 DOCUMENT_TYPE_CHOICES = ("invoice", "quote", "proforma", "delivery_note", "credit_note", "receipt")
 

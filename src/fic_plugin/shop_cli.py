@@ -1,8 +1,10 @@
 """The shop the ``fic`` command talks to when it runs outside a host process.
 
 ``--db`` names the shop's SQLite file. When that file is the reference shop's (it has the
-``demo_`` tables) the demo shop answers the shop services; otherwise the shop's own plugin,
-installed under the ``shop`` entry-point group, must provide orders.
+``demo_`` tables), or it is the default file and does not exist yet, the demo shop answers the
+shop services, seeded as ``fic demo`` seeds it, so ``FIC_API_URL=… fic doc create 1`` works on
+a fresh clone; otherwise the shop's own plugin, installed under the ``shop`` entry-point group,
+must provide orders.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import sqlite3
 from pathlib import Path
 
 from . import hookimpl
+from .cli import DEFAULT_DB
 from .context import Context
 from .manager import get_plugin_manager
 from .plugin import CORE_NAME
@@ -40,9 +43,18 @@ def cli_context(db_path: str | Path) -> Context:
     path = Path(db_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     plugins: list[object] = [DatabaseFile(path)]
-    if _is_demo_database(path):
+    shop = None
+    if _is_demo_database(path) or (path == Path(DEFAULT_DB) and not path.exists()):
         from .demo.shop import DemoShop
 
-        plugins.insert(0, DemoShop(path))
+        shop = DemoShop(path)
+        plugins.insert(0, shop)
     pm = get_plugin_manager(plugins)
-    return pm.get_plugin(CORE_NAME).context
+    context = pm.get_plugin(CORE_NAME).context
+    _, token, company_id = context.connection()
+    # Not connected yet: the command itself says what to do, once, in the owner's language.
+    if shop is not None and not context.settings.vat_mapping and token and company_id is not None:
+        from .demo.server import fill_missing_mappings
+
+        fill_missing_mappings(context, shop)
+    return context

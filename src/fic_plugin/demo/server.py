@@ -177,6 +177,12 @@ def configure_plugin(context: Any, shop: DemoShop, fic_url: str, *, sandbox_comp
         changes["auto_invoice"] = True
     update_settings(store, changes)
     context.reset_client()
+    fill_missing_mappings(context, shop)
+
+
+def fill_missing_mappings(context: Any, shop: DemoShop) -> None:
+    """Match the shop's VAT rates and payment methods with the FiC it talks to (rates by value);
+    what the owner mapped already stays as it is."""
     _, token, company_id = context.connection()
     if not token or company_id is None:
         log.warning("No FiC token or company yet: run fic connect, then set the VAT and payment mappings")
@@ -191,7 +197,7 @@ def configure_plugin(context: Any, shop: DemoShop, fic_url: str, *, sandbox_comp
     vat_mapping = {**suggestion["vat_mapping"], **settings.vat_mapping}
     payment_mapping = {**suggestion["payment_mapping"], **settings.payment_mapping}
     if vat_mapping != settings.vat_mapping or payment_mapping != settings.payment_mapping:
-        update_settings(store, {"vat_mapping": vat_mapping, "payment_mapping": payment_mapping})
+        update_settings(context.store, {"vat_mapping": vat_mapping, "payment_mapping": payment_mapping})
     if suggestion["unmatched"]:
         log.warning("No FiC match for %s: set them with fic settings set", ", ".join(suggestion["unmatched"]))
 
