@@ -48,7 +48,7 @@ BUILTIN_SHORTCODES: dict[str, str] = {
     "order_url": "The link to the order in the shop",
     "order_total": "The order total, like 1.234,56 €",
     "order_date": "The order date, like 28/11/2026",
-    "products": "The ordered products, like 2 × Pasta di Gragnano 500 g",
+    "products": "The ordered products, like 2 x Pasta di Gragnano 500 g",
     "document_type": "The document type in Italian, like Fattura",
     "document_number": "The document number with its suffix, like 12/A",
     "document_date": "The document date, like 28/11/2026",
@@ -152,7 +152,9 @@ def order_total(order: Order) -> Decimal:
 def builtin_values(order: Order, document: Document | None, *, shop_name: str = "",
                    order_url: str = "") -> dict[str, str]:
     """The built-in shortcodes for ``order`` (and ``document`` when there is one), as text."""
-    products = ", ".join(f"{format_quantity(line.qty)} × {line.name}"
+    # "x", not "×": the sign is outside GSM-7 and would turn every SMS with {products} into
+    # UCS-2, 70 characters a part instead of 160.
+    products = ", ".join(f"{format_quantity(line.qty)} x {line.name}"
                          for line in order.lines if line.kind == "product")
     values = {
         "customer_name": customer_name(order.customer),

@@ -165,7 +165,7 @@ SHORTCODE_DESCRIPTIONS = (
     N_("The link to the order in the shop"),
     N_("The order total, like 1.234,56 €"),
     N_("The order date, like 28/11/2026"),
-    N_("The ordered products, like 2 × Pasta di Gragnano 500 g"),
+    N_("The ordered products, like 2 x Pasta di Gragnano 500 g"),
     N_("The document type in Italian, like Fattura"),
     N_("The document number with its suffix, like 12/A"),
     N_("The document date, like 28/11/2026"),
