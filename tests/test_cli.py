@@ -30,14 +30,14 @@ def test_doc_help_lists_every_action():
 def test_settings_set_and_show_round_trip(tmp_path, capsys):
     db = tmp_path / "shop.db"
     assert main(["--db", str(db), "settings", "set", "rivalsa_inps", "yes", "numeration", "B",
-                 "vat_mapping.22", "0", "payment_mapping.card", "5:2"]) == 0
+                 "vat_mapping.22", "0", "vat_mapping.0:eu", "28", "payment_mapping.card", "5:2"]) == 0
     capsys.readouterr()
     assert main(["--db", str(db), "--json", "settings", "show"]) == 0
     import json
 
     shown = json.loads(capsys.readouterr().out)
     assert shown["rivalsa_inps"] is True and shown["numeration"] == "/B"
-    assert shown["vat_mapping"] == {"22": 0}
+    assert shown["vat_mapping"] == {"22": 0, "0:EU": 28}
     assert shown["payment_mapping"] == {"card": {"payment_method_id": 5, "payment_account_id": 2}}
 
 

@@ -64,8 +64,17 @@ def test_what_has_no_counterpart_is_reported():
 
 
 def test_zero_rate_nature_can_be_chosen():
-    result = suggest_mappings(VAT_TYPES, [], [], ["0"], [], zero_rate_natures=("N2.2",))
+    result = suggest_mappings(VAT_TYPES, [], [], ["0"], [], zero_rate_natures=("N2.2",), area_natures={})
     assert result["vat_mapping"] == {"0": 6}
+
+
+def test_zero_rate_gets_the_nature_of_each_customer_area():
+    enabled = [{**v, "is_disabled": False} for v in VAT_TYPES]
+    result = suggest_mappings(enabled, [], [], ["0"], [], zero_rate_natures=("N2.2",))
+    assert result["vat_mapping"] == {"0": 6, "0:EU": 29, "0:extra-EU": 23}
+    # An area whose nature is the plain rate's own needs no key of its own.
+    result = suggest_mappings(enabled, [], [], ["0"], [])
+    assert result["vat_mapping"] == {"0": 29, "0:extra-EU": 23}
 
 
 def test_nothing_to_match_against():

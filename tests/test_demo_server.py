@@ -115,7 +115,10 @@ def test_demo_server_configures_the_plugin_for_the_sandbox(demo):
     assert demo.context.store.get_secret("fic_access_token")
     # Mapped from the sandbox's lookups by value and name (its 22% is id 0, 10% id 3, 4% id 4).
     assert {k: settings.vat_mapping[k] for k in ("22", "10", "4")} == {"22": 0, "10": 3, "4": 4}
-    assert "0" in settings.vat_mapping
+    # 0% by where the customer is: the German company's is an intra-community supply (N3.2,
+    # id 28), the American's an export (N3.1, id 23).
+    assert {k: settings.vat_mapping.get(k) for k in ("0", "0:EU", "0:extra-EU")} == {"0": 28, "0:extra-EU": 23,
+                                                                                   "0:EU": None}
     assert set(settings.payment_mapping) >= {"bank_transfer", "card", "paypal", "cash"}
     assert demo.shop.shop_order_url(demo.shop.shop_get_order("1")) == f"{demo.url}/orders/1"
     page = requests.get(demo.url + "/orders/1", timeout=10)
@@ -167,3 +170,15 @@ def test_demo_against_another_fic_api(tmp_path, monkeypatch):
             assert demo.context.settings.payment_mapping["paypal"]["payment_method_id"] == 3
             order = demo.shop.shop_get_order("1")
             assert demo.pm.hook.shop_order_url(order=order) == "https://bottega.example.it/orders/1"
+
+
+def test_the_demos_eu_and_export_orders_carry_their_own_exemption(demo):
+    from fic_plugin.documents import Documents
+
+    natures = {}
+    for order_id in ("3", "4"):  # Feinkost Müller GmbH (DE), Emily Johnson (US)
+        document = Documents(demo.context).create(order_id, "proforma")
+        fic = requests.get(f"{demo.sandbox_url}/__sandbox__/documents", timeout=10).json()["data"]
+        [stored] = [d for d in fic if d["id"] == document.fic_id]
+        natures[order_id] = {item["vat"]["id"] for item in stored["items_list"] if item["vat"]["value"] == 0}
+    assert natures == {"3": {28}, "4": {23}}

@@ -150,6 +150,20 @@ def test_vat_mapping_checked_against_fic_vat_types():
         build_document(the_order, "invoice", settings(), today=TODAY, vat_rates={3: D("10")})
 
 
+@pytest.mark.parametrize(("country", "mapping", "expected"), [
+    ("DE", {"0": 1010, "0:EU": 28, "0:extra-EU": 23}, 28),  # intra-community supply, N3.2
+    ("US", {"0": 1010, "0:EU": 28, "0:extra-EU": 23}, 23),  # export, N3.1
+    ("IT", {"0": 1010, "0:EU": 28, "0:extra-EU": 23}, 1010),
+    ("DE", {"0": 1010}, 1010),  # no key for the area: the rate's own
+    ("FR", {"0": 1010, "0:IT": 6}, 1010),
+])
+def test_zero_rate_takes_the_vat_type_of_the_customers_area(country, mapping, expected):
+    customer = company(vat_number="123456789", country_iso=country, sdi_code=None) if country != "IT" else company()
+    data = build(order(Line("Miele", "2", "7.00", "0"), Line("Olio", "1", "10", "22"), customer=customer),
+                 vat_mapping={"22": 0, **mapping})
+    assert [item["vat"]["id"] for item in data["items_list"]] == [expected, 0]
+
+
 def test_rivalsa_inps():
     data = build(rivalsa_inps=True)
     assert data["rivalsa"] == D("4")

@@ -64,3 +64,13 @@ def test_every_setting_has_an_italian_label_and_help():
     for field in Settings.fields():
         assert field.metadata.get("label"), field.name
         assert field.metadata.get("help"), field.name
+
+
+def test_vat_mapping_keys_may_name_a_customer_area(store):
+    update_settings(store, {"vat_mapping": "22=0, 0=6, 0:eu=28, 0.0:Extra-EU=23"})
+    assert load_settings(store).vat_mapping == {"22": 0, "0": 6, "0:EU": 28, "0:extra-EU": 23}
+    with pytest.raises(SettingsError) as error:
+        update_settings(store, {"vat_mapping": "0:Mars=1"})
+    assert "'0:Mars'" in str(error.value) and ":extra-EU" in str(error.value)
+    assert error.value.field == "vat_mapping"
+    assert load_settings(store).vat_mapping["0:EU"] == 28, "a refused change writes nothing"

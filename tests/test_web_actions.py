@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from markupsafe import escape
 from werkzeug.test import Client
 
 from fic_plugin.settings import update_settings
@@ -165,7 +166,7 @@ def test_settings_screen_maps_vat_with_fic_types_and_keeps_secrets_hidden(web, f
                   "Seleziona imposta", "Seleziona pagamento", "Suffisso numerazione", "Verifica connessione"):
         assert label in text, label
     # The VAT types come from FiC, with value and description.
-    assert re.search(r'<option value="0"[^>]*>22% — ', text)
+    assert re.search(r'<option value="0"[^>]*>22%</option>', text)  # no dangling dash without a description
     csrf_token = panel_token(text)
 
     bad = web.post("/settings", data={"csrf_token": csrf_token, "numeration": "A B", "shop_name": "Bottega",
@@ -184,6 +185,23 @@ def test_settings_screen_maps_vat_with_fic_types_and_keeps_secrets_hidden(web, f
     after = web.get("/settings").text
     assert "Impostazioni salvate." in after
     assert re.search(r'data-rate="4">\s*<td>4%\s*<span class="fic-unmapped">non configurata', after)
+
+
+def test_settings_screen_maps_zero_rate_per_customer_area(web, fic):
+    text = web.get("/settings").text
+    for row, label in (("0:EU", "0% — clienti nell'UE"), ("0:extra-EU", "0% — clienti fuori dall'UE")):
+        assert re.search(rf'data-rate="{row}">\s*<td>{re.escape(escape(label))}<br><small', text), row
+        assert f'name="vat_mapping.{row}"' in text
+    assert '<option value="28">0% — N3.2 Non imponibile - cessioni intracomunitarie (natura N3.2)</option>' in text
+    saved = web.post("/settings", data={"csrf_token": panel_token(text), "vat_mapping.22": "0", "vat_mapping.0": "6",
+                                        "vat_mapping.0:EU": "28", "vat_mapping.0:extra-EU": ""})
+    assert saved.status_code == 303
+    assert fic.settings.vat_mapping == {"22": 0, "0": 6, "0:EU": 28}
+    after = web.get("/settings").text
+    assert re.search(r'name="vat_mapping.0:EU"[^>]*>.*?<option value="28" selected>', after, re.S)
+    # An area's row left empty is no error: the 0% row answers for it.
+    assert not re.search(r'data-rate="0:extra-EU">\s*<td>[^<]*<br><small[^>]*>[^<]*</small>\s*<span class="fic-unmapped"',
+                         after)
 
 
 def test_check_connection_names_the_company(web, fic):

@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
         "set", help="set KEY VALUE pairs",
         description="Set one or more settings: fic settings set KEY VALUE [KEY VALUE ...]. "
         "Booleans take yes/no. vat_mapping takes RATE=FIC_VAT_ID pairs (22=0,10=3) or JSON; "
-        "vat_mapping.22 0 sets one rate. payment_mapping takes JSON "
+        "vat_mapping.22 0 sets one rate; a rate followed by :EU, :extra-EU or :IT (vat_mapping.0:EU 28) "
+        "applies to the customers of that area only. payment_mapping takes JSON "
         '{"bank_transfer": {"payment_method_id": 1, "payment_account_id": 2}}; '
         "payment_mapping.card 5:2 sets one method (method id:account id).")
     set_.add_argument("pairs", nargs="+", metavar="KEY VALUE")

@@ -55,6 +55,15 @@ def _optional_decimal(value: Any) -> Decimal | None:
     return None if value is None or value == "" else to_decimal(value)
 
 
+#: Member states of the European Union by ISO code (Greece is ``GR`` here, not VIES's ``EL``).
+EU_COUNTRIES = frozenset({
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT",
+    "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+})
+#: Where a customer is, for the VAT mapping: ``vat_mapping`` keys like ``0:EU`` apply to one area.
+VAT_AREAS = ("IT", "EU", "extra-EU")
+
+
 @attrs.frozen
 class Customer:
     """Who the document is made out to: a company (``type="company"``) or a person."""
@@ -78,6 +87,15 @@ class Customer:
     @property
     def is_italian(self) -> bool:
         return (self.country_iso or "IT").upper() == "IT"
+
+    @property
+    def vat_area(self) -> str:
+        """``IT``, ``EU`` or ``extra-EU``: a 0% sale's exemption (natura) depends on it, e.g. an
+        intra-community supply (N3.2) or an export (N3.1)."""
+        iso = (self.country_iso or "IT").upper()
+        if iso == "IT":
+            return "IT"
+        return "EU" if iso in EU_COUNTRIES else "extra-EU"
 
 
 @attrs.frozen

@@ -265,12 +265,14 @@ def _check_lines(order: Order) -> None:
 
 def _vat_id(order: Order, line: Line, settings: Settings, vat_rates: dict[int, Decimal] | None) -> int:
     key = rate_key(line.vat_rate)
-    if key not in settings.vat_mapping:
+    # A rate mapped for the customer's area (0:EU, 0:extra-EU) wins over the plain rate.
+    mapped = next((k for k in (f"{key}:{order.customer.vat_area}", key) if k in settings.vat_mapping), None)
+    if mapped is None:
         raise SettingsError(
             _("Order {number}: the VAT rate {rate}% (line {line!r}) has no FiC VAT type. Map it in "
               "Configurazione imposte.").format(number=order.number, rate=key, line=line.name),
             field="vat_mapping", order_id=order.id)
-    vat_id = settings.vat_mapping[key]
+    vat_id = settings.vat_mapping[mapped]
     if vat_rates is not None:
         actual = vat_rates.get(vat_id)
         if actual is None or Decimal(actual) != Decimal(key):

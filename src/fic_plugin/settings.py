@@ -18,6 +18,7 @@ import attrs
 
 from .errors import SettingsError
 from .i18n import _
+from .model import VAT_AREAS
 from .store import Store
 
 DEFAULT_EMAIL_SUBJECT = "{document_type} n. {document_number} del {document_date} - {shop_name}"
@@ -69,6 +70,19 @@ def rate_key(rate: Any) -> str:
     return _rate_key(rate)
 
 
+def vat_mapping_key(key: Any) -> str:
+    """A ``vat_mapping`` key: a rate (``0``), or a rate for customers of one area (``0:EU``,
+    ``0:extra-EU``, ``0:IT``), which wins over the plain rate for those customers."""
+    rate, _sep, area = str(key).partition(":")
+    if not _sep:
+        return _rate_key(rate)
+    areas = {a.lower(): a for a in VAT_AREAS}
+    if area.strip().lower() not in areas:
+        raise SettingsError(_("vat_mapping: {key!r} names no customer area; after the rate write :IT, :EU "
+                              "or :extra-EU, like 0:EU").format(key=str(key)), field="vat_mapping")
+    return f"{_rate_key(rate)}:{areas[area.strip().lower()]}"
+
+
 def _convert_vat_mapping(value: Any) -> dict[str, int]:
     if value in (None, ""):
         return {}
@@ -78,7 +92,7 @@ def _convert_vat_mapping(value: Any) -> dict[str, int]:
         raise SettingsError(_("vat_mapping must map VAT rates to FiC VAT ids, like 22=0,10=3"), field="vat_mapping")
     result = {}
     for rate, vat_id in value.items():
-        result[_rate_key(rate)] = _positive_int(vat_id, f"vat_mapping.{rate}", allow_zero=True)
+        result[vat_mapping_key(rate)] = _positive_int(vat_id, f"vat_mapping.{rate}", allow_zero=True)
     return result
 
 
@@ -238,7 +252,10 @@ class Settings:
     # --- mappings ---
     vat_mapping: dict = attrs.field(factory=dict, converter=_convert_vat_mapping, metadata=_meta(
         "Configurazione imposte",
-        "Shop VAT rate → FiC VAT type id, e.g. 22=0,10=3. Required to issue documents.", "mappings"))
+        "Shop VAT rate → FiC VAT type id, e.g. 22=0,10=3. Required to issue documents. A rate "
+        "followed by :EU, :extra-EU or :IT (0:EU=28) applies to the customers of that area only "
+        "(at 0%, an intra-community supply is N3.2 and an export N3.1).",
+        "mappings"))
     payment_mapping: dict = attrs.field(factory=dict, converter=_convert_payment_mapping, metadata=_meta(
         "Configurazione pagamenti",
         'Shop payment method → FiC ids, JSON: {"bank_transfer": {"payment_method_id": 1, '

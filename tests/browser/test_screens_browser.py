@@ -182,9 +182,11 @@ def test_settings_with_the_vat_mapping(page, demo):
     assert "Configurazione imposte" in page.content()
     vat_4 = page.locator('select[name="vat_mapping.4"]')
     options = vat_4.locator("option").all_inner_texts()
-    assert options[0] == "Seleziona imposta" and any(o.startswith("4% — ") for o in options), options
-    choice = next(o for o in options if o.startswith("4% — "))
-    vat_4.select_option(label=choice)
+    assert options[0] == "Seleziona imposta" and "4%" in options, options
+    vat_4.select_option(label="4%")
+    # 0% for EU customers: an intra-community supply, FiC's N3.2 type.
+    page.locator('select[name="vat_mapping.0:EU"]').select_option(
+        label="0% — N3.2 Non imponibile - cessioni intracomunitarie (natura N3.2)")
     page.locator("#f-numeration").fill("/WEB")
     page.locator("#f-rivalsa_inps").check()
     page.get_by_role("button", name="Salva impostazioni").click()
@@ -193,6 +195,7 @@ def test_settings_with_the_vat_mapping(page, demo):
     assert page.locator("#f-rivalsa_inps").is_checked()
     settings = demo.context.settings
     assert settings.numeration == "/WEB" and settings.rivalsa_inps
+    assert settings.vat_mapping["4"] == 4 and settings.vat_mapping["0:EU"] == 28
     page.locator("#f-numeration").fill("A B")
     page.get_by_role("button", name="Salva impostazioni").click()
     sync_api.expect(page.locator("#error-numeration")).to_be_visible()

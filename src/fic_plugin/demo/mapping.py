@@ -29,6 +29,9 @@ ACCOUNT_WORDS: dict[str, tuple[str, ...]] = {
 #: For a 0% shop rate: the exemptions (natura) a shop selling abroad uses, best first. N3.2 is an
 #: intra-community supply, N3.1 an export; N2 (out of scope, forfettari) and N4 (exempt) follow.
 ZERO_RATE_NATURES = ("N3.2", "N3.1", "N3", "N2.2", "N2", "N4")
+#: For a 0% sale, the exemption by where the customer is: the mapping keys ``0:EU`` and
+#: ``0:extra-EU`` are suggested when FiC has exactly that nature and it differs from plain 0%'s.
+AREA_NATURES = {"EU": "N3.2", "extra-EU": "N3.1"}
 
 
 def suggest_mappings(
@@ -39,6 +42,7 @@ def suggest_mappings(
     shop_methods: Iterable[str],
     *,
     zero_rate_natures: tuple[str, ...] = ZERO_RATE_NATURES,
+    area_natures: dict[str, str] = AREA_NATURES,
 ) -> dict[str, Any]:
     """Return ``{"vat_mapping", "payment_mapping", "unmatched"}``.
 
@@ -55,8 +59,13 @@ def suggest_mappings(
         key = format(rate.normalize(), "f")
         if vat_id is None:
             result["unmatched"].append(f"vat:{key}")
-        else:
-            result["vat_mapping"][key] = vat_id
+            continue
+        result["vat_mapping"][key] = vat_id
+        if rate == 0:
+            for area, nature in area_natures.items():
+                exact = [v["id"] for v in vat_types if _value(v) == 0 and _nature(v) == nature]
+                if exact and exact[0] != vat_id:
+                    result["vat_mapping"][f"{key}:{area}"] = exact[0]
     for method in dict.fromkeys(shop_methods):
         fic_method = _method_for(methods, method)
         if fic_method is None:

@@ -31,6 +31,8 @@ VAT_TYPES = [
     _vat(6, "0", "N2.2 Non soggetta", "N2.2",
          "Operazione effettuata ai sensi dell'art. 1, commi 54-89, L. 190/2014 (regime forfettario)"),
     _vat(23, "0", "N3.1 Non imponibile - esportazioni", "N3.1", "Non imponibile art. 8 D.P.R. 633/1972"),
+    _vat(28, "0", "N3.2 Non imponibile - cessioni intracomunitarie", "N3.2",
+         "Non imponibile art. 41 D.L. 331/1993"),
     _vat(24, "0", "N4 Esente", "N4", "Esente art. 10 D.P.R. 633/1972"),
     _vat(25, "0", "N5 Regime del margine", "N5", "Regime del margine art. 36 D.L. 41/1995"),
     _vat(26, "0", "N6.1 Inversione contabile", "N6.1", "Inversione contabile art. 17 D.P.R. 633/1972"),

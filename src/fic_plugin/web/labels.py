@@ -60,6 +60,13 @@ JOB_STATE_LABELS = {
     "done": N_("Done"),
 }
 
+#: A VAT mapping row for the customers of one area (``vat_mapping`` keys like ``0:EU``).
+AREA_ROW_LABELS = {
+    "IT": N_("{rate}% — customers in Italy"),
+    "EU": N_("{rate}% — customers in the EU"),
+    "extra-EU": N_("{rate}% — customers outside the EU"),
+}
+
 #: What the activity log and the job list call each action (``fic_audit.action``, ``fic_jobs.kind``).
 ACTIVITY_LABELS = {
     "fic_request": N_("Request to Fatture in Cloud"),

@@ -20,8 +20,9 @@ from werkzeug.wrappers import Request, Response
 from .. import messages
 from ..errors import FicError
 from ..i18n import _
-from ..settings import Settings, rate_key, update_settings
-from .labels import SECRET_LABELS, SETTING_GROUPS, setting_help, setting_label
+from ..model import VAT_AREAS
+from ..settings import Settings, rate_key, update_settings, vat_mapping_key
+from .labels import AREA_ROW_LABELS, SECRET_LABELS, SETTING_GROUPS, setting_help, setting_label
 from .panel import UNEXPECTED, flash, pop_flash
 
 if TYPE_CHECKING:
@@ -233,23 +234,37 @@ def flatten_companies(companies: Any) -> list[dict]:
 
 
 def vat_rows(context: Context, mapping: dict[str, Any], vat_types: list[dict]) -> list[dict[str, Any]]:
-    rates = set(COMMON_RATES) | {rate_key(r) for r in mapping if _is_rate(r)} | shop_rates(context)
+    """One row per rate, and for 0% one per customer area too (an EU sale and an export have
+    different exemptions); an area's row left empty falls back to the rate's own row."""
+    rates = set(COMMON_RATES) | shop_rates(context)
+    keys = {k for k in map(_mapping_key, mapping) if k} | rates | {f"0:{area}" for area in ZERO_RATE_AREAS}
     known = {str(v.get("id")) for v in vat_types}
     rows = []
-    for rate in sorted(rates, key=lambda r: Decimal(r), reverse=True):
-        selected = mapping.get(rate, mapping.get(str(rate)))
+    for key in sorted(keys, key=_row_order):
+        rate, _sep, area = key.partition(":")
+        selected = mapping.get(key, "")
         selected = "" if selected in (None, "") else str(selected)
-        rows.append({"rate": rate, "selected": selected, "unmapped": selected == "",
+        rows.append({"key": key, "rate": rate, "area": area,
+                     "label": _(AREA_ROW_LABELS[area]).format(rate=rate) if area else f"{rate}%",
+                     "selected": selected, "unmapped": selected == "" and not area,
                      "unknown": bool(selected and vat_types and selected not in known)})
     return rows
 
 
-def _is_rate(value: Any) -> bool:
+#: The areas that get their own row for 0% (the others can be added as ``0:IT`` and the like).
+ZERO_RATE_AREAS = ("EU", "extra-EU")
+
+
+def _row_order(key: str) -> tuple[Decimal, int]:
+    rate, _sep, area = key.partition(":")
+    return -Decimal(rate), VAT_AREAS.index(area) + 1 if area else 0
+
+
+def _mapping_key(value: Any) -> str | None:
     try:
-        rate_key(value)
+        return vat_mapping_key(value)
     except FicError:
-        return False
-    return True
+        return None
 
 
 def shop_orders(context: Context, limit: int = 200) -> list:
