@@ -175,3 +175,24 @@ def test_quota_headers_are_read_and_trusted_over_the_pacer(sandbox):
         client.user_companies()
     assert caught.value.status is None  # held back before sending
     assert side(sandbox, "GET", "stats")["forbidden_403"] == 0
+
+
+def test_proxy_settings_are_read_once_from_the_environment_and_obeyed(sandbox, monkeypatch):
+    """requests would walk os.environ on every call; the client reads it when it is made."""
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # the discard port: nothing answers there
+
+    def make() -> FicClient:
+        return FicClient(sandbox.url, TOKEN, sandbox.company_id, limits=RELAXED_LIMITS, backoff=FAST_BACKOFF,
+                         timeouts=Timeouts(connect=2, read=5))
+
+    through_proxy = make()
+    with pytest.raises(errors.FicUnavailable):
+        list(through_proxy.list_documents("invoice"))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    direct = make()
+    assert list(direct.list_documents("invoice")) == []
+    monkeypatch.delenv("NO_PROXY")
+    assert list(direct.list_documents("invoice")) == [], "a client already made keeps what it read"
+    assert direct.transport.session.trust_env is False
