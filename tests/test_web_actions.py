@@ -204,6 +204,14 @@ def test_settings_screen_maps_zero_rate_per_customer_area(web, fic):
                          after)
 
 
+def test_each_secret_sits_next_to_its_account(web):
+    names = re.findall(r'<(?:input|select|textarea)[^>]*\bname="([a-z_]+)"', web.get("/settings").text)
+    for account, secret in (("fic_client_id", "fic_client_secret"), ("twilio_account_sid", "twilio_auth_token"),
+                            ("skebby_username", "skebby_password"), ("smtp_username", "smtp_password")):
+        assert names[names.index(account) + 1] == secret, (account, names)
+    assert names.index("fic_access_token") < names.index("fic_api_url"), "the manual token opens its group"
+
+
 def test_check_connection_names_the_company(web, fic):
     csrf_token = panel_token(web.get("/settings").text)
     assert web.post("/settings/verify", data={"csrf_token": csrf_token}).status_code == 303

@@ -141,6 +141,15 @@ SECRET_LABELS = {
 }
 
 
+#: The setting a secret is drawn after (its account or user name); the others open their group.
+SECRET_PLACES = {
+    "fic_client_secret": "fic_client_id",
+    "twilio_auth_token": "twilio_account_sid",
+    "skebby_password": "skebby_username",
+    "smtp_password": "smtp_username",
+}
+
+
 def document_type_label(document_type: str) -> str:
     return _(DOCUMENT_TYPE_LABELS.get(document_type, document_type))
 

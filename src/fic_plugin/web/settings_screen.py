@@ -22,7 +22,14 @@ from ..errors import FicError
 from ..i18n import _
 from ..model import VAT_AREAS
 from ..settings import Settings, rate_key, update_settings, vat_mapping_key
-from .labels import AREA_ROW_LABELS, SECRET_LABELS, SETTING_GROUPS, setting_help, setting_label
+from .labels import (
+    AREA_ROW_LABELS,
+    SECRET_LABELS,
+    SECRET_PLACES,
+    SETTING_GROUPS,
+    setting_help,
+    setting_label,
+)
 from .panel import UNEXPECTED, flash, pop_flash
 
 if TYPE_CHECKING:
@@ -152,10 +159,13 @@ def render_settings(web: FicWebApp, request: Request, *, values: dict[str, Any] 
     lookups, lookup_error = fic_lookups(context)
     groups = []
     for group, title in SETTING_GROUPS.items():
-        fields = [field_view(f, shown, errors) for f in Settings.fields() if f.metadata.get("group") == group]
-        secrets = [{"key": key, "label": _(label), "is_set": bool(context.store.get_secret(key))}
+        secrets = [{"key": key, "label": _(label), "is_set": bool(context.store.get_secret(key)),
+                    "after": SECRET_PLACES.get(key)}
                    for key, (label, secret_group) in SECRET_LABELS.items() if secret_group == group]
-        groups.append({"key": group, "title": _(title), "fields": fields, "secrets": secrets})
+        fields = [{**field_view(f, shown, errors), "secrets_after": [s for s in secrets if s["after"] == f.name]}
+                  for f in Settings.fields() if f.metadata.get("group") == group]
+        groups.append({"key": group, "title": _(title), "fields": fields,
+                       "secrets": [s for s in secrets if s["after"] is None]})
     return web.page(
         request, "settings.html", status=status, groups=groups, errors=errors,
         flash=pop_flash(context, FLASH_KEY), lookups=lookups, lookup_error=lookup_error,
