@@ -145,6 +145,20 @@ def test_preview_renders_the_texts_for_this_order(web, fic, shop):
     assert 'data-parts="1"' in response.text
 
 
+def test_preview_says_where_fic_puts_the_attachments(web, fic, shop):
+    create(web, fic, shop, "invoice")
+    invoice = fic.store.document_for("3", "invoice")
+    csrf_token = panel_token(web.get(f"/documents/{invoice.id}/send").text)
+    body = {"csrf_token": csrf_token, "subject": "Fattura", "body": "<p>Ecco</p><p>{{allegati}}</p>", "sms_text": ""}
+    shown = web.post(f"/documents/{invoice.id}/preview", data=body).text
+    assert "{{allegati}}" not in shown
+    assert '<span class="fic-allegati">[il PDF del documento e i pulsanti, aggiunti da Fatture in Cloud]</span>' in shown
+    # A document not (yet) in FiC goes by the shop's mailer, which drops the placeholder.
+    fic.store.db.execute("UPDATE fic_documents SET fic_id = NULL WHERE id = ?", [invoice.id])
+    shown = web.post(f"/documents/{invoice.id}/preview", data=body).text
+    assert "{{allegati}}" not in shown and "fic-allegati" not in shown and "Ecco" in shown
+
+
 def test_schedule_on_payment_before_any_invoice(web, fic, shop):
     page = web.get("/orders/3/schedule")
     assert page.status_code == 200 and "Programma l'invio alla ricezione del pagamento" in page.text

@@ -171,11 +171,23 @@ def preview_html(web: FicWebApp, order: Order, document: Document | None, values
     try:
         shown = messages.preview(web.context, order, document, subject=values.get("subject"),
                                  body=values.get("body"), sms_text=values.get("sms_text"))
-        return render("preview.html", preview=shown, body=Markup(shown["body"]), error=None, field=None)
+        return render("preview.html", preview=shown, body=_with_attachments(shown["body"], document),
+                      error=None, field=None)
     except InvalidInput as error:
         return render("preview.html", preview=None, body="", error=error.message, field=error.field)
     except FicError as error:
         return render("preview.html", preview=None, body="", error=error.message, field=None)
+
+
+def _with_attachments(body: str, document: Document | None) -> Markup:
+    """FiC draws the document's PDF link and buttons where ``{{allegati}}`` stands; the preview
+    says so instead of showing the placeholder. A document not in FiC goes by the shop's mailer,
+    which drops it (the PDF is not attached there), and so does the preview."""
+    if document is not None and document.fic_id is None:
+        return Markup(body.replace(messages.ALLEGATI, ""))
+    chip = Markup('<span class="fic-allegati">{}</span>').format(
+        _("[the document's PDF and buttons, added by Fatture in Cloud]"))
+    return Markup(body.replace(messages.ALLEGATI, str(chip)))
 
 
 HANDLERS = {
