@@ -179,6 +179,8 @@ def test_settings_screen_maps_vat_with_fic_types_and_keeps_secrets_hidden(web, f
     for label in ("Applica Rivalsa INPS 4%", "Configurazione imposte", "Configurazione pagamenti",
                   "Seleziona imposta", "Seleziona pagamento", "Suffisso numerazione", "Verifica connessione"):
         assert label in text, label
+    # The shop's payment method codes are shown in words, the code beside them.
+    assert re.search(r'data-method="bank_transfer">\s*<td>Bonifico bancario \(bank_transfer\)', text)
     # The VAT types come from FiC, with value and description.
     assert re.search(r'<option value="0"[^>]*>22%</option>', text)  # no dangling dash without a description
     csrf_token = panel_token(text)

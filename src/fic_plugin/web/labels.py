@@ -141,6 +141,15 @@ SECRET_LABELS = {
 }
 
 
+#: The usual codes a shop gives its payment methods (``Order.payment_method``), in words.
+PAYMENT_METHOD_LABELS = {
+    "bank_transfer": N_("Bank transfer"),
+    "card": N_("Credit card"),
+    "paypal": N_("PayPal"),
+    "cash": N_("Cash"),
+    "cash_on_delivery": N_("Cash on delivery"),
+}
+
 #: The setting a secret is drawn after (its account or user name); the others open their group.
 SECRET_PLACES = {
     "fic_client_secret": "fic_client_id",

@@ -24,6 +24,7 @@ from ..model import VAT_AREAS
 from ..settings import Settings, rate_key, update_settings, vat_mapping_key
 from .labels import (
     AREA_ROW_LABELS,
+    PAYMENT_METHOD_LABELS,
     SECRET_LABELS,
     SECRET_PLACES,
     SETTING_GROUPS,
@@ -298,7 +299,8 @@ def payment_rows(context: Context, mapping: dict[str, Any]) -> list[dict[str, An
         target = mapping.get(method) or {}
         method_id = target.get("payment_method_id")
         account_id = target.get("payment_account_id")
-        rows.append({"method": method,
+        label = PAYMENT_METHOD_LABELS.get(method)
+        rows.append({"method": method, "label": f"{_(label)} ({method})" if label else method,
                      "method_id": "" if method_id in (None, "") else str(method_id),
                      "account_id": "" if account_id in (None, "") else str(account_id),
                      "unmapped": method_id in (None, "")})
