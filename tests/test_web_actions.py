@@ -215,6 +215,11 @@ def test_settings_screen_maps_zero_rate_per_customer_area(web, fic):
     assert fic.settings.vat_mapping == {"22": 0, "0": 6, "0:EU": 28}
     after = web.get("/settings").text
     assert re.search(r'name="vat_mapping.0:EU"[^>]*>.*?<option value="28" selected>', after, re.S)
+    # A refused save shows what the owner typed, however the key was written ("0:eu").
+    refused = web.post("/settings", data={"csrf_token": panel_token(after), "numeration": "A B",
+                                          "vat_mapping.22": "0", "vat_new_rate": "0:eu", "vat_new_id": "6"})
+    assert refused.status_code == 400
+    assert re.search(r'name="vat_mapping.0:EU"[^>]*>.*?<option value="6" selected>', refused.text, re.S)
     # An area's row left empty is no error: the 0% row answers for it.
     assert not re.search(r'data-rate="0:extra-EU">\s*<td>[^<]*<br><small[^>]*>[^<]*</small>\s*<span class="fic-unmapped"',
                          after)

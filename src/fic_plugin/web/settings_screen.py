@@ -247,8 +247,10 @@ def flatten_companies(companies: Any) -> list[dict]:
 def vat_rows(context: Context, mapping: dict[str, Any], vat_types: list[dict]) -> list[dict[str, Any]]:
     """One row per rate, and for 0% one per customer area too (an EU sale and an export have
     different exemptions); an area's row left empty falls back to the rate's own row."""
+    # Keys as the settings store them: a refused form may hold "0:eu" or "22.0" as typed.
+    mapping = {key: value for raw, value in mapping.items() if (key := _mapping_key(raw))}
     rates = set(COMMON_RATES) | shop_rates(context)
-    keys = {k for k in map(_mapping_key, mapping) if k} | rates | {f"0:{area}" for area in ZERO_RATE_AREAS}
+    keys = set(mapping) | rates | {f"0:{area}" for area in ZERO_RATE_AREAS}
     known = {str(v.get("id")) for v in vat_types}
     rows = []
     for key in sorted(keys, key=_row_order):
