@@ -92,10 +92,9 @@ class Customer:
     def vat_area(self) -> str:
         """``IT``, ``EU`` or ``extra-EU``: a 0% sale's exemption (natura) depends on it, e.g. an
         intra-community supply (N3.2) or an export (N3.1)."""
-        iso = (self.country_iso or "IT").upper()
-        if iso == "IT":
+        if self.is_italian:
             return "IT"
-        return "EU" if iso in EU_COUNTRIES else "extra-EU"
+        return "EU" if self.country_iso.upper() in EU_COUNTRIES else "extra-EU"
 
 
 @attrs.frozen

@@ -51,10 +51,11 @@ def cli_context(db_path: str | Path) -> Context:
         plugins.insert(0, shop)
     pm = get_plugin_manager(plugins)
     context = pm.get_plugin(CORE_NAME).context
-    _, token, company_id = context.connection()
-    # Not connected yet: the command itself says what to do, once, in the owner's language.
-    if shop is not None and not context.settings.vat_mapping and token and company_id is not None:
-        from .demo.server import fill_missing_mappings
+    if shop is not None and not context.settings.vat_mapping:
+        _, token, company_id = context.connection()
+        # Not connected yet: the command itself says what to do, once, in the owner's language.
+        if token and company_id is not None:
+            from .demo.server import fill_missing_mappings
 
-        fill_missing_mappings(context, shop)
+            fill_missing_mappings(context, shop)
     return context
