@@ -24,7 +24,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def _context(db: Path):
-    from fic_plugin.demo.shop import DemoShop
+    from fic_demo.shop import DemoShop
     from fic_plugin.manager import get_plugin_manager
     from fic_plugin.plugin import CORE_NAME
 

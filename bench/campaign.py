@@ -70,8 +70,8 @@ def create_shop(db_path: Path, orders: int, *, sandbox_url: str, first_id: int =
     stores them (orders, lines, payments, ``paid_at``), because creating 10,000 one by one would
     measure the demo shop rather than the plugin.
     """
-    from fic_plugin.demo.shop import DemoShop
-    from fic_plugin.demo.totals import order_totals
+    from fic_demo.shop import DemoShop
+    from fic_demo.totals import order_totals
     from fic_plugin.model import Line
     from fic_plugin.settings import update_settings
     from fic_plugin.shop_cli import cli_context

@@ -40,7 +40,7 @@ def context(pm):
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator:
     """One local FiC sandbox for the session (reset it in tests that need a clean state)."""
-    from fic_plugin.sandbox.server import SandboxServer
+    from fic_sandbox.server import SandboxServer
 
     with SandboxServer(port=0) as server:
         yield server

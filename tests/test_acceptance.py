@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from fic_plugin.demo.testing import DemoServer
+from fic_demo.testing import DemoServer
 
 
 def wait_for(predicate, timeout: float = 15.0):

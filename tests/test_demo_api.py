@@ -13,8 +13,8 @@ import requests
 from werkzeug.serving import make_server
 
 from fic_plugin import hookimpl
-from fic_plugin.demo.app import make_app
-from fic_plugin.demo.shop import DemoShop
+from fic_demo.app import make_app
+from fic_demo.shop import DemoShop
 from fic_plugin.manager import get_plugin_manager
 
 
@@ -307,7 +307,7 @@ def test_a_payment_survives_a_failing_plugin(tmp_path: Path):
 
     shop = DemoShop(tmp_path / "shop.db", seed=False)
     get_plugin_manager([shop, Broken()], load_entrypoints=False)
-    from fic_plugin.demo.validate import parse_order
+    from fic_demo.validate import parse_order
 
     order = shop.create_order(parse_order(order_body()))
     result = shop.record_payment(order.id, Decimal("10.00"), "card")

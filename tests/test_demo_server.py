@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from fic_plugin.demo.server import DemoRuntime
+from fic_demo.server import DemoRuntime
 from fic_plugin.errors import FicError
 from fic_plugin.i18n import language
 
@@ -68,7 +68,7 @@ def test_cli_on_a_busy_port_exits_with_one_line(tmp_path, busy_port):
 
 def _sandbox_available() -> bool:
     try:
-        from fic_plugin.sandbox.server import SandboxServer  # noqa: F401
+        from fic_sandbox.server import SandboxServer  # noqa: F401
     except ImportError:
         return False
     return True
@@ -101,7 +101,7 @@ def test_cli_runs_the_demo_until_ctrl_c(tmp_path):
 def demo(tmp_path_factory):
     if not _sandbox_available():
         pytest.skip("the local FiC sandbox is not built yet")
-    from fic_plugin.demo.testing import DemoServer
+    from fic_demo.testing import DemoServer
 
     with DemoServer(tmp_path_factory.mktemp("demo")) as server:
         yield server
@@ -151,8 +151,8 @@ def test_paying_an_order_in_the_demo_issues_its_invoice(demo):
 
 @needs_sandbox
 def test_demo_against_another_fic_api(tmp_path, monkeypatch):
-    from fic_plugin.demo.testing import DemoServer
-    from fic_plugin.sandbox.server import SandboxServer
+    from fic_demo.testing import DemoServer
+    from fic_sandbox.server import SandboxServer
 
     monkeypatch.setenv("FIC_DEMO_PUBLIC_URL", "https://bottega.example.it")
     with SandboxServer(port=0) as fic:

@@ -57,7 +57,7 @@ def test_importing_the_package_loads_no_plugin():
     import sys
 
     code = ("import sys, fic_plugin, fic_plugin.hookspecs;"
-            "print(any(m.startswith(('fic_plugin.plugin', 'fic_plugin.sandbox', 'fic_plugin.demo'))"
+            "print(any(m.startswith(('fic_plugin.plugin', 'fic_sandbox', 'fic_demo'))"
             " for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

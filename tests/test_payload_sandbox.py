@@ -1,6 +1,6 @@
 """Our totals against the sandbox's, cent for cent, over generated orders.
 
-``fic_plugin.money`` and ``fic_plugin.sandbox.totals`` are two independent readings of
+``fic_plugin.money`` and ``fic_sandbox.totals`` are two independent readings of
 docs/totals.md; where they differ, one of them misreads the text. The payload goes over real HTTP
 as JSON numbers, as the FiC client sends it, and creating it must never hit FiC's 422 "payments
 do not add up to the amount due".
@@ -22,7 +22,7 @@ from fic_plugin.money import json_default
 from fic_plugin.payload import STAMP_DUTY_TYPES, build_document, expected_totals
 from fic_plugin.settings import Settings
 
-pytest.importorskip("fic_plugin.sandbox.server", reason="the sandbox server is not there yet")
+pytest.importorskip("fic_sandbox.server", reason="the sandbox server is not there yet")
 
 HEADERS = {"Authorization": "Bearer sandbox-test", "Content-Type": "application/json"}
 COMPARED = ("amount_net", "amount_rivalsa", "taxable_amount", "amount_vat", "amount_gross", "amount_due")

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 import requests
 
-from fic_plugin.sandbox import jsonio
-from fic_plugin.sandbox.server import SandboxServer
+from fic_sandbox import jsonio
+from fic_sandbox.server import SandboxServer
 
 AUTH = {"Authorization": "Bearer test-token"}
 

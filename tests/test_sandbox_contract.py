@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from fic_plugin.sandbox.server import SandboxServer
+from fic_sandbox.server import SandboxServer
 
 sdk = pytest.importorskip("fattureincloud_python_sdk")
 

@@ -16,8 +16,8 @@ import requests
 
 from fic_plugin.errors import FicError
 from fic_plugin.i18n import language
-from fic_plugin.sandbox.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from fic_plugin.sandbox.server import SandboxServer
+from fic_sandbox.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from fic_sandbox.server import SandboxServer
 
 AUTH = {"Authorization": "Bearer test-token"}
 DOC = {"data": {"entity": {"name": "Mario Rossi"}, "items_list": [{"name": "Tazza", "net_price": 10}]}}

@@ -42,7 +42,7 @@ from fic_plugin.documents import Documents
 from fic_plugin.errors import FicError
 from fic_plugin.i18n import language
 from fic_plugin.model import Document
-from fic_plugin.sandbox.server import SandboxServer
+from fic_sandbox.server import SandboxServer
 from fic_plugin.sending import Sending
 from fic_plugin.settings import update_settings
 from fic_plugin.shop_cli import cli_context
@@ -188,8 +188,8 @@ def smtp() -> Iterator[tuple[int, list]]:
 def new_paid_order(db: Path) -> None:
     """A paid order the worker has not seen: the next round must call FiC for it."""
 
-    from fic_plugin.demo.shop import DemoShop
-    from fic_plugin.demo.validate import NewOrder
+    from fic_demo.shop import DemoShop
+    from fic_demo.validate import NewOrder
     from fic_plugin.model import Customer, Line
 
     shop = DemoShop(db, seed=False)

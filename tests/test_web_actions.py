@@ -242,7 +242,7 @@ def test_check_connection_names_the_company(web, fic):
 def test_oauth_connect_from_the_settings_screen(web, fic, sandbox):
     import requests
 
-    from fic_plugin.sandbox.server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+    from fic_sandbox.server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
     fic.store.set_secret("fic_access_token", None)
     csrf_token = panel_token(web.get("/settings").text)

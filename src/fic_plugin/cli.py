@@ -186,14 +186,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo.server import run_demo
+    from fic_demo.server import run_demo
 
     return run_demo(db_path=Path(args.db), host=args.host, port=args.port, fic_url=args.fic_url,
                     sandbox_port=args.sandbox_port, worker_interval=args.worker_interval)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from .sandbox.server import run_sandbox
+    from fic_sandbox.server import run_sandbox
 
     return run_sandbox(host=args.host, port=args.port, state=args.state, token=args.token)
 

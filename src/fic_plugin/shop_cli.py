@@ -45,7 +45,7 @@ def cli_context(db_path: str | Path) -> Context:
     plugins: list[object] = [DatabaseFile(path)]
     shop = None
     if _is_demo_database(path) or (path == Path(DEFAULT_DB) and not path.exists()):
-        from .demo.shop import DemoShop
+        from fic_demo.shop import DemoShop
 
         shop = DemoShop(path)
         plugins.insert(0, shop)
@@ -55,7 +55,7 @@ def cli_context(db_path: str | Path) -> Context:
         _, token, company_id = context.connection()
         # Not connected yet: the command itself says what to do, once, in the owner's language.
         if token and company_id is not None:
-            from .demo.server import fill_missing_mappings
+            from fic_demo.server import fill_missing_mappings
 
             fill_missing_mappings(context, shop)
     return context

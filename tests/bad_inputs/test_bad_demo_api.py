@@ -10,8 +10,8 @@ import json
 import pytest
 from werkzeug.test import Client
 
-from fic_plugin.demo.app import make_app
-from fic_plugin.demo.shop import DemoShop
+from fic_demo.app import make_app
+from fic_demo.shop import DemoShop
 from fic_plugin.manager import get_plugin_manager
 from fic_plugin.plugin import CORE_NAME
 from fic_plugin.settings import update_settings

@@ -29,7 +29,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Iterator:
-    from fic_plugin.demo.testing import DemoServer
+    from fic_demo.testing import DemoServer
 
     with DemoServer(tmp_path_factory.mktemp("demo"), worker_interval=0.2) as server:
         yield server

@@ -18,7 +18,7 @@ from fic_plugin.fic import errors
 from fic_plugin.fic.auth import SCOPES, ManualToken, OAuthApp, OAuthSession, TokenSet
 from fic_plugin.fic.client import FicClient, StoreTokens, client_for_context
 from fic_plugin.fic.connect import connect
-from fic_plugin.sandbox.server import SandboxServer
+from fic_sandbox.server import SandboxServer
 
 CLIENT_ID = "fic-sandbox-client"
 CLIENT_SECRET = "fic-sandbox-secret"

@@ -126,7 +126,7 @@ def fic_vcr() -> vcr.VCR:
 def target() -> Iterator[dict[str, Any]]:
     """Where requests go: nowhere when replaying (vcrpy answers), else sandbox or real FiC."""
     if RECORD == "sandbox":
-        from fic_plugin.sandbox.server import SandboxServer
+        from fic_sandbox.server import SandboxServer
 
         with SandboxServer(port=0) as sandbox:
             yield {"url": sandbox.url, "token": RECORD_TOKEN, "company": sandbox.company_id,

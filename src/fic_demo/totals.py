@@ -13,8 +13,8 @@ from decimal import Decimal
 
 import attrs
 
-from ..model import Line
-from ..money import Item, compute_totals, round2
+from fic_plugin.model import Line
+from fic_plugin.money import Item, compute_totals, round2
 
 round_cents = round2
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ..model import Document, Order, Payment
+from fic_plugin.model import Document, Order, Payment
 from .shop import DemoShop
 from .totals import line_total
 from .validate import CUSTOMER_KEYS

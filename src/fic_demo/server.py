@@ -2,7 +2,7 @@
 
 :class:`DemoRuntime` starts the pieces in threads and stops them in reverse order;
 :func:`run_demo` (the CLI) serves in the foreground until Ctrl-C, and
-:class:`fic_plugin.demo.testing.DemoServer` runs the same thing on free ports for tests.
+:class:`fic_demo.testing.DemoServer` runs the same thing on free ports for tests.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from ..errors import FicError, NotAvailable
-from ..i18n import _
-from ..manager import get_plugin_manager
-from ..plugin import CORE_NAME
-from ..settings import update_settings
+from fic_plugin.errors import FicError, NotAvailable
+from fic_plugin.i18n import _
+from fic_plugin.manager import get_plugin_manager
+from fic_plugin.plugin import CORE_NAME
+from fic_plugin.settings import update_settings
 from .app import METHOD_LABELS, make_app
 from .mapping import suggest_mappings
 from .shop import PUBLIC_URL_ENV, DemoShop
@@ -107,7 +107,7 @@ class DemoRuntime:
 
     def _start_sandbox(self) -> str:
         try:
-            from ..sandbox.server import SandboxServer
+            from fic_sandbox.server import SandboxServer
         except ImportError:
             raise NotAvailable(_("The local FiC sandbox is not installed: run fic demo --fic-url URL "
                                  "to use another FiC API.")) from None
@@ -119,7 +119,7 @@ class DemoRuntime:
 
     def _start_worker(self) -> None:
         try:
-            from ..jobs import run_worker
+            from fic_plugin.jobs import run_worker
         except ImportError:
             log.warning("fic_plugin.jobs is not available: the demo runs without the background worker")
             return

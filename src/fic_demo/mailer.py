@@ -13,11 +13,11 @@ import ssl
 from email.message import EmailMessage as MimeMessage
 from email.utils import formatdate, make_msgid
 
-from ..errors import FicError, SettingsError
-from ..i18n import _
-from ..model import EmailMessage
-from ..settings import load_settings
-from ..store import Store
+from fic_plugin.errors import FicError, SettingsError
+from fic_plugin.i18n import _
+from fic_plugin.model import EmailMessage
+from fic_plugin.settings import load_settings
+from fic_plugin.store import Store
 
 TIMEOUT = 20
 

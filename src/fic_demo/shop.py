@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .. import hookimpl
-from ..errors import NotFound
-from ..i18n import _
-from ..model import Customer, Document, EmailMessage, Line, Order, Payment
-from ..store import Store
+from fic_plugin import hookimpl
+from fic_plugin.errors import NotFound
+from fic_plugin.i18n import _
+from fic_plugin.model import Customer, Document, EmailMessage, Line, Order, Payment
+from fic_plugin.store import Store
 from .schema import create_tables
 from .totals import OrderTotals, order_totals
 from .validate import CUSTOMER_KEYS, NewOrder

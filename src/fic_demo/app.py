@@ -22,10 +22,10 @@ from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
-from ..errors import FicError, InvalidInput
-from ..errors import NotFound as OrderNotFound
-from ..i18n import _
-from ..money import format_money
+from fic_plugin.errors import FicError, InvalidInput
+from fic_plugin.errors import NotFound as OrderNotFound
+from fic_plugin.i18n import _
+from fic_plugin.money import format_money
 from .api import order_json, payment_json
 from .shop import DemoShop
 from .totals import line_total
@@ -56,7 +56,7 @@ def euro(value: Decimal | str | None) -> str:
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("fic_plugin.demo", "templates"), autoescape=True)
+    env = jinja2.Environment(loader=jinja2.PackageLoader("fic_demo", "templates"), autoescape=True)
     env.filters["euro"] = euro
     env.filters["line_total"] = line_total
     env.filters["date"] = lambda d: d.strftime("%d/%m/%Y") if d else ""
@@ -227,13 +227,13 @@ def make_app(pm: pluggy.PluginManager, shop: DemoShop | None = None, *, mount_pl
 
 
 def _plugin_app(pm: pluggy.PluginManager) -> Callable | None:
-    from ..plugin import CORE_NAME
+    from fic_plugin.plugin import CORE_NAME
 
     core = pm.get_plugin(CORE_NAME)
     if core is None:
         return None
     try:
-        from ..web.app import make_wsgi_app
+        from fic_plugin.web.app import make_wsgi_app
     except ImportError:
         log.warning("fic_plugin.web.app is not available: the plugin's pages are not mounted at /fic/")
         return None

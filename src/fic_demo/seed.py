@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from ..model import Customer, Line
+from fic_plugin.model import Customer, Line
 from .validate import NewOrder
 
 if TYPE_CHECKING:

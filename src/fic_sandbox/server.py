@@ -11,8 +11,8 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from ..errors import FicError
-from ..i18n import _
+from fic_plugin.errors import FicError
+from fic_plugin.i18n import _
 from . import seeds
 from .app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Sandbox
 

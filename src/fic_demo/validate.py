@@ -14,9 +14,9 @@ from typing import Any
 
 import attrs
 
-from ..errors import InvalidInput
-from ..i18n import _
-from ..model import Customer, Line
+from fic_plugin.errors import InvalidInput
+from fic_plugin.i18n import _
+from fic_plugin.model import Customer, Line
 from . import checks
 
 CUSTOMER_KEYS = (

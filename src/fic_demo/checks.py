@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-from .. import validation
-from ..errors import InvalidInput
-from ..i18n import _
+from fic_plugin import validation
+from fic_plugin.errors import InvalidInput
+from fic_plugin.i18n import _
 
 
 def email(value: str, *, field: str, country: str = "IT") -> str:
