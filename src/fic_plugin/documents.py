@@ -19,7 +19,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from . import leases
+from . import dates, leases
 from .context import acting_for
 from .errors import Busy, Conflict, InvalidInput, NotFound, Queued
 from .i18n import _
@@ -174,7 +174,7 @@ class Documents:
         vat_rates = {int(t["id"]): Decimal(str(t["value"])) for t in self.context.client.vat_types()
                      if t.get("value") is not None}
         payment_methods = {int(m["id"]): m.get("name") for m in self.context.client.payment_methods()}
-        payload = build_document(order, document_type, settings, today=date.today(), vat_rates=vat_rates,
+        payload = build_document(order, document_type, settings, today=dates.today(), vat_rates=vat_rates,
                                  payment_methods=payment_methods, marker=marker)
         self.context.pm.hook.fic_document_payload(order=order, document_type=document_type, payload=payload)
         # The marker is what prevents duplicates: a plugin may not take it away.
@@ -258,7 +258,7 @@ class Documents:
         # FiC pre-fills the date and number of the original: the new document gets today's and the
         # next number of its own numbering.
         data.pop("number", None)
-        data["date"] = date.today().isoformat()
+        data["date"] = dates.today().isoformat()
         data["type"] = to_type
         if to_type == "delivery_note":
             data.pop("numeration", None)
@@ -360,7 +360,7 @@ class Documents:
             return document
         if paid > document.amount_due:
             log.warning("order %s: paid %s, more than the document's %s", order.id, paid, document.amount_due)
-        instalments = payments_list(order, document.amount_due, self.context.settings, date.today(),
+        instalments = payments_list(order, document.amount_due, self.context.settings, dates.today(),
                                     document_type=document.type)
         with acting_for(order.id, document.id):
             self.context.client.modify_document(document.fic_id, {"payments_list": instalments})

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from . import validation
+from .dates import italian_day
 from .errors import InvalidInput, SettingsError
 from .i18n import _
 from .model import DOCUMENT_TYPES, Line, Order
@@ -306,9 +307,9 @@ def _instalment(amount: Decimal, due: date, status: str, account: int | None, *,
 
 
 def _last_payment_date(order: Order) -> date | None:
-    dates = [p.paid_at.date() if isinstance(p.paid_at, datetime) else p.paid_at
-             for p in order.payments if p.paid_at is not None]
-    return max(dates) if dates else None
+    # An aware payment time (Django, Oscar) counts on its Italian day: 23:30 UTC is tomorrow in Rome.
+    days = [italian_day(p.paid_at) for p in order.payments if p.paid_at is not None]
+    return max(days) if days else None
 
 
 def _order_error(order: Order, problem: str, field: str) -> InvalidInput:
