@@ -3,7 +3,7 @@ import sqlite3
 import sqlite_utils
 
 from fic_plugin.model import Document
-from fic_plugin.store import Store, migrations
+from fic_plugin.store import Store
 
 
 def test_migrations_create_prefixed_tables_in_wal_mode(tmp_path):
@@ -18,13 +18,13 @@ def test_migrations_create_prefixed_tables_in_wal_mode(tmp_path):
 def test_running_migrations_again_is_a_no_op(tmp_path):
     path = tmp_path / "shop.db"
     Store(path).migrate()
-    before = sqlite_utils.Database(path).execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0]
+    before = sqlite_utils.Database(path).execute("SELECT COUNT(*) FROM fic_migrations").fetchone()[0]
     schema = sqlite_utils.Database(path).execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
-    Store(path).migrate()
+    assert Store(path).migrate() == []
     db = sqlite_utils.Database(path)
-    assert db.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0] == before
+    assert db.execute("SELECT COUNT(*) FROM fic_migrations").fetchone()[0] == before
     assert db.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == schema
-    assert not migrations.pending(db)
+    assert Store(path).pending_migrations() == []
 
 
 def test_migrations_leave_the_shops_own_tables_alone(tmp_path):

@@ -14,7 +14,6 @@ among possible others.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -28,7 +27,7 @@ from . import leases
 from .context import acting_for
 from .errors import Busy, FicError, NotFound, Queued
 from .i18n import _
-from .store import now_iso
+from .store import Job
 
 if TYPE_CHECKING:
     from .context import Context
@@ -48,20 +47,6 @@ ONCE_HORIZON_SECONDS = 60.0
 WATERMARK_KEY = "paid_orders_watermark"
 
 
-@attrs.frozen
-class Job:
-    id: int
-    kind: str
-    key: str
-    order_id: str | None
-    document_id: int | None
-    args: dict[str, Any]
-    state: str
-    attempts: int
-    run_after: str
-    last_error: str | None
-
-
 @attrs.define
 class RoundReport:
     done: int = 0
@@ -76,13 +61,7 @@ class RoundReport:
 def enqueue(context: Context, kind: str, key: str, *, order_id: str | None = None,
             document_id: int | None = None, args: dict[str, Any] | None = None) -> bool:
     """Insert a job unless one with the same key exists; True when a new job was written."""
-    now = now_iso()
-    cursor = context.store.db.execute(
-        "INSERT OR IGNORE INTO fic_jobs (kind, key, order_id, document_id, args, state, run_after,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-        [kind, key, order_id, document_id, json.dumps(args or {}), now, now, now],
-    )
-    return cursor.rowcount == 1
+    return context.store.enqueue(kind, key, order_id=order_id, document_id=document_id, args=args)
 
 
 def on_order_paid(context: Context, order: Order) -> None:
@@ -105,10 +84,7 @@ def auto_document_type(context: Context, order: Order) -> str:
 
 
 def _scheduled_config(context: Context, order_id: str) -> dict[str, Any] | None:
-    row = context.store.db.execute(
-        "SELECT id, document_type FROM fic_send_configs WHERE order_id = ? AND on_paid = 1 AND used_at IS NULL"
-        " ORDER BY id DESC LIMIT 1", [str(order_id)]).fetchone()
-    return {"id": row[0], "document_type": row[1]} if row else None
+    return context.store.sends.on_paid_config(order_id)
 
 
 # --- running jobs ------------------------------------------------------------------------------------
@@ -130,41 +106,12 @@ def execute_job(context: Context, job_id: int) -> str:
 
 
 def _claim(context: Context, job_id: int) -> Job | None:
-    store = context.store
-    with store.transaction() as db:
-        row = db.execute("SELECT state, run_after, lease_owner, lease_until FROM fic_jobs WHERE id = ?",
-                         [job_id]).fetchone()
-        if row is None:
-            return None
-        state, run_after, owner, lease_until = row
-        if state == "pending" and run_after > now_iso():
-            return None
-        if state == "running" and not leases.is_free(owner, lease_until):
-            return None
-        if state not in ("pending", "running"):
-            return None
-        db.execute(
-            "UPDATE fic_jobs SET state = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1,"
-            " updated_at = ? WHERE id = ?",
-            [leases.owner_id(), leases.until(LEASE_SECONDS), now_iso(), job_id])
-        return _job(db.execute("SELECT * FROM fic_jobs WHERE id = ?", [job_id]))
-
-
-def _job(cursor) -> Job:
-    names = [c[0] for c in cursor.description]
-    data = dict(zip(names, cursor.fetchone(), strict=True))
-    return Job(id=data["id"], kind=data["kind"], key=data["key"], order_id=data["order_id"],
-               document_id=data["document_id"], args=json.loads(data["args"] or "{}"), state=data["state"],
-               attempts=data["attempts"], run_after=data["run_after"], last_error=data["last_error"])
+    return context.store.jobs.claim(job_id, owner=leases.owner_id(), lease_until=leases.until(LEASE_SECONDS),
+                                    is_free=leases.is_free)
 
 
 def _finish(context: Context, job: Job, state: str, error: str | None, run_after: str | None = None) -> None:
-    now = now_iso()
-    context.store.db.execute(
-        "UPDATE fic_jobs SET state = ?, last_error = ?, run_after = COALESCE(?, run_after), lease_owner = NULL,"
-        " lease_until = NULL, updated_at = ?, finished_at = CASE WHEN ? IN ('done', 'failed') THEN ? END"
-        " WHERE id = ?",
-        [state, error, run_after, now, state, now, job.id])
+    context.store.jobs.finish(job.id, state, error, run_after)
 
 
 def _record_failure(context: Context, job: Job, error: Exception) -> str:
@@ -233,9 +180,7 @@ def _run_convert(context: Context, job: Job) -> None:
 def _run_sync_payments(context: Context, job: Job) -> None:
     from .documents import PAYABLE_TYPES, Documents
 
-    pending_create = context.store.db.execute(
-        "SELECT 1 FROM fic_jobs WHERE order_id = ? AND kind = 'auto_document' AND state IN ('pending', 'running')"
-        " AND id != ?", [job.order_id, job.id]).fetchone()
+    pending_create = context.store.jobs.has_open(job.order_id, "auto_document", other_than=job.id)
     unsynced = [d for d in context.store.documents(job.order_id) if d.type in PAYABLE_TYPES and not d.is_synced]
     if pending_create or unsynced:
         # The document is still being made; its payload will carry the payments, and this job
@@ -294,17 +239,15 @@ def invoice_paid_orders(context: Context) -> int:
 
 
 def due_job_ids(context: Context, limit: int = 500) -> list[int]:
-    rows = context.store.db.execute(
-        "SELECT id, state, lease_owner, lease_until FROM fic_jobs WHERE (state = 'pending' AND run_after <= ?)"
-        " OR state = 'running' ORDER BY id LIMIT ?", [now_iso(), limit]).fetchall()
+    rows = context.store.jobs.due(limit)
     return [r[0] for r in rows if r[1] == "pending" or leases.is_free(r[2], r[3])]
 
 
 def _next_retry_in(context: Context) -> float | None:
-    row = context.store.db.execute("SELECT MIN(run_after) FROM fic_jobs WHERE state = 'pending'").fetchone()
-    if not row or not row[0]:
+    run_after = context.store.jobs.next_run_after()
+    if not run_after:
         return None
-    return max(0.0, (datetime.fromisoformat(row[0]) - datetime.now()).total_seconds())
+    return max(0.0, (datetime.fromisoformat(run_after) - datetime.now()).total_seconds())
 
 
 def run_round(context: Context, *, progress: bool = False, wait_for_retries: bool = False) -> RoundReport:
@@ -353,8 +296,7 @@ def _progress_bar(context: Context, progress: bool):
         return _NoBar()
     from tqdm import tqdm
 
-    total = context.store.db.execute(
-        "SELECT COUNT(*) FROM fic_jobs WHERE state IN ('pending', 'running')").fetchone()[0]
+    total = context.store.jobs.count_open()
     return tqdm(total=total, unit="job", desc=_("Fatture in Cloud"), dynamic_ncols=True)
 
 
@@ -377,20 +319,7 @@ def run_worker(context: Context, *, once: bool = False, interval: float = 60.0, 
 
 
 def jobs(context: Context, *, order_id: str | None = None, states: tuple[str, ...] = ()) -> Iterator[Job]:
-    sql, params = "SELECT * FROM fic_jobs WHERE 1 = 1", []
-    if order_id is not None:
-        sql += " AND order_id = ?"
-        params.append(str(order_id))
-    if states:
-        sql += f" AND state IN ({', '.join('?' for _ in states)})"
-        params.extend(states)
-    cursor = context.store.db.execute(sql + " ORDER BY id", params)
-    names = [c[0] for c in cursor.description]
-    for row in cursor.fetchall():
-        data = dict(zip(names, row, strict=True))
-        yield Job(id=data["id"], kind=data["kind"], key=data["key"], order_id=data["order_id"],
-                  document_id=data["document_id"], args=json.loads(data["args"] or "{}"), state=data["state"],
-                  attempts=data["attempts"], run_after=data["run_after"], last_error=data["last_error"])
+    yield from context.store.jobs.list(order_id=order_id, states=states)
 
 
 def status_report(context: Context, order_id: str | None = None) -> dict[str, Any]:
@@ -399,7 +328,7 @@ def status_report(context: Context, order_id: str | None = None) -> dict[str, An
     from .web.formatting import moment
     from .web.labels import activity_detail, activity_label
 
-    counts = dict(context.store.db.execute("SELECT state, COUNT(*) FROM fic_jobs GROUP BY state").fetchall())
+    counts = context.store.jobs.counts_by_state()
     failed = [attrs.asdict(j) for j in jobs(context, order_id=order_id, states=("failed",))]
     lines = [_("Jobs: {pending} pending, {running} running, {done} done, {failed} failed.").format(
         pending=counts.get("pending", 0), running=counts.get("running", 0), done=counts.get("done", 0),
@@ -424,19 +353,13 @@ def status_report(context: Context, order_id: str | None = None) -> dict[str, An
 
 def retry_jobs(context: Context, *, job_id: int | None = None, all_failed: bool = False) -> int:
     """Queue failed jobs again (after the owner fixed the cause)."""
-    store = context.store
     if job_id is not None:
-        row = store.db.execute("SELECT state FROM fic_jobs WHERE id = ?", [job_id]).fetchone()
-        if row is None:
+        state = context.store.jobs.state_of(job_id)
+        if state is None:
             raise NotFound(_("Job {id} does not exist.").format(id=job_id))
-        if row[0] != "failed":
-            raise FicError(_("Job {id} is {state}, not failed: nothing to retry.").format(id=job_id, state=row[0]))
-        where, params = "id = ?", [job_id]
-    elif all_failed:
-        where, params = "state = 'failed'", []
-    else:
-        return 0
-    cursor = store.db.execute(
-        f"UPDATE fic_jobs SET state = 'pending', run_after = ?, attempts = 0, updated_at = ? WHERE {where}",
-        [now_iso(), now_iso(), *params])
-    return cursor.rowcount
+        if state != "failed":
+            raise FicError(_("Job {id} is {state}, not failed: nothing to retry.").format(id=job_id, state=state))
+        return context.store.jobs.requeue_failed(job_id)
+    if all_failed:
+        return context.store.jobs.requeue_failed()
+    return 0

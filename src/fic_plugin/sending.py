@@ -11,7 +11,6 @@ owner to check (the residual risk is a message that never left and is not retrie
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Iterable
@@ -24,7 +23,6 @@ from .errors import Conflict, FicError, InvalidInput, NotFound
 from .i18n import _
 from .model import Document, Order, SentMessage
 from .settings import DEFAULT_EMAIL_BODY, DEFAULT_EMAIL_SUBJECT, DEFAULT_SMS_TEXT, Settings
-from .store import now_iso
 from .validation import check_email, check_phone
 
 if TYPE_CHECKING:
@@ -151,14 +149,12 @@ class Sending:
     def config_for(self, document: Document, config_id: int | None = None) -> SendConfig:
         """The "send when paid" config saved for this document's order and type, else the defaults."""
         if config_id is not None:
-            row = self.store.db.execute("SELECT id, config FROM fic_send_configs WHERE id = ?",
-                                        [config_id]).fetchone()
+            found = self.store.sends.config(config_id)
         else:
-            row = self.store.db.execute(
-                "SELECT id, config FROM fic_send_configs WHERE order_id = ? AND document_type = ? AND on_paid = 1"
-                " AND used_at IS NULL ORDER BY id DESC LIMIT 1", [document.order_id, document.type]).fetchone()
-        if row:
-            return SendConfig.from_dict(json.loads(row[1]), id=row[0])
+            plan = self.store.sends.on_paid_config(document.order_id, document.type)
+            found = (plan["id"], plan["config"]) if plan else None
+        if found:
+            return SendConfig.from_dict(found[1], id=found[0])
         return self.default_config(self.context.order(document.order_id), document.type)
 
     def _configure(self, base: SendConfig, *, emails: Iterable[str], phones: Iterable[str],
@@ -210,18 +206,12 @@ class Sending:
                                  sms_sender=sms_sender, subject=subject, body=body, sms_text=sms_text,
                                  sms_default=True)
         config = config.validated(settings, messages.known_shortcodes(self.context.pm))
-        with self.store.transaction() as db:
-            # One plan per order: the latest replaces any earlier one not yet used.
-            db.execute("DELETE FROM fic_send_configs WHERE order_id = ? AND on_paid = 1 AND used_at IS NULL",
-                       [order.id])
-            cursor = db.execute(
-                "INSERT INTO fic_send_configs (order_id, document_type, on_paid, config, created_at)"
-                " VALUES (?, ?, 1, ?, ?)", [order.id, document_type, json.dumps(config.to_dict()), now_iso()])
+        config_id = self.store.sends.replace_on_paid_config(order.id, document_type, config.to_dict())
         recipients = ", ".join([*config.emails, *config.phones])
         return {"summary": _("When order {order} is paid, its {type} will be sent to {recipients}.").format(
                     order=order.number, type=Document(None, order.id, document_type).type_label,
                     recipients=recipients),
-                "order_id": order.id, "config_id": cursor.lastrowid, "document_type": document_type,
+                "order_id": order.id, "config_id": config_id, "document_type": document_type,
                 "config": config.to_dict()}
 
     # --- delivery --------------------------------------------------------------------------------------
@@ -248,8 +238,7 @@ class Sending:
         for sent in outcome.sent:
             self._notify(order, document, sent)
         if config.id is not None and not outcome.failed:
-            self.store.db.execute("UPDATE fic_send_configs SET used_at = ?, document_id = ? WHERE id = ?",
-                                  [now_iso(), document.id, config.id])
+            self.store.sends.mark_config_used(config.id, document.id)
         if outcome.failed or outcome.unknown:
             self._raise(document, outcome)
         return outcome.already + outcome.sent
@@ -300,12 +289,11 @@ class Sending:
         """Read FiC's email log for the last email sent through FiC: ``status/recipient_status``."""
         from .sending_channels import find_fic_email
 
-        row = self.store.db.execute(
-            "SELECT recipients, subject, created_at FROM fic_sends WHERE document_id = ? AND channel = 'fic_email'"
-            " AND status = 'sent' ORDER BY id DESC LIMIT 1", [document.id]).fetchone()
+        row = self.store.sends.last_fic_email(document.id)
         if row is None:
             return document.delivery_state
-        found = find_fic_email(self.context.client, row[0].split(","), row[1], since=row[2])
+        found = find_fic_email(self.context.client, row["recipients"].split(","), row["subject"],
+                               since=row["created_at"])
         if found is None:
             return document.delivery_state
         state = f"{found.get('status') or 'unknown'}/{found.get('recipient_status') or 'unknown'}"
@@ -318,10 +306,7 @@ class Sending:
 
     def sends(self, document_id: int) -> list[dict[str, Any]]:
         """The document's send attempts, newest first (for the panel and ``fic status``)."""
-        cursor = self.store.db.execute("SELECT * FROM fic_sends WHERE document_id = ? ORDER BY id DESC",
-                                       [document_id])
-        names = [c[0] for c in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return self.store.sends.for_document(document_id)
 
 
 def _sent_dict(sent: SentMessage) -> dict[str, Any]:

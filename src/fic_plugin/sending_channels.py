@@ -17,7 +17,6 @@ from . import messages
 from .errors import FicError
 from .i18n import _
 from .model import Document, EmailMessage, Order, SentMessage, SmsMessage
-from .store import now_iso
 
 if TYPE_CHECKING:
     from .context import Context
@@ -80,7 +79,7 @@ class Channels:
     def __init__(self, context: Context, document: Document, order: Order, config: SendConfig,
                  texts: dict[str, str]):
         self.context = context
-        self.db = context.store.db
+        self.sends = context.store.sends
         self.document = document
         self.order = order
         self.config = config
@@ -156,24 +155,14 @@ class Channels:
         return True
 
     def _claim(self, key: str, channel: str, recipients: tuple[str, ...]) -> tuple[dict, bool]:
-        with self.context.store.transaction() as db:
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO fic_sends (key, order_id, document_id, channel, recipients, subject, status,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)",
-                [key, self.order.id, self.document.id, channel, ",".join(recipients),
-                 self.texts["subject"] if channel != "sms" else None, now_iso()])
-            fresh = cursor.rowcount == 1
-            cursor = db.execute("SELECT * FROM fic_sends WHERE key = ?", [key])
-            names = [c[0] for c in cursor.description]
-            return dict(zip(names, cursor.fetchone(), strict=True)), fresh
+        return self.sends.claim(key, order_id=self.order.id, document_id=self.document.id, channel=channel,
+                                recipients=recipients, subject=self.texts["subject"] if channel != "sms" else None)
 
     def _mark(self, row: dict, status: str, *, error: str | None = None, channel: str | None = None) -> None:
-        self.db.execute("UPDATE fic_sends SET status = ?, error = ?, channel = COALESCE(?, channel) WHERE id = ?",
-                        [status, error, channel, row["id"]])
+        self.sends.mark(row["id"], status, error=error, channel=channel)
 
     def _mark_sent(self, row: dict, sent: SentMessage) -> None:
-        self.db.execute("UPDATE fic_sends SET status = 'sent', error = NULL, provider_id = ?, sent_at = ?"
-                        " WHERE id = ?", [sent.provider_id, sent.sent_at.isoformat(), row["id"]])
+        self.sends.mark_sent(row["id"], provider_id=sent.provider_id, sent_at=sent.sent_at.isoformat())
 
     @staticmethod
     def _sent_from_row(row: dict) -> SentMessage:

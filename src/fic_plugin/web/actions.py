@@ -114,24 +114,23 @@ def retry_document(web: FicWebApp, request: Request, document_id: int) -> Respon
     document = web.document_or_404(document_id)
 
     def action() -> str:
-        rows = web.context.store.db.execute(
-            "SELECT id FROM fic_jobs WHERE document_id = ? AND state = 'failed'", [document_id]).fetchall()
+        rows = web.context.store.jobs.list(document_id=document_id, states=("failed",))
         if not rows:
             raise NotFound(_("There is nothing to retry for this document."))
         from ..jobs import retry_jobs
 
-        count = sum(retry_jobs(web.context, job_id=job_id) for (job_id,) in rows)
+        count = sum(retry_jobs(web.context, job_id=job.id) for job in rows)
         return _("{count} job(s) queued again.").format(count=count)
 
     return web.act(request, document.order_id, action, web.order_url(request, document.order_id))
 
 
 def retry_job(web: FicWebApp, request: Request, job_id: int) -> Response:
-    row = web.context.store.db.execute("SELECT order_id FROM fic_jobs WHERE id = ?", [job_id]).fetchone()
-    order_id = row[0] if row else None
+    state = web.context.store.jobs.state_of(job_id)
+    order_id = web.context.store.jobs.order_of(job_id)
 
     def action() -> str:
-        if row is None:
+        if state is None:
             raise NotFound(_("Job {id} does not exist.").format(id=job_id))
         from ..jobs import retry_jobs
 

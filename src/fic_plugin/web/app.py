@@ -132,9 +132,7 @@ class FicWebApp:
             document = self.context.store.document(args["document_id"])
             return document.order_id if document else None
         if "job_id" in args:
-            row = self.context.store.db.execute(
-                "SELECT order_id FROM fic_jobs WHERE id = ?", [args["job_id"]]).fetchone()
-            return row[0] if row else None
+            return self.context.store.jobs.order_of(args["job_id"])
         return None
 
     # --- helpers the handlers share ---------------------------------------------------------------------

@@ -171,21 +171,13 @@ def converted_from(document: Document) -> str:
 
 def jobs_view(context: Context, order_id: str) -> list[dict[str, Any]]:
     """The order's jobs still waiting or failed: what the owner should know is "in coda"."""
-    cursor = context.store.db.execute(
-        "SELECT id, kind, state, attempts, last_error, run_after, document_id FROM fic_jobs "
-        "WHERE order_id = ? AND state IN ('pending', 'running', 'failed') ORDER BY id",
-        [str(order_id)],
-    )
-    rows = []
-    for job_id, kind, state, attempts, last_error, run_after, document_id in cursor.fetchall():
-        rows.append({
-            "id": job_id,
-            "kind": activity_label(kind),
-            "state": state,
-            "state_label": _(JOB_STATE_LABELS.get(state, state)),
-            "attempts": attempts,
-            "last_error": last_error,
-            "run_after": run_after,
-            "document_id": document_id,
-        })
-    return rows
+    return [{
+        "id": job.id,
+        "kind": activity_label(job.kind),
+        "state": job.state,
+        "state_label": _(JOB_STATE_LABELS.get(job.state, job.state)),
+        "attempts": job.attempts,
+        "last_error": job.last_error,
+        "run_after": job.run_after,
+        "document_id": job.document_id,
+    } for job in context.store.jobs.list(order_id=order_id, states=("pending", "running", "failed"))]

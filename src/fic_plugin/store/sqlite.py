@@ -1,0 +1,68 @@
+"""The embedded backend: the plugin's tables in the shop's SQLite file (sqlite-utils).
+
+The database runs in WAL mode so the shop, the panel and the worker can read while one of them
+writes. Each thread gets its own connection, opened on first use (safe across ``fork``).
+A write transaction is ``BEGIN IMMEDIATE``: the file's write lock is taken at once, so two
+workers never interleave their read-then-write steps.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from typing import Any
+
+import sqlite_utils
+
+
+class SqliteBackend:
+    dialect = "sqlite"
+    IntegrityError = sqlite3.IntegrityError
+
+    def __init__(self, path: str):
+        self.path = path
+        self._local = threading.local()
+
+    def describe(self) -> str:
+        return self.path
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            db = sqlite_utils.Database(conn)
+            if self.path != ":memory:":
+                db.enable_wal()
+            self._local.db = db
+        return db
+
+    @property
+    def handle(self) -> sqlite_utils.Database:
+        return self.db
+
+    def execute(self, sql: str, params: Any = (), *, connection: Any = None) -> Any:
+        conn = connection if connection is not None else self.db.conn
+        return conn.execute(sql, list(params))
+
+    def in_transaction(self) -> bool:
+        return self.db.conn.in_transaction
+
+    def begin(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.db.execute("ROLLBACK")
+
+    def table_names(self) -> set[str]:
+        return set(self.db.table_names())
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.conn.close()
+            self._local.db = None
