@@ -289,8 +289,10 @@ def test_e_invoice_verify_and_send(fic):
     plain = fic.create(invoice()).json()["data"]
     verify = fic("GET", f"/issued_documents/{plain['id']}/e_invoice/xml_verify")
     assert verify.status_code == 422 and verify.json()["error"]["validation_result"]["xml_errors"]
-    good = fic.create(invoice(e_invoice=True, ei_data={"payment_method": "MP05"},
-                              entity={"name": "Rossi S.r.l.", "vat_number": "01234567890", "ei_code": "ABC1234"})
+    good = fic.create(invoice(e_invoice=True, ei_data={"payment_method": "MP08"},
+                              entity={"name": "Rossi S.r.l.", "vat_number": "01234560017", "ei_code": "ABC1234",
+                                      "address_street": "Via Roma 1", "address_postal_code": "20121",
+                                      "address_city": "Milano", "address_province": "MI"})
                       ).json()["data"]
     assert fic("GET", f"/issued_documents/{good['id']}/e_invoice/xml_verify").json() == {"data": {"success": True}}
     sent = fic("POST", f"/issued_documents/{good['id']}/e_invoice/send", json={"data": {}})

@@ -80,9 +80,11 @@ def parse(model_name: str, response: requests.Response):
 
 DOCUMENT = {
     "type": "invoice", "numeration": "/A", "date": "2026-03-10", "use_gross_prices": True, "rivalsa": 4,
-    "entity": {"name": "Rossi S.r.l.", "vat_number": "01234567890", "ei_code": "ABC1234", "email": "a@example.com",
-               "address_street": "Via Roma 1", "address_city": "Milano", "country": "Italia"},
-    "e_invoice": True, "ei_data": {"payment_method": "MP05"}, "payment_method": {"id": 1},
+    "entity": {"name": "Rossi S.r.l.", "vat_number": "01234560017", "ei_code": "ABC1234", "email": "a@example.com",
+               "address_street": "Via Roma 1", "address_postal_code": "20121", "address_city": "Milano",
+               "address_province": "MI", "country": "Italia"},
+    "e_invoice": True, "ei_data": {"payment_method": "MP05", "bank_iban": "IT60X0542811101000000123456"},
+    "payment_method": {"id": 1},
     "items_list": [{"name": "Consulenza", "gross_price": 122, "qty": 1, "vat": {"id": 0},
                     "apply_withholding_taxes": True},
                    {"name": "Libro", "gross_price": 20.5, "qty": 2, "discount": 10, "vat": {"id": 54}}],

@@ -7,7 +7,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from . import documents, jsonio, seeds
+from . import documents, jsonio, seeds, webhooks
 from .query import only_fields, paginate, parse_q, sort_rows
 from .responses import ApiError, data, json_response, validation
 from .state import NumberTaken
@@ -15,7 +15,9 @@ from .state import NumberTaken
 LIST_FILTER_FIELDS = ("id", "type", "subject", "visible_subject", "number", "numeration", "date", "year",
                       "entity.name", "entity.vat_number", "entity.tax_code", "entity.email", "amount_net",
                       "amount_gross", "ei_status", "next_due_date")
-LOCKING_EI_STATUSES = ("sent", "pending", "processing", "accepted", "manual_accepted", "no_response")
+#: With the SdI or issued for the tax office: FiC refuses to delete them and takes only payments.
+LOCKING_EI_STATUSES = ("attempt", "sent", "pending", "processing", "accepted", "manual_accepted", "no_response",
+                       "not_delivered")
 
 
 def base_url(request: Request) -> str:
@@ -45,6 +47,11 @@ def _clash(error: NumberTaken, body: dict) -> ApiError:
     return ApiError(409, f"Il numero {body['number']}{numeration} è già presente per il {body['year']} "
                     f"(documento {error.args[0]}).", code="DUPLICATE_NUMBER",
                     validation_result={"data.number": ["numero già utilizzato"]})
+
+
+def announce(sandbox: Any, document_type: str, action: str, document_id: int) -> None:
+    """Tell the webhook subscribers, as FiC does for every change (ours or by hand)."""
+    sandbox.webhooks.emit(webhooks.document_event(document_type, action), [document_id])
 
 
 def list_documents(sandbox: Any, request: Request, cid: int) -> Response:
@@ -82,6 +89,8 @@ def create_document(sandbox: Any, request: Request, cid: int) -> Response:
             for original in originals:
                 if not original["locked"] and original["ei_status"] not in LOCKING_EI_STATUSES:
                     sandbox.state.set_deleted(original["id"], True)
+                    announce(sandbox, original["body"]["type"], "delete", original["id"])
+    announce(sandbox, body["type"], "create", row["id"])
     return data(documents.render(row, row["body"], base_url(request), cid))
 
 
@@ -126,6 +135,7 @@ def modify_document(sandbox: Any, request: Request, cid: int, document_id: int) 
             row = sandbox.state.update_document(document_id, body)
         except NumberTaken as error:
             raise _clash(error, body) from None
+    announce(sandbox, body["type"], "update", document_id)
     return data(documents.render(row, row["body"], base_url(request), cid))
 
 
@@ -134,6 +144,7 @@ def delete_document(sandbox: Any, request: Request, cid: int, document_id: int) 
         row = live_document(sandbox, document_id)
         _refuse_if_locked(row, "eliminato")
         sandbox.state.set_deleted(document_id, True)
+    announce(sandbox, row["body"]["type"], "delete", document_id)
     return Response(b"", status=200)
 
 

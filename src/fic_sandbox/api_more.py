@@ -1,19 +1,18 @@
 """FiC's other endpoints the plugin uses: the company, lookups (VAT types, payment methods and
-accounts), document emails and their log, and the e-invoice (SDI) calls."""
+accounts), document emails and their log (e-invoices and webhooks: ``api_einvoice``)."""
 
 from __future__ import annotations
 
 import html
 import re
-from datetime import datetime
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
 from . import seeds
-from .api import LOCKING_EI_STATUSES, base_url, live_document, read_body
+from .api import base_url, live_document, read_body
 from .query import paginate, parse_q, sort_rows
-from .responses import ApiError, data, json_response, validation
+from .responses import data, json_response, validation
 
 MAX_EMAIL_BODY = 50 * 1024
 _EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[A-Za-z]{2,}$")
@@ -122,53 +121,3 @@ def list_emails(sandbox: Any, request: Request, cid: int) -> Response:
         rows = [row for row in rows if parse_q(args["q"], EMAIL_FILTER_FIELDS)(row)]
     rows = sort_rows(rows, args.get("sort") or "-id")
     return json_response(paginate(rows, args, base_url(request), request.path))
-
-
-def _xml_errors(body: dict) -> list[str]:
-    """The checks SDI would fail most often; enough for the plugin to show a useful reason."""
-    entity = body["entity"]
-    errors = []
-    if not body.get("e_invoice"):
-        errors.append("Il documento non è una fattura elettronica (e_invoice false).")
-    if not (entity.get("vat_number") or entity.get("tax_code")):
-        errors.append("Il cliente deve avere partita IVA o codice fiscale.")
-    if not (entity.get("ei_code") or entity.get("certified_email")) and (entity.get("country") or "Italia") == "Italia":
-        errors.append("Indicare il codice destinatario (ei_code) o la PEC del cliente.")
-    if not (body.get("ei_data") or {}).get("payment_method"):
-        errors.append("Indicare ei_data.payment_method (modalità di pagamento, es. MP05).")
-    if not body.get("items_list"):
-        errors.append("Il documento non ha righe.")
-    return errors
-
-
-def verify_xml(sandbox: Any, request: Request, cid: int, document_id: int) -> Response:
-    errors = _xml_errors(live_document(sandbox, document_id)["body"])
-    if errors:
-        raise ApiError(422, "Il file XML non è valido.", validation_result={"xml_errors": errors},
-                       extra={"errors": errors})
-    return data({"success": True})
-
-
-def send_e_invoice(sandbox: Any, request: Request, cid: int, document_id: int) -> Response:
-    options = read_body(request).get("options") or {}
-    with sandbox.state.lock:
-        row = live_document(sandbox, document_id)
-        if row["ei_status"] in LOCKING_EI_STATUSES:
-            raise ApiError(409, f"La fattura elettronica {document_id} è già stata inviata.", code="ALREADY_SENT")
-        errors = _xml_errors(row["body"])
-        if errors:
-            raise ApiError(422, "Il file XML non è valido.", validation_result={"xml_errors": errors},
-                           extra={"errors": errors})
-        if not options.get("dry_run"):
-            sandbox.state.set_lock(document_id, None, "sent", True)
-    return data({"name": "CARICATO", "date": datetime.now().strftime("%Y-%m-%d %H:%M:%S")})
-
-
-def error_reason(sandbox: Any, request: Request, cid: int, document_id: int) -> Response:
-    row = live_document(sandbox, document_id)
-    status = row["ei_status"] or "not_sent"
-    rejected = status in ("error", "discarded", "rejected")
-    return data({"reason": "Scarto SDI simulato dalla sandbox" if rejected else None, "ei_status": status,
-                 "solution": "Correggi i dati e invia di nuovo" if rejected else None,
-                 "code": "00404" if rejected else None, "date": None})
-

@@ -14,10 +14,12 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from . import api, api_more, oauth, seeds, sidechannel
+from . import api, api_einvoice, api_more, oauth, seeds, sidechannel, sidechannel_sdi
 from .control import Faults, Limits, Stats
 from .responses import ApiError, OAuthError, json_response
+from .sdi import Sdi
 from .state import State
+from .webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +49,16 @@ ROUTES: list[tuple[str, tuple[str, ...], Callable[..., Response]]] = [
     (_c("/issued_documents/<int:document_id>/totals"), ("POST",), api.existing_totals),
     (_c("/issued_documents/<int:document_id>/email"), ("GET",), api_more.email_data),
     (_c("/issued_documents/<int:document_id>/email"), ("POST",), api_more.schedule_email),
-    (_c("/issued_documents/<int:document_id>/e_invoice/xml_verify"), ("GET",), api_more.verify_xml),
-    (_c("/issued_documents/<int:document_id>/e_invoice/send"), ("POST",), api_more.send_e_invoice),
-    (_c("/issued_documents/<int:document_id>/e_invoice/error_reason"), ("GET",), api_more.error_reason),
+    (_c("/issued_documents/<int:document_id>/e_invoice/xml"), ("GET",), api_einvoice.get_xml),
+    (_c("/issued_documents/<int:document_id>/e_invoice/xml_verify"), ("GET",), api_einvoice.verify_xml),
+    (_c("/issued_documents/<int:document_id>/e_invoice/send"), ("POST",), api_einvoice.send_e_invoice),
+    (_c("/issued_documents/<int:document_id>/e_invoice/error_reason"), ("GET",), api_einvoice.error_reason),
+    (_c("/subscriptions"), ("GET",), api_einvoice.list_subscriptions),
+    (_c("/subscriptions"), ("POST",), api_einvoice.create_subscription),
+    (_c("/subscriptions/<subscription_id>"), ("GET",), api_einvoice.get_subscription),
+    (_c("/subscriptions/<subscription_id>"), ("PUT",), api_einvoice.modify_subscription),
+    (_c("/subscriptions/<subscription_id>"), ("DELETE",), api_einvoice.delete_subscription),
+    (_c("/subscriptions/<subscription_id>/verify"), ("POST",), api_einvoice.verify_subscription),
     (_c("/emails"), ("GET",), api_more.list_emails),
     (_c("/bin/issued_documents"), ("GET",), api.list_bin),
     (_c("/bin/issued_documents/<int:document_id>"), ("GET",), api.get_bin),
@@ -66,6 +75,11 @@ ROUTES: list[tuple[str, tuple[str, ...], Callable[..., Response]]] = [
     ("/__sandbox__/stats", ("GET",), sidechannel.stats),
     ("/__sandbox__/reset", ("POST",), sidechannel.reset),
     ("/__sandbox__/print/<int:cid>/<int:document_id>", ("GET",), sidechannel.print_view),
+    ("/__sandbox__/sdi", ("GET", "POST", "DELETE"), sidechannel_sdi.sdi),
+    ("/__sandbox__/sdi/clock", ("POST",), sidechannel_sdi.sdi_clock),
+    ("/__sandbox__/webhooks", ("GET", "POST", "DELETE"), sidechannel_sdi.webhooks),
+    ("/__sandbox__/webhooks/public_key", ("GET",), sidechannel_sdi.webhook_public_key),
+    ("/__sandbox__/webhooks/events", ("POST",), sidechannel_sdi.webhook_event),
 ]
 
 URL_MAP = Map([Rule(path, methods=methods, endpoint=handler) for path, methods, handler in ROUTES],
@@ -90,6 +104,13 @@ class Sandbox:
         self.limits = Limits()
         self.stats = Stats()
         self.stopping = threading.Event()
+        self.webhooks = Webhooks(self.state, company_id, client_id)
+        self.sdi = Sdi(self.state, notify=lambda event_type, document_id: self.webhooks.emit(event_type, [document_id]))
+
+    def close(self) -> None:
+        """Stop the SdI's clock and the webhook deliveries (their threads)."""
+        self.sdi.close()
+        self.webhooks.close()
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         request = Request(environ)

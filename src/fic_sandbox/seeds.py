@@ -12,13 +12,17 @@ COMPANY_NAME = "Negozio Demo S.r.l."
 COMPANY_EMAIL = "amministrazione@negozio-demo.example"
 NO_REPLY_SENDER = {"id": 0, "email": "no-reply@fattureincloud.it"}
 COMPANY_SENDER = {"id": 888, "email": COMPANY_EMAIL}
+#: What FiC keeps in the company's settings and writes as CedentePrestatore on every e-invoice.
+COMPANY_PROFILE = {"name": COMPANY_NAME, "vat_number": "09876540015", "tax_code": "09876540015",
+                   "regime_fiscale": "RF01", "person": False, "address_street": "Via Roma 1",
+                   "address_postal_code": "00184", "address_city": "Roma", "address_province": "RM"}
 
 
 def _vat(id: int, value: str, description: str, ei_type: str | None = None, notes: str = "",
-         default: bool = False) -> dict:
+         default: bool = False, disabled: bool = False) -> dict:
     return {"id": id, "value": Decimal(value), "description": description, "notes": notes,
             "e_invoice": True, "ei_type": ei_type, "ei_description": description if ei_type else None,
-            "editable": False, "is_disabled": False, "default": default}
+            "editable": False, "is_disabled": disabled, "default": default}
 
 
 VAT_TYPES = [
@@ -37,6 +41,11 @@ VAT_TYPES = [
     _vat(25, "0", "N5 Regime del margine", "N5", "Regime del margine art. 36 D.L. 41/1995"),
     _vat(26, "0", "N6.1 Inversione contabile", "N6.1", "Inversione contabile art. 17 D.P.R. 633/1972"),
     _vat(27, "0", "N7 IVA assolta in altro stato UE", "N7", "IVA assolta in altro stato UE"),
+    # Old accounts still hold these (disabled): the SdI refuses them since 2021 (00400, 00445).
+    _vat(60, "0", "0% senza natura", disabled=True),
+    _vat(61, "0", "N2 Non soggetta (fino al 2020)", "N2", disabled=True),
+    _vat(62, "0", "N3 Non imponibile (fino al 2020)", "N3", disabled=True),
+    _vat(63, "0", "N6 Inversione contabile (fino al 2020)", "N6", disabled=True),
 ]
 
 PAYMENT_ACCOUNTS = [
@@ -82,7 +91,8 @@ def company(company_id: int) -> dict:
     """The one company the sandbox serves, as ``/user/companies`` lists it."""
     return {"id": company_id, "name": COMPANY_NAME, "type": "company", "access_token": None,
             "controlled_companies": [], "fic_license_expire": "2099-12-31", "fic_plan": "premium",
-            "connection_id": 1, "tax_code": "01234567890", "vat_number": "01234567890"}
+            "connection_id": 1, "tax_code": COMPANY_PROFILE["tax_code"],
+            "vat_number": COMPANY_PROFILE["vat_number"]}
 
 
 def company_info(company_id: int) -> dict:

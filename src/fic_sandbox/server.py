@@ -13,6 +13,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from fic_plugin.errors import FicError
 from fic_plugin.i18n import _
+
 from . import seeds
 from .app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Sandbox
 
@@ -102,6 +103,7 @@ class SandboxServer:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._server = self._thread = None
+        self.app.close()
         self.app.stopping.clear()
 
     def __enter__(self) -> SandboxServer:
@@ -123,5 +125,6 @@ def run_sandbox(host: str, port: int, state: str, token: str | None) -> int:
         print(_("Sandbox stopped."), file=sys.stderr)
     finally:
         sandbox.app.stopping.set()
+        sandbox.app.close()
         server.server_close()
     return 0

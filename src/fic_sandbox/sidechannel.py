@@ -85,6 +85,7 @@ def stats(sandbox: Any, request: Request) -> Response:
 def reset(sandbox: Any, request: Request) -> Response:
     sandbox.state.reset()
     sandbox.stats.reset()
+    sandbox.webhooks.forget()
     return json_response({"reset": True})
 
 

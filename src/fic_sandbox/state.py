@@ -35,6 +35,16 @@ CREATE TABLE IF NOT EXISTS oauth_grants (
     token TEXT PRIMARY KEY, kind TEXT NOT NULL, client_id TEXT NOT NULL, redirect_uri TEXT,
     scope TEXT, expires REAL NOT NULL, used INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS sdi_sends (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, document_id INTEGER NOT NULL, at TEXT NOT NULL,
+    status TEXT NOT NULL, outcome TEXT NOT NULL, processing_at REAL NOT NULL, final_at REAL NOT NULL,
+    reason TEXT, code TEXT, solution TEXT, changed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, sink TEXT NOT NULL, types TEXT NOT NULL, verified INTEGER NOT NULL,
+    verification_method TEXT NOT NULL, mapping TEXT NOT NULL, created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO sqlite_sequence (name, seq)
     SELECT 'documents', {FIRST_DOCUMENT_ID - 1} WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'documents');
 """
@@ -180,6 +190,17 @@ class State:
         with self.lock:
             return [dict(row) for row in self.db.execute("SELECT * FROM emails ORDER BY id").fetchall()]
 
+    # -- key-value (the webhook signing key) ------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        with self.lock:
+            row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row["value"] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
     # -- OAuth -------------------------------------------------------------------------------
 
     def add_grant(self, token: str, kind: str, client_id: str, expires: float, redirect_uri: str | None = None,
@@ -198,9 +219,12 @@ class State:
         return dict(row) if row else None
 
     def reset(self) -> None:
-        """Forget documents and emails; OAuth grants survive so a connected shop stays connected."""
+        """Forget documents, emails, SdI sends and webhook subscriptions; OAuth grants and the webhook
+        signing key survive so a connected shop stays connected and keeps trusting us."""
         with self.transaction() as db:
             db.execute("DELETE FROM documents")
             db.execute("DELETE FROM emails")
+            db.execute("DELETE FROM sdi_sends")
+            db.execute("DELETE FROM subscriptions")
             db.execute("UPDATE sqlite_sequence SET seq=? WHERE name='documents'", (FIRST_DOCUMENT_ID - 1,))
             db.execute("UPDATE sqlite_sequence SET seq=0 WHERE name='emails'")
