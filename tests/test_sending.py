@@ -150,8 +150,9 @@ def test_synced_invoice_is_emailed_through_fic_once(ctx, sandbox, smtp, listener
     stored = ctx.store.document(invoice.id)
     assert stored.sent_to == "anna@example.it, luca@example.it" and stored.sent_channel == "fic_email"
     assert stored.sent_at is not None
-    assert result["summary"] == (f"Fattura {invoice.full_number} sent by email through Fatture in Cloud to "
+    assert result["summary"] == (f"Invoice n. {invoice.full_number}: email sent through Fatture in Cloud to "
                                  "anna@example.it, luca@example.it.")
+    assert result["again"] is False
     assert [s[1:4] for s in sends(ctx)] == [("fic_email", "anna@example.it,luca@example.it", "sent")]
     assert listener.sent == [("7", invoice.id, "fic_email", ("anna@example.it", "luca@example.it"))]
     assert smtp.handler.messages == []
@@ -220,7 +221,7 @@ def test_without_a_mailer_nothing_is_marked_sent(shop, sandbox, monkeypatch):
     with pytest.raises(SendFailed, match="the shop has no mailer"):
         Sending(context).send_now(proforma.id, key="k")
     assert [s[3] for s in sends(context)] == ["failed"]
-    assert "shop_send_email" in sends(context)[0][4]
+    assert "the shop has no mailer" in sends(context)[0][4]
     assert context.store.document(proforma.id).sent_at is None
 
 
@@ -260,7 +261,10 @@ def test_sms_failure_is_kept_then_retried_through_the_provider(ctx, sandbox, twi
     with pytest.raises(SendFailed) as error:
         sending.send_now(invoice.id, phones=["+39 333 123 4567"], key="manual:1")
     assert "No SMS provider is configured" in str(error.value)
-    assert "It was sent to mario.rossi@example.it" in str(error.value)  # the email did leave
+    assert "Settings > SMS > SMS provider" in str(error.value) and "sms_provider" not in str(error.value)
+    # Each channel's outcome: the email did leave, the SMS did not.
+    assert str(error.value).startswith("Invoice n. 1: email sent through Fatture in Cloud to mario.rossi@example.it; "
+                                       "SMS to +393331234567 not sent: No SMS provider")
     assert [s[1:4] for s in sends(ctx)] == [("fic_email", "mario.rossi@example.it", "sent"),
                                             ("sms", "+393331234567", "failed")]
     monkeypatch.setenv("FIC_TWILIO_URL", twilio)
@@ -281,7 +285,7 @@ def test_sms_failure_is_kept_then_retried_through_the_provider(ctx, sandbox, twi
     ({"emails": ["mario@@example"]}, "emails", "'mario@@example' is not valid"),
     ({"phones": ["333"]}, "phones", "'333' is not valid"),
     ({"body": "<p>" + "x" * MAX_BODY_BYTES + "</p>"}, "body", "Fatture in Cloud accepts at most 50 KiB"),
-    ({"phones": ["+393331234567"], "sms_sender": "Nessuno"}, "sms_sender", "'Nessuno' is not configured"),
+    ({"phones": ["+393331234567"], "sms_sender": "Nessuno"}, "sms_sender", "\"Nessuno\" is not configured"),
     ({"subject": "Ciao {custmer_name}"}, "subject", "Unknown shortcode {custmer_name}"),
     ({"body": "{{ ''.__class__.__mro__ }}"}, "body", "Template syntax {{ is not allowed"),
     ({"sms_text": "{% for x in y %}", "phones": ["+393331234567"]}, "sms_text", "Template syntax {% is not allowed"),
@@ -317,7 +321,7 @@ def test_schedule_on_paid_is_used_once_for_the_invoice(ctx, sandbox):
     sending = Sending(ctx)
     scheduled = sending.schedule_on_paid("7", emails=["amministrazione@example.it"], subject="Pagato: {order_number}")
     assert scheduled["document_type"] == "invoice"
-    assert scheduled["summary"] == "When order 107 is paid, its Fattura will be sent to amministrazione@example.it."
+    assert scheduled["summary"] == "When order 107 is paid, its invoice will be sent to amministrazione@example.it."
     invoice = Documents(ctx).create("7", "invoice")  # what the lead's job does when the order is paid
     config = sending.config_for(invoice)
     assert config.id == scheduled["config_id"] and config.emails == ("amministrazione@example.it",)

@@ -91,10 +91,10 @@ def test_panel_shows_documents_in_italian_with_states_and_formats(context, shop,
     assert "Documenti fiscali" in text
     assert "12/A" in text and "28/11/2026" in text and "1.234,56\xa0€" in text
     assert "Parzialmente pagato: 100,00\xa0€" in text
-    assert "Inviato il 28/11/2026 alle 10:42 a mario@example.it" in text
+    assert "Inviata il 28/11/2026 alle 10:42 a mario@example.it" in text
     assert "Fattura elettronica: accettata" in text
     assert "Pagato" in text and "Non inviato" in text
-    assert "Convertito da Proforma 12/A" in text
+    assert "Convertita da Proforma 12/A" in text
     assert "FiC ha rifiutato il cliente" in text and "/fic/documents/2/retry" in text
     assert "In creazione…" in text
     # A proforma converts into the types FiC allows, minus the invoice this order already has.
@@ -261,7 +261,7 @@ def test_delete_asks_for_confirmation_on_its_own_page(context, web):
     document = add_document(context)
     response = web.get(f"/documents/{document.id}/delete", headers={"Referer": "http://localhost/admin/orders/7"})
     assert response.status_code == 200
-    assert "Sei sicuro di voler eliminare il documento fiscale?" in response.text
+    assert "Eliminare la Proforma n. 12/A?" in response.text
     assert 'name="next" value="/admin/orders/7"' in response.text
     assert 'method="post"' in response.text and "csrf_token" in response.text
     assert context.store.document(document.id) is not None

@@ -53,7 +53,7 @@ def create(web, fic, shop, document_type: str):
 
 def test_create_convert_view_delete_from_the_panel(web, fic, shop, sandbox):
     create(web, fic, shop, "proforma")
-    assert flashed(fic, shop) == "Documento aggiornato correttamente."
+    assert flashed(fic, shop) == "Proforma n. 1 creata."
     (proforma,) = fic.store.documents("3")
     assert proforma.type == "proforma" and proforma.fic_id
 
@@ -66,13 +66,19 @@ def test_create_convert_view_delete_from_the_panel(web, fic, shop, sandbox):
     assert response.status_code == 303
     invoice = fic.store.document_for("3", "invoice")
     assert invoice is not None and invoice.converted_from_label
+    assert flashed(fic, shop) == f"Proforma n. 1 convertita in Fattura n. {invoice.full_number}."
     panel = render_panel(fic, shop.orders["3"])
-    assert "Convertito da" in panel and "Fattura" in panel
+    assert "Convertita da Proforma n. 1" in panel
+    # A second click on a page left open says what already happened, in the right genders.
+    web.post(f"/documents/{proforma.id}/convert", data={"csrf_token": token(fic, shop), "to_type": "invoice"},
+             headers=REFERER)
+    assert flashed(fic, shop) == f"La proforma è già stata convertita nella Fattura n. {invoice.full_number}."
+    assert len(fic.store.documents("3")) == 2
 
     response = web.post(f"/documents/{invoice.id}/delete", data={"csrf_token": token(fic, shop)},
                         headers=REFERER)
     assert response.status_code == 303
-    assert flashed(fic, shop) == "Documento eliminato correttamente."
+    assert flashed(fic, shop) == f"Fattura n. {invoice.full_number} eliminata."
     assert fic.store.document(invoice.id) is None
     in_fic = {d["id"]: d for d in sandbox_call(sandbox, "GET", "/__sandbox__/documents")["data"]}
     assert in_fic[invoice.fic_id]["deleted"]
@@ -85,7 +91,7 @@ def test_delete_refused_with_the_reason_when_fic_locks_the_document(web, fic, sh
                  json={"locked": True, "ei_status": "sent"})
     web.post(f"/documents/{invoice.id}/delete", data={"csrf_token": token(fic, shop)}, headers=REFERER)
     message = flashed(fic, shop)
-    assert "Nota di credito" in message, message
+    assert "nota di credito" in message and "la Fattura n. 1: è bloccata" in message, message
     assert fic.store.document(invoice.id) is not None
 
 
@@ -116,7 +122,7 @@ def test_send_with_custom_text_and_an_extra_recipient(web, fic, shop, sandbox):
     # A double click (same form key) sends nothing more.
     web.post(f"/documents/{invoice.id}/send", data=form)
     assert len(sandbox_call(sandbox, "GET", "/__sandbox__/emails")["data"]) == 1
-    assert "Inviato il" in render_panel(fic, shop.orders["3"])
+    assert "Inviata il" in render_panel(fic, shop.orders["3"])
 
 
 def test_send_errors_stay_next_to_their_field_with_what_was_typed(web, fic, shop, sandbox):
@@ -180,7 +186,7 @@ def test_settings_screen_maps_vat_with_fic_types_and_keeps_secrets_hidden(web, f
                   "Seleziona imposta", "Seleziona pagamento", "Suffisso numerazione", "Verifica connessione"):
         assert label in text, label
     # The shop's payment method codes are shown in words, the code beside them.
-    assert re.search(r'data-method="bank_transfer">\s*<td>Bonifico bancario \(bank_transfer\)', text)
+    assert re.search(r'data-method="bank_transfer">\s*<td[^>]*>Bonifico bancario \(bank_transfer\)', text)
     # The VAT types come from FiC, with value and description.
     assert re.search(r'<option value="0"[^>]*>22%</option>', text)  # no dangling dash without a description
     csrf_token = panel_token(text)
@@ -200,13 +206,13 @@ def test_settings_screen_maps_vat_with_fic_types_and_keeps_secrets_hidden(web, f
     assert settings.vat_mapping == {"22": 0, "10": 3, "5": 54}
     after = web.get("/settings").text
     assert "Impostazioni salvate." in after
-    assert re.search(r'data-rate="4">\s*<td>4%\s*<span class="fic-unmapped">non configurata', after)
+    assert re.search(r'data-rate="4">\s*<td[^>]*>4%\s*<span class="fic-unmapped">non configurata', after)
 
 
 def test_settings_screen_maps_zero_rate_per_customer_area(web, fic):
     text = web.get("/settings").text
     for row, label in (("0:EU", "0% — clienti nell'UE"), ("0:extra-EU", "0% — clienti fuori dall'UE")):
-        assert re.search(rf'data-rate="{row}">\s*<td>{re.escape(escape(label))}<br><small', text), row
+        assert re.search(rf'data-rate="{row}">\s*<td[^>]*>{re.escape(escape(label))}<br><small', text), row
         assert f'name="vat_mapping.{row}"' in text
     assert '<option value="28">0% — N3.2 Non imponibile - cessioni intracomunitarie (natura N3.2)</option>' in text
     saved = web.post("/settings", data={"csrf_token": panel_token(text), "vat_mapping.22": "0", "vat_mapping.0": "6",
@@ -221,7 +227,7 @@ def test_settings_screen_maps_zero_rate_per_customer_area(web, fic):
     assert refused.status_code == 400
     assert re.search(r'name="vat_mapping.0:EU"[^>]*>.*?<option value="6" selected>', refused.text, re.S)
     # An area's row left empty is no error: the 0% row answers for it.
-    assert not re.search(r'data-rate="0:extra-EU">\s*<td>[^<]*<br><small[^>]*>[^<]*</small>\s*<span class="fic-unmapped"',
+    assert not re.search(r'data-rate="0:extra-EU">\s*<td[^>]*>[^<]*<br><small[^>]*>[^<]*</small>\s*<span class="fic-unmapped"',
                          after)
 
 
@@ -282,12 +288,12 @@ def test_what_follows_a_click_speaks_the_panels_language(fic, pm, shop, sandbox)
     form = dict(re.findall(r'name="(csrf_token|lang)" value="([^"]*)"', html))
     response = client.post("/orders/3/documents", data={**form, "type": "quote"}, headers=english)
     assert response.status_code == 303
-    assert flashed(fic, shop) == "Documento aggiornato correttamente."
+    assert flashed(fic, shop) == "Preventivo n. 1 creato."
 
     (quote,) = fic.store.documents("3")
     link = re.search(rf'href="(/fic/documents/{quote.id}/delete\?lang=it)"', render_panel(fic, shop.orders["3"]))
     confirm = client.get(link.group(1).removeprefix("/fic"), headers=english).get_data(as_text=True)
-    assert "Sei sicuro" in confirm and '<html lang="it">' in confirm and 'name="lang" value="it"' in confirm
+    assert "Eliminare il Preventivo" in confirm and '<html lang="it">' in confirm and 'name="lang" value="it"' in confirm
     # Reached without the panel (no lang asked), a page follows the browser.
     direct = client.get(f"/documents/{quote.id}/delete", headers=english).get_data(as_text=True)
-    assert "Are you sure" in direct and '<html lang="en">' in direct
+    assert "Delete the Quote n. 1?" in direct and '<html lang="en">' in direct

@@ -19,10 +19,10 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from . import dates, leases
+from . import dates, leases, wording
 from .context import acting_for
 from .errors import Busy, Conflict, InvalidInput, NotFound, Queued
-from .i18n import _
+from .i18n import _, pgettext
 from .model import CONVERSIONS, DOCUMENT_TYPES, Document, Order
 from .money import format_money
 from .store import now_iso
@@ -320,11 +320,13 @@ class Documents:
             return
         ei_status = fic.get("ei_status")
         if fic.get("locked") or ei_status in EI_LOCKED_STATES:
-            raise Conflict(
-                _("FiC does not allow deleting {label} n. {number}: it is locked or was sent to the SDI. "
-                  "Issue a credit note (Nota di credito) instead.").format(
-                    label=document.type_label, number=document.full_number),
-                order_id=document.order_id)
+            raise Conflict(wording.agree(
+                document.type,
+                pgettext("masculine", "FiC does not allow deleting {doc}: it is locked or was sent to the SDI. "
+                                      "Issue a credit note (Nota di credito) instead."),
+                pgettext("feminine", "FiC does not allow deleting {doc}: it is locked or was sent to the SDI. "
+                                     "Issue a credit note (Nota di credito) instead."),
+            ).format(doc=wording.document_name(document)), order_id=document.order_id)
         try:
             self.context.client.delete_document(document.fic_id)
         except FicNotFound:

@@ -34,6 +34,13 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return translations(current_language.get()).ngettext(singular, plural, n)
 
 
+def pgettext(context: str, message: str) -> str:
+    """Translate ``message`` in ``context``: Italian sentences about a document agree with its
+    gender, so the same English text has a ``masculine`` and a ``feminine`` entry (see
+    :mod:`fic_plugin.wording`)."""
+    return translations(current_language.get()).pgettext(context, message)
+
+
 @contextmanager
 def language(code: str | None):
     """Run a block in ``code`` (``it`` or ``en``; anything else means the default)."""

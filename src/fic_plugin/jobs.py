@@ -158,9 +158,12 @@ def _run_auto_document(context: Context, job: Job) -> None:
     documents.sync_payments(order.id)
     document = context.store.document(document.id)
     sending = Sending(context)
-    config = sending.config_for(document)
+    key = f"auto:{order.id}"
+    # The owner may have sent this document by hand meanwhile: the customer has it already, so
+    # only what did not leave yet goes out (a scheduled plan for it is dropped, and says so).
+    config = sending.without_what_left(document, sending.config_for(document), key)
     if config is not None:
-        sending.deliver(document, config, key=f"auto:{order.id}")
+        sending.deliver(document, config, key=key)
 
 
 def _run_create(context: Context, job: Job) -> None:
@@ -185,7 +188,8 @@ def _run_sync_payments(context: Context, job: Job) -> None:
     if pending_create or unsynced:
         # The document is still being made; its payload will carry the payments, and this job
         # runs again afterwards to catch any that came in meanwhile.
-        raise Busy(_("The document of order {order} is still being created.").format(order=job.order_id))
+        raise Busy(_("The document of order {order} is still being created.").format(
+            order=context.order(job.order_id).number))
     Documents(context).sync_payments(job.order_id)
 
 

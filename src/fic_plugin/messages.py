@@ -29,6 +29,7 @@ from .errors import InvalidInput
 from .i18n import _
 from .model import Customer, Document, Order
 from .money import format_money
+from .wording import WITH_ARTICLE
 
 if TYPE_CHECKING:
     import pluggy
@@ -50,6 +51,7 @@ BUILTIN_SHORTCODES: dict[str, str] = {
     "order_date": "The order date, like 28/11/2026",
     "products": "The ordered products, like 2 x Pasta di Gragnano 500 g",
     "document_type": "The document type in Italian, like Fattura",
+    "document_with_article": "The document type with its article, like la fattura or il preventivo",
     "document_number": "The document number with its suffix, like 12/A",
     "document_date": "The document date, like 28/11/2026",
     "document_total": "The document total, like 1.234,56 €",
@@ -165,6 +167,7 @@ def builtin_values(order: Order, document: Document | None, *, shop_name: str = 
         "order_date": order.created_at.strftime("%d/%m/%Y") if order.created_at else "",
         "products": products,
         "document_type": "",
+        "document_with_article": "",
         "document_number": "",
         "document_date": "",
         "document_total": "",
@@ -173,6 +176,7 @@ def builtin_values(order: Order, document: Document | None, *, shop_name: str = 
     if document is not None:
         values.update({
             "document_type": document.type_label,
+            "document_with_article": WITH_ARTICLE.get(document.type, document.type_label),
             "document_number": document.full_number,
             "document_date": document.date.strftime("%d/%m/%Y") if document.date else "",
             "document_total": format_money(document.amount_due, document.currency)
@@ -261,10 +265,13 @@ def render(text: str, order: Order, document: Document | None, *, html: bool,
 
 
 def preview(context: Context, order: Order, document: Document | None, *, subject: str | None = None,
-            body: str | None = None, sms_text: str | None = None) -> dict[str, Any]:
-    """What the send screen shows: the subject, body and SMS as the customer will read them."""
+            body: str | None = None, sms_text: str | None = None,
+            known: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What the send screen shows: the subject, body and SMS as the customer will read them.
+
+    ``known`` replaces values not known yet (a scheduled send's number, given by FiC later)."""
     settings = context.settings
-    values = shortcode_values(context, order, document)
+    values = {**shortcode_values(context, order, document), **(known or {})}
     sms = render(sms_text if sms_text is not None else settings.sms_text, order, document,
                  html=False, values=values, field="sms_text")
     encoding, length, parts = sms_parts(sms)

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from . import messages
+from . import messages, wording
 from .errors import Conflict, FicError, InvalidInput, NotFound
-from .i18n import _
+from .i18n import _, pgettext
 from .model import Document, Order, SentMessage
 from .settings import DEFAULT_EMAIL_BODY, DEFAULT_EMAIL_SUBJECT, DEFAULT_SMS_TEXT, Settings
 from .validation import check_email, check_phone
@@ -112,15 +113,19 @@ def _check_size(body: str) -> None:
 def _check_sms_sender(sender: str | None, settings: Settings) -> str:
     allowed = settings.sms_senders
     if not allowed:
-        raise InvalidInput(_("No SMS sender is configured: add one (an alias of at most 11 characters or a "
-                             "number) to the setting sms_senders."), field="sms_sender")
+        raise InvalidInput(_("No SMS sender is configured: add one (a name of at most 11 characters or a "
+                             "number) in {where}.").format(where=wording.setting_place("sms_senders")),
+                           field="sms_sender")
     chosen = sender or allowed[0]
     if chosen not in allowed:
-        raise InvalidInput(_("The SMS sender {sender!r} is not configured: choose one of {allowed} (setting "
-                             "sms_senders).").format(sender=chosen, allowed=", ".join(allowed)), field="sms_sender")
+        raise InvalidInput(_("The SMS sender \"{sender}\" is not configured: choose one of {allowed} (or add it "
+                             "in {where}).").format(sender=chosen, allowed=", ".join(allowed),
+                                                     where=wording.setting_place("sms_senders")),
+                           field="sms_sender")
     if not chosen.startswith("+") and len(chosen) > 11:
-        raise InvalidInput(_("The SMS sender {sender!r} is longer than 11 characters: operators refuse it. "
-                             "Shorten it in sms_senders.").format(sender=chosen), field="sms_sender")
+        raise InvalidInput(_("The SMS sender \"{sender}\" is longer than 11 characters: operators refuse it. "
+                             "Shorten it in {where}.").format(sender=chosen, where=wording.setting_place("sms_senders")),
+                           field="sms_sender")
     return chosen
 
 
@@ -184,8 +189,11 @@ class Sending:
                                  sms_sender=sms_sender, subject=subject, body=body, sms_text=sms_text,
                                  sms_default=False)
         key = key or f"manual:{document.id}:{uuid.uuid4().hex}"
+        # A second send to the customer is the owner's explicit choice; the message says so.
+        again = bool(self.store.sends.sent_not_under(document.id, key))
         sent = self.deliver(document, config, key)
-        return {"summary": self._summary(document, sent), "document_id": document.id, "key": key,
+        return {"summary": self._summary(document, sent, again=again), "document_id": document.id, "key": key,
+                "again": again,
                 "sent": [_sent_dict(s) for s in sent]}
 
     def schedule_on_paid(self, order_id: str, *, emails: Iterable[str] = (), phones: Iterable[str] = (),
@@ -200,19 +208,79 @@ class Sending:
                 order=order.number), order_id=order.id)
         existing = self.store.document_for(order.id, document_type)
         if existing is not None:
-            raise Conflict(_("Order {order} already has its document (id {id}): send it now instead.").format(
-                order=order.number, id=existing.id), order_id=order.id)
+            raise Conflict(wording.agree(
+                document_type,
+                pgettext("masculine", "Order {order} already has its {doc}: send it with \"Send…\" instead."),
+                pgettext("feminine", "Order {order} already has its {doc}: send it with \"Send…\" instead."),
+            ).format(order=order.number, doc=wording.document_name(existing)), order_id=order.id)
         config = self._configure(self.default_config(order, document_type), emails=emails, phones=phones,
                                  sms_sender=sms_sender, subject=subject, body=body, sms_text=sms_text,
                                  sms_default=True)
         config = config.validated(settings, messages.known_shortcodes(self.context.pm))
         config_id = self.store.sends.replace_on_paid_config(order.id, document_type, config.to_dict())
-        recipients = ", ".join([*config.emails, *config.phones])
-        return {"summary": _("When order {order} is paid, its {type} will be sent to {recipients}.").format(
-                    order=order.number, type=Document(None, order.id, document_type).type_label,
-                    recipients=recipients),
+        return {"summary": self.plan_summary(order, document_type, config),
                 "order_id": order.id, "config_id": config_id, "document_type": document_type,
                 "config": config.to_dict()}
+
+    def without_what_left(self, document: Document, config: SendConfig, key: str) -> SendConfig | None:
+        """``config`` without the channels by which ``document`` already reached the customer under
+        another key (the owner's "Invia…", usually); ``None`` when nothing is left to send.
+
+        The automatic send (and a scheduled one) asks this first: a customer who got the invoice by
+        hand at 23:22 does not get it again at 23:25 because the order became paid. A plan that
+        ends up with nothing to send is closed, and the activity log says why.
+        """
+        earlier = self.store.sends.sent_not_under(document.id, key)
+        if not earlier:
+            return config
+        emailed = any(row["channel"] in ("fic_email", "smtp") for row in earlier)
+        texted = {phone for row in earlier if row["channel"] == "sms" for phone in row["recipients"].split(",")}
+        emails = () if emailed else config.emails
+        phones = tuple(p for p in config.phones if p not in texted) if config.sms else ()
+        if emails or phones:
+            return attrs.evolve(config, emails=emails, phones=phones, sms=bool(phones))
+        if config.id is not None:
+            self.store.sends.mark_config_used(config.id, document.id)
+        last = earlier[-1]
+        sent_at = datetime.fromisoformat(last["sent_at"]) if last["sent_at"] else None
+        self.store.audit("send", wording.agree(
+            document.type,
+            pgettext("masculine", "{doc} not sent again: it was already sent on {date} {to}."),
+            pgettext("feminine", "{doc} not sent again: it was already sent on {date} {to}.")).format(
+                doc=wording.document_name(document), date=sent_at.strftime("%d/%m/%Y %H:%M") if sent_at else "",
+                to=wording.to_recipients(last["recipients"].replace(",", ", "))),
+            order_id=document.order_id, document_id=document.id)
+        return None
+
+    def plan(self, order: Order) -> SendConfig | None:
+        """The order's "send when paid" plan not used yet (the panel shows it with Modifica/Annulla)."""
+        row = self.store.sends.on_paid_config(order.id)
+        return SendConfig.from_dict(row["config"], id=row["id"]) if row else None
+
+    def cancel_plan(self, order: Order) -> str:
+        """Drop the order's plan; returns the message for the owner."""
+        plan = self.plan(order)
+        if plan is None or not self.store.sends.cancel_on_paid_configs(order.id):
+            raise NotFound(_("Order {order} has no scheduled sending to cancel.").format(order=order.number),
+                           order_id=order.id)
+        self.store.audit("send", _("Scheduled sending cancelled."), order_id=order.id)
+        return wording.agree(
+            plan.document_type,
+            pgettext("masculine", "Scheduled sending cancelled: the {type} of order {order} will not be sent "
+                                  "when it is paid."),
+            pgettext("feminine", "Scheduled sending cancelled: the {type} of order {order} will not be sent "
+                                 "when it is paid."),
+        ).format(type=_document_type_word(plan.document_type), order=order.number)
+
+    @staticmethod
+    def plan_summary(order: Order, document_type: str, config: SendConfig) -> str:
+        """"When order 107 is paid, its invoice will be sent to …" (in the type's gender)."""
+        recipients = ", ".join([*config.emails, *config.phones])
+        return wording.full_stop(wording.agree(
+            document_type,
+            pgettext("masculine", "When order {order} is paid, its {type} will be sent {to}."),
+            pgettext("feminine", "When order {order} is paid, its {type} will be sent {to}."),
+        ).format(order=order.number, type=_document_type_word(document_type), to=wording.to_recipients(recipients)))
 
     # --- delivery --------------------------------------------------------------------------------------
 
@@ -245,18 +313,17 @@ class Sending:
 
     def _raise(self, document: Document, outcome: Outcome) -> None:
         from .jobs import is_transient
+        from .sending_channels import sent_phrase
 
         for _what, error in outcome.failed:
             if is_transient(error):
                 raise error
-        reasons = "; ".join([*(f"{what}: {error}" for what, error in outcome.failed),
-                             *(_("{what}: it may or may not have left, check before sending again").format(
-                                 what=what) for what in outcome.unknown)])
-        done = ", ".join(", ".join(s.to) for s in outcome.sent + outcome.already)
-        message = _("{doc} was not sent to everyone. {reasons}").format(
-            doc=f"{document.type_label} {document.full_number}".strip(), reasons=reasons)
-        if done:
-            message += " " + _("It was sent to {recipients}.").format(recipients=done)
+        # Each channel's own outcome: "email sent to x; SMS to +39… not sent: refused", never a
+        # bare "not sent" for a document the customer did receive by email.
+        parts = [*(sent_phrase(s.channel, s.to) for s in outcome.sent + outcome.already),
+                 *(what for what, _error in outcome.failed), *outcome.unknown]
+        message = wording.full_stop(_("{doc}: {outcomes}.").format(doc=wording.document_name(document),
+                                                                     outcomes="; ".join(parts)))
         raise SendFailed(message, sent=outcome.sent + outcome.already, order_id=document.order_id)
 
     def _record_on_document(self, document: Document, sent: list[SentMessage]) -> None:
@@ -277,11 +344,16 @@ class Sending:
         except Exception:  # a listener's bug must not turn a sent email into a failed send
             log.exception("A fic_document_sent plugin failed for document %s", document.id)
 
-    def _summary(self, document: Document, sent: list[SentMessage]) -> str:
-        labels = {"fic_email": _("by email through Fatture in Cloud"), "smtp": _("by email"), "sms": _("by SMS")}
-        parts = [f"{labels.get(s.channel, s.channel)} {_('to')} {', '.join(s.to)}" for s in sent]
-        return _("{doc} sent {how}.").format(doc=f"{document.type_label} {document.full_number}".strip(),
-                                             how="; ".join(parts))
+    def _summary(self, document: Document, sent: list[SentMessage], *, again: bool = False) -> str:
+        from .sending_channels import sent_phrase
+
+        outcomes = "; ".join(sent_phrase(s.channel, s.to) for s in sent)
+        if again:
+            text = wording.agree(document.type, pgettext("masculine", "{doc} sent again: {outcomes}."),
+                                 pgettext("feminine", "{doc} sent again: {outcomes}."))
+        else:
+            text = _("{doc}: {outcomes}.")
+        return wording.full_stop(text.format(doc=wording.document_name(document), outcomes=outcomes))
 
     # --- FiC's delivery state ------------------------------------------------------------------------
 
@@ -307,6 +379,13 @@ class Sending:
     def sends(self, document_id: int) -> list[dict[str, Any]]:
         """The document's send attempts, newest first (for the panel and ``fic status``)."""
         return self.store.sends.for_document(document_id)
+
+
+def _document_type_word(document_type: str) -> str:
+    """The type as a common noun inside a sentence: "its invoice", "la fattura"."""
+    from .web.labels import document_type_label
+
+    return document_type_label(document_type).lower()
 
 
 def _sent_dict(sent: SentMessage) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from . import messages
+from . import messages, wording
 from .errors import FicError
 from .i18n import _
 from .model import Document, EmailMessage, Order, SentMessage, SmsMessage
@@ -100,7 +100,7 @@ class Channels:
 
     def _one(self, outcome: Outcome, key: str, channel: str, recipients: tuple[str, ...]) -> None:
         row, fresh = self._claim(key, channel, recipients)
-        what = f"{_channel_label(channel)} {', '.join(recipients)}"
+        what = unknown_phrase(channel, recipients)
         if row["status"] == "sent":
             outcome.already.append(self._sent_from_row(row))
             return
@@ -126,13 +126,13 @@ class Channels:
                     return
                 # Stays queued: the next attempt looks in FiC's log again before resending.
                 self._mark(row, "queued", error=str(error))
-                outcome.failed.append((what, error))
+                outcome.failed.append((failed_phrase(channel, recipients, error), error))
             elif getattr(error, "code", "") == "sms_outcome_unknown":
                 self._mark(row, "unknown", error=str(error))
                 outcome.unknown.append(what)
             else:
                 self._mark(row, "failed", error=_reason(error))
-                outcome.failed.append((what, error))
+                outcome.failed.append((failed_phrase(channel, recipients, error), error))
             self._audit(channel, _("failed: {error}").format(error=_reason(error)))
             return
         self._mark_sent(row, sent)
@@ -215,7 +215,8 @@ class Channels:
         if default and default.get("email"):
             return {"sender_email": default["email"]}
         raise FicError(_("Fatture in Cloud has no sender address for emails: add one in FiC (Impostazioni > "
-                         "Email) or set email_sender."), field="email_sender", order_id=self.order.id)
+                         "Email) or in {where}.").format(where=wording.setting_place("email_sender")),
+                       field="email_sender", order_id=self.order.id)
 
     def _smtp(self, recipients: tuple[str, ...]) -> SentMessage:
         # No FiC buttons outside FiC: the placeholder would reach the customer as text.
@@ -225,8 +226,8 @@ class Channels:
                                document_id=self.document.id)
         accepted = self.context.pm.hook.shop_send_email(message=message)
         if accepted is None:
-            raise FicError(_("This document is not in Fatture in Cloud yet and the shop has no mailer "
-                             "(shop_send_email): wait for the document to sync, or configure the shop's email."),
+            raise FicError(_("This document is not in Fatture in Cloud yet and the shop has no mailer: wait for "
+                             "the document to reach Fatture in Cloud, or configure the shop's email."),
                            order_id=self.order.id)
         if accepted is False:
             raise FicError(_("The shop's mailer did not accept the email to {to}.").format(to=", ".join(recipients)),
@@ -238,13 +239,36 @@ class Channels:
                              order_id=self.order.id, document_id=self.document.id)
         sent = self.context.pm.hook.fic_send_sms(message=message)
         if sent is None:
-            raise FicError(_("No SMS provider is configured: choose one in the setting sms_provider (twilio or "
-                             "skebby) or install a provider plugin."), field="sms_provider", order_id=self.order.id)
+            raise FicError(_("No SMS provider is configured: choose one in {where} (Twilio or Skebby) or "
+                             "install a provider plugin.").format(where=wording.setting_place("sms_provider")),
+                           field="sms_provider", order_id=self.order.id)
         return attrs.evolve(sent, channel="sms") if sent.channel != "sms" else sent
 
 
-def _channel_label(channel: str) -> str:
-    return {"fic_email": _("email through FiC"), "smtp": _("email"), "sms": _("SMS")}.get(channel, channel)
+def sent_phrase(channel: str, recipients: Iterable[str]) -> str:
+    """"SMS sent to +39…": one channel's outcome, in words that agree (email is feminine in Italian)."""
+    to = wording.to_recipients(", ".join(recipients))
+    if channel == "sms":
+        return _("SMS sent {to}").format(to=to)
+    if channel == "fic_email":
+        return _("email sent through Fatture in Cloud {to}").format(to=to)
+    return _("email sent {to}").format(to=to)
+
+
+def failed_phrase(channel: str, recipients: Iterable[str], error: Exception | str) -> str:
+    to = wording.to_recipients(", ".join(recipients))
+    reason = _reason(error) if isinstance(error, Exception) else error
+    reason = reason[:-1] if reason.endswith(".") else reason
+    if channel == "sms":
+        return _("SMS {to} not sent: {reason}").format(to=to, reason=reason)
+    return _("email {to} not sent: {reason}").format(to=to, reason=reason)
+
+
+def unknown_phrase(channel: str, recipients: Iterable[str]) -> str:
+    to = wording.to_recipients(", ".join(recipients))
+    if channel == "sms":
+        return _("SMS {to}: it may or may not have left, check before sending again").format(to=to)
+    return _("email {to}: it may or may not have left, check before sending again").format(to=to)
 
 
 def _reason(error: Exception) -> str:

@@ -22,16 +22,18 @@ from .model import VAT_AREAS
 from .store import Store
 
 DEFAULT_EMAIL_SUBJECT = "{document_type} n. {document_number} del {document_date} - {shop_name}"
+# The defaults name the document with its article ({document_with_article}: "la fattura", "il
+# preventivo"), so every type reads right; no adjective agrees with it.
 DEFAULT_EMAIL_BODY = (
     "<p>Gentile {customer_name},</p>"
-    "<p>in allegato trova la {document_type} n. {document_number} del {document_date} "
-    "relativa al suo ordine n. {order_number}, per un totale di {document_total}.</p>"
+    "<p>in allegato trova {document_with_article} n. {document_number} del {document_date} "
+    "per il suo ordine n. {order_number}, per un totale di {document_total}.</p>"
     "<p>{{allegati}}</p>"
     "<p>Grazie per il suo acquisto,<br>{shop_name}</p>"
 )
 DEFAULT_SMS_TEXT = (
-    "{shop_name}: la {document_type} n. {document_number} per l'ordine {order_number} "
-    "è stata inviata a {customer_email}."
+    "{shop_name}: le abbiamo inviato per email {document_with_article} n. {document_number} "
+    "dell'ordine {order_number}."
 )
 
 #: Settings kept in ``fic_secrets``: never printed, never rendered, never logged.

@@ -76,7 +76,8 @@ def panel(page):
 def create(page, label: str) -> None:
     panel(page).locator("select[name=type]").select_option(label=label)
     panel(page).get_by_role("button", name="Genera documento").click()
-    sync_api.expect(panel(page).locator(".fic-flash")).to_have_text("Documento aggiornato correttamente.")
+    sync_api.expect(panel(page).locator(".fic-flash")).to_have_text(re.compile(
+        rf"^{re.escape(label)} n\. \S+ (creata|creato)\.$"))
 
 
 def row(page, label: str):
@@ -94,7 +95,7 @@ def test_create_every_type_and_view_it(page, demo, tmp_path):
     invoice = row(page, "Fattura")
     text = invoice.inner_text()
     assert re.search(r"\d+,\d\d\s€", text), text
-    assert re.search(r"\d\d/\d\d/\d{4}", text) and "Non pagato" in text and "Non inviato" in text
+    assert re.search(r"\d\d/\d\d/\d{4}", text) and "Non pagato" in text and "Non inviata" in text
     panel(page).screenshot(path=str(tmp_path / "panel.png"))
     with page.expect_popup() as popup:
         invoice.get_by_role("link", name="Visualizza").click()
@@ -108,8 +109,9 @@ def test_convert_a_proforma_into_an_invoice(page, demo):
     page.goto(f"{demo.url}/orders/{order['id']}")
     create(page, "Proforma")
     row(page, "Proforma").get_by_role("button", name="Converti in Fattura").click()
-    sync_api.expect(panel(page).locator(".fic-flash")).to_have_text("Documento aggiornato correttamente.")
-    sync_api.expect(row(page, "Fattura")).to_contain_text("Convertito da")
+    sync_api.expect(panel(page).locator(".fic-flash")).to_have_text(re.compile(
+        r"^Proforma n\. \S+ convertita in Fattura n\. \S+\.$"))
+    sync_api.expect(row(page, "Fattura")).to_contain_text("Convertita da Proforma")
     invoice = demo.context.store.document_for(order["id"], "invoice")
     assert invoice is not None and invoice.converted_from is not None
 
@@ -119,14 +121,13 @@ def test_delete_after_confirmation(page, demo):
     page.goto(f"{demo.url}/orders/{order['id']}")
     create(page, "Preventivo")
     row(page, "Preventivo").get_by_role("link", name="Elimina").click()
-    sync_api.expect(page.get_by_role("heading")).to_contain_text(
-        "Sei sicuro di voler eliminare il documento fiscale?")
+    sync_api.expect(page.get_by_role("heading")).to_contain_text("Eliminare il Preventivo n.")
     page.get_by_role("link", name="Annulla").click()
     sync_api.expect(row(page, "Preventivo")).to_have_count(1)
     row(page, "Preventivo").get_by_role("link", name="Elimina").click()
     page.get_by_role("button", name="Elimina").click()
     assert page.url.endswith(f"/orders/{order['id']}")
-    sync_api.expect(panel(page).locator(".fic-flash")).to_have_text("Documento eliminato correttamente.")
+    sync_api.expect(panel(page).locator(".fic-flash")).to_have_text(re.compile(r"^Preventivo n\. \S+ eliminato\.$"))
     sync_api.expect(row(page, "Preventivo")).to_have_count(0)
     assert demo.context.store.documents(order["id"]) == []
 
@@ -151,7 +152,7 @@ def test_send_with_custom_text_and_an_extra_recipient(page, demo, tmp_path):
     page.get_by_role("button", name="Invia", exact=True).click()
     assert page.url.endswith(f"/orders/{order['id']}")
     sync_api.expect(panel(page).locator(".fic-flash")).not_to_have_class(re.compile("fic-error"))
-    sync_api.expect(row(page, "Fattura")).to_contain_text("Inviato il")
+    sync_api.expect(row(page, "Fattura")).to_contain_text("Inviata il")
     emails = requests.get(demo.sandbox_url + "/__sandbox__/emails", timeout=10).json()["data"]
     mine = [e for e in emails if "amministrazione@example.it" in str(e)]
     assert mine and "Fattura per Mario Rossi" in str(mine[-1])
@@ -163,17 +164,21 @@ def test_schedule_on_payment_then_record_the_payment(page, demo):
     panel(page).get_by_role("link", name="Programma l'invio alla ricezione del pagamento").click()
     page.locator("#f-subject").fill("La sua fattura {document_number}")
     page.get_by_role("button", name="Programma l'invio alla ricezione del pagamento").click()
-    sync_api.expect(panel(page).locator(".fic-flash")).to_contain_text("sarà inviato")
+    sync_api.expect(panel(page).locator(".fic-flash")).to_contain_text("la fattura sarà inviata a mario.rossi")
+    # After a reload the plan is still on the panel, with "Modifica" and "Annulla".
+    page.reload()
+    sync_api.expect(panel(page).locator(".fic-plan")).to_contain_text("la fattura sarà inviata")
+    sync_api.expect(panel(page).locator(".fic-plan").get_by_role("link", name="Modifica")).to_be_visible()
     page.locator("#payment-form input[name=amount]").fill(order["totals"]["due"].replace(".", ","))
     page.locator("#payment-form").get_by_role("button", name="Registra pagamento").click()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         page.goto(f"{demo.url}/orders/{order['id']}")
         invoice = row(page, "Fattura")
-        if invoice.count() and "Inviato il" in invoice.inner_text():
+        if invoice.count() and "Inviata il" in invoice.inner_text():
             break
         time.sleep(0.5)
-    sync_api.expect(row(page, "Fattura")).to_contain_text("Inviato il")
+    sync_api.expect(row(page, "Fattura")).to_contain_text("Inviata il")
     sync_api.expect(row(page, "Fattura")).to_contain_text("Pagato")
 
 

@@ -77,3 +77,15 @@ class SendRepository:
     def mark_config_used(self, config_id: int, document_id: int) -> None:
         self.store.execute("UPDATE fic_send_configs SET used_at = ?, document_id = ? WHERE id = ?",
                            [now_iso(), document_id, config_id])
+
+    def sent_not_under(self, document_id: int, key: str) -> list[dict[str, Any]]:
+        """The document's sends that left under another key than ``key``, oldest first (``auto:7``
+        leaves out ``auto:7:email`` and ``auto:7:sms:…``): what reached the customer some other way."""
+        return as_dicts(self.store.execute(
+            "SELECT * FROM fic_sends WHERE document_id = ? AND status = 'sent' AND substr(key, 1, ?) != ?"
+            " ORDER BY id", [document_id, len(key) + 1, key + ":"]))
+
+    def cancel_on_paid_configs(self, order_id: str) -> int:
+        """Drop the order's unused "send when paid" plans; returns how many there were."""
+        return self.store.execute("DELETE FROM fic_send_configs WHERE order_id = ? AND on_paid = 1 AND used_at IS NULL",
+                                  [str(order_id)]).rowcount

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
-from ..errors import FicError, InvalidInput, NotFound
-from ..i18n import _, current_language
-from ..model import CONVERSIONS, PANEL_DOCUMENT_TYPES
+from .. import wording
+from ..errors import Conflict, FicError, InvalidInput, NotFound
+from ..i18n import _, current_language, ngettext, pgettext
+from ..model import CONVERSIONS, PANEL_DOCUMENT_TYPES, Document
 from .formatting import day, money
 from .labels import N_, document_type_label
 from .panel import UNEXPECTED, flash, render_panel
@@ -25,7 +26,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UPDATED = N_("Document updated successfully.")
-DELETED = N_("Document deleted successfully.")
+
+
+def already_converted(original: Document, converted: Document) -> str:
+    """"Il preventivo è già stato convertito nella Fattura n. 3": both nouns agree."""
+    into = wording.agree(converted.type, pgettext("masculine", "into the {doc}"),
+                         pgettext("feminine", "into the {doc}")).format(doc=wording.document_name(converted))
+    return wording.agree(
+        original.type, pgettext("masculine", "The {type} has already been converted {into}."),
+        pgettext("feminine", "The {type} has already been converted {into}."),
+    ).format(type=document_type_label(original.type).lower(), into=into)
 
 
 def order_page(web: FicWebApp, request: Request, order_id: str) -> Response:
@@ -46,8 +56,9 @@ def create(web: FicWebApp, request: Request, order_id: str) -> Response:
             raise InvalidInput(_("Choose the type of document to create."), field="type")
         from ..documents import Documents
 
-        Documents(web.context).create(order_id, document_type)
-        return _(UPDATED)
+        document = Documents(web.context).create(order_id, document_type)
+        return wording.agree(document.type, pgettext("masculine", "{doc} created."),
+                             pgettext("feminine", "{doc} created.")).format(doc=wording.document_name(document))
 
     return web.act(request, order_id, action, web.order_url(request, order_id))
 
@@ -82,8 +93,15 @@ def convert(web: FicWebApp, request: Request, document_id: int) -> Response:
                 from_type=document_type_label(document.type)), field="to_type")
         from ..documents import Documents
 
-        Documents(web.context).convert(document_id, to_type)
-        return _(UPDATED)
+        earlier = web.context.store.document_for(document.order_id, to_type)
+        if earlier is not None and earlier.converted_from == document.id:
+            # A second click, or a page left open: say what already happened, change nothing.
+            raise Conflict(already_converted(document, earlier), order_id=document.order_id)
+        converted = Documents(web.context).convert(document_id, to_type)
+        return wording.agree(
+            document.type, pgettext("masculine", "{doc} converted into {target}."),
+            pgettext("feminine", "{doc} converted into {target}."),
+        ).format(doc=wording.document_name(document), target=wording.document_name(converted))
 
     return web.act(request, document.order_id, action, web.order_url(request, document.order_id))
 
@@ -98,15 +116,50 @@ def delete(web: FicWebApp, request: Request, document_id: int) -> Response:
     if request.method == "GET":
         return web.page(request, "confirm_delete.html", document=document, back=back,
                         type_label=document_type_label(document.type), date=day(document.date),
-                        total=money(document.amount_due, document.currency))
+                        total=money(document.amount_due, document.currency),
+                        heading=wording.agree(document.type, pgettext("masculine", "Delete the {doc}?"),
+                                              pgettext("feminine", "Delete the {doc}?")).format(
+                            doc=wording.document_name(document).lower() if not document.full_number
+                            else wording.document_name(document)),
+                        warnings=delete_warnings(document),
+                        credit_note="credit_note" in CONVERSIONS.get(document.type, ()) and document.is_synced
+                        and web.context.store.document_for(document.order_id, "credit_note") is None)
 
     def action() -> str:
         from ..documents import Documents
 
         Documents(web.context).delete(document_id)
-        return _(DELETED)
+        return wording.agree(document.type, pgettext("masculine", "{doc} deleted."),
+                             pgettext("feminine", "{doc} deleted.")).format(doc=wording.document_name(document))
 
     return web.act(request, document.order_id, action, web.order_url(request, document.order_id))
+
+
+def delete_warnings(document: Document) -> list[str]:
+    """What deleting means for this document, beyond "cannot be undone": the customer may hold it,
+    it may be paid, and FiC keeps it in its bin."""
+    warnings = []
+    if document.sent_at:
+        warnings.append(wording.agree(
+            document.type,
+            pgettext("masculine", "The customer already received it on {date}{to}: deleting it here does not take "
+                                  "it back from them."),
+            pgettext("feminine", "The customer already received it on {date}{to}: deleting it here does not take "
+                                 "it back from them."),
+        ).format(date=day(document.sent_at),
+                 to=" " + wording.to_recipients(document.sent_to) if document.sent_to else ""))
+    if document.type in ("invoice", "receipt") and document.status in ("paid", "partly_paid"):
+        warnings.append(_("Payments of {amount} are recorded on it: they are deleted with it.").format(
+            amount=money(document.amount_paid, document.currency)))
+    if document.is_synced:
+        warnings.append(wording.agree(
+            document.type,
+            pgettext("masculine", "In Fatture in Cloud it goes to the bin, and its number stays used."),
+            pgettext("feminine", "In Fatture in Cloud it goes to the bin, and its number stays used.")))
+    if document.type == "invoice" and (document.sent_at or document.status != "not_paid"):
+        warnings.append(_("To cancel an invoice the customer has, issue a credit note instead: it keeps the "
+                          "invoice and cancels its amount, as the law asks."))
+    return warnings
 
 
 def retry_document(web: FicWebApp, request: Request, document_id: int) -> Response:
@@ -120,7 +173,7 @@ def retry_document(web: FicWebApp, request: Request, document_id: int) -> Respon
         from ..jobs import retry_jobs
 
         count = sum(retry_jobs(web.context, job_id=job.id) for job in rows)
-        return _("{count} job(s) queued again.").format(count=count)
+        return ngettext("{count} job queued again.", "{count} jobs queued again.", count).format(count=count)
 
     return web.act(request, document.order_id, action, web.order_url(request, document.order_id))
 
@@ -135,7 +188,7 @@ def retry_job(web: FicWebApp, request: Request, job_id: int) -> Response:
         from ..jobs import retry_jobs
 
         count = retry_jobs(web.context, job_id=job_id)
-        return _("{count} job(s) queued again.").format(count=count)
+        return ngettext("{count} job queued again.", "{count} jobs queued again.", count).format(count=count)
 
     fallback = web.order_url(request, order_id) if order_id else f"{request.script_root}/settings"
     return web.act(request, order_id, action, fallback)

@@ -192,6 +192,7 @@ SHORTCODE_DESCRIPTIONS = (
     N_("The order date, like 28/11/2026"),
     N_("The ordered products, like 2 x Pasta di Gragnano 500 g"),
     N_("The document type in Italian, like Fattura"),
+    N_("The document type with its article, like la fattura or il preventivo"),
     N_("The document number with its suffix, like 12/A"),
     N_("The document date, like 28/11/2026"),
     N_("The document total, like 1.234,56 €"),

@@ -13,8 +13,9 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .. import wording
 from ..errors import FicError
-from ..i18n import _, current_language, language
+from ..i18n import _, current_language, language, pgettext
 from ..model import CONVERSIONS, PANEL_DOCUMENT_TYPES, Document, Order
 from ..payload import PAYMENT_TYPES
 from . import csrf
@@ -83,7 +84,7 @@ def screen_language(context: Context, accept: Any = None, *, asked: str | None =
 
 def flash(context: Context, order_id: str, text: str, kind: str = "ok") -> None:
     """Keep a message for the next drawing of this order's panel (after the redirect)."""
-    value = json.dumps({"text": text, "kind": kind, "at": datetime.now().isoformat()})
+    value = json.dumps({"text": wording.full_stop(text), "kind": kind, "at": datetime.now().isoformat()})
     context.store.set_meta(f"web_flash:{order_id}", value)
 
 
@@ -111,14 +112,36 @@ def panel_view(context: Context, order: Order, *, mount: str = MOUNT) -> dict[st
         "lang": current_language.get(),
         "csrf": csrf.issue(context.store, order_id=order.id),
         "flash": pop_flash(context, order.id),
-        "documents": [document_view(d, documents) for d in documents],
+        "documents": [dict(document_view(d, documents), channels=channel_states(context, d)) for d in documents],
         "create_types": [(t, document_type_label(t)) for t in PANEL_DOCUMENT_TYPES if t not in existing],
         "jobs": jobs_view(context, order.id),
-        "audit": [{"at": row["at"], "what": activity_label(row["action"]), "detail": activity_detail(row)}
-                  for row in context.store.audit_log(order.id, limit=30)],
+        "audit": [audit_view(row) for row in context.store.audit_log(order.id, limit=30)],
         # "Send when paid" plans the automatic document; once it exists, "Invia…" is the way.
         "can_schedule": order.paid_at is None and auto_document_type(context, order) not in existing,
+        "plan": plan_view(context, order),
     }
+
+
+def plan_view(context: Context, order: Order) -> dict[str, Any] | None:
+    """The order's "send when paid" plan, so the owner sees it after a reload and can change or
+    cancel it."""
+    from ..sending import Sending
+
+    sending = Sending(context)
+    plan = sending.plan(order)
+    if plan is None:
+        return None
+    return {"summary": sending.plan_summary(order, plan.document_type, plan)}
+
+
+def audit_view(row: dict) -> dict[str, Any]:
+    """An activity log row: what happened in words; a FiC request's raw call (``POST
+    /c/1/issued_documents: 200, 6 ms``) goes in ``raw``, shown behind a details toggle."""
+    if row.get("action") == "fic_request" and row.get("method"):
+        ok = row.get("status") and 200 <= int(row["status"]) < 300
+        return {"at": row["at"], "what": activity_label(row["action"]),
+                "detail": _("answered") if ok else _("refused or unanswered"), "raw": activity_detail(row)}
+    return {"at": row["at"], "what": activity_label(row["action"]), "detail": activity_detail(row), "raw": ""}
 
 
 def auto_document_type(context: Context, order: Order) -> str:
@@ -155,18 +178,46 @@ def payment_state(document: Document) -> str:
 
 def sent_state(document: Document) -> str:
     if not document.sent_at:
-        return _("Not sent")
+        return wording.agree(document.type, pgettext("masculine", "Not sent"), pgettext("feminine", "Not sent"))
+    when = {"date": day(document.sent_at), "time": clock(document.sent_at)}
     if document.sent_to:
-        return _("Sent on {date} at {time} to {recipient}").format(
-            date=day(document.sent_at), time=clock(document.sent_at), recipient=document.sent_to)
-    return _("Sent on {date} at {time}").format(date=day(document.sent_at), time=clock(document.sent_at))
+        return wording.agree(
+            document.type, pgettext("masculine", "Sent on {date} at {time} {to}"),
+            pgettext("feminine", "Sent on {date} at {time} {to}"),
+        ).format(**when, to=wording.to_recipients(document.sent_to))
+    return wording.agree(document.type, pgettext("masculine", "Sent on {date} at {time}"),
+                         pgettext("feminine", "Sent on {date} at {time}")).format(**when)
+
+
+def channel_states(context: Context, document: Document) -> list[dict[str, str]]:
+    """The last attempt of each channel and recipient (email, SMS to each number): a send that
+    reached the customer by email but not by SMS shows both, not one "Non inviato"."""
+    from ..sending_channels import failed_phrase, sent_phrase, unknown_phrase
+
+    latest: dict[str, dict] = {}
+    for row in reversed(context.store.sends.for_document(document.id)):
+        family = "sms:" + row["recipients"] if row["channel"] == "sms" else "email"
+        latest[family] = row
+    if not any(row["status"] != "sent" for row in latest.values()):
+        return []  # all delivered: the "Inviata il …" line says it
+    states = []
+    for row in latest.values():
+        recipients = row["recipients"].split(",")
+        if row["status"] == "sent":
+            states.append({"kind": "ok", "text": sent_phrase(row["channel"], recipients)})
+        elif row["status"] == "unknown":
+            states.append({"kind": "warn", "text": unknown_phrase(row["channel"], recipients)})
+        elif row["status"] == "failed":
+            states.append({"kind": "error", "text": failed_phrase(row["channel"], recipients, row["error"] or "")})
+    return states
 
 
 def converted_from(document: Document) -> str:
     if not document.converted_from_label and document.converted_from is None:
         return ""
-    return _("Converted from {document}").format(
-        document=document.converted_from_label or f"#{document.converted_from}")
+    return wording.agree(document.type, pgettext("masculine", "Converted from {document}"),
+                         pgettext("feminine", "Converted from {document}")).format(
+        document=document.converted_from_label or "")
 
 
 def jobs_view(context: Context, order_id: str) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from .. import messages
 from ..errors import FicError, InvalidInput
 from ..i18n import _
 from ..model import Document, Order
+from ..sending import SendFailed
 from .actions import UPDATED
 from .formatting import render
 from .labels import N_, document_type_label
@@ -44,6 +45,16 @@ def schedule(web: FicWebApp, request: Request, order_id: str) -> Response:
     return send_form(web, request, order, None)
 
 
+def cancel_schedule(web: FicWebApp, request: Request, order_id: str) -> Response:
+    """"Annulla" beside the scheduled sending on the panel."""
+    from ..sending import Sending
+
+    def action() -> str:
+        return Sending(web.context).cancel_plan(web.context.order(order_id))
+
+    return web.act(request, order_id, action, web.order_url(request, order_id))
+
+
 def send_form(web: FicWebApp, request: Request, order: Order, document: Document | None) -> Response:
     back = web.back(request, web.order_url(request, order.id))
     if request.method == "GET":
@@ -58,6 +69,13 @@ def send_form(web: FicWebApp, request: Request, order: Order, document: Document
             result = deliver(web, order, document, typed, wants_schedule)
         except InvalidInput as error:
             errors[error.field or "_form"] = error.message
+        except SendFailed as error:
+            if not error.sent:
+                errors["_form"] = error.message
+            else:
+                # Part of it reached the customer: that is done, and the panel says what did not.
+                flash(web.context, order.id, error.message, "warn")
+                return redirect(back, code=303)
         except FicError as error:
             errors["_form"] = error.message
         except Exception:
@@ -112,9 +130,8 @@ def defaults(web: FicWebApp, order: Order, document: Document | None) -> dict[st
     if document is not None:
         config = sending.config_for(document)
     else:
-        document_type = (web.context.pm.hook.fic_auto_document_type(order=order)
-                         or web.context.settings.auto_document_type)
-        config = sending.default_config(order, document_type)
+        # "Modifica" on the panel's scheduled sending opens this door again: start from the plan.
+        config = sending.plan(order) or sending.default_config(order, planned_type(web, order))
     return {
         "emails": list(config.emails),
         "phones": list(config.phones) or ([order.customer.phone] if order.customer.phone else []),
@@ -137,10 +154,26 @@ def draw(web: FicWebApp, request: Request, order: Order, document: Document | No
         request, "send.html", status=status, order=order, document=document, values=values,
         errors=errors, back=back, action=f"{base}/send" if document else f"{base}/schedule",
         preview_url=f"{base}/preview", senders=settings.sms_senders,
-        type_label=document_type_label(document.type) if document else document_type_label("invoice"),
+        type_label=document_type_label(document.type if document else planned_type(web, order)),
         shortcodes=shortcode_help(web), sms_length=length, sms_parts=parts,
-        can_schedule=order.paid_at is None, preview=preview_html(web, order, document, values),
+        # Scheduling is for the document the payment will create: the door without a document.
+        can_schedule=document is None and order.paid_at is None,
+        already_sent=already_sent(web, document),
+        preview=preview_html(web, order, document or planned_document(web, order), values),
     )
+
+
+def planned_type(web: FicWebApp, order: Order) -> str:
+    return web.context.pm.hook.fic_auto_document_type(order=order) or web.context.settings.auto_document_type
+
+
+def already_sent(web: FicWebApp, document: Document | None) -> str:
+    """Shown above "Invia di nuovo": the customer has it already, a second send is a choice."""
+    if document is None or not document.sent_at:
+        return ""
+    from .panel import sent_state
+
+    return sent_state(document)
 
 
 def shortcode_help(web: FicWebApp) -> list[tuple[str, str]]:
@@ -156,11 +189,23 @@ def preview(web: FicWebApp, request: Request, document_id: int) -> Response:
 
 
 def order_preview(web: FicWebApp, request: Request, order_id: str) -> Response:
-    return preview_response(web, request, web.context.order(order_id), None)
+    order = web.context.order(order_id)
+    return preview_response(web, request, order, planned_document(web, order))
+
+
+def planned_document(web: FicWebApp, order: Order) -> Document:
+    """The document a scheduled send will carry, as far as it is known now: its type, today's
+    date and the order's total (FiC gives the number when it creates it)."""
+    from datetime import date
+
+    return Document(id=None, order_id=order.id, type=planned_type(web, order), date=date.today(),
+                    amount_due=messages.order_total(order), currency=order.currency)
 
 
 def preview_response(web: FicWebApp, request: Request, order: Order, document: Document | None) -> Response:
     values = {key: request.values.get(key) for key in ("subject", "body", "sms_text")}
+    if document is None:
+        document = planned_document(web, order)
     response = Response(preview_html(web, order, document, values), mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -169,8 +214,11 @@ def preview_response(web: FicWebApp, request: Request, order: Order, document: D
 def preview_html(web: FicWebApp, order: Order, document: Document | None, values: dict[str, Any]) -> str:
     """The texts as the customer reads them; a wrong shortcode shows its message instead."""
     try:
+        planned = document is not None and document.id is None
         shown = messages.preview(web.context, order, document, subject=values.get("subject"),
-                                 body=values.get("body"), sms_text=values.get("sms_text"))
+                                 body=values.get("body"), sms_text=values.get("sms_text"),
+                                 known={"document_number": _("[number given by Fatture in Cloud]")} if planned
+                                 else None)
         return render("preview.html", preview=shown, body=_with_attachments(shown["body"], document),
                       error=None, field=None)
     except InvalidInput as error:
@@ -183,7 +231,7 @@ def _with_attachments(body: str, document: Document | None) -> Markup:
     """FiC draws the document's PDF link and buttons where ``{{allegati}}`` stands; the preview
     says so instead of showing the placeholder. A document not in FiC goes by the shop's mailer,
     which drops it (the PDF is not attached there), and so does the preview."""
-    if document is not None and document.fic_id is None:
+    if document is not None and document.id is not None and document.fic_id is None:
         return Markup(body.replace(messages.ALLEGATI, ""))
     chip = Markup('<span class="fic-allegati">{}</span>').format(
         _("[the document's PDF and buttons, added by Fatture in Cloud]"))
@@ -195,4 +243,5 @@ HANDLERS = {
     "schedule": schedule,
     "preview": preview,
     "order_preview": order_preview,
+    "cancel_schedule": cancel_schedule,
 }
