@@ -58,6 +58,7 @@ WELCOME = f"{PREFIX}subscriptions.welcome"
 MAX_ATTEMPTS = 4
 TIMEOUT = 5.0  # FiC's "short timeout": a slow receiver is a failed delivery
 VERIFY_WAIT = 3.0
+REORDER_WINDOW = 0.2  # under ``reorder``, events this close together are delivered newest first
 LOG_LIMIT = 5000
 
 
@@ -288,7 +289,7 @@ class Webhooks:
             return
         stamp = datetime.now().astimezone().isoformat(timespec="seconds")
         with self._lock:
-            delay = self.faults.delay_ms / 1000 or (0.2 if self.faults.reorder else 0.0)
+            delay = self.faults.delay_ms / 1000 or (REORDER_WINDOW if self.faults.reorder else 0.0)
             for target in targets:
                 self._seq += 1
                 self._outbox.append(Delivery(ce_id=f"{self._seq}:{uuid.uuid4()}", type=event_type, ids=list(ids),
@@ -328,8 +329,11 @@ class Webhooks:
             if self.faults.paused:
                 return [], None
             moment = time.monotonic()
-            due = [d for d in self._outbox if d.not_before <= moment]
-            self._outbox = [d for d in self._outbox if d.not_before > moment]
+            horizon = moment
+            if self.faults.reorder and any(d.not_before <= moment for d in self._outbox):
+                horizon += REORDER_WINDOW  # the ones just behind go out with it, newest first
+            due = [d for d in self._outbox if d.not_before <= horizon]
+            self._outbox = [d for d in self._outbox if d.not_before > horizon]
             upcoming = min((d.not_before for d in self._outbox), default=None)
             due.sort(key=lambda d: d.seq, reverse=self.faults.reorder)
         return due, upcoming
