@@ -99,3 +99,18 @@ def test_delete_restores_the_happy_path_and_bad_settings_are_refused(fic):
     assert refused.status_code == 422 and "outcome" in refused.json()["error"]["message"]
     assert requests.post(f"{fic.root}/__sandbox__/sdi", json={"colour": "red"}, timeout=5).status_code == 422
     assert requests.post(f"{fic.root}/__sandbox__/sdi/clock", json={"advance_ms": -1}, timeout=5).status_code == 422
+
+
+def test_a_restarted_sandbox_finishes_the_walks_it_had_started(tmp_path):
+    state = str(tmp_path / "sandbox.db")
+    with SandboxServer(state=state) as first:
+        fic = Fic(first)
+        fic.side("POST", "/sdi", json={"processing_ms": 300, "after_ms": 600})
+        document = fic.create(e_invoice())
+        fic.send(document["id"])
+        key = fic.side("GET", "/webhooks/public_key")["pem"]
+    with SandboxServer(state=state) as second:
+        fic = Fic(second)
+        wait_for(lambda: status(fic, document["id"]) == "accepted", "the walk finished after the restart")
+        assert fic.side("GET", "/webhooks/public_key")["pem"] == key  # the shop's copy of the key still works
+        assert fic.side("GET", "/sdi")["by_document"] == {str(document["id"]): 1}

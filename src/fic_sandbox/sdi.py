@@ -61,13 +61,14 @@ class SdiConfig:
 
 
 class SdiClock:
-    """Sandbox seconds: real time times ``speed``, plus whatever ``advance`` added."""
+    """Sandbox seconds: the epoch now, then real time times ``speed``, plus whatever ``advance``
+    added. Epoch-based so sends kept in a state file still come due after a restart."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.speed = 1.0
         self._base = time.monotonic()
-        self._at_base = 0.0
+        self._at_base = time.time()
 
     def now(self) -> float:
         with self._lock:
@@ -99,6 +100,10 @@ class Sdi:
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
+        with state.lock:
+            in_flight = state.db.execute("SELECT 1 FROM sdi_sends WHERE status IN ('sent', 'processing')").fetchone()
+        if in_flight:  # a restarted sandbox finishes the walks it had started
+            self._ensure_thread()
 
     # -- side channel ------------------------------------------------------------------------
 

@@ -15,7 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import xmlschema
-from stdnum.it import codicefiscale, iva
+from stdnum import luhn
+from stdnum.it import codicefiscale
 
 from . import fatturapa
 from .fatturapa import country_code, is_pa, natura_of, rate_of, recipient_code
@@ -33,6 +34,19 @@ _CF_PERSON = re.compile(r"^[A-Z0-9]{16}$")
 CENT = Decimal("0.01")
 
 _schema: xmlschema.XMLSchema | None = None
+
+
+def partita_iva_ok(digits: str) -> bool:
+    """11 digits with the right check digit (what the SdI can know without the tax register,
+    whose lookup - office codes, ceased numbers - the sandbox does not have)."""
+    return bool(re.fullmatch(r"[0-9]{11}", digits)) and digits[:7] != "0000000" and luhn.is_valid(digits)
+
+
+def codice_fiscale_ok(code: str) -> bool:
+    """A person's 16 characters with the right control letter, or a company's 11 digits."""
+    if re.fullmatch(r"[0-9]{11}", code):
+        return partita_iva_ok(code)
+    return bool(_CF_PERSON.match(code)) and codicefiscale.calc_check_digit(code[:15]) == code[15]
 _schema_lock = threading.Lock()
 
 
@@ -87,11 +101,10 @@ def _customer_errors(body: dict) -> list[str]:
                           "entity.tax_code): per un cliente italiano almeno uno dei due è obbligatorio.")
         if vat:
             digits = vat[2:] if vat.startswith("IT") else vat
-            if not iva.is_valid(digits):
+            if not partita_iva_ok(digits):
                 errors.append(f"00305 - Partita IVA {who} non valida ({vat}, entity.vat_number): "
                               "11 cifre con la cifra di controllo corretta.")
-        if tax_code and not (codicefiscale.is_valid(tax_code) if _CF_PERSON.match(tax_code)
-                             else iva.is_valid(tax_code)):
+        if tax_code and not codice_fiscale_ok(tax_code):
             errors.append(f"00306 - Codice fiscale {who} non valido ({tax_code}, entity.tax_code): "
                           "16 caratteri per una persona, 11 cifre per una società.")
 
