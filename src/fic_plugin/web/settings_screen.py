@@ -19,7 +19,7 @@ from werkzeug.wrappers import Request, Response
 
 from .. import messages
 from ..errors import FicError
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..model import VAT_AREAS
 from ..settings import Settings, rate_key, update_settings, vat_mapping_key
 from .labels import (
@@ -60,6 +60,10 @@ def settings_page(web: FicWebApp, request: Request) -> Response:
     typed = form_values(request)
     secrets = {k: request.form.get(k, "").strip() for k in SECRET_LABELS if request.form.get(k, "").strip()}
     errors = field_errors(web.context, typed)
+    new_row = new_vat_row_error(request.form)
+    if new_row:
+        errors.setdefault("vat_mapping", new_row)
+    before = web.context.settings
     if not errors:
         try:
             update_settings(web.context.store, {**typed, **secrets},
@@ -73,8 +77,45 @@ def settings_page(web: FicWebApp, request: Request) -> Response:
         return render_settings(web, request, values=typed, errors=errors, status=400)
     if CONNECTION_KEYS & (set(typed) | set(secrets)):
         web.context.reset_client()
-    flash(web.context, FLASH_KEY, _("Settings saved."))
+    warnings = save_warnings(web.context, before)
+    flash(web.context, FLASH_KEY, " ".join([_("Settings saved."), *warnings]), "warn" if warnings else "ok")
     return redirect(f"{request.script_root}/settings", code=303)
+
+
+def new_vat_row_error(form) -> str | None:
+    """A rate typed in the empty row without its FiC VAT type (or the other way round) used to be
+    dropped without a word: it is refused with the reason, everything typed kept."""
+    rate, vat_id = form.get("vat_new_rate", "").strip(), form.get("vat_new_id", "").strip()
+    if rate and not vat_id:
+        return _("The new rate {rate}% has no Fatture in Cloud VAT type: choose one next to it, or empty the "
+                 "rate.").format(rate=rate.rstrip("%"))
+    if vat_id and not rate:
+        return _("A Fatture in Cloud VAT type was chosen in the last row without its rate: type the rate "
+                 "(like 5) next to it.")
+    return None
+
+
+def save_warnings(context: Context, before: Settings) -> list[str]:
+    """What was saved but will not work as the owner may think, in words."""
+    after = context.settings
+    warnings = []
+    needed = sorted({"22"} | shop_rates(context), key=Decimal, reverse=True)
+    unmapped = [f"{rate}%" for rate in needed if rate not in after.vat_mapping]
+    if unmapped:
+        warnings.append(ngettext(
+            "The VAT rate {rates} is not linked to a Fatture in Cloud VAT type: documents with lines at this rate "
+            "will be refused until you choose one.",
+            "The VAT rates {rates} are not linked to a Fatture in Cloud VAT type: documents with lines at these "
+            "rates will be refused until you choose them.", len(unmapped)).format(rates=", ".join(unmapped)))
+    if after.numeration != before.numeration:
+        old = before.numeration or _("(none)")
+        new = after.numeration or _("(none)")
+        warnings.append(_("The numbering suffix changed from {old} to {new}: in Fatture in Cloud each suffix has its "
+                          "own numbering, so the next document starts again from 1{example}; the documents already "
+                          "issued keep their numbers.").format(old=old, new=new,
+                                                               example=f" ({1}{after.numeration})"
+                                                               if after.numeration else ""))
+    return warnings
 
 
 def verify(web: FicWebApp, request: Request) -> Response:
@@ -175,6 +216,8 @@ def render_settings(web: FicWebApp, request: Request, *, values: dict[str, Any] 
         oauth_url=f"{request.script_root}/oauth/start" if settings.fic_client_id else None,
         callback_url=f"{request.host_url.rstrip('/')}{request.script_root}/oauth/callback",
         company_id=shown.get("fic_company_id"),
+        vat_new={"rate": request.form.get("vat_new_rate", ""), "id": request.form.get("vat_new_id", "")}
+        if request.method == "POST" else {"rate": "", "id": ""},
     )
 
 
