@@ -198,3 +198,30 @@ def test_the_spec_check_can_fail(openapi):
     request = requests.Request("GET", f"{FIC_BASE}/c/1/info/vat_types", headers=AUTH).prepare()
     with pytest.raises(Exception, match="(?i)invalid"):
         openapi.validate_response(RequestsOpenAPIRequest(request), RequestsOpenAPIResponse(wrong))
+
+
+def test_e_invoice_xml_refusals_and_webhook_subscriptions_parse_and_validate(sandbox, call, invoice):
+    from einvoicetest import Receiver
+
+    # openapi-core cannot read a text/xml body as the spec's string: the XML's own tests validate it.
+    xml = requests.get(f"{sandbox.url}/c/1/issued_documents/{invoice['id']}/e_invoice/xml", headers=AUTH, timeout=10)
+    assert xml.headers["Content-Type"].startswith("text/xml") and b"FatturaElettronica" in xml.content
+    wrong = call("POST", "/c/1/issued_documents", json={"data": {**DOCUMENT, "numeration": "/V", "entity": {
+        **DOCUMENT["entity"], "vat_number": "01234567890"}}}).json()["data"]
+    refused = call("GET", f"/c/1/issued_documents/{wrong['id']}/e_invoice/xml_verify", expect=422)
+    parsed = sdk.VerifyEInvoiceXmlErrorResponse.from_dict(refused.json())
+    assert any("00305" in error for error in parsed.error.validation_result.xml_errors)
+    with Receiver() as receiver:
+        types = ["it.fattureincloud.webhooks.issued_documents.e_invoices.status_update"]
+        created = parse("CreateWebhooksSubscriptionResponse", call(
+            "POST", "/c/1/subscriptions", json={"data": {"sink": receiver.url, "types": types}}))
+        assert created.data.verified is True and created.data.types == types
+        listed = parse("ListWebhooksSubscriptionsResponse", call("GET", "/c/1/subscriptions"))
+        assert [s.id for s in listed.data] == [created.data.id]
+        got = parse("GetWebhooksSubscriptionResponse", call("GET", f"/c/1/subscriptions/{created.data.id}"))
+        assert got.data.sink == receiver.url
+        modified = parse("ModifyWebhooksSubscriptionResponse", call(
+            "PUT", f"/c/1/subscriptions/{created.data.id}", json={"data": {"config": {"mapping": "structured"}}}))
+        assert modified.data.config.mapping == "structured"
+        call("POST", f"/c/1/subscriptions/{created.data.id}/verify", json={"data": {"verification_method": "header"}})
+        call("DELETE", f"/c/1/subscriptions/{created.data.id}")

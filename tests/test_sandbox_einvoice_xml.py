@@ -185,3 +185,19 @@ def test_a_document_that_is_not_an_e_invoice_has_no_xml(fic):
     refused = fic.xml(quote["id"])
     assert refused.status_code == 422 and "fattura elettronica" in refused.json()["error"]["message"]
     assert fic.xml(999).status_code == 404
+
+
+def test_the_sandbox_reads_fic_on_its_own_never_through_the_plugins_payload_money_or_totals():
+    import ast
+    from pathlib import Path
+
+    import fic_sandbox
+
+    borrowed = set()
+    for module in Path(fic_sandbox.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            borrowed |= {f"{module.name}: {name}" for name in names if name.startswith("fic_plugin")}
+    # Only the CLI's error type and translations, for `fic sandbox`'s one-line messages.
+    assert {entry.split(": ")[1] for entry in borrowed} <= {"fic_plugin.errors", "fic_plugin.i18n"}
