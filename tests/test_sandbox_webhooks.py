@@ -127,15 +127,18 @@ def test_a_token_signed_by_another_key_does_not_verify(fic, receiver):
 
 
 def test_documents_changed_in_fic_are_announced_and_structured_mode_carries_it_all(fic, receiver):
-    subscribe(fic, receiver.url, [PREFIX + "issued_documents.all.update", PREFIX + "issued_documents.all.delete"],
-              config={"mapping": "structured"})
+    subscribe(fic, receiver.url, [PREFIX + "issued_documents.all.update", PREFIX + "issued_documents.all.delete",
+                                  PREFIX + "issued_documents.all.email_sent"], config={"mapping": "structured"})
     document = fic.create(e_invoice())
     fic("PUT", f"/issued_documents/{document['id']}", json={"data": {"subject": "corretto a mano"}})
+    fic("POST", f"/issued_documents/{document['id']}/email", json={"data": {
+        "sender_id": 0, "recipient_email": "a@example.com", "subject": "Fattura", "body": "Ecco"}})
     fic("DELETE", f"/issued_documents/{document['id']}")
-    posts = wait_for(lambda: len(receiver.events()) >= 3 and receiver.events(), "update and delete events")
+    posts = wait_for(lambda: len(receiver.events()) >= 4 and receiver.events(), "update, email and delete events")
     bodies = [json.loads(p["body"]) for p in posts]
     kinds = [b["type"] for b in bodies if b["type"] != PREFIX + "subscriptions.welcome"]
-    assert kinds == [INVOICE_UPDATE, PREFIX + "issued_documents.invoices.delete"]
+    assert kinds == [INVOICE_UPDATE, PREFIX + "issued_documents.invoices.email_sent",
+                     PREFIX + "issued_documents.invoices.delete"]
     assert all(b["data"] == {"ids": [document["id"]]} for b in bodies if b["type"] in kinds)
     assert all(p["headers"]["Content-Type"] == "application/cloudevents+json" for p in posts)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from . import documents, jsonio, seeds, webhooks
+from . import documents, events, jsonio, seeds
 from .query import only_fields, paginate, parse_q, sort_rows
 from .responses import ApiError, data, json_response, validation
 from .state import NumberTaken
@@ -51,7 +51,7 @@ def _clash(error: NumberTaken, body: dict) -> ApiError:
 
 def announce(sandbox: Any, document_type: str, action: str, document_id: int) -> None:
     """Tell the webhook subscribers, as FiC does for every change (ours or by hand)."""
-    sandbox.webhooks.emit(webhooks.document_event(document_type, action), [document_id])
+    sandbox.webhooks.emit(events.document_event(document_type, action), [document_id])
 
 
 def list_documents(sandbox: Any, request: Request, cid: int) -> Response:

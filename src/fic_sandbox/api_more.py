@@ -10,7 +10,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from . import seeds
-from .api import base_url, live_document, read_body
+from .api import announce, base_url, live_document, read_body
 from .query import paginate, parse_q, sort_rows
 from .responses import data, json_response, validation
 
@@ -85,10 +85,11 @@ def schedule_email(sandbox: Any, request: Request, cid: int, document_id: int) -
     if len(content.encode("utf-8")) > MAX_EMAIL_BODY:
         raise validation("data.body", "Il testo dell'email non può superare 50 KB.")
     with sandbox.state.lock:
-        live_document(sandbox, document_id)
+        row = live_document(sandbox, document_id)
         sandbox.state.add_email(document_id, sender, ", ".join(recipients),
                                 seeds.COMPANY_EMAIL if payload.get("send_copy") else None, subject, content,
                                 bool(payload.get("attach_pdf", True)), payload.get("include"))
+    announce(sandbox, row["body"]["type"], "email_sent", document_id)
     return Response(b"", status=200)
 
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import attrs
 
+from .events import STATUS_UPDATE
 from .state import State, now
 
 log = logging.getLogger(__name__)
 
-STATUS_UPDATE = "it.fattureincloud.webhooks.issued_documents.e_invoices.status_update"
 #: Where a send can end (FiC's ``ei_status`` values that the SdI or the customer decide).
 OUTCOMES = ("accepted", "discarded", "not_delivered", "rejected", "no_response", "error")
 #: Outcomes after which FiC lets the document be corrected and sent again.
