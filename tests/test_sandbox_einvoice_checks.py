@@ -125,3 +125,13 @@ def test_a_dry_run_checks_without_sending(fic):
     assert fic.doc(document["id"])["ei_status"] == "not_sent"
     assert fic.side("GET", "/sdi")["total"] == 0
     assert fic.send(document["id"]).status_code == 200
+
+
+def test_eight_sends_at_once_make_one_sdi_send(fic):
+    from concurrent.futures import ThreadPoolExecutor
+
+    document = fic.create(e_invoice())
+    with ThreadPoolExecutor(8) as pool:
+        codes = sorted(pool.map(lambda _: fic.send(document["id"]).status_code, range(8)))
+    assert codes == [200] + [409] * 7
+    assert fic.side("GET", "/sdi")["by_document"] == {str(document["id"]): 1}

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from decimal import Decimal
 
 import pytest
+import requests
 
 from einvoicetest import (
     Fic,
@@ -201,3 +202,20 @@ def test_the_sandbox_reads_fic_on_its_own_never_through_the_plugins_payload_mone
             borrowed |= {f"{module.name}: {name}" for name in names if name.startswith("fic_plugin")}
     # Only the CLI's error type and translations, for `fic sandbox`'s one-line messages.
     assert {entry.split(": ")[1] for entry in borrowed} <= {"fic_plugin.errors", "fic_plugin.i18n"}
+
+
+def test_the_seller_comes_from_the_company_profile_which_the_side_channel_changes(fic, schema):
+    try:
+        fic.side("POST", "/company", json={"regime_fiscale": "RF19", "person": True})
+        items = [{"name": "Consulenza", "net_price": 100, "qty": 1, "vat": {"id": 6}, "apply_withholding_taxes": True}]
+        root = xml_of(fic, schema, e_invoice(items=items, withholding_tax=20))
+        assert text(root, "FatturaElettronicaHeader/CedentePrestatore/DatiAnagrafici/RegimeFiscale") == "RF19"
+        assert text(root, "FatturaElettronicaBody/DatiGenerali/DatiGeneraliDocumento/DatiRitenuta/TipoRitenuta") \
+            == "RT01"
+        fic.side("POST", "/company", json={"regime_fiscale": "RF99"})
+        document = fic.create(e_invoice())
+        assert any("RegimeFiscale" in error for error in fic.verify(document["id"]).json()["extra"]["errors"])
+        refused = requests.post(f"{fic.root}/__sandbox__/company", json={"motto": "x"}, timeout=5)
+        assert refused.status_code == 422 and "motto" in refused.json()["error"]["message"]
+    finally:
+        assert fic.side("DELETE", "/company")["regime_fiscale"] == "RF01"

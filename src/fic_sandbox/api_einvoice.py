@@ -35,12 +35,12 @@ def get_xml(sandbox: Any, request: Request, cid: int, document_id: int) -> Respo
     body = live_document(sandbox, document_id)["body"]
     if body.get("type") not in fatturapa.E_INVOICE_TYPES or not body.get("e_invoice"):
         raise ApiError(422, f"Il documento {document_id} non è una fattura elettronica.", code="NOT_E_INVOICE")
-    xml = fatturapa.build_xml(body, progressive=_progressive(sandbox, document_id))
+    xml = fatturapa.build_xml(body, progressive=_progressive(sandbox, document_id), company=sandbox.company)
     return Response(xml, status=200, content_type="text/xml; charset=utf-8")
 
 
 def verify_xml(sandbox: Any, request: Request, cid: int, document_id: int) -> Response:
-    errors = sdi_checks.errors_of(live_document(sandbox, document_id)["body"])
+    errors = sdi_checks.errors_of(live_document(sandbox, document_id)["body"], company=sandbox.company)
     if errors:
         raise _refusal(errors)
     return data({"success": True})
@@ -56,7 +56,7 @@ def send_e_invoice(sandbox: Any, request: Request, cid: int, document_id: int) -
         if status not in (None, "not_sent", *RESENDABLE, "manual_rejected"):
             raise ApiError(409, f"La fattura elettronica {document_id} è già stata inviata allo SDI "
                            f"(stato {status}): non può essere inviata di nuovo.", code="E_INVOICE_ALREADY_SENT")
-        errors = sdi_checks.errors_of(row["body"], options=extra)
+        errors = sdi_checks.errors_of(row["body"], options=extra, company=sandbox.company)
         if errors:
             raise _refusal(errors)
         if not options.get("dry_run"):

@@ -75,6 +75,7 @@ ROUTES: list[tuple[str, tuple[str, ...], Callable[..., Response]]] = [
     ("/__sandbox__/stats", ("GET",), sidechannel.stats),
     ("/__sandbox__/reset", ("POST",), sidechannel.reset),
     ("/__sandbox__/print/<int:cid>/<int:document_id>", ("GET",), sidechannel.print_view),
+    ("/__sandbox__/company", ("GET", "POST", "DELETE"), sidechannel_sdi.company),
     ("/__sandbox__/sdi", ("GET", "POST", "DELETE"), sidechannel_sdi.sdi),
     ("/__sandbox__/sdi/clock", ("POST",), sidechannel_sdi.sdi_clock),
     ("/__sandbox__/webhooks", ("GET", "POST", "DELETE"), sidechannel_sdi.webhooks),
@@ -104,6 +105,7 @@ class Sandbox:
         self.limits = Limits()
         self.stats = Stats()
         self.stopping = threading.Event()
+        self.company = dict(seeds.COMPANY_PROFILE)  # the CedentePrestatore; /__sandbox__/company changes it
         self.webhooks = Webhooks(self.state, company_id, client_id)
         self.sdi = Sdi(self.state, notify=lambda event_type, document_id: self.webhooks.emit(event_type, [document_id]))
 

@@ -185,7 +185,8 @@ def summary_groups(body: dict) -> list[dict]:
     return rows
 
 
-def _general(body_el: ET.Element, body: dict, totals: dict, groups: list[dict], options: dict) -> None:
+def _general(body_el: ET.Element, body: dict, totals: dict, groups: list[dict], options: dict,
+             company: dict) -> None:
     general = _sub(body_el, "DatiGenerali")
     document = _sub(general, "DatiGeneraliDocumento")
     _sub(document, "TipoDocumento", TIPO_DOCUMENTO.get(body["type"], "TD01"))
@@ -194,7 +195,7 @@ def _general(body_el: ET.Element, body: dict, totals: dict, groups: list[dict], 
     _sub(document, "Numero", f"{body.get('number') or ''}{body.get('numeration') or ''}")
     if totals["amount_withholding_tax"] > 0:
         withholding = _sub(document, "DatiRitenuta")
-        _sub(withholding, "TipoRitenuta", "RT01" if seeds.COMPANY_PROFILE.get("person") else "RT02")
+        _sub(withholding, "TipoRitenuta", "RT01" if company.get("person") else "RT02")
         _sub(withholding, "ImportoRitenuta", amount(totals["amount_withholding_tax"]))
         _sub(withholding, "AliquotaRitenuta", rate_text(body.get("withholding_tax")))
         _sub(withholding, "CausalePagamento", options.get("withholding_tax_causal")
@@ -309,7 +310,7 @@ def build_xml(body: dict, *, progressive: str = "1", options: dict | None = None
     root = ET.Element(f"{{{NAMESPACE}}}FatturaElettronica", {"versione": transmission_format(body)})
     _header(root, body, company, progressive)
     body_el = _sub(root, "FatturaElettronicaBody")
-    _general(body_el, body, totals, groups, options)
+    _general(body_el, body, totals, groups, options, company)
     _lines(body_el, body, totals, groups)
     _payments(body_el, body, totals)
     ET.register_namespace("p", NAMESPACE)

@@ -218,10 +218,10 @@ def arithmetic_errors(xml: bytes) -> list[str]:
     return errors
 
 
-def errors_of(body: dict, *, options: dict | None = None) -> list[str]:
+def errors_of(body: dict, *, options: dict | None = None, company: dict | None = None) -> list[str]:
     """Every reason FiC's verify or the SdI would refuse this document; empty when it would pass."""
     errors = _document_errors(body) + _customer_errors(body) + _line_errors(body)
     if body.get("type") in fatturapa.E_INVOICE_TYPES and body.get("items_list"):
-        xml = fatturapa.build_xml(body, options=options)
+        xml = fatturapa.build_xml(body, options=options, company=company)
         errors += schema_errors(xml) + arithmetic_errors(xml)
     return errors

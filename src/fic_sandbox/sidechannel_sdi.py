@@ -8,8 +8,24 @@ from typing import Any
 import attrs
 from werkzeug.wrappers import Request, Response
 
+from . import seeds
 from .api import read_body
 from .responses import ApiError, json_response
+
+
+def company(sandbox: Any, request: Request) -> Response:
+    """The seller on every e-invoice: GET it, POST some of its keys (e.g. ``{"regime_fiscale": "RF19"}``),
+    DELETE to go back to Negozio Demo S.r.l."""
+    if request.method == "DELETE":
+        sandbox.company = dict(seeds.COMPANY_PROFILE)
+    elif request.method == "POST":
+        changes = read_body(request)
+        unknown = set(changes) - set(seeds.COMPANY_PROFILE)
+        if unknown:
+            raise ApiError(422, f"Dati aziendali sconosciuti: {', '.join(sorted(unknown))} "
+                           f"(ammessi: {', '.join(seeds.COMPANY_PROFILE)}).")
+        sandbox.company = {**sandbox.company, **changes}
+    return json_response(sandbox.company)
 
 
 def _sends_view(sandbox: Any) -> dict:
