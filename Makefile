@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test chromium bench chaos lint clean
+.PHONY: demo test chromium axe bench chaos lint clean
 
 # The virtualenv with the plugin (editable) and the test extras; rebuilt when the metadata changes.
 $(STAMP): setup.cfg pyproject.toml
@@ -24,7 +24,16 @@ chromium:
 	  echo "Installing Debian chromium for the browser tests..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: $(STAMP) chromium
+# The accessibility checker the browser tests inject into the screens, from the npm registry into
+# tests/browser/node_modules (pinned in tests/browser/package.json).
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE): tests/browser/package.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm is needed for axe-core (apt-get install npm)"; exit 1; }
+	npm install --prefix tests/browser --no-audit --no-fund --no-package-lock --silent
+	touch $(AXE)
+
+test: $(STAMP) chromium axe
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -44,26 +44,69 @@
     schedulePreview();
   });
 
+  // Shortcodes go where the caret was in the field they are for, by mouse or keyboard. Each field
+  // remembers its caret (a text range for the editor) when it loses focus, so tabbing to a
+  // shortcode button or to the field's "Insert shortcode" list keeps the place; a field never
+  // visited gets the shortcode at its end, not at its start.
+  var carets = new WeakMap();
+  function rememberCaret(field) {
+    if (field === editor) {
+      var selection = window.getSelection();
+      if (selection.rangeCount && editor.contains(selection.getRangeAt(0).commonAncestorContainer)) {
+        carets.set(editor, selection.getRangeAt(0).cloneRange());
+      }
+    } else if (field.selectionStart != null) {
+      carets.set(field, [field.selectionStart, field.selectionEnd]);
+    }
+  }
   form.querySelectorAll(".fic-shortcode-target").forEach(function (field) {
     field.addEventListener("focus", function () { lastTarget = field; });
+    ["blur", "keyup", "mouseup", "input", "select"].forEach(function (name) {
+      field.addEventListener(name, function () { rememberCaret(field); });
+    });
   });
+  function insertCode(target, code) {
+    if (target === editor) {
+      editor.focus();
+      var range = carets.get(editor);
+      var selection = window.getSelection();
+      selection.removeAllRanges();
+      if (range) {
+        selection.addRange(range);
+      } else {
+        var end = document.createRange();
+        end.selectNodeContents(editor);
+        end.collapse(false);
+        selection.addRange(end);
+      }
+      document.execCommand("insertText", false, code);
+      rememberCaret(editor);
+      syncBody();
+    } else {
+      var caret = carets.get(target) || [target.value.length, target.value.length];
+      target.value = target.value.slice(0, caret[0]) + code + target.value.slice(caret[1]);
+      target.focus();
+      target.setSelectionRange(caret[0] + code.length, caret[0] + code.length);
+      rememberCaret(target);
+    }
+    schedulePreview();
+  }
   form.querySelectorAll(".fic-shortcode").forEach(function (button) {
     button.addEventListener("mousedown", function (event) { event.preventDefault(); });
     button.addEventListener("click", function () {
-      var code = button.getAttribute("data-code");
       var target = lastTarget || form.querySelector("input[name=subject]");
-      if (target === editor) {
-        editor.focus();
-        document.execCommand("insertText", false, code);
-        syncBody();
-      } else {
-        var start = target.selectionStart == null ? target.value.length : target.selectionStart;
-        var end = target.selectionEnd == null ? start : target.selectionEnd;
-        target.value = target.value.slice(0, start) + code + target.value.slice(end);
-        target.focus();
-        target.setSelectionRange(start + code.length, start + code.length);
-      }
-      schedulePreview();
+      insertCode(target, button.getAttribute("data-code"));
+    });
+  });
+  form.querySelectorAll(".fic-insert").forEach(function (select) {
+    select.hidden = false;
+    select.addEventListener("change", function () {
+      if (!select.value) { return; }
+      var target = document.getElementById(select.getAttribute("data-target"));
+      if (target === textarea) { target = editor; }
+      var code = select.value;
+      select.value = "";
+      insertCode(target, code);
     });
   });
 
