@@ -184,3 +184,11 @@ def test_a_failing_receiver_gets_four_attempts_and_410_ends_the_subscription(fic
     assert len(failing.events(INVOICE_UPDATE)) == 5
     assert [e["attempt"] for e in fic.side("GET", "/webhooks")["deliveries"] if e.get("type") == INVOICE_UPDATE] \
         == [1, 2, 3, 4, 1]
+
+
+def test_a_status_set_by_hand_on_the_side_channel_is_announced(fic, receiver):
+    subscribe(fic, receiver.url, [STATUS_UPDATE])
+    document = fic.create(e_invoice())
+    fic.side("POST", f"/documents/{document['id']}/lock", json={"ei_status": "rejected"})
+    events = wait_for(lambda: receiver.events(STATUS_UPDATE), "the status update")
+    assert json.loads(events[0]["body"]) == {"data": {"ids": [document["id"]]}}

@@ -10,7 +10,7 @@ import attrs
 import jinja2
 from werkzeug.wrappers import Request, Response
 
-from . import documents
+from . import documents, events
 from .api import base_url, read_body
 from .responses import ApiError, json_response
 
@@ -74,6 +74,8 @@ def lock(sandbox: Any, request: Request, document_id: int) -> Response:
     if sandbox.state.get_document(document_id, include_deleted=True) is None:
         raise ApiError(404, f"Il documento {document_id} non esiste.")
     sandbox.state.set_lock(document_id, body.get("locked"), body.get("ei_status"), "ei_status" in body)
+    if "ei_status" in body:  # a status set by hand is announced like one the SdI set
+        sandbox.webhooks.emit(events.STATUS_UPDATE, [document_id])
     row = sandbox.state.get_document(document_id, include_deleted=True)
     return json_response({"id": document_id, "locked": row["locked"], "ei_status": row["ei_status"]})
 
