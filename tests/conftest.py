@@ -7,6 +7,7 @@ and llm do); nothing is global. Plain helpers live in ``shoptest.py``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -18,13 +19,28 @@ from shoptest import (
     SANDBOX_VAT_MAPPING,
     TEST_TOKEN,
     MemoryShop,
+    database_url,
     sandbox_call,
 )
 
 
 @pytest.fixture
-def shop(tmp_path: Path) -> MemoryShop:
-    return MemoryShop(tmp_path / "shop.db")
+def shop_database(tmp_path: Path) -> str:
+    """The shop's database: a SQLite file; a module overrides it with :func:`any_backend`."""
+    return str(tmp_path / "shop.db")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_backend(request, tmp_path: Path) -> Iterator[str]:
+    """The database URL of each store backend in turn: ``shop_database = any_backend`` in a module
+    runs its tests on SQLite and on PostgreSQL (a schema of its own, dropped afterwards)."""
+    with ExitStack() as stack:
+        yield database_url(request.param, tmp_path, stack)
+
+
+@pytest.fixture
+def shop(shop_database: str) -> MemoryShop:
+    return MemoryShop(shop_database)
 
 
 @pytest.fixture
@@ -34,7 +50,9 @@ def pm(shop: MemoryShop):
 
 @pytest.fixture
 def context(pm):
-    return pm.get_plugin(CORE_NAME).context
+    context = pm.get_plugin(CORE_NAME).context
+    yield context
+    context.store.close()
 
 
 @pytest.fixture(scope="session")

@@ -5,12 +5,17 @@ A plain module (not conftest) so test modules can import it by name.
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 from fic_plugin import hookimpl
 from fic_plugin.model import Customer, Line, Order, Payment
+from fic_plugin.store import Store
 
 SHARED_OPENAPI = Path(__file__).resolve().parents[1].parent / "shared" / "fic-openapi"
 
@@ -22,6 +27,10 @@ class MemoryShop:
 
     def __init__(self, db_path: Path):
         self.db_path = db_path
+        # As a host does once at install (``fic migrate``): contexts never migrate by themselves.
+        store = Store(db_path)
+        store.migrate()
+        store.close()
         self.orders: dict[str, Order] = {}
         self.sent_emails: list = []
 
@@ -127,3 +136,35 @@ def with_payments(order: Order, *amounts: str) -> Order:
     paid = sum((p.amount for p in payments), Decimal("0"))
     return attrs.evolve(order, payments=payments,
                         paid_at=datetime.now() if paid >= order_total(order) else None)
+
+
+POSTGRES_URL = os.environ.get("FIC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A database URL on a fresh PostgreSQL schema of this test's own, dropped afterwards.
+
+    Skips (one line) only when the server does not answer.
+    """
+    import psycopg
+    import pytest
+
+    try:
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError:
+        pytest.skip(f"PostgreSQL does not answer at {POSTGRES_URL}: set FIC_TEST_POSTGRES_URL")
+    schema = f"fic_test_{uuid.uuid4().hex[:12]}"
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{separator}schema={schema}"
+    finally:
+        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.close()
+
+
+def database_url(backend: str, tmp_path: Path, stack) -> str:
+    """The shop database for ``backend`` (``sqlite`` or ``postgresql``); ``stack`` an ExitStack."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'shop.db'}"
+    return stack.enter_context(postgres_schema())

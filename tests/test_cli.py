@@ -1,17 +1,38 @@
 """The fic command: --help is true, errors are one line and write nothing."""
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from fic_plugin.cli import build_parser, main
 
-COMMANDS = ["demo", "sandbox", "connect", "sync", "doc", "status", "retry", "settings"]
+COMMANDS = ["demo", "migrate", "sandbox", "connect", "sync", "doc", "status", "retry", "settings"]
 
 
 def run(*args, db=None):
     cmd = [sys.executable, "-m", "fic_plugin.cli", *( ["--db", str(db)] if db else []), *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+
+def migrated(tmp_path) -> Path:
+    """A shop database after the host ran ``fic migrate`` (the CLI never migrates on its own)."""
+    db = tmp_path / "shop.db"
+    assert main(["--db", str(db), "migrate"]) == 0
+    return db
+
+
+def test_migrate_creates_the_tables_once_and_other_commands_ask_for_it(tmp_path, capsys):
+    db = tmp_path / "shop.db"
+    assert main(["--db", str(db), "settings", "show"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "fic migrate" in error and str(db) in error
+    assert main(["--db", str(db), "--json", "migrate"]) == 0
+    assert json.loads(capsys.readouterr().out)["applied"] == ["m001_initial", "m002_utc_timestamps"]
+    assert main(["--db", str(db), "migrate"]) == 0
+    assert "già aggiornato" in capsys.readouterr().out
+    assert main(["--db", str(db), "settings", "show"]) == 0
 
 
 def test_help_lists_every_command():
@@ -28,7 +49,7 @@ def test_doc_help_lists_every_action():
 
 
 def test_settings_set_and_show_round_trip(tmp_path, capsys):
-    db = tmp_path / "shop.db"
+    db = migrated(tmp_path)
     assert main(["--db", str(db), "settings", "set", "rivalsa_inps", "yes", "numeration", "B",
                  "vat_mapping.22", "0", "vat_mapping.0:eu", "28", "payment_mapping.card", "5:2"]) == 0
     capsys.readouterr()
@@ -42,7 +63,7 @@ def test_settings_set_and_show_round_trip(tmp_path, capsys):
 
 
 def test_a_wrong_setting_is_one_line_naming_it_and_writes_nothing(tmp_path):
-    db = tmp_path / "shop.db"
+    db = migrated(tmp_path)
     result = run("settings", "set", "stamp_duty", "perhaps", db=db)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "stamp_duty" in result.stderr
@@ -52,21 +73,21 @@ def test_a_wrong_setting_is_one_line_naming_it_and_writes_nothing(tmp_path):
 
 
 def test_a_secret_set_from_the_cli_is_never_shown(tmp_path):
-    db = tmp_path / "shop.db"
+    db = migrated(tmp_path)
     assert run("settings", "set", "fic_access_token", "a/very-secret", db=db).returncode == 0
     shown = run("settings", "show", db=db)
     assert "very-secret" not in shown.stdout and "fic_access_token" in shown.stdout
 
 
 def test_unknown_order_is_a_clear_error(tmp_path):
-    result = run("doc", "create", "999", "--type", "invoice", db=tmp_path / "shop.db")
+    result = run("doc", "create", "999", "--type", "invoice", db=migrated(tmp_path))
     assert result.returncode == 1
     assert "999" in result.stderr and result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
 
 
 def test_unknown_document_is_a_clear_error(tmp_path):
-    result = run("doc", "delete", "42", db=tmp_path / "shop.db")
+    result = run("doc", "delete", "42", db=migrated(tmp_path))
     assert result.returncode == 1 and "42" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -76,7 +97,7 @@ def test_retry_needs_a_job_or_all_failed(tmp_path):
 
 
 def test_cli_answers_in_italian_by_default_and_in_english_on_request(tmp_path):
-    db = tmp_path / "shop.db"
+    db = migrated(tmp_path)
     assert run("doc", "list", db=db).stdout.strip() == "Nessun documento."
     saved = run("settings", "set", "numeration", "A", db=db)
     assert saved.returncode == 0 and saved.stdout.strip() == "Salvato: numeration"

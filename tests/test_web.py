@@ -8,7 +8,7 @@ customer typed can become markup.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from werkzeug.test import Client
@@ -81,7 +81,7 @@ def page_token(client: Client, path: str) -> str:
 
 
 def test_panel_shows_documents_in_italian_with_states_and_formats(context, shop, web):
-    add_document(context, status="partly_paid", amount_paid="100", sent_at=datetime(2026, 11, 28, 10, 42),
+    add_document(context, status="partly_paid", amount_paid="100", sent_at=datetime(2026, 11, 28, 9, 42, tzinfo=UTC),  # 10:42 in Rome
                  sent_to="mario@example.it", ei_status="accepted")
     add_document(context, type="invoice", fic_id=502, number=13, status="paid", amount_paid="1234.56",
                  converted_from=1, converted_from_label="Proforma 12/A", last_error="FiC ha rifiutato il cliente")

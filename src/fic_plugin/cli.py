@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seconds between worker rounds in the demo (default 2)")
     demo.set_defaults(handler=cmd_demo)
 
+    migrate = sub.add_parser("migrate", help="create or upgrade the plugin's fic_ tables in the shop database")
+    migrate.set_defaults(handler=cmd_migrate)
+
     sandbox = sub.add_parser("sandbox", help="run the local Fatture in Cloud sandbox API")
     sandbox.add_argument("--port", type=int, default=8765, help="port (default 8765)")
     sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -190,6 +193,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     return run_demo(db_path=Path(args.db), host=args.host, port=args.port, fic_url=args.fic_url,
                     sandbox_port=args.sandbox_port, worker_interval=args.worker_interval)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from .store import Store
+
+    store = Store(args.db)
+    applied = store.migrate()
+    emit(args, {"database": store.describe(), "applied": applied},
+         _("{db}: applied {names}.").format(db=store.describe(), names=", ".join(applied)) if applied
+         else _("{db}: already up to date.").format(db=store.describe()))
+    return 0
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:

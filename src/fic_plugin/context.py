@@ -1,7 +1,7 @@
 """Everything the plugin needs for one shop, built once from the plugin manager.
 
-The context reads the database path from the shop (``shop_database``), migrates the ``fic_``
-tables, and builds the FiC client from the settings, the secrets and the environment
+The context reads the database path from the shop (``shop_database``), checks that the ``fic_``
+tables are at the code's schema (it never migrates them: ``fic migrate`` does), and builds the FiC client from the settings, the secrets and the environment
 (``FIC_API_URL``, ``FIC_ACCESS_TOKEN``, ``FIC_COMPANY_ID`` override what is stored).
 """
 
@@ -57,7 +57,7 @@ class Context:
                 "No shop database: the shop must implement the shop_database hook "
                 "(or run the CLI with --db PATH / FIC_SHOP_DB)."))
         store = Store(path)
-        store.migrate()
+        store.check_schema()
         return cls(pm=pm, store=store)
 
     @property

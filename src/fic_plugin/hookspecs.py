@@ -92,9 +92,11 @@ def order_panel_render(order: Order) -> str | None:
 
 @hookspec(firstresult=True)
 def shop_database() -> str | None:
-    """Return the path of the shop's SQLite file, where the plugin keeps its ``fic_`` tables.
+    """Return where the plugin keeps its ``fic_`` tables: a SQLite file (a path or
+    ``sqlite:///path``) or a PostgreSQL URL (``postgresql://user@host/db?schema=fic``).
 
-    The plugin opens its own connections (one per thread, WAL mode).
+    The plugin opens its own connections (one per thread and process, on first use). It never
+    creates or upgrades its tables by itself: run ``fic migrate`` at install and after upgrades.
     """
 
 

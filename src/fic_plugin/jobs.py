@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -27,7 +27,7 @@ from . import leases
 from .context import acting_for
 from .errors import Busy, FicError, NotFound, Queued
 from .i18n import _
-from .store import Job
+from .store import Job, clock
 
 if TYPE_CHECKING:
     from .context import Context
@@ -121,7 +121,7 @@ def _record_failure(context: Context, job: Job, error: Exception) -> str:
         log.exception("job %s (%s) failed unexpectedly", job.id, job.kind)
     if is_transient(error) and job.attempts < MAX_ATTEMPTS:
         delay = retry_delay(job.attempts, getattr(error, "retry_after", None))
-        run_after = (datetime.now() + timedelta(seconds=delay)).isoformat(timespec="microseconds")
+        run_after = clock.in_seconds(delay)
         _finish(context, job, "pending", message, run_after)
         log.info("job %s (%s) will retry in %.1fs: %s", job.id, job.kind, delay, message)
         return "pending"
@@ -251,7 +251,7 @@ def _next_retry_in(context: Context) -> float | None:
     run_after = context.store.jobs.next_run_after()
     if not run_after:
         return None
-    return max(0.0, (datetime.fromisoformat(run_after) - datetime.now()).total_seconds())
+    return max(0.0, (clock.parse(run_after) - clock.utc_now()).total_seconds())
 
 
 def run_round(context: Context, *, progress: bool = False, wait_for_retries: bool = False) -> RoundReport:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from datetime import datetime, timedelta
+
+from .store import clock
 
 HOST = socket.gethostname()
 
@@ -21,7 +22,8 @@ def owner_id() -> str:
 
 
 def until(seconds: float) -> str:
-    return (datetime.now() + timedelta(seconds=seconds)).isoformat(timespec="microseconds")
+    """The lease's end, in UTC (see ``store.clock``): the local clock may go back an hour."""
+    return clock.in_seconds(seconds)
 
 
 def is_free(owner: str | None, lease_until: str | None) -> bool:
@@ -30,7 +32,7 @@ def is_free(owner: str | None, lease_until: str | None) -> bool:
         return True
     if owner == owner_id():
         return True
-    if datetime.fromisoformat(lease_until) < datetime.now():
+    if clock.parse(lease_until) < clock.utc_now():
         return True
     host, _, rest = owner.partition(":")
     pid_text, _, thread_text = rest.partition(":")

@@ -6,7 +6,7 @@ cannot hold cents exactly) so that JSON and SQLite values come in without loss.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -236,6 +236,6 @@ class SentMessage:
 
     channel: str  # "fic_email", "smtp", "sms"
     to: tuple[str, ...] = attrs.field(converter=tuple)
-    sent_at: datetime = attrs.field(factory=datetime.now)
+    sent_at: datetime = attrs.field(factory=lambda: datetime.now(UTC))
     provider_id: str | None = None
     provider: str | None = None

@@ -17,6 +17,7 @@ from . import messages, wording
 from .errors import FicError
 from .i18n import _
 from .model import Document, EmailMessage, Order, SentMessage, SmsMessage
+from .store import clock
 
 if TYPE_CHECKING:
     from .context import Context
@@ -53,6 +54,8 @@ def find_fic_email(client: Any, recipients: Iterable[str], subject: str, *, sinc
     keeps an older send of the same document from counting.
     """
     start = datetime.fromisoformat(since) if isinstance(since, str) else since
+    if start.tzinfo is not None:  # the store's UTC; FiC's log is in local time without an offset
+        start = start.astimezone().replace(tzinfo=None)
     wanted = {r.strip().lower() for r in recipients if r.strip()}
     rows: Iterator[dict] = client.list_emails(sort="-id")
     for count, row in enumerate(rows):
@@ -167,7 +170,7 @@ class Channels:
     @staticmethod
     def _sent_from_row(row: dict) -> SentMessage:
         return SentMessage(channel=row["channel"], to=tuple(row["recipients"].split(",")),
-                           sent_at=datetime.fromisoformat(row["sent_at"]) if row["sent_at"] else datetime.now(),
+                           sent_at=clock.parse(row["sent_at"]) if row["sent_at"] else clock.utc_now(),
                            provider_id=row["provider_id"])
 
     def _audit(self, channel: str, outcome: str) -> None:

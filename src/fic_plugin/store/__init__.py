@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..errors import SettingsError
+from ..i18n import _
 from ..model import Document
 from . import migrations as _migrations
 from .audit import AuditRepository
@@ -26,12 +28,31 @@ from .sqlite import SqliteBackend
 __all__ = ["Job", "Store", "now_iso"]
 
 
-class Store:
-    """The plugin's view of the shop database: connection, transactions and repositories."""
+def backend_for(url: str) -> Any:
+    """``sqlite:///path`` or a plain path: SQLite; ``postgresql://…``: PostgreSQL."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresBackend
 
-    def __init__(self, path: str | Path):
-        self.path = str(path)
-        self.backend = SqliteBackend(self.path)
+        return PostgresBackend(url)
+    if url.startswith("sqlite:///"):
+        return SqliteBackend(url.removeprefix("sqlite:///") or ":memory:")
+    if url.startswith("sqlite://"):
+        raise SettingsError(_("A SQLite database URL is sqlite:///PATH (three slashes), not {url}.").format(url=url))
+    return SqliteBackend(url)
+
+
+class Store:
+    """The plugin's view of the shop database: connection, transactions and repositories.
+
+    ``url``: a SQLite file (``sqlite:///path`` or a plain path) or ``postgresql://…`` (optionally
+    ``?schema=NAME``). Nothing is opened until the first statement.
+    """
+
+    def __init__(self, url: str | Path):
+        self.url = str(url)
+        self.backend = backend_for(self.url)
+        #: The SQLite file, or the description of the PostgreSQL database (no password).
+        self.path = getattr(self.backend, "path", None) or self.backend.describe()
         self.dialect = self.backend.dialect
         self.IntegrityError = self.backend.IntegrityError
         self.document_rows = DocumentRepository(self)
@@ -62,8 +83,13 @@ class Store:
     def close(self) -> None:
         self.backend.close()
 
+    def table(self, name: str) -> str:
+        """A table's name qualified for a statement run on the host's own connection."""
+        return self.backend.table(name)
+
     def migrate(self) -> list[str]:
         """Create or upgrade the ``fic_`` tables; running it again changes nothing."""
+        self.backend.ensure_schema()
         return _migrations.migrate(self)
 
     def pending_migrations(self) -> list[str]:

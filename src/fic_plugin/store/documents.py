@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ..model import Document
+from . import clock
 from .rows import as_dict, now_iso, to_text
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ def document_from_row(data: dict[str, Any]) -> Document:
     data = dict(data)
     for key in ("sent_at", "created_at"):
         if data.get(key):
-            data[key] = datetime.fromisoformat(data[key])
+            data[key] = clock.parse(data[key])
     if data.get("date"):
         data["date"] = date.fromisoformat(data["date"])
     for key in _STORE_ONLY:
@@ -66,7 +67,7 @@ class DocumentRepository:
         cursor = self.store.execute(f"INSERT INTO fic_documents ({columns}) VALUES ({marks}) RETURNING id",
                                     list(values.values()))
         document.id = cursor.fetchall()[0][0]  # all rows: SQLite ends the statement only then
-        document.created_at = datetime.fromisoformat(values["created_at"])
+        document.created_at = clock.parse(values["created_at"])
         return document
 
     def update(self, document: Document) -> None:

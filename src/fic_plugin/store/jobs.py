@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from . import clock
 from .rows import as_dict, now_iso
 
 if TYPE_CHECKING:
@@ -47,8 +48,9 @@ class JobRepository:
         (or rolls back) with the host's transaction (see :meth:`Store.enqueue`).
         """
         now = now_iso()
+        table = "fic_jobs" if connection is None else self.store.table("fic_jobs")
         cursor = self.store.execute(
-            "INSERT INTO fic_jobs (kind, key, order_id, document_id, args, state, run_after, created_at, updated_at)"
+            f"INSERT INTO {table} (kind, key, order_id, document_id, args, state, run_after, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT(key) DO NOTHING",
             [kind, key, order_id, document_id, json.dumps(args or {}), now, now, now], connection=connection)
         return cursor.rowcount == 1
@@ -83,7 +85,7 @@ class JobRepository:
             if row is None:
                 return None
             state, run_after, held_by, held_until = row
-            if state == "pending" and run_after > now_iso():
+            if state == "pending" and clock.parse(run_after) > clock.utc_now():
                 return None
             if state == "running" and not is_free(held_by, held_until):
                 return None

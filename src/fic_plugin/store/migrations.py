@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import SettingsError
 from ..i18n import _
+from . import clock
 
 if TYPE_CHECKING:
     from . import Store
@@ -70,6 +71,10 @@ def migrate(store: Store) -> list[str]:
 def check(store: Store) -> None:
     """Refuse to work on a database the plugin's code does not match: say how to fix it."""
     missing = pending(store)
+    if missing and len(missing) == len(MIGRATIONS):
+        raise SettingsError(_(
+            "The shop database {db} has no tables of the plugin yet: run `fic migrate` first.").format(
+                db=store.describe()))
     if missing:
         raise SettingsError(_(
             "The shop database {db} is not at the plugin's schema (missing: {missing}): "
@@ -184,3 +189,26 @@ def m001_initial(store: Store) -> None:
             duration_ms INTEGER
         )""")
     _ddl(store, "CREATE INDEX fic_audit_order ON fic_audit(order_id, at)")
+
+
+#: Every timestamp column the plugin writes (the shop's own times, e.g. the watermark, are not ours).
+TIMESTAMPS = {
+    "fic_documents": ("sent_at", "attempted_at", "lease_until", "created_at", "updated_at"),
+    "fic_jobs": ("run_after", "lease_until", "created_at", "updated_at", "finished_at"),
+    "fic_send_configs": ("used_at", "created_at"),
+    "fic_sends": ("created_at", "sent_at"),
+    "fic_audit": ("at",),
+}
+
+
+@migration
+def m002_utc_timestamps(store: Store) -> None:
+    """Earlier releases wrote this machine's local time without an offset: rewrite it as UTC, so
+    that strings compare as instants across the end of daylight saving time."""
+    for table, columns in TIMESTAMPS.items():
+        for column in columns:
+            rows = store.execute(f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall()
+            for row_id, value in rows:
+                moment = datetime.fromisoformat(value)
+                if moment.tzinfo is None:
+                    store.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", [clock.iso(moment), row_id])

@@ -6,16 +6,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from .clock import iso, now_iso
 
-def now_iso() -> str:
-    return datetime.now().isoformat(timespec="microseconds")
+__all__ = ["as_dict", "as_dicts", "now_iso", "to_text"]
 
 
 def to_text(value: Any) -> Any:
     """Decimal and dates as text: both backends store them as TEXT, exactly as written."""
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
         return value.isoformat()
     return value
 

@@ -43,8 +43,20 @@ class SqliteBackend:
         return self.db
 
     def execute(self, sql: str, params: Any = (), *, connection: Any = None) -> Any:
-        conn = connection if connection is not None else self.db.conn
-        return conn.execute(sql, list(params))
+        if connection is None:
+            return self.db.conn.execute(sql, list(params))
+        if isinstance(connection, sqlite3.Connection | sqlite3.Cursor):
+            return connection.execute(sql, list(params))
+        # A framework's connection or cursor (Django's) takes %s whatever the database underneath.
+        cursor = connection.cursor() if hasattr(connection, "cursor") else connection
+        cursor.execute(sql.replace("?", "%s"), list(params))
+        return cursor
+
+    def table(self, name: str) -> str:
+        return name
+
+    def ensure_schema(self) -> None:
+        """Nothing to do: a SQLite file has one schema."""
 
     def in_transaction(self) -> bool:
         return self.db.conn.in_transaction

@@ -16,6 +16,7 @@ import jinja2
 from babel.dates import format_date, format_time
 from babel.numbers import format_currency, format_decimal
 
+from ..dates import ROME
 from ..i18n import _, current_language, ngettext
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -24,6 +25,8 @@ STATIC = Path(__file__).parent / "static"
 #: Babel locale for each screen language. English keeps day/month order (en_GB) because the
 #: documents themselves are Italian and a date must read the same on both.
 LOCALES = {"it": "it_IT", "en": "en_GB"}
+#: The tables keep UTC; the owner reads times as the clock on the shop's wall shows them.
+SHOP_TIMEZONE = ROME
 
 
 def locale() -> str:
@@ -41,22 +44,27 @@ def number(value: Decimal | int | str) -> str:
     return format_decimal(Decimal(str(value)), locale=locale())
 
 
+def shop_time(value: date | datetime | str) -> date | datetime:
+    """A stored instant (UTC, with its offset) in the shop's local time; a bare date as it is."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(SHOP_TIMEZONE).replace(tzinfo=None)
+    return value
+
+
 def day(value: date | datetime | str | None) -> str:
     """``28/11/2026`` in both languages (see :data:`LOCALES`)."""
     if not value:
         return ""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return format_date(value, "dd/MM/yyyy", locale=locale())
+    return format_date(shop_time(value), "dd/MM/yyyy", locale=locale())
 
 
 def clock(value: datetime | str | None) -> str:
-    """``10:42``."""
+    """``10:42``, the shop's local time."""
     if not value:
         return ""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return format_time(value, "HH:mm", locale=locale())
+    return format_time(shop_time(value), "HH:mm", locale=locale())
 
 
 def moment(value: datetime | str | None) -> str:

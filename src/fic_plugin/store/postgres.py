@@ -1,0 +1,133 @@
+"""The PostgreSQL backend (psycopg 3): the plugin's tables in the host's own database.
+
+Chosen by a ``postgresql://`` URL. ``?schema=NAME`` (or libpq's own ``options=-csearch_path%3D…``)
+keeps the ``fic_`` tables in a schema of their own. Connections are per thread and per process
+(opened on first use, never inherited across ``fork``), in autocommit mode: a write transaction is
+an explicit ``BEGIN`` followed by a transaction-scoped advisory lock on the schema, which gives
+the same guarantee as SQLite's ``BEGIN IMMEDIATE`` — one writer's read-then-write at a time — so
+the leases and intents that make documents and jobs exactly-once work unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import zlib
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql as pgsql
+from psycopg.pq import TransactionStatus
+
+from ..errors import SettingsError
+from ..i18n import _
+
+CONNECT_TIMEOUT = 10
+
+
+def split_url(url: str) -> tuple[str, str | None]:
+    """(libpq URL, schema): ``schema`` is ours, libpq would refuse it."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((v for k, v in query if k == "schema"), None) or None
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment)), schema
+
+
+class PostgresBackend:
+    dialect = "postgresql"
+    IntegrityError = psycopg.IntegrityError
+
+    def __init__(self, url: str):
+        self.url, self.schema = split_url(url)
+        parts = urlsplit(self.url)
+        self.host = parts.hostname or "localhost"
+        self.port = parts.port or 5432
+        self.database = parts.path.lstrip("/") or "postgres"
+        self._local = threading.local()
+        #: The advisory lock of these tables: the same for every process that names this schema.
+        self._lock_key = zlib.crc32(f"fic_plugin:{self.database}:{self.schema or self.url}".encode())
+
+    def describe(self) -> str:
+        """Where the tables are, without the password."""
+        where = f"postgresql://{self.host}:{self.port}/{self.database}"
+        return f"{where} (schema {self.schema})" if self.schema else where
+
+    @property
+    def conn(self) -> psycopg.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or self._local.pid != os.getpid():
+            conn = self._connect()
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def _connect(self) -> psycopg.Connection:
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+        except psycopg.OperationalError as error:
+            reason = (str(error).strip().splitlines() or [""])[0].strip().rstrip(".")
+            raise SettingsError(_(
+                "Cannot connect to the shop database on PostgreSQL at {host}:{port} (database {database}): "
+                "{reason}. Check the database URL and that the server is running.").format(
+                    host=self.host, port=self.port, database=self.database, reason=reason)) from None
+        if self.schema:
+            conn.execute(pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self.schema)))
+        return conn
+
+    @property
+    def handle(self) -> psycopg.Connection:
+        return self.conn
+
+    @property
+    def db(self) -> Any:
+        raise SettingsError(_("The shop's own tables need a SQLite database; this one is {db}.").format(
+            db=self.describe()))
+
+    def table(self, name: str) -> str:
+        """``name`` qualified by the schema, for a statement run on the host's own connection."""
+        return f'"{self.schema}".{name}' if self.schema else name
+
+    def execute(self, sql: str, params: Any = (), *, connection: Any = None) -> Any:
+        # psycopg's placeholder is %s; no statement of the store holds a literal % or ?.
+        statement = sql.replace("?", "%s")
+        if connection is not None:
+            cursor = connection.cursor() if hasattr(connection, "cursor") else connection
+            cursor.execute(statement, list(params))
+            return cursor
+        return self.conn.execute(statement, list(params))
+
+    def in_transaction(self) -> bool:
+        return self.conn.info.transaction_status != TransactionStatus.IDLE
+
+    def begin(self) -> None:
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            # One writer per schema at a time, as SQLite's BEGIN IMMEDIATE: released at COMMIT/ROLLBACK.
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [self._lock_key])
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.conn.execute("ROLLBACK")
+
+    def ensure_schema(self) -> None:
+        """Create the schema named in the URL (for ``fic migrate`` on a fresh database)."""
+        if self.schema:
+            self.conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(self.schema)))
+
+    def table_names(self) -> set[str]:
+        return {r[0] for r in self.conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").fetchall()}
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            if not conn.closed and self._local.pid == os.getpid():
+                conn.close()
+            self._local.conn = None
