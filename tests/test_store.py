@@ -125,7 +125,7 @@ def test_migrations_leave_the_shops_own_tables_alone(tmp_path):
 def test_sqlite_urls_and_plain_paths_name_the_same_file(tmp_path):
     Store(f"sqlite:///{tmp_path / 'shop.db'}").migrate()
     assert Store(tmp_path / "shop.db").pending_migrations() == []
-    with pytest.raises(SettingsError, match="three slashes"):
+    with pytest.raises(SettingsError, match="sqlite:///"):
         Store("sqlite://shop.db")
 
 
