@@ -18,6 +18,12 @@ from shoptest import fic_documents, make_order, order_total, sandbox_call, with_
 pytestmark = pytest.mark.usefixtures("english")
 
 
+@pytest.fixture
+def shop_database(any_backend):
+    """Every test here runs on SQLite and on PostgreSQL: exactly-once must hold on both."""
+    return any_backend
+
+
 @pytest.mark.parametrize("document_type", ["invoice", "quote", "proforma", "delivery_note"])
 def test_create_each_type_stores_the_fic_reference(fic, shop, sandbox, document_type):
     update_settings(fic.store, {"numeration": "/A"})
@@ -67,7 +73,7 @@ def test_view_fetches_a_fresh_link_each_time_and_never_stores_it(fic, shop):
     assert url.startswith("http")
     page = requests.get(url, timeout=10)
     assert page.status_code == 200 and "Mario Rossi" in page.text
-    dump = "".join(str(r) for r in fic.store.db.execute("SELECT * FROM fic_documents").fetchall())
+    dump = "".join(str(r) for r in fic.store.execute("SELECT * FROM fic_documents").fetchall())
     assert url not in dump
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import attrs
@@ -14,6 +14,7 @@ import pytest
 from fic_plugin import hookimpl
 from fic_plugin.jobs import WATERMARK_KEY, jobs, retry_jobs, run_round, status_report
 from fic_plugin.settings import update_settings
+from fic_plugin.store import clock
 from shoptest import (
     fic_documents,
     make_order,
@@ -24,6 +25,12 @@ from shoptest import (
 )
 
 pytestmark = pytest.mark.usefixtures("english")
+
+
+@pytest.fixture
+def shop_database(any_backend):
+    """Every test here runs on SQLite and on PostgreSQL: exactly-once must hold on both."""
+    return any_backend
 
 
 @pytest.fixture
@@ -175,7 +182,7 @@ def test_transient_failures_are_retried_until_done(auto, shop, sandbox):
     [job] = jobs(auto)
     assert job.state == "pending" and job.attempts >= 1 and job.last_error
     sandbox_call(sandbox, "DELETE", "/__sandbox__/faults")
-    auto.store.db.execute("UPDATE fic_jobs SET run_after = ?", [(datetime.now() - timedelta(seconds=1)).isoformat()])
+    auto.store.execute("UPDATE fic_jobs SET run_after = ?", [clock.iso(datetime.now(UTC) - timedelta(seconds=1))])
     run_round(auto)
     assert [j.state for j in jobs(auto)] == ["done"]
     assert len(fic_documents(sandbox)) == 1
@@ -191,8 +198,8 @@ def test_hook_order_refunded(auto, shop):
 
 
 def test_hook_shop_database(shop, context):
-    assert context.store.path == str(shop.db_path)
-    assert "fic_documents" in context.store.db.table_names()
+    assert context.store.url == str(shop.db_path)
+    assert "fic_documents" in context.store.table_names()
 
 
 def test_hook_shop_ready():
@@ -216,8 +223,10 @@ def test_jobs_survive_in_the_database_not_in_memory(auto, shop):
     auto.pm.hook.order_paid(order=order)
     from fic_plugin.store import Store
 
-    other = Store(auto.store.path)
-    assert other.db.execute("SELECT kind, state FROM fic_jobs").fetchall() == [("auto_document", "pending")]
+    other = Store(auto.store.url)
+    assert [tuple(r) for r in other.execute("SELECT kind, state FROM fic_jobs").fetchall()] == [
+        ("auto_document", "pending")]
+    other.close()
     assert attrs.has(type(next(iter(jobs(auto)))))
 
 

@@ -59,24 +59,33 @@ class RoundReport:
 
 
 def enqueue(context: Context, kind: str, key: str, *, order_id: str | None = None,
-            document_id: int | None = None, args: dict[str, Any] | None = None) -> bool:
-    """Insert a job unless one with the same key exists; True when a new job was written."""
-    return context.store.enqueue(kind, key, order_id=order_id, document_id=document_id, args=args)
+            document_id: int | None = None, args: dict[str, Any] | None = None, connection: Any = None) -> bool:
+    """Insert a job unless one with the same key exists; True when a new job was written.
+
+    ``connection``: the host's own open connection to the shop database (psycopg, sqlite3, or a
+    Django connection): the job row is then written in the host's transaction and commits or rolls
+    back with the order, so no crash between the two can lose it.
+    """
+    return context.store.enqueue(kind, key, order_id=order_id, document_id=document_id, args=args,
+                                 connection=connection)
 
 
-def on_order_paid(context: Context, order: Order) -> None:
-    """Queue the automatic document (and its email) when the settings or a schedule ask for it."""
+def on_order_paid(context: Context, order: Order, *, connection: Any = None) -> None:
+    """Queue the automatic document (and its email) when the settings or a schedule ask for it;
+    ``connection`` as in :func:`enqueue`."""
     settings = context.settings
     scheduled = _scheduled_config(context, order.id)
     if not settings.auto_invoice and scheduled is None:
         return
     document_type = scheduled["document_type"] if scheduled else auto_document_type(context, order)
-    enqueue(context, "auto_document", f"auto:{order.id}", order_id=order.id, args={"type": document_type})
+    enqueue(context, "auto_document", f"auto:{order.id}", order_id=order.id, args={"type": document_type},
+            connection=connection)
 
 
-def on_payment_recorded(context: Context, order: Order, payment: Payment) -> None:
+def on_payment_recorded(context: Context, order: Order, payment: Payment, *, connection: Any = None) -> None:
     """Queue the update of the paid amount; keyed by the total so a replay writes nothing."""
-    enqueue(context, "sync_payments", f"payments:{order.id}:{order.amount_paid}", order_id=order.id)
+    enqueue(context, "sync_payments", f"payments:{order.id}:{order.amount_paid}", order_id=order.id,
+            connection=connection)
 
 
 def auto_document_type(context: Context, order: Order) -> str:
