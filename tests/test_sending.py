@@ -31,6 +31,12 @@ VAT_MAPPING = {"22": 0, "10": 3, "4": 4, "0": 6}
 PAYMENT_MAPPING = {"bank_transfer": {"payment_method_id": 1, "payment_account_id": 1}}
 
 
+@pytest.fixture
+def shop_database(any_backend):
+    """Every test here runs on SQLite and on PostgreSQL: each email and SMS leaves once on both."""
+    return any_backend
+
+
 @pytest.fixture(autouse=True)
 def english():
     with language("en"):
@@ -125,7 +131,8 @@ def fic_emails(sandbox) -> list[dict]:
 
 
 def sends(context) -> list[tuple]:
-    return context.store.db.execute("SELECT key, channel, recipients, status, error FROM fic_sends ORDER BY id").fetchall()
+    return [tuple(r) for r in context.store.execute(
+        "SELECT key, channel, recipients, status, error FROM fic_sends ORDER BY id").fetchall()]
 
 
 def unsynced(context, order_id="7") -> Document:
@@ -177,7 +184,7 @@ def test_a_send_interrupted_after_fic_accepted_it_is_found_not_repeated(ctx, san
     sending = Sending(ctx)
     sending.deliver(invoice, sending.config_for(invoice), key="job:1")
     # As if the worker died after FiC queued the email but before the row said so.
-    ctx.store.db.execute("UPDATE fic_sends SET status = 'queued', sent_at = NULL")
+    ctx.store.execute("UPDATE fic_sends SET status = 'queued', sent_at = NULL")
     [sent] = sending.deliver(invoice, sending.config_for(invoice), key="job:1")
     assert sent.channel == "fic_email" and sent.provider_id == str(fic_emails(sandbox)[0]["id"])
     assert len(fic_emails(sandbox)) == 1
@@ -186,7 +193,7 @@ def test_a_send_interrupted_after_fic_accepted_it_is_found_not_repeated(ctx, san
 
 def test_a_send_interrupted_before_fic_got_it_is_sent_once(ctx, sandbox):
     invoice = Documents(ctx).create("7", "invoice")
-    ctx.store.db.execute(
+    ctx.store.execute(
         "INSERT INTO fic_sends (key, order_id, document_id, channel, recipients, subject, status, created_at)"
         " VALUES ('job:2:email', '7', ?, 'fic_email', 'mario.rossi@example.it', 'x', 'queued', '2026-01-01T00:00:00')",
         [invoice.id])
@@ -227,7 +234,7 @@ def test_without_a_mailer_nothing_is_marked_sent(shop, sandbox, monkeypatch):
 
 def test_an_smtp_send_cut_short_is_marked_unknown_and_never_repeated(ctx, smtp):
     proforma = unsynced(ctx)
-    ctx.store.db.execute(
+    ctx.store.execute(
         "INSERT INTO fic_sends (key, order_id, document_id, channel, recipients, subject, status, created_at)"
         " VALUES ('job:3:email', '7', ?, 'smtp', 'mario.rossi@example.it', 'x', 'queued', '2026-01-01T00:00:00')",
         [proforma.id])
@@ -339,7 +346,7 @@ def test_schedule_refuses_what_cannot_happen(ctx, shop):
         Sending(ctx).schedule_on_paid("9")
     with pytest.raises(InvalidInput, match="not valid"):
         Sending(ctx).schedule_on_paid("7", emails=["nobody"])
-    assert ctx.store.db.execute("SELECT COUNT(*) FROM fic_send_configs").fetchone()[0] == 0
+    assert ctx.store.execute("SELECT COUNT(*) FROM fic_send_configs").fetchone()[0] == 0
 
 
 def test_config_round_trip_keeps_only_safe_html():

@@ -64,8 +64,11 @@ def test_a_blank_database_is_refused_until_fic_migrate(url, tmp_path):
         pm.get_plugin(CORE_NAME).context  # noqa: B018 - building the context is the test
     assert Store(url).describe() in str(refused.value)
     assert "fic_jobs" not in Store(url).table_names()  # nothing migrated behind the owner's back
+    assert main(["--db", url, "status"]) == 1  # the CLI says the same, in one line
     assert main(["--db", url, "migrate"]) == 0
     assert pm.get_plugin(CORE_NAME).context.store.pending_migrations() == []
+    assert main(["--db", url, "settings", "set", "numeration", "B"]) == 0
+    assert Store(url).raw_settings()["numeration"] == "/B"
 
 
 def test_a_database_at_an_older_schema_says_so_then_migrates_keeping_its_rows(url, monkeypatch):

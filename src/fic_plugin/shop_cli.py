@@ -22,7 +22,7 @@ from .plugin import CORE_NAME
 class DatabaseFile:
     """Answers ``shop_database`` with the file given on the command line."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: str | Path):
         self.path = path
 
     @hookimpl
@@ -40,7 +40,10 @@ def _is_demo_database(path: Path) -> bool:
 
 
 def cli_context(db_path: str | Path) -> Context:
-    path = Path(db_path)
+    if str(db_path).startswith(("postgresql://", "postgres://")):
+        # The host's database: the plugin's tables only, orders come from the shop's own plugin.
+        return get_plugin_manager([DatabaseFile(db_path)]).get_plugin(CORE_NAME).context
+    path = Path(str(db_path).removeprefix("sqlite:///"))
     path.parent.mkdir(parents=True, exist_ok=True)
     plugins: list[object] = [DatabaseFile(path)]
     shop = None

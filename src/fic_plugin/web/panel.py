@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import wording
@@ -18,6 +18,7 @@ from ..errors import FicError
 from ..i18n import _, current_language, language, pgettext
 from ..model import CONVERSIONS, PANEL_DOCUMENT_TYPES, Document, Order
 from ..payload import PAYMENT_TYPES
+from ..store import clock as store_clock
 from . import csrf
 from .formatting import clock, day, money, render
 from .labels import (
@@ -84,7 +85,7 @@ def screen_language(context: Context, accept: Any = None, *, asked: str | None =
 
 def flash(context: Context, order_id: str, text: str, kind: str = "ok") -> None:
     """Keep a message for the next drawing of this order's panel (after the redirect)."""
-    value = json.dumps({"text": wording.full_stop(text), "kind": kind, "at": datetime.now().isoformat()})
+    value = json.dumps({"text": wording.full_stop(text), "kind": kind, "at": store_clock.now_iso()})
     context.store.set_meta(f"web_flash:{order_id}", value)
 
 
@@ -95,7 +96,7 @@ def pop_flash(context: Context, order_id: str) -> dict[str, str] | None:
         return None
     context.store.set_meta(key, None)
     message = json.loads(raw)
-    if datetime.now() - datetime.fromisoformat(message["at"]) > FLASH_TTL:
+    if store_clock.utc_now() - store_clock.parse(message["at"]) > FLASH_TTL:
         return None
     return message
 
