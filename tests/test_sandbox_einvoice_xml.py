@@ -172,6 +172,7 @@ def test_gross_prices_rivalsa_ritenuta_and_bollo_come_out_in_their_blocks(fic, s
     assert text(root, f"{general}/DatiRitenuta/TipoRitenuta") == "RT02"
     assert text(root, f"{general}/DatiCassaPrevidenziale/TipoCassa") == "TC22"
     assert text(root, f"{general}/DatiCassaPrevidenziale/ImportoContributoCassa") == "4.00"
+    assert text(root, f"{general}/DatiCassaPrevidenziale/ImponibileCassa") == "100.00"  # net, from 122 gross
     assert (text(root, f"{general}/DatiBollo/BolloVirtuale"), text(root, f"{general}/DatiBollo/ImportoBollo")) == (
         "SI", "2.00")
     lines = root.findall("FatturaElettronicaBody/DatiBeniServizi/DettaglioLinee")

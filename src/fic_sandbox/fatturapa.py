@@ -175,12 +175,15 @@ def summary_groups(body: dict) -> list[dict]:
         groups.setdefault((rate_of(item), natura_of(item)), []).append(item)
     rows = []
     for (rate, natura), items in sorted(groups.items(), key=lambda g: (-g[0][0], g[0][1] or "")):
-        part = compute_totals({**body, "items_list": items, "payments_list": []},
-                              lambda _vat_id, rate=rate: rate)
+        def totals_of(lines: list[dict], rate: Decimal = rate) -> dict:
+            return compute_totals({**body, "items_list": lines, "payments_list": []}, lambda _vat_id: rate)
+
+        part = totals_of(items)
+        flagged = [item for item in items if item.get("apply_withholding_taxes")]
         rows.append({"rate": rate, "natura": natura, "taxable": part["taxable_amount"],
                      "vat": part["amount_vat"], "rivalsa": part["amount_rivalsa"],
-                     "flagged": sum((line_total(i, bool(body.get("use_gross_prices"))) for i in items
-                                     if i.get("apply_withholding_taxes")), Decimal(0)),
+                     # ImponibileCassa: the net fees the rivalsa is computed on (net also in gross mode)
+                     "flagged": totals_of(flagged)["amount_net"] if flagged else Decimal(0),
                      "description": vat_of(items[0]).get("notes") or vat_of(items[0]).get("ei_description")})
     return rows
 

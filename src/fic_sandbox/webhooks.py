@@ -92,6 +92,7 @@ class Webhooks:
         self._closed = threading.Event()
         self._outbox: list[Delivery] = []
         self._log: list[dict] = []
+        self._logged = 0
         self._seq = 0
         self._thread: threading.Thread | None = None
         self._key = self._load_key()
@@ -295,10 +296,12 @@ class Webhooks:
         with self._lock:
             self._outbox.clear()
             self._log.clear()
+            self._logged = 0
 
     def _record(self, entry: dict) -> None:
         with self._lock:
-            self._log.append({"n": len(self._log) + 1, "at": now(), **entry})
+            self._logged += 1
+            self._log.append({"n": self._logged, "at": now(), **entry})
             del self._log[:-LOG_LIMIT]
 
     def _due(self) -> tuple[list[Delivery], float | None]:
