@@ -94,7 +94,9 @@ def test_each_scripted_outcome_lands_on_the_document(fic, outcome):
 
 def test_delete_restores_the_happy_path_and_bad_settings_are_refused(fic):
     fic.side("POST", "/sdi", json={"outcome": "discarded"})
+    assert fic.side("GET", "/")["sdi"]["outcome"] == "discarded"
     assert fic.side("DELETE", "/sdi")["config"]["outcome"] == "accepted"
+    assert fic.side("GET", "/")["sdi"]["outcome"] == "accepted"
     refused = requests.post(f"{fic.root}/__sandbox__/sdi", json={"outcome": "delivered"}, timeout=5)
     assert refused.status_code == 422 and "outcome" in refused.json()["error"]["message"]
     assert requests.post(f"{fic.root}/__sandbox__/sdi", json={"colour": "red"}, timeout=5).status_code == 422

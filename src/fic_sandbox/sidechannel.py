@@ -21,7 +21,8 @@ _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).pa
 def index(sandbox: Any, request: Request) -> Response:
     return json_response({"company_id": sandbox.company_id, "token_required": sandbox.token is not None,
                           "oauth_client_id": sandbox.client_id, "faults": _asdict(sandbox.faults.config),
-                          "limits": {"enabled": sandbox.limits.enabled, **_asdict(sandbox.limits.config)}})
+                          "limits": {"enabled": sandbox.limits.enabled, **_asdict(sandbox.limits.config)},
+                          "sdi": _asdict(sandbox.sdi.config), "webhooks": _asdict(sandbox.webhooks.faults)})
 
 
 def _asdict(config: Any) -> dict:
