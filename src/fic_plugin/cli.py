@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sandbox.add_argument("--state", default=":memory:", help="SQLite file for the sandbox's state (default: memory)")
     sandbox.add_argument("--token", default=None, help="accept only this bearer token (default: any)")
+    sandbox.add_argument("--many-companies", action="store_true",
+                         help="every /c/{id} is a company of its own (books, numbering, quota); default: only one")
     sandbox.set_defaults(handler=cmd_sandbox)
 
     connect = sub.add_parser("connect", help="connect the shop to Fatture in Cloud (OAuth or manual token)")
@@ -209,7 +211,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from fic_sandbox.server import run_sandbox
 
-    return run_sandbox(host=args.host, port=args.port, state=args.state, token=args.token)
+    return run_sandbox(host=args.host, port=args.port, state=args.state, token=args.token,
+                       many_companies=args.many_companies)
 
 
 def cmd_connect(args: argparse.Namespace) -> int:

@@ -4,12 +4,14 @@ FiC endpoints (``api``, ``api_more``), plus the ``/oauth`` and ``/__sandbox__/``
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import struct
 import threading
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -69,6 +71,7 @@ ROUTES: list[tuple[str, tuple[str, ...], Callable[..., Response]]] = [
     ("/__sandbox__/", ("GET",), sidechannel.index),
     ("/__sandbox__/faults", ("GET", "POST", "DELETE"), sidechannel.faults),
     ("/__sandbox__/limits", ("GET", "POST", "DELETE"), sidechannel.limits),
+    ("/__sandbox__/companies", ("GET",), sidechannel.companies),
     ("/__sandbox__/emails", ("GET",), sidechannel.emails),
     ("/__sandbox__/documents", ("GET",), sidechannel.documents_view),
     ("/__sandbox__/documents/<int:document_id>/lock", ("POST",), sidechannel.lock),
@@ -83,6 +86,8 @@ ROUTES: list[tuple[str, tuple[str, ...], Callable[..., Response]]] = [
     ("/__sandbox__/webhooks/events", ("POST",), sidechannel_sdi.webhook_event),
 ]
 
+_COMPANY_PATH = re.compile(r"^/c/(\d+)(?:/|$)")
+
 URL_MAP = Map([Rule(path, methods=methods, endpoint=handler) for path, methods, handler in ROUTES],
               strict_slashes=False)
 
@@ -92,27 +97,70 @@ class _Dropped(ConnectionResetError):
 
 
 class Sandbox:
-    """One FiC company's worth of state and behaviour, served as a WSGI app (``sandbox(environ, …)``)."""
+    """One FiC company's worth of state and behaviour, served as a WSGI app (``sandbox(environ, …)``).
+
+    ``many_companies``: every other ``/c/{cid}`` is a company of its own (books, numbering, quota),
+    made on its first request and kept in memory; without it they answer 403 like FiC does for a
+    company the token cannot see. Faults, tokens and OAuth grants are the whole sandbox's.
+    """
 
     def __init__(self, state: str = ":memory:", token: str | None = None, company_id: int = seeds.COMPANY_ID,
-                 client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET):
+                 client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET,
+                 *, many_companies: bool = False, _parent: Sandbox | None = None):
+        self.many_companies = many_companies
+        self.tenants: dict[int, Sandbox] = {}
+        self._tenants_lock = threading.Lock()
+        self._parent = _parent
         self.state = State(state)
         self.token = token
         self.company_id = company_id
         self.client_id = client_id
         self.client_secret = client_secret
-        self.faults = Faults()
+        self.faults = _parent.faults if _parent else Faults()
         self.limits = Limits()
-        self.stats = Stats()
-        self.stopping = threading.Event()
+        self.stats = Stats(parent=_parent.stats if _parent else None)
+        self.stopping = _parent.stopping if _parent else threading.Event()
         self.company = dict(seeds.COMPANY_PROFILE)  # the CedentePrestatore; /__sandbox__/company changes it
         self.webhooks = Webhooks(self.state, company_id, client_id)
         self.sdi = Sdi(self.state, notify=lambda event_type, document_id: self.webhooks.emit(event_type, [document_id]))
 
     def close(self) -> None:
-        """Stop the SdI's clock and the webhook deliveries (their threads)."""
+        """Stop the SdI's clock and the webhook deliveries (their threads), the companies' too."""
         self.sdi.close()
         self.webhooks.close()
+        for tenant in self.companies()[1:]:
+            tenant.close()
+
+    def tenant(self, cid: int) -> Sandbox:
+        """The company ``cid`` (made on first use, with the quotas in force now)."""
+        with self._tenants_lock:
+            tenant = self.tenants.get(cid)
+            if tenant is None:
+                tenant = Sandbox(token=self.token, company_id=cid, client_id=self.client_id,
+                                 client_secret=self.client_secret, _parent=self)
+                if self.limits.enabled:
+                    tenant.limits.configure(attrs.asdict(self.limits.config))
+                self.tenants[cid] = tenant
+            return tenant
+
+    def companies(self) -> list[Sandbox]:
+        """This company first, then every other one made so far."""
+        with self._tenants_lock:
+            return [self, *self.tenants.values()]
+
+    def set_limits(self, values: dict | None) -> None:
+        """Configure (None: turn off) the quotas of every company, present and future."""
+        for company in self.companies():
+            if values is None:
+                company.limits.disable()
+            else:
+                company.limits.configure(values)
+
+    def forget_companies(self) -> None:
+        with self._tenants_lock:
+            tenants, self.tenants = list(self.tenants.values()), {}
+        for tenant in tenants:
+            tenant.close()
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         request = Request(environ)
@@ -123,13 +171,17 @@ class Sandbox:
         path = request.path
         if path.startswith("/__sandbox__") or path.startswith("/oauth/"):
             return self._route(request)
+        match = _COMPANY_PATH.match(path)
+        if self.many_companies and match and int(match.group(1)) != self.company_id:
+            return self.tenant(int(match.group(1)))._fic(request)
         return self._fic(request)
 
     def _fic(self, request: Request) -> Response:
         """A request on FiC's paths: faults first, then quota and token, then the endpoint."""
         decision = self.faults.decide()
-        if decision.latency:
-            self.stopping.wait(decision.latency)
+        latency = decision.latency + self.limits.config.latency_ms / 1000
+        if latency:
+            self.stopping.wait(latency)
         if decision.before == "reset":
             self.stats.record(None, "reset")
             self._drop(request)
@@ -187,7 +239,8 @@ class Sandbox:
         if scheme.lower() != "bearer" or not presented:
             raise ApiError(401, "Autenticazione richiesta: manca l'header Authorization: Bearer <token>.",
                            code="UNAUTHORIZED")
-        if presented == self.token or oauth.access_token_valid(self.state, presented):
+        grants = self._parent.state if self._parent else self.state  # OAuth is the whole sandbox's
+        if presented == self.token or oauth.access_token_valid(grants, presented):
             return
         raise ApiError(401, "Token non valido o scaduto.", code="UNAUTHORIZED")
 

@@ -97,6 +97,14 @@ class LimitConfig:
     short_seconds: float = 300.0
     monthly: int = NOMINAL_MONTHLY
     month_seconds: float = float(MONTH_SECONDS)
+    #: FiC's windows divided by this (60: an hour lasts a minute) unless a ``*_seconds`` is given.
+    time_scale: float = 1.0
+    #: Every FiC request waits this long before it is answered (FiC takes hundreds of ms).
+    latency_ms: int = 0
+
+
+_INTS = ("hourly", "short_term", "monthly", "latency_ms")
+_NOMINAL_SECONDS = {"hour_seconds": 3600.0, "short_seconds": 300.0, "month_seconds": float(MONTH_SECONDS)}
 
 
 class Limits:
@@ -117,13 +125,26 @@ class Limits:
         self._hour_start = self._month_start = now
         self._hour_count = self._month_count = 0
         self._recent: deque[float] = deque()
+        self._past_hours: list[int] = []  # requests admitted in each closed hourly window
+        self._peak_short = 0
+
+    def usage(self) -> dict[str, Any]:
+        """Requests admitted per hourly window (closed ones, then the current) and the most ever seen
+        inside one short-term window: what a benchmark compares with the quota."""
+        with self._lock:
+            return {"hourly_limit": self.config.hourly, "short_term_limit": self.config.short_term,
+                    "hour_windows": [*self._past_hours, self._hour_count], "peak_short_term": self._peak_short}
 
     def configure(self, values: dict) -> LimitConfig:
         unknown = set(values) - {field.name for field in attrs.fields(LimitConfig)}
         if unknown:
             raise ValueError(f"unknown limit setting(s): {', '.join(sorted(unknown))}")
-        config = LimitConfig(**{key: (int(v) if key in ("hourly", "short_term", "monthly") else float(v))
-                                for key, v in values.items()})
+        config = LimitConfig(**{key: (int(v) if key in _INTS else float(v)) for key, v in values.items()})
+        if config.time_scale <= 0 or config.latency_ms < 0:
+            raise ValueError("time_scale is above 0 and latency_ms is 0 or more")
+        for key, nominal in _NOMINAL_SECONDS.items():
+            if key not in values:
+                setattr(config, key, nominal / config.time_scale)
         with self._lock:
             self.config, self.enabled = config, True
             self._reset_counters()
@@ -140,6 +161,8 @@ class Limits:
             now = time.monotonic()
             config = self.config
             if now - self._hour_start >= config.hour_seconds:
+                if self._hour_count:
+                    self._past_hours.append(self._hour_count)
                 self._hour_start, self._hour_count = now, 0
             if now - self._month_start >= config.month_seconds:
                 self._month_start, self._month_count = now, 0
@@ -150,6 +173,7 @@ class Limits:
             self._hour_count += 1
             self._month_count += 1
             self._recent.append(now)
+            self._peak_short = max(self._peak_short, len(self._recent))
             return self._headers()
 
     def _refuse_if_over(self, now: float, config: LimitConfig) -> None:
@@ -182,8 +206,9 @@ class Limits:
 class Stats:
     """Requests seen on FiC's paths, by status code, plus refusals and dropped connections."""
 
-    def __init__(self) -> None:
+    def __init__(self, parent: Stats | None = None) -> None:
         self._lock = threading.Lock()
+        self.parent = parent  # a company's counters also add up in the whole sandbox's
         self.reset()
 
     def reset(self) -> None:
@@ -201,6 +226,8 @@ class Stats:
                 self.by_status[str(status)] = self.by_status.get(str(status), 0) + 1
             if fault:
                 self.faults[fault] = self.faults.get(fault, 0) + 1
+        if self.parent is not None:
+            self.parent.record(status, fault)
 
     def snapshot(self) -> dict:
         with self._lock:

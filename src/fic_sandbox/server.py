@@ -54,11 +54,11 @@ class SandboxServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, state: str = ":memory:", token: str | None = None,
                  *, company_id: int = seeds.COMPANY_ID, client_id: str = DEFAULT_CLIENT_ID,
-                 client_secret: str = DEFAULT_CLIENT_SECRET, quiet: bool = True):
+                 client_secret: str = DEFAULT_CLIENT_SECRET, quiet: bool = True, many_companies: bool = False):
         self.host = host
         self.port = port
         self.app = Sandbox(state=state, token=token, company_id=company_id, client_id=client_id,
-                           client_secret=client_secret)
+                           client_secret=client_secret, many_companies=many_companies)
         self.quiet = quiet
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -113,9 +113,10 @@ class SandboxServer:
         self.stop()
 
 
-def run_sandbox(host: str, port: int, state: str, token: str | None) -> int:
+def run_sandbox(host: str, port: int, state: str, token: str | None, many_companies: bool = False) -> int:
     """``fic sandbox``: serve until interrupted; a busy port raises FicError (one line, exit 1)."""
-    sandbox = SandboxServer(host=host, port=port, state=state, token=token, quiet=False)
+    sandbox = SandboxServer(host=host, port=port, state=state, token=token, quiet=False,
+                            many_companies=many_companies)
     server = sandbox.bind()
     print(_("FiC sandbox listening on {url} (company {company}); side channel at {url}/__sandbox__/")
           .format(url=sandbox.url, company=sandbox.company_id), flush=True)

@@ -19,7 +19,8 @@ _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).pa
 
 
 def index(sandbox: Any, request: Request) -> Response:
-    return json_response({"company_id": sandbox.company_id, "token_required": sandbox.token is not None,
+    return json_response({"company_id": sandbox.company_id, "many_companies": sandbox.many_companies,
+                          "token_required": sandbox.token is not None,
                           "oauth_client_id": sandbox.client_id, "faults": _asdict(sandbox.faults.config),
                           "limits": {"enabled": sandbox.limits.enabled, **_asdict(sandbox.limits.config)},
                           "sdi": _asdict(sandbox.sdi.config), "webhooks": _asdict(sandbox.webhooks.faults)})
@@ -41,17 +42,35 @@ def faults(sandbox: Any, request: Request) -> Response:
 
 
 def limits(sandbox: Any, request: Request) -> Response:
+    """Quotas (and ``time_scale``, ``latency_ms``) for every company of the sandbox."""
     if request.method == "DELETE":
-        sandbox.limits.disable()
+        sandbox.set_limits(None)
     elif request.method == "POST":
         try:
-            sandbox.limits.configure(read_body(request))
+            sandbox.set_limits(read_body(request))
         except (TypeError, ValueError) as error:
             raise ApiError(422, f"Configurazione dei limiti non valida: {error}") from None
     return json_response({"enabled": sandbox.limits.enabled, **_asdict(sandbox.limits.config)})
 
 
+def companies(sandbox: Any, request: Request) -> Response:
+    """Each company's requests by status and its quota use per window (the benchmark's check)."""
+    rows = [{"company_id": company.company_id, **company.stats.snapshot(), **company.limits.usage()}
+            for company in sandbox.companies()]
+    return json_response({"many_companies": sandbox.many_companies, "data": rows})
+
+
+def _company(sandbox: Any, cid: Any) -> Any:
+    """The company a side-channel view is about (``?company_id=``, default the sandbox's own)."""
+    if cid in (None, "") or int(cid) == sandbox.company_id:
+        return sandbox
+    if not sandbox.many_companies:
+        raise ApiError(404, f"L'azienda {cid} non esiste in questa sandbox (avviala con --many-companies).")
+    return sandbox.tenant(int(cid))
+
+
 def emails(sandbox: Any, request: Request) -> Response:
+    sandbox = _company(sandbox, request.args.get("company_id"))
     rows = [{"id": e["id"], "document_id": e["document_id"], "recipients": e["to_email"].split(", "),
              "to_email": e["to_email"], "copy_to": e["copy_to"], "subject": e["subject"], "sender": e["from_email"],
              "body": e["content"], "attach_pdf": bool(e["attach_pdf"]), "status": e["status"], "at": e["at"]}
@@ -60,6 +79,7 @@ def emails(sandbox: Any, request: Request) -> Response:
 
 
 def documents_view(sandbox: Any, request: Request) -> Response:
+    sandbox = _company(sandbox, request.args.get("company_id"))
     url = base_url(request)
     rows = []
     for row in sandbox.state.documents(deleted=None):
@@ -86,6 +106,7 @@ def stats(sandbox: Any, request: Request) -> Response:
 
 
 def reset(sandbox: Any, request: Request) -> Response:
+    sandbox.forget_companies()
     sandbox.state.reset()
     sandbox.stats.reset()
     sandbox.webhooks.forget()
@@ -94,6 +115,8 @@ def reset(sandbox: Any, request: Request) -> Response:
 
 def print_view(sandbox: Any, request: Request, cid: int, document_id: int) -> Response:
     """The printable page a document's ``url`` points to (FiC's would be a PDF)."""
+    if sandbox.many_companies:
+        sandbox = _company(sandbox, cid)
     row = sandbox.state.get_document(document_id, include_deleted=True)
     if row is None or cid != sandbox.company_id:
         return Response("Documento non trovato", status=404, content_type="text/plain; charset=utf-8")
