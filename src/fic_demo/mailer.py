@@ -12,10 +12,11 @@ import socket
 import ssl
 from email.message import EmailMessage as MimeMessage
 from email.utils import formatdate, make_msgid
+from typing import Any
 
 from fic_plugin.errors import FicError, SettingsError
 from fic_plugin.i18n import _
-from fic_plugin.model import EmailMessage
+from fic_plugin.model import EmailMessage, SentMessage
 from fic_plugin.settings import load_settings
 from fic_plugin.store import Store
 
@@ -80,3 +81,19 @@ def send_email(store: Store, message: EmailMessage) -> bool:
                          "Check the SMTP settings and that the server is reachable.").format(where=where, reason=reason),
                        order_id=message.order_id) from None
     return True
+
+
+def log_sms(url: str, message: Any) -> SentMessage:
+    """The test provider's SMS, shown in the sandbox's SMS log (nothing is sent to any phone)."""
+    import requests
+
+    from fic_plugin.sms import TestProvider
+
+    sent = TestProvider().send(message)
+    try:
+        requests.post(url, json={"to": message.to, "sender": message.sender, "text": message.text,
+                                 "order_id": message.order_id, "document_id": message.document_id},
+                      timeout=5).raise_for_status()
+    except requests.RequestException as error:
+        raise FicError(_("The demo's SMS log (the sandbox) did not answer: {error}").format(error=error)) from None
+    return sent

@@ -114,6 +114,7 @@ class DemoRuntime:
         sandbox = self._stack.enter_context(
             SandboxServer(port=self.sandbox_port, state=str(self.db_path.parent / "sandbox.db")))
         self.sandbox_url = sandbox.url
+        self.shop.sms_log_url = f"{sandbox.url}/__sandbox__/sms"
         self.sandbox_company_id = getattr(sandbox, "company_id", 1)
         return sandbox.url
 
@@ -171,6 +172,13 @@ def configure_plugin(context: Any, shop: DemoShop, fic_url: str, *, sandbox_comp
         changes.update(fic_company_id=sandbox_company_id, fic_access_token=SANDBOX_TOKEN)
     if not context.settings.shop_name:
         changes["shop_name"] = "Bottega Demo"
+    raw = store.raw_settings()
+    if sandbox_company_id is not None and "sms_provider" not in raw:
+        # SMS can be tried without an account: the test provider sends nothing, the sandbox shows
+        # each SMS at /__sandbox__/sms. Only on a fresh shop.
+        changes["sms_provider"] = "test"
+        if "sms_senders" not in raw:
+            changes["sms_senders"] = "BottegaDemo"
     if auto_invoice and "auto_invoice" not in store.raw_settings():
         # `fic demo` shows the automation out of the box: a paid order gets its invoice and email
         # within one worker round. Only on a fresh shop: an owner's own choice stays.

@@ -23,6 +23,7 @@ from fic_plugin.errors import NotFound
 from fic_plugin.i18n import _
 from fic_plugin.model import Customer, Document, EmailMessage, Line, Order, Payment
 from fic_plugin.store import Store
+
 from .schema import create_tables
 from .totals import OrderTotals, order_totals
 from .validate import CUSTOMER_KEYS, NewOrder
@@ -72,6 +73,8 @@ class DemoShop:
         self.base_url = (base_url or os.environ.get(PUBLIC_URL_ENV) or "http://127.0.0.1:8000").rstrip("/")
         self.store = Store(self.db_path)
         self.pm: pluggy.PluginManager | None = None
+        #: Where the test SMS provider's messages are shown: the sandbox's ``/__sandbox__/sms``.
+        self.sms_log_url: str | None = None
         #: Orders per query when the plugin walks the paid orders.
         self.page_size = PAGE
         # The plugin's tables too: the JSON API reads fic_documents even before the plugin runs.
@@ -115,6 +118,19 @@ class DemoShop:
         from .mailer import send_email
 
         return send_email(self.store, message)
+
+    @hookimpl
+    def fic_send_sms(self, message: Any) -> Any:
+        """With the "test" SMS provider, the demo shows each SMS in its sandbox's log (``GET
+        /__sandbox__/sms``), like the emails; any other provider is not the demo's business."""
+        if self.sms_log_url is None or self.pm is None:
+            return None
+        context = self.pm.get_plugin("fic-core").context
+        if context.settings.sms_provider != "test":
+            return None
+        from .mailer import log_sms
+
+        return log_sms(self.sms_log_url, message)
 
     @hookimpl
     def shop_is_admin(self, environ: dict[str, Any]) -> bool:

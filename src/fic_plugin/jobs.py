@@ -207,7 +207,8 @@ def _run_send(context: Context, job: Job) -> None:
 
     document = context.store.document(job.document_id)
     if document is None:
-        raise NotFound(_("Document {id} no longer exists.").format(id=job.document_id))
+        raise NotFound(_("The document of order {order} no longer exists (it was deleted): nothing to send.").format(
+            order=context.order(job.order_id).number if job.order_id else "?"))
     sending = Sending(context)
     sending.deliver(document, sending.config_for(document, job.args.get("config_id")), key=job.key)
 

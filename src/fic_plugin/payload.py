@@ -139,7 +139,7 @@ def payments_list(order: Order, amount_due: Decimal, settings: Settings, today: 
     if account is None:
         raise SettingsError(
             _("Order {number}: it has payments, but the payment method {method!r} has no FiC payment "
-              "account to record them on. Set payment_account_id for it in Configurazione "
+              "account to record them on. Choose its account in Configurazione "
               "pagamenti.").format(number=order.number, method=order.payment_method),
             field="payment_mapping", order_id=order.id)
     paid_on = _last_payment_date(order) or today

@@ -285,8 +285,9 @@ class Settings:
     # --- SMS ---
     sms_enabled: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
         "SMS personalizzato", "Also send an SMS when a document is sent automatically.", "sms"))
-    sms_provider: str = attrs.field(default="", validator=_one_of("", "twilio", "skebby"), metadata=_meta(
-        "Provider SMS", "twilio or skebby (another provider can be a plugin).", "sms"))
+    sms_provider: str = attrs.field(default="", validator=_one_of("", "twilio", "skebby", "test"), metadata=_meta(
+        "Provider SMS", "twilio or skebby; test only writes each SMS in the log, to try SMS without an account "
+        "(another provider can be a plugin).", "sms"))
     sms_senders: list = attrs.field(factory=list, converter=_to_str_list, metadata=_meta(
         "Mittenti SMS", "Allowed SMS senders: aliases (max 11 characters) or numbers, comma separated.", "sms"))
     sms_text: str = attrs.field(default=DEFAULT_SMS_TEXT, validator=_max_len(1600), metadata=_meta(

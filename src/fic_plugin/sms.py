@@ -13,7 +13,9 @@ Base URLs can point elsewhere (a local fake, a proxy) with ``FIC_TWILIO_URL`` an
 from __future__ import annotations
 
 import base64
+import logging
 import os
+import uuid
 from typing import TYPE_CHECKING, Any, Protocol
 
 import requests
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 
     from .settings import Settings
     from .store import Store
+
+log = logging.getLogger(__name__)
 
 TWILIO_URL = "https://api.twilio.com"
 SKEBBY_URL = "https://api.skebby.it/API/v1.0/REST"
@@ -179,6 +183,18 @@ class SkebbyProvider:
                            provider=self.name)
 
 
+class TestProvider:
+    """Sends nothing: writes the SMS in the log, so SMS can be tried end to end without an account
+    (the demo shop also shows them in its FiC sandbox, ``GET /__sandbox__/sms``)."""
+
+    name = "test"
+
+    def send(self, message: SmsMessage) -> SentMessage:
+        log.info("SMS (test provider, not sent) from %s to %s: %s", message.sender, message.to, message.text)
+        return SentMessage(channel="sms", to=(message.to,), provider_id=f"test-{uuid.uuid4().hex[:12]}",
+                           provider=self.name)
+
+
 def _json(response: requests.Response) -> dict[str, Any]:
     try:
         data = response.json()
@@ -198,6 +214,8 @@ def provider_from_settings(settings: Settings, store: Store) -> SmsProvider | No
             raise SmsRejected(_("Twilio is the SMS provider but twilio_account_sid or the twilio_auth_token "
                                 "secret is not set: complete the SMS settings."), field="twilio_account_sid")
         return TwilioProvider(settings.twilio_account_sid, token)
+    if settings.sms_provider == "test":
+        return TestProvider()
     if settings.sms_provider == "skebby":
         password = store.get_secret("skebby_password")
         if not settings.skebby_username or not password:

@@ -9,6 +9,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -73,6 +74,7 @@ ROUTES: list[tuple[str, tuple[str, ...], Callable[..., Response]]] = [
     ("/__sandbox__/limits", ("GET", "POST", "DELETE"), sidechannel.limits),
     ("/__sandbox__/companies", ("GET",), sidechannel.companies),
     ("/__sandbox__/emails", ("GET",), sidechannel.emails),
+    ("/__sandbox__/sms", ("GET", "POST"), sidechannel.sms),
     ("/__sandbox__/documents", ("GET",), sidechannel.documents_view),
     ("/__sandbox__/documents/<int:document_id>/lock", ("POST",), sidechannel.lock),
     ("/__sandbox__/stats", ("GET",), sidechannel.stats),
@@ -123,6 +125,24 @@ class Sandbox:
         self.company = dict(seeds.COMPANY_PROFILE)  # the CedentePrestatore; /__sandbox__/company changes it
         self.webhooks = Webhooks(self.state, company_id, client_id)
         self.sdi = Sdi(self.state, notify=lambda event_type, document_id: self.webhooks.emit(event_type, [document_id]))
+        self._sms: list[dict] = []  # the SMS log (in memory: it is a demo's view, not FiC's state)
+        self._sms_lock = threading.Lock()
+
+    def log_sms(self, body: dict) -> dict:
+        with self._sms_lock:
+            row = {"id": len(self._sms) + 1, "to": str(body["to"]), "sender": str(body.get("sender") or ""),
+                   "text": body["text"], "order_id": body.get("order_id"), "document_id": body.get("document_id"),
+                   "at": datetime.now().isoformat(timespec="seconds")}
+            self._sms.append(row)
+            return row
+
+    def sms_log(self) -> list[dict]:
+        with self._sms_lock:
+            return list(self._sms)
+
+    def forget_sms(self) -> None:
+        with self._sms_lock:
+            self._sms.clear()
 
     def close(self) -> None:
         """Stop the SdI's clock and the webhook deliveries (their threads), the companies' too."""

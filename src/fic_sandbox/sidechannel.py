@@ -78,6 +78,17 @@ def emails(sandbox: Any, request: Request) -> Response:
     return json_response({"data": rows})
 
 
+def sms(sandbox: Any, request: Request) -> Response:
+    """The SMS log: what a test provider "sent" (FiC sends no SMS; the demo shop posts them here so
+    they can be seen like the emails). POST one ``{to, sender, text, order_id, document_id}``."""
+    if request.method == "POST":
+        body = read_body(request)
+        if not isinstance(body, dict) or not body.get("to") or not isinstance(body.get("text"), str):
+            raise ApiError(422, "Un SMS ha bisogno di to e text.")
+        return json_response({"data": sandbox.log_sms(body)})
+    return json_response({"data": sandbox.sms_log()})
+
+
 def documents_view(sandbox: Any, request: Request) -> Response:
     sandbox = _company(sandbox, request.args.get("company_id"))
     url = base_url(request)
@@ -108,6 +119,7 @@ def stats(sandbox: Any, request: Request) -> Response:
 def reset(sandbox: Any, request: Request) -> Response:
     sandbox.forget_companies()
     sandbox.state.reset()
+    sandbox.forget_sms()
     sandbox.stats.reset()
     sandbox.webhooks.forget()
     return json_response({"reset": True})

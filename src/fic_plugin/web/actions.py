@@ -67,8 +67,7 @@ def view(web: FicWebApp, request: Request, document_id: int) -> Response:
     """Redirect to a fresh link to the PDF: FiC's links expire, so none is ever stored."""
     document = web.context.store.document(document_id)
     if document is None:
-        return web.message_page(request, _("Document {id} does not exist (it may have been deleted).")
-                                .format(id=document_id), 404)
+        return web.message_page(request, _("This document does not exist (it may have been deleted)."), 404)
     try:
         from ..documents import Documents
 
@@ -110,8 +109,7 @@ def delete(web: FicWebApp, request: Request, document_id: int) -> Response:
     """GET asks "are you sure?" on a page of its own (works without JavaScript); POST deletes."""
     document = web.context.store.document(document_id)
     if document is None:
-        return web.message_page(request, _("Document {id} does not exist (it may have been deleted).")
-                                .format(id=document_id), 404)
+        return web.message_page(request, _("This document does not exist (it may have been deleted)."), 404)
     back = web.back(request, web.order_url(request, document.order_id))
     if request.method == "GET":
         return web.page(request, "confirm_delete.html", document=document, back=back,

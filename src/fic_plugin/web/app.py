@@ -188,7 +188,7 @@ class FicWebApp:
     def document_or_404(self, document_id: int):
         document = self.context.store.document(document_id)
         if document is None:
-            raise NotFound(_("Document {id} does not exist (it may have been deleted).").format(id=document_id))
+            raise NotFound(_("This document does not exist (it may have been deleted)."))
         return document
 
     @staticmethod

@@ -149,7 +149,7 @@ def draw(web: FicWebApp, request: Request, order: Order, document: Document | No
     settings = web.context.settings
     base = f"{request.script_root}/documents/{document.id}" if document else \
         web.order_url(request, order.id)
-    _encoding, length, parts = messages.sms_parts(values["sms_text"])
+    _encoding, length, parts = messages.sms_parts(rendered_sms(web, order, document, values["sms_text"]))
     return web.page(
         request, "send.html", status=status, order=order, document=document, values=values,
         errors=errors, back=back, action=f"{base}/send" if document else f"{base}/schedule",
@@ -161,6 +161,16 @@ def draw(web: FicWebApp, request: Request, order: Order, document: Document | No
         already_sent=already_sent(web, document),
         preview=preview_html(web, order, document or planned_document(web, order), values),
     )
+
+
+def rendered_sms(web: FicWebApp, order: Order, document: Document | None, text: str) -> str:
+    """The SMS as the customer gets it: the counter under the text counts this, like the preview
+    (a shortcode's name is not its value's length)."""
+    try:
+        return messages.render(text, order, document or planned_document(web, order), html=False,
+                               context=web.context, field="sms_text")
+    except FicError:
+        return text
 
 
 def planned_type(web: FicWebApp, order: Order) -> str:

@@ -24,6 +24,7 @@ from ..model import VAT_AREAS
 from ..settings import Settings, rate_key, update_settings, vat_mapping_key
 from .labels import (
     AREA_ROW_LABELS,
+    N_,
     PAYMENT_METHOD_LABELS,
     SECRET_LABELS,
     SECRET_PLACES,
@@ -47,10 +48,11 @@ SPECIAL = {"vat_mapping", "payment_mapping", "fic_company_id"}
 TEXTAREAS = {"email_body", "default_notes", "sms_text"}
 CHOICES = {
     "auto_document_type": ("invoice", "receipt", "proforma", "quote", "delivery_note"),
-    "sms_provider": ("", "twilio", "skebby"),
+    "sms_provider": ("", "twilio", "skebby", "test"),
     "smtp_security": ("starttls", "ssl", "none"),
     "language": ("it", "en"),
 }
+PROVIDER_LABELS = {"test": N_("Test (writes the SMS in the log, sends nothing)")}
 CONNECTION_KEYS = {"fic_api_url", "fic_company_id", "fic_access_token"}
 
 
@@ -253,6 +255,8 @@ def choice_label(key: str, value: str) -> str:
         return document_type_label(value)
     if key == "language":
         return {"it": "Italiano", "en": "English"}[value]
+    if key == "sms_provider" and value in PROVIDER_LABELS:
+        return _(PROVIDER_LABELS[value])
     return value or "—"
 
 
