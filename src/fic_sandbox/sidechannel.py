@@ -10,12 +10,13 @@ import attrs
 import jinja2
 from werkzeug.wrappers import Request, Response
 
-from . import documents, events
+from . import documents, events, printing
 from .api import base_url, read_body
 from .responses import ApiError, json_response
 
 _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                                 autoescape=True)
+_TEMPLATES.filters.update(printing.filters())
 
 
 def index(sandbox: Any, request: Request) -> Response:
@@ -134,6 +135,6 @@ def print_view(sandbox: Any, request: Request, cid: int, document_id: int) -> Re
         return Response("Documento non trovato", status=404, content_type="text/plain; charset=utf-8")
     document = documents.render(row, row["body"], base_url(request), cid)
     page = _TEMPLATES.get_template("print.html").render(
-        doc=document, totals=documents.totals_of(row["body"]), deleted=row["deleted"],
-        type_name=documents.TYPE_LABELS.get(document["type"], document["type"]))
+        doc=document, totals=documents.totals_of(row["body"]), deleted=row["deleted"], seller=sandbox.company,
+        type_name=printing.TYPE_NAMES.get(document["type"], document["type"]), line_total=printing.line_total)
     return Response(page, content_type="text/html; charset=utf-8")
