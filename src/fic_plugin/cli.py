@@ -33,6 +33,7 @@ examples:
   fic settings set rivalsa_inps yes numeration /A
   fic settings set vat_mapping 22=0,10=3,4=4,0=6
   fic sync --once                           run due jobs and invoice paid orders, then exit
+  fic sync --all-shops --shops shops.toml   serve every shop of a platform, round-robin
 """
 
 
@@ -84,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--once", action="store_true", help="do one round and exit (for cron/systemd timers)")
     sync.add_argument("--interval", type=float, default=60.0, help="seconds between rounds (default 60)")
     sync.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    sync.add_argument("--all-shops", action="store_true",
+                      help="serve every enabled shop of the shops registry, round-robin (see docs/scaling.md)")
+    sync.add_argument("--shops", default=None, metavar="FILE",
+                      help="the shops registry (env FIC_SHOPS; default shops.toml)")
+    sync.add_argument("--concurrency", type=int, default=4,
+                      help="with --all-shops: shops served at the same time (default 4)")
     sync.set_defaults(handler=cmd_sync)
 
     doc = sub.add_parser("doc", help="create, list, view, convert, delete, send documents")
@@ -128,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="queue, failures and quota; with ORDER_ID its documents and audit log")
     status.add_argument("order_id", metavar="ORDER_ID", nargs="?")
+    status.add_argument("--all-shops", action="store_true",
+                        help="queued, running and failed jobs of every shop in the registry, and time to drain")
+    status.add_argument("--shops", default=None, metavar="FILE",
+                        help="the shops registry (env FIC_SHOPS; default shops.toml)")
     status.set_defaults(handler=cmd_status)
 
     retry = sub.add_parser("retry", help="retry a failed job after fixing its cause")
@@ -224,6 +235,8 @@ def cmd_connect(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     from .jobs import run_worker
 
+    if args.all_shops:
+        return _sync_all_shops(args)
     return run_worker(open_context(args), once=args.once, interval=args.interval,
                       progress=not args.no_progress and sys.stderr.isatty())
 
@@ -292,9 +305,29 @@ def cmd_doc_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sync_all_shops(args: argparse.Namespace) -> int:
+    import attrs
+
+    from .multishop import run_all_shops, summary
+    from .shops import load_registry
+
+    shops = load_registry(args.shops)
+    tallies = run_all_shops(shops, once=args.once, interval=args.interval, concurrency=args.concurrency,
+                            out=lambda line: print(line, file=sys.stderr, flush=True))
+    emit(args, {shop_id: attrs.asdict(tally) for shop_id, tally in tallies.items()}, lambda: summary(tallies))
+    return 1 if any(tally.error for tally in tallies.values()) else 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from .jobs import status_report
 
+    if args.all_shops:
+        from .multishop import all_shops_status
+        from .shops import load_registry
+
+        report = all_shops_status(load_registry(args.shops))
+        emit(args, report["shops"], report["text"])
+        return 0
     report = status_report(open_context(args), args.order_id)
     emit(args, report, report["text"])
     return 0

@@ -1,0 +1,212 @@
+"""Many shops on the embedded engine: ``fic sync --all-shops`` and ``fic status --all-shops``.
+
+Round-robin in slices: a shop gets at most :data:`SLICE_JOBS` jobs per turn, then the next shop
+has its turn, so a shop with 10,000 queued jobs cannot starve one with 3. Turns run on a small
+pool of threads (``--concurrency``), at most one per shop at a time: a shop whose FiC is slow
+or down holds one thread while the others keep going, and its failing jobs are rescheduled by
+the job layer (backoff), not retried in a loop. A shop that cannot be opened (missing or
+broken database, another company's) is reported and parked for :data:`PARK_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+import attrs
+
+from . import jobs as _jobs
+from .i18n import _
+from .shops import Shop, ShopUnavailable, shop_context
+
+log = logging.getLogger(__name__)
+
+#: Jobs one shop may run in one turn before the next shop's turn.
+SLICE_JOBS = 5
+#: A shop that could not be opened is tried again after this long.
+PARK_SECONDS = 60.0
+#: Rough FiC requests per job (create, email, a lookup now and then): for the time to drain.
+REQUESTS_PER_JOB = 3
+
+
+@attrs.define
+class ShopTally:
+    done: int = 0
+    retried: int = 0
+    failed: int = 0
+    queued_by_check: int = 0
+    error: str | None = None
+
+
+@attrs.define
+class _Turn:
+    """What one turn of a shop found: whether it left due work, and when its next retry is."""
+
+    ran: int = 0
+    more: bool = False
+    next_retry_in: float | None = None
+
+
+def run_turn(shop: Shop, tally: ShopTally, *, check: bool, limit: int = SLICE_JOBS) -> _Turn:
+    """One turn of one shop: the periodic check when asked, then up to ``limit`` due jobs."""
+    turn = _Turn()
+    with shop_context(shop) as context:
+        if check:
+            tally.queued_by_check += _jobs.invoice_paid_orders(context)
+        ids = _jobs.due_job_ids(context, limit=limit + 1)
+        turn.more = len(ids) > limit
+        for job_id in ids[:limit]:
+            state = _jobs.execute_job(context, job_id)
+            turn.ran += 1
+            if state == "done":
+                tally.done += 1
+            elif state == "pending":
+                tally.retried += 1
+            elif state == "failed":
+                tally.failed += 1
+        if not turn.more:
+            turn.next_retry_in = _jobs._next_retry_in(context)
+    return turn
+
+
+def run_all_shops(shops: list[Shop], *, once: bool = False, interval: float = 60.0, concurrency: int = 4,
+                  stop: threading.Event | None = None, out: Any = print) -> dict[str, ShopTally]:
+    """Serve every enabled shop round-robin until ``stop`` (or, ``once``, until none has work due
+    within the ``fic sync --once`` horizon). Returns each shop's tally."""
+    served = [shop for shop in shops if shop.enabled]
+    tallies = {shop.id: ShopTally() for shop in served}
+    next_at = dict.fromkeys(tallies, 0.0)
+    checked: set[str] = set()
+    finished: set[str] = set()
+    stop = stop or threading.Event()
+    position = 0
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="fic-shop") as pool:
+        running: dict[Future, Shop] = {}
+        while not stop.is_set():
+            now = time.monotonic()
+            busy = {shop.id for shop in running.values()}
+            # Hand free threads to the next shops in the ring that are due and not already running.
+            for _step in range(len(served)):
+                if len(running) >= max(1, concurrency):
+                    break
+                shop = served[position % len(served)] if served else None
+                position += 1
+                if shop is None or shop.id in busy or shop.id in finished or next_at[shop.id] > now:
+                    continue
+                check = shop.id not in checked
+                # The caller's context (its language, above all) goes with the turn to the thread.
+                turn = contextvars.copy_context().run
+                running[pool.submit(turn, run_turn, shop, tallies[shop.id], check=check)] = shop
+                busy.add(shop.id)
+            if not running:
+                if once and len(finished) == len(served):
+                    break
+                pause = min((at for sid, at in next_at.items() if sid not in finished), default=now + 1) - now
+                stop.wait(max(0.05, min(pause, 1.0)))
+                continue
+            done, _pending = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
+            for future in done:
+                shop = running.pop(future)
+                checked.add(shop.id)
+                if _after_turn(shop, future, tallies[shop.id], next_at, finished, once=once, interval=interval,
+                               out=out) and not once:
+                    checked.discard(shop.id)  # idle until its next round: that round checks paid orders again
+    return tallies
+
+
+def _after_turn(shop: Shop, future: Future, tally: ShopTally, next_at: dict[str, float], finished: set[str],
+                *, once: bool, interval: float, out: Any) -> bool:
+    """Schedule the shop's next turn; True when it has nothing left to do for now."""
+    now = time.monotonic()
+    try:
+        turn = future.result()
+    except ShopUnavailable as error:
+        if tally.error != str(error):
+            out(_("fic: {error} (the other shops go on)").format(error=error))
+        tally.error = str(error)
+        if once:
+            finished.add(shop.id)
+        next_at[shop.id] = now + PARK_SECONDS
+        return True
+    except Exception as error:  # noqa: BLE001 - one shop's bug must not stop the others
+        log.exception("shop %s: turn failed", shop.id)
+        tally.error = _("Shop {shop}: unexpected error ({kind}): see the worker's log.").format(
+            shop=shop.id, kind=type(error).__name__)
+        if once:
+            finished.add(shop.id)
+        next_at[shop.id] = now + PARK_SECONDS
+        return True
+    tally.error = None
+    if turn.more:
+        next_at[shop.id] = now  # back in the ring: its next turn comes after the others'
+        return False
+    if once:
+        wait_s = turn.next_retry_in
+        if wait_s is None or wait_s > _jobs.ONCE_HORIZON_SECONDS:
+            finished.add(shop.id)
+        else:
+            next_at[shop.id] = now + min(wait_s, 5.0) + 0.05
+    else:
+        wait_s = turn.next_retry_in
+        next_at[shop.id] = now + min(interval, wait_s + 0.05 if wait_s is not None else interval)
+    return True
+
+
+def summary(tallies: dict[str, ShopTally]) -> str:
+    lines = [_("{shops} shops: {done} done, {retried} to retry, {failed} failed, {unavailable} unavailable.").format(
+        shops=len(tallies), done=sum(t.done for t in tallies.values()),
+        retried=sum(t.retried for t in tallies.values()), failed=sum(t.failed for t in tallies.values()),
+        unavailable=sum(1 for t in tallies.values() if t.error))]
+    lines.extend(f"  {shop_id}: {tally.error}" for shop_id, tally in tallies.items() if tally.error)
+    return "\n".join(lines)
+
+
+# --- fic status --all-shops --------------------------------------------------------------------------
+
+
+def all_shops_status(shops: list[Shop]) -> dict[str, Any]:
+    """Queued, running and failed jobs per shop, and the time to drain its queue at FiC's quota
+    (one company's quota per shop: shops drain side by side, not one after the other)."""
+    from .fic.ratelimit import RateLimits
+
+    limits = RateLimits.from_env(os.environ)
+    per_second = min(limits.hourly / limits.hour_seconds, limits.short_term / limits.short_seconds)
+    rows = []
+    for shop in shops:
+        row: dict[str, Any] = {"shop": shop.id, "enabled": shop.enabled, "db": shop.db}
+        if shop.enabled:
+            try:
+                with shop_context(shop) as context:
+                    counts = context.store.jobs.counts_by_state()
+            except ShopUnavailable as error:
+                row["error"] = str(error)
+            else:
+                queued = counts.get("pending", 0)
+                row.update(queued=queued, running=counts.get("running", 0), failed=counts.get("failed", 0),
+                           done=counts.get("done", 0),
+                           drain_seconds=round((queued + counts.get("running", 0)) * REQUESTS_PER_JOB / per_second))
+        rows.append(row)
+    lines = [_("{shop:<20} {queued:>8} {running:>8} {failed:>8}  {drain}").format(
+        shop=_("shop"), queued=_("queued"), running=_("running"), failed=_("failed"), drain=_("time to drain"))]
+    for row in rows:
+        if not row["enabled"]:
+            lines.append(f"{row['shop']:<20} " + _("disabled"))
+        elif "error" in row:
+            lines.append(f"{row['shop']:<20} " + row["error"])
+        else:
+            lines.append(f"{row['shop']:<20} {row['queued']:>8} {row['running']:>8} {row['failed']:>8}  "
+                         + _duration(row["drain_seconds"]))
+    return {"shops": rows, "text": "\n".join(lines)}
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 60:
+        return _("{n} s").format(n=seconds)
+    if seconds < 3600:
+        return _("{n} min").format(n=round(seconds / 60))
+    return _("{n} h").format(n=round(seconds / 3600, 1))

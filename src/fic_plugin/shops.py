@@ -1,0 +1,187 @@
+"""The shops registry: a platform that hosts many shops tells the workers which ones to serve.
+
+A TOML file (or JSON, by its extension)::
+
+    [[shop]]
+    id = "rossi"                                  # unique, the name in logs and ``fic status``
+    db = "/srv/shops/rossi/shop.db"               # the shop database: a SQLite file or postgresql://…
+    company_id = 1234                             # optional: the FiC company it must be connected to
+    enabled = true                                # optional (default true)
+    queue = "web-1"                               # optional: the engine queue of the machine holding a SQLite file
+
+Loading checks what can be checked without opening anything (ids unique, fields present and of
+the right type, one database per shop); :func:`open_shop` opens a shop and checks its database
+(present, migrated, connected to the company the registry says). A bad shop is reported and
+skipped by the workers; it never stops the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .errors import FicError, SettingsError
+from .i18n import _
+
+if TYPE_CHECKING:
+    from .context import Context
+
+#: Where the registry is looked for when ``--shops`` is not given.
+DEFAULT_SHOPS_FILE = "shops.toml"
+SHOPS_ENV = "FIC_SHOPS"
+
+
+@attrs.frozen
+class Shop:
+    id: str
+    db: str
+    enabled: bool = True
+    company_id: int | None = None
+    queue: str | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return not self.db.startswith(("postgresql://", "postgres://"))
+
+    def engine_queue(self) -> str:
+        """The engine queue that serves this shop: a SQLite file is only reachable from the
+        machine that holds it (its ``queue``, default this machine's name); PostgreSQL from any."""
+        if self.is_sqlite:
+            return "fic-" + (self.queue or socket.gethostname())
+        return self.queue or "fic"
+
+
+class RegistryError(SettingsError):
+    """The registry file itself is wrong: nothing is served until it is fixed."""
+
+
+def registry_path(path: str | Path | None = None) -> Path:
+    return Path(path or os.environ.get(SHOPS_ENV) or DEFAULT_SHOPS_FILE)
+
+
+def load_registry(path: str | Path | None = None) -> list[Shop]:
+    """Every shop of the registry, in file order; RegistryError naming the file, shop and field."""
+    file = registry_path(path)
+    if not file.exists():
+        raise RegistryError(_("The shops registry {file} does not exist: write it (see docs/scaling.md) or pass "
+                              "--shops FILE.").format(file=file))
+    try:
+        text = file.read_text(encoding="utf-8")
+        data = json.loads(text) if file.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RegistryError(_("The shops registry {file} cannot be read: {reason}.").format(
+            file=file, reason=error)) from None
+    rows = data.get("shop", data.get("shops")) if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        raise RegistryError(_("The shops registry {file} has no list of shops ([[shop]] in TOML, "
+                              '"shops": [...] in JSON).').format(file=file))
+    shops: list[Shop] = []
+    seen_ids: dict[str, int] = {}
+    seen_dbs: dict[str, str] = {}
+    for number, row in enumerate(rows, start=1):
+        shop = _shop_from_row(file, number, row)
+        if shop.id in seen_ids:
+            raise RegistryError(_("The shops registry {file}: shop id {id} appears twice (shops {first} and "
+                                  "{second}); every shop needs its own id.").format(
+                file=file, id=shop.id, first=seen_ids[shop.id], second=number))
+        key = _database_key(shop.db)
+        if key in seen_dbs:
+            raise RegistryError(_("The shops registry {file}: shops {first} and {second} name the same database "
+                                  "{db}; every shop has its own.").format(
+                file=file, first=seen_dbs[key], second=shop.id, db=shop.db))
+        seen_ids[shop.id], seen_dbs[key] = number, shop.id
+        shops.append(shop)
+    return shops
+
+
+def _shop_from_row(file: Path, number: int, row: Any) -> Shop:
+    if not isinstance(row, dict):
+        raise RegistryError(_("The shops registry {file}: shop {number} is not a table of fields.").format(
+            file=file, number=number))
+    unknown = set(row) - {"id", "db", "enabled", "company_id", "queue"}
+    if unknown:
+        raise RegistryError(_("The shops registry {file}: shop {number} has unknown field(s) {fields} "
+                              "(known: id, db, enabled, company_id, queue).").format(
+            file=file, number=number, fields=", ".join(sorted(unknown))))
+    for field in ("id", "db"):
+        if not isinstance(row.get(field), str) or not row[field].strip():
+            raise RegistryError(_("The shops registry {file}: shop {number} needs a text field {field}.").format(
+                file=file, number=number, field=field))
+    if not isinstance(row.get("enabled", True), bool):
+        raise RegistryError(_("The shops registry {file}: shop {id}: enabled is true or false.").format(
+            file=file, id=row["id"]))
+    company = row.get("company_id")
+    if company is not None and (isinstance(company, bool) or not isinstance(company, int) or company <= 0):
+        raise RegistryError(_("The shops registry {file}: shop {id}: company_id is FiC's company number "
+                              "(a positive integer).").format(file=file, id=row["id"]))
+    queue = row.get("queue")
+    if queue is not None and not isinstance(queue, str):
+        raise RegistryError(_("The shops registry {file}: shop {id}: queue is a text.").format(
+            file=file, id=row["id"]))
+    return Shop(id=row["id"].strip(), db=row["db"].strip(), enabled=row.get("enabled", True),
+                company_id=company, queue=queue)
+
+
+def _database_key(db: str) -> str:
+    if db.startswith(("postgresql://", "postgres://")):
+        return db
+    return str(Path(db.removeprefix("sqlite:///")).resolve())
+
+
+class ShopUnavailable(FicError):
+    """One shop cannot be served now (its database is missing, broken, or another company's)."""
+
+    def __init__(self, shop: Shop, message: str):
+        super().__init__(message)
+        self.shop = shop
+
+
+def open_shop(shop: Shop) -> Context:
+    """The plugin context of one shop, checked: database present and migrated, and connected
+    to the FiC company the registry names."""
+    from .shop_cli import cli_context
+
+    if shop.is_sqlite and not Path(shop.db.removeprefix("sqlite:///")).exists():
+        raise ShopUnavailable(shop, _("Shop {shop}: its database {db} does not exist (a moved or deleted file?); "
+                                      "fix db in the shops registry.").format(shop=shop.id, db=shop.db))
+    try:
+        context = cli_context(shop.db)
+    except FicError as error:
+        raise ShopUnavailable(shop, _("Shop {shop}: {reason}").format(shop=shop.id, reason=error)) from None
+    except Exception as error:  # noqa: BLE001 - a broken file must not stop the other shops
+        raise ShopUnavailable(shop, _("Shop {shop}: its database {db} cannot be opened ({kind}: {reason}).").format(
+            shop=shop.id, db=shop.db, kind=type(error).__name__, reason=error)) from None
+    if shop.company_id is not None:
+        _url, _token, company = context.connection()
+        if company is not None and company != shop.company_id:
+            context.store.close()
+            raise ShopUnavailable(shop, _(
+                "Shop {shop}: its database {db} is connected to FiC company {found}, not {expected}: it belongs "
+                "to another shop's company; fix db or company_id in the shops registry.").format(
+                shop=shop.id, db=shop.db, found=company, expected=shop.company_id))
+    return context
+
+
+@contextmanager
+def shop_context(shop: Shop) -> Iterator[Context]:
+    """A shop's context for one slice of work, closed after it: a worker serving thousands of
+    shops keeps no connection or file open between turns (memory stays flat)."""
+    context = open_shop(shop)
+    try:
+        yield context
+    finally:
+        context.store.close()
+
+
+def company_key(context: Context) -> str:
+    """The FiC quota a shop draws on: its company and app (the API's base URL)."""
+    url, _token, company = context.connection()
+    return f"{company}@{url}"

@@ -1,0 +1,125 @@
+"""Many shops on one installation: the shops registry, ``fic sync --all-shops`` round-robin on the
+embedded engine, one shop's failure never stopping the others, ``fic status --all-shops``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from fic_plugin.cli import main
+from fic_plugin.shops import RegistryError, load_registry
+from fic_sandbox.server import SandboxServer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+from campaign import TOKEN, create_shop, end_state, jobs_by_state  # noqa: E402
+
+
+@pytest.fixture
+def sandbox(monkeypatch):
+    for name in ("FIC_API_URL", "FIC_ACCESS_TOKEN", "FIC_COMPANY_ID", "FIC_SHOPS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FIC_LANGUAGE", "en")
+    with SandboxServer(many_companies=True, token=TOKEN) as server:
+        yield server
+
+
+def write_registry(path: Path, rows: list[dict]) -> Path:
+    lines = []
+    for row in rows:
+        lines.append("[[shop]]")
+        lines.extend(f"{key} = {json.dumps(value)}" for key, value in row.items())
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def company_documents(sandbox, cid):
+    import requests
+
+    return requests.get(f"{sandbox.url}/__sandbox__/documents", params={"company_id": cid}, timeout=10).json()["data"]
+
+
+def company_emails(sandbox, cid):
+    import requests
+
+    return requests.get(f"{sandbox.url}/__sandbox__/emails", params={"company_id": cid}, timeout=10).json()["data"]
+
+
+@pytest.mark.parametrize(("rows", "words"), [
+    ([{"id": "a", "db": "a.db"}, {"id": "a", "db": "b.db"}], ["a", "twice"]),
+    ([{"id": "a", "db": "x.db"}, {"id": "b", "db": "x.db"}], ["same database", "a", "b"]),
+    ([{"id": "a"}], ["db"]),
+    ([{"id": "a", "db": "a.db", "enabled": "yes"}], ["enabled"]),
+    ([{"id": "a", "db": "a.db", "company_id": -3}], ["company_id"]),
+    ([{"id": "a", "db": "a.db", "colour": "red"}], ["colour"]),
+])
+def test_a_wrong_registry_is_refused_naming_the_shop_and_field(tmp_path, rows, words, english):
+    registry = write_registry(tmp_path / "shops.toml", rows)
+    with pytest.raises(RegistryError) as raised:
+        load_registry(registry)
+    assert all(word in str(raised.value) for word in words), str(raised.value)
+
+
+def test_a_missing_registry_says_how_to_give_one(tmp_path, english):
+    with pytest.raises(RegistryError, match="--shops"):
+        load_registry(tmp_path / "nowhere.toml")
+
+
+def test_json_registry_is_read_too(tmp_path):
+    (tmp_path / "shops.json").write_text(json.dumps({"shops": [{"id": "a", "db": "a.db", "queue": "web-2"}]}))
+    [shop] = load_registry(tmp_path / "shops.json")
+    assert shop.id == "a" and shop.enabled and shop.engine_queue() == "fic-web-2"
+
+
+def test_sync_all_shops_serves_every_shop_and_a_bad_one_stops_none(sandbox, tmp_path, capsys):
+    create_shop(tmp_path / "small.db", 3, sandbox_url=sandbox.url, settings={"fic_company_id": 11})
+    create_shop(tmp_path / "big.db", 12, sandbox_url=sandbox.url, settings={"fic_company_id": 12})
+    create_shop(tmp_path / "badtoken.db", 2, sandbox_url=sandbox.url,
+                settings={"fic_company_id": 13, "fic_access_token": "a/not-the-token"})
+    create_shop(tmp_path / "other.db", 2, sandbox_url=sandbox.url, settings={"fic_company_id": 14})
+    (tmp_path / "broken.db").write_bytes(b"this is not a database at all" * 100)
+    registry = write_registry(tmp_path / "shops.toml", [
+        {"id": "big", "db": str(tmp_path / "big.db")},
+        {"id": "small", "db": str(tmp_path / "small.db"), "company_id": 11},
+        {"id": "badtoken", "db": str(tmp_path / "badtoken.db")},
+        {"id": "gone", "db": str(tmp_path / "gone.db")},
+        {"id": "broken", "db": str(tmp_path / "broken.db")},
+        {"id": "wrongco", "db": str(tmp_path / "other.db"), "company_id": 99},
+        {"id": "off", "db": str(tmp_path / "off.db"), "enabled": False},
+    ])
+    code = main(["sync", "--all-shops", "--shops", str(registry), "--once", "--concurrency", "3"])
+    captured = capsys.readouterr()
+    assert code == 1  # some shops could not be served: cron and systemd see it
+    for cid, db, orders in ((11, "small.db", 3), (12, "big.db", 12)):
+        counts = end_state(tmp_path / db, company_documents(sandbox, cid), company_emails(sandbox, cid), orders)
+        assert counts.ok, counts.problems
+    assert company_documents(sandbox, 13) == [] and jobs_by_state(tmp_path / "badtoken.db") == {"failed": 2}
+    assert "gone" in captured.err and "does not exist" in captured.err
+    assert "broken" in captured.err
+    assert "wrongco" in captured.err and "company 14, not 99" in captured.err
+    assert jobs_by_state(tmp_path / "other.db") == {}  # nothing run in the database of another company
+    assert "15 done" in captured.out and "2 failed" in captured.out and "3 unavailable" in captured.out
+
+    assert main(["--json", "status", "--all-shops", "--shops", str(registry)]) == 0
+    rows = {row["shop"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["big"]["done"] == 12 and rows["big"]["queued"] == 0 and rows["big"]["drain_seconds"] == 0
+    assert rows["badtoken"]["failed"] == 2 and "error" in rows["gone"] and rows["off"]["enabled"] is False
+
+
+def test_status_all_shops_gives_the_time_to_drain_at_the_quota(sandbox, tmp_path, capsys, monkeypatch):
+    create_shop(tmp_path / "a.db", 50, sandbox_url=sandbox.url, settings={"fic_company_id": 21})
+    registry = write_registry(tmp_path / "shops.toml", [{"id": "a", "db": str(tmp_path / "a.db")}])
+    from fic_plugin.multishop import run_turn
+    from fic_plugin.shops import load_registry as load
+
+    [shop] = load(registry)
+    from fic_plugin.multishop import ShopTally
+
+    run_turn(shop, ShopTally(), check=True, limit=0)  # the periodic check queues 50 jobs, runs none
+    assert main(["status", "--all-shops", "--shops", str(registry)]) == 0
+    out = capsys.readouterr().out
+    # 50 jobs x 3 requests at FiC's 1,000 an hour (over an hour the tighter of the two): 9 minutes.
+    assert "a " in out and " 50 " in out and "9 min" in out
