@@ -239,3 +239,57 @@ def test_postgres_tables_live_in_the_schema_named_by_the_url():
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", [schema])}
         assert TABLES <= tables and "fic_jobs" not in store.describe()
         store.close()
+
+
+def test_a_postgres_connection_dropped_by_the_server_is_replaced():
+    with postgres_schema() as url:
+        store = Store(url)
+        store.migrate()
+        pid = store.execute("SELECT pg_backend_pid()").fetchone()[0]
+        with psycopg.connect(url.split("?")[0], autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        with pytest.raises(psycopg.OperationalError):
+            store.execute("SELECT 1")  # the statement that finds the socket closed fails...
+        assert store.execute("SELECT COUNT(*) FROM fic_jobs").fetchone()[0] == 0  # ...the next one reconnects
+        store.close()
+
+
+def test_a_forked_process_opens_its_own_postgres_connection():
+    """gunicorn --preload forks after the app was built: parent and child never share a socket."""
+    import os
+
+    with postgres_schema() as url:
+        store = Store(url)
+        store.migrate()
+        parent_pid = store.execute("SELECT pg_backend_pid()").fetchone()[0]
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child reports through its exit code
+            try:
+                same = store.execute("SELECT pg_backend_pid()").fetchone()[0] == parent_pid
+                store.enqueue("send", "from-child")
+                os._exit(1 if same else 0)
+            except BaseException:
+                os._exit(2)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert store.execute("SELECT pg_backend_pid()").fetchone()[0] == parent_pid  # still usable
+        assert [job.key for job in store.jobs.list()] == ["from-child"]
+        store.close()
+
+
+def test_a_forked_process_opens_its_own_sqlite_connection(tmp_path):
+    import os
+
+    store = Store(tmp_path / "shop.db")
+    store.migrate()
+    parent = store.db
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through its exit code
+        try:
+            store.enqueue("send", "from-child")
+            os._exit(1 if store.db is parent else 0)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.db is parent and [job.key for job in store.jobs.list()] == ["from-child"]

@@ -9,7 +9,6 @@ must provide orders.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from . import hookimpl
@@ -17,6 +16,7 @@ from .cli import DEFAULT_DB
 from .context import Context
 from .manager import get_plugin_manager
 from .plugin import CORE_NAME
+from .store import Store
 
 
 class DatabaseFile:
@@ -33,10 +33,11 @@ class DatabaseFile:
 def _is_demo_database(path: Path) -> bool:
     if not path.exists():
         return False
-    with sqlite3.connect(path) as conn:
-        return conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'demo_orders'"
-        ).fetchone() is not None
+    store = Store(path)
+    try:
+        return "demo_orders" in store.table_names()
+    finally:
+        store.close()
 
 
 def cli_context(db_path: str | Path) -> Context:

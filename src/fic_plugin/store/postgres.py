@@ -46,6 +46,7 @@ class PostgresBackend:
         self.port = parts.port or 5432
         self.database = parts.path.lstrip("/") or "postgres"
         self._local = threading.local()
+        self._inherited: list[psycopg.Connection] = []
         #: The advisory lock of these tables: the same for every process that names this schema.
         self._lock_key = zlib.crc32(f"fic_plugin:{self.database}:{self.schema or self.url}".encode())
 
@@ -57,7 +58,13 @@ class PostgresBackend:
     @property
     def conn(self) -> psycopg.Connection:
         conn = getattr(self._local, "conn", None)
+        # A new connection after fork (never share the parent's socket) or once the server dropped
+        # this one (restart, idle timeout: psycopg then reports it closed), so the next statement works.
         if conn is None or conn.closed or self._local.pid != os.getpid():
+            if conn is not None and self._local.pid != os.getpid():
+                # The parent's: never closed here (libpq would end the parent's session on the
+                # shared socket), only kept from the garbage collector.
+                self._inherited.append(conn)
             conn = self._connect()
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
@@ -128,6 +135,8 @@ class PostgresBackend:
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
-            if not conn.closed and self._local.pid == os.getpid():
+            if self._local.pid != os.getpid():
+                self._inherited.append(conn)  # the parent's session: see conn
+            elif not conn.closed:
                 conn.close()
             self._local.conn = None

@@ -8,6 +8,7 @@ workers never interleave their read-then-write steps.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from typing import Any
@@ -22,6 +23,7 @@ class SqliteBackend:
     def __init__(self, path: str):
         self.path = path
         self._local = threading.local()
+        self._inherited: list[sqlite_utils.Database] = []
 
     def describe(self) -> str:
         return self.path
@@ -29,13 +31,18 @@ class SqliteBackend:
     @property
     def db(self) -> sqlite_utils.Database:
         db = getattr(self._local, "db", None)
+        if db is not None and self._local.pid != os.getpid():
+            # Opened before a fork: SQLite connections must not cross one (the child's own is
+            # opened now; the parent's is only kept from the garbage collector).
+            self._inherited.append(db)
+            db = None
         if db is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 30000")
             db = sqlite_utils.Database(conn)
             if self.path != ":memory:":
                 db.enable_wal()
-            self._local.db = db
+            self._local.db, self._local.pid = db, os.getpid()
         return db
 
     @property
@@ -76,5 +83,6 @@ class SqliteBackend:
     def close(self) -> None:
         db = getattr(self._local, "db", None)
         if db is not None:
-            db.conn.close()
+            if self._local.pid == os.getpid():
+                db.conn.close()
             self._local.db = None
