@@ -18,6 +18,7 @@ import pytest
 from fic_plugin import jobs
 from fic_plugin.jobs import run_round
 from fic_plugin.settings import update_settings
+from fic_plugin.store import Store
 from shoptest import POSTGRES_URL, fic_documents, make_order
 
 TESTS = Path(__file__).resolve().parent
@@ -106,3 +107,49 @@ def test_a_crash_right_after_the_shops_commit_loses_no_job(auto, shop, sandbox):
     shop.add(make_order("1", paid=True))
     run_round(auto)
     assert [d["type"] for d in fic_documents(sandbox)] == ["invoice"]
+
+
+DJANGO_HOST = """
+import json, sys
+from urllib.parse import urlsplit
+import django
+from django.conf import settings
+
+host_url, store_url = sys.argv[1:3]
+if host_url.startswith("postgresql"):
+    parts = urlsplit(host_url)
+    database = {"ENGINE": "django.db.backends.postgresql", "NAME": parts.path.lstrip("/"),
+                "USER": parts.username, "HOST": parts.hostname, "PORT": parts.port or 5432}
+else:
+    database = {"ENGINE": "django.db.backends.sqlite3", "NAME": host_url}
+settings.configure(DATABASES={"default": database}, USE_TZ=True)
+django.setup()
+from django.db import connection, transaction
+from fic_plugin.store import Store
+
+store = Store(store_url)
+try:
+    with transaction.atomic():
+        store.enqueue("auto_document", "auto:rolled-back", order_id="1", connection=connection)
+        raise RuntimeError("the checkout failed")
+except RuntimeError:
+    pass
+with transaction.atomic():
+    store.enqueue("auto_document", "auto:2", order_id="2", connection=connection)
+    store.enqueue("auto_document", "auto:2", order_id="2", connection=connection)  # a replayed event
+print(json.dumps([job.key for job in store.jobs.list()]))
+"""
+
+
+def test_a_django_host_writes_the_job_in_its_atomic_block(any_backend):
+    """Django's own connection (its %s cursor, its transaction): a rolled-back block leaves no job."""
+    store = Store(any_backend)
+    store.migrate()
+    store.close()
+    host_url = POSTGRES_URL if any_backend.startswith("postgresql") else any_backend
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path])}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    host = subprocess.run([sys.executable, "-c", DJANGO_HOST, host_url, any_backend], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert host.returncode == 0, host.stderr
+    assert host.stdout.split()[-1] == '["auto:2"]'
