@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fic-plugin {__version__}")
     parser.add_argument("--db", default=os.environ.get("FIC_SHOP_DB", DEFAULT_DB),
-                        help=f"the shop's SQLite file (env FIC_SHOP_DB; default {DEFAULT_DB})")
+                        help=f"the shop database: a SQLite file (PATH or sqlite:///PATH) or "
+                             f"postgresql://USER@HOST/DB?schema=NAME (env FIC_SHOP_DB; default {DEFAULT_DB})")
     parser.add_argument("--json", action="store_true", help="print answers as JSON")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
