@@ -92,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the shops registry (env FIC_SHOPS; default shops.toml)")
     sync.add_argument("--concurrency", type=int, default=4,
                       help="with --all-shops: shops served at the same time (default 4)")
+    sync.add_argument("--engine", choices=("embedded", "celery"), default=os.environ.get("FIC_ENGINE", "embedded"),
+                      help="embedded: this process runs the jobs; celery: send them to Celery workers on Redis "
+                           "(FIC_REDIS_URL) (env FIC_ENGINE; default embedded)")
+
+    worker = sub.add_parser("worker", help="a Celery worker for fic sync --engine celery (see docs/scaling.md)")
+    worker.add_argument("--concurrency", type=int, default=16, help="jobs at the same time (threads; default 16)")
+    worker.add_argument("--queues", default=None,
+                        help="comma-separated queues (default: fic and this machine's fic-HOSTNAME)")
+    worker.set_defaults(handler=cmd_worker)
     sync.set_defaults(handler=cmd_sync)
 
     doc = sub.add_parser("doc", help="create, list, view, convert, delete, send documents")
@@ -236,6 +245,8 @@ def cmd_connect(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     from .jobs import run_worker
 
+    if args.engine == "celery":
+        return _sync_with_celery(args)
     if args.all_shops:
         return _sync_all_shops(args)
     return run_worker(open_context(args), once=args.once, interval=args.interval,
@@ -317,6 +328,27 @@ def _sync_all_shops(args: argparse.Namespace) -> int:
                             out=lambda line: print(line, file=sys.stderr, flush=True))
     emit(args, {shop_id: attrs.asdict(tally) for shop_id, tally in tallies.items()}, lambda: summary(tallies))
     return 1 if any(tally.error for tally in tallies.values()) else 0
+
+
+def _sync_with_celery(args: argparse.Namespace) -> int:
+    from .engine_celery import SINGLE_SHOP, sync_with_engine
+    from .shops import Shop, load_registry
+
+    shops = load_registry(args.shops) if args.all_shops else [Shop(id=SINGLE_SHOP, db=str(args.db))]
+    result = sync_with_engine(shops, once=args.once, interval=args.interval,
+                              out=lambda line: print(line, file=sys.stderr, flush=True))
+    if result is None:  # Redis does not answer: said on stderr, the embedded engine goes on
+        args.engine = "embedded"
+        return cmd_sync(args)
+    emit(args, result, _("{sent} jobs sent to the Celery workers.").format(sent=result["sent"]))
+    return 1 if result["errors"] else 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .engine_celery import run_worker
+
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
+    return run_worker(concurrency=args.concurrency, queues=queues)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -1,0 +1,290 @@
+"""Jobs on Celery (Redis broker): many worker processes and machines serving many shops.
+
+``fic_jobs`` in each shop's database stays the source of truth and the outbox; Celery only carries
+"run job N of shop S" messages. The **dispatcher** (``fic sync --engine celery``) reads each shop's
+due jobs and sends them, at most :data:`IN_FLIGHT` per shop at a time (a shop with 10,000 queued
+jobs cannot starve one with 3), to the queue that can reach the shop's database: a SQLite file's
+machine queue (``fic-HOSTNAME``, or the registry's ``queue``), ``fic`` for PostgreSQL. A **worker**
+(``celery -A fic_plugin.engine_celery worker``) runs :func:`fic_plugin.jobs.execute_job`, with the
+same leases, idempotency markers and exactly-once checks as ``fic sync``.
+
+Nothing is lost with Redis: a message lost with a restarted Redis or a killed worker leaves its job
+pending (or running under a dead lease) in the shop's database, and the dispatcher sends it again
+once its in-flight mark expires; a job sent twice runs once (the lease). FiC's quota per company
+is booked in Redis (:mod:`fic_plugin.fic.redis_ledger`) by every worker.
+
+Settings (environment, the same on every machine): ``FIC_ENGINE`` (``embedded`` or ``celery``),
+``FIC_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``), ``FIC_SHOPS`` (the registry).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from . import jobs as _jobs
+from .i18n import _
+from .shops import Shop, ShopUnavailable, load_registry, shop_context
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+#: Jobs of one shop sent and not finished yet, at most.
+IN_FLIGHT = 8
+#: A sent job not finished after this long is sent again (its worker died, or Redis lost it).
+IN_FLIGHT_SECONDS = 30.0
+#: Inside a worker a request waits at most this long for its company's quota; beyond, the job is
+#: parked (pending, retried when the window reopens) and the worker takes another company's job.
+WORKER_MAX_WAIT = "2"
+#: Redis down this long in the middle of a run: the dispatcher serves the shops itself.
+REDIS_GRACE_SECONDS = 30.0
+TASK = "fic.run_job"
+SINGLE_SHOP = "default"  # the shop of ``fic sync --engine celery --db …``
+
+
+def redis_url() -> str:
+    return os.environ.get("FIC_REDIS_URL") or DEFAULT_REDIS_URL
+
+
+def make_app(url: str | None = None) -> Celery:
+    app = Celery("fic_plugin", broker=url or redis_url(), set_as_current=False)
+    app.conf.update(
+        task_default_queue="fic", task_ignore_result=True, worker_prefetch_multiplier=1,
+        # Acked when done: a message whose worker was killed goes back to the queue (the lease
+        # and the dispatcher make a second run harmless anyway).
+        task_acks_late=True, task_reject_on_worker_lost=True,
+        broker_connection_retry_on_startup=True, broker_connection_timeout=3,
+        broker_transport_options={"visibility_timeout": 3600, "socket_connect_timeout": 3},
+        worker_hijack_root_logger=False, worker_send_task_events=True, task_send_sent_event=True)
+    app.task(name=TASK, bind=False)(run_job)
+    return app
+
+
+def machine_queue() -> str:
+    return "fic-" + socket.gethostname()
+
+
+# --- the worker side -----------------------------------------------------------------------------------
+
+_registry: tuple[float, dict[str, Shop]] | None = None
+_registry_lock = threading.Lock()
+
+
+def _shop(shop_id: str) -> Shop:
+    """The shop a message names, from this machine's registry (messages carry no database URL:
+    a PostgreSQL password never travels through the broker)."""
+    global _registry
+    if shop_id == SINGLE_SHOP and not os.environ.get("FIC_SHOPS"):
+        return Shop(id=SINGLE_SHOP, db=os.environ.get("FIC_SHOP_DB", ""))
+    path = Path(os.environ.get("FIC_SHOPS") or "shops.toml")
+    mtime = path.stat().st_mtime if path.exists() else 0.0
+    with _registry_lock:
+        if _registry is None or _registry[0] != mtime:
+            _registry = (mtime, {shop.id: shop for shop in load_registry(path)})
+        shop = _registry[1].get(shop_id)
+    if shop is None:
+        raise ShopUnavailable(Shop(id=shop_id, db="?"), _("Shop {shop} is not in the shops registry {file}.").format(
+            shop=shop_id, file=path))
+    return shop
+
+
+def run_job(shop_id: str, job_id: int) -> str:
+    """The task: run one job of one shop, as ``fic sync`` would."""
+    os.environ.setdefault("FIC_RATE_MAX_WAIT", WORKER_MAX_WAIT)
+    shop = _shop(shop_id)
+    try:
+        with shop_context(shop) as context:
+            use_redis_quota(context)
+            return _jobs.execute_job(context, job_id)
+    finally:
+        try:
+            _redis().zrem(_inflight_key(shop_id), job_id)
+        except Exception:  # noqa: BLE001 - the mark expires by itself
+            log.debug("could not clear the in-flight mark of job %s", job_id)
+
+
+def use_redis_quota(context: Any) -> None:
+    """Book the shop's FiC requests in Redis, with every other worker of the company and app."""
+    try:
+        from .fic.shared_pacer import SharedPacer
+    except ImportError:  # the shared pacer is not there: the process's own pacer stays
+        return
+    from .fic.ratelimit import RateLimits
+    from .fic.redis_ledger import RedisLedger
+
+    url, _token, company = context.connection()
+    ledger = RedisLedger(_redis(), url, str(company))
+    context.client.transport.pacer = SharedPacer(RateLimits.from_env(os.environ), ledger, str(company))
+
+
+_redis_clients: dict[tuple[int, str], Any] = {}
+
+
+def _redis() -> Any:
+    import redis
+
+    key = (os.getpid(), redis_url())
+    client = _redis_clients.get(key)
+    if client is None:
+        client = redis.Redis.from_url(redis_url(), socket_connect_timeout=3, socket_timeout=10)
+        _redis_clients[key] = client
+    return client
+
+
+@worker_process_init.connect
+def _fresh_connections(**_kwargs: Any) -> None:
+    _redis_clients.clear()
+
+
+def _inflight_key(shop_id: str) -> str:
+    return f"fic:inflight:{shop_id}"
+
+
+# --- the dispatcher side --------------------------------------------------------------------------------
+
+
+class RedisUnavailable(Exception):
+    pass
+
+
+def check_redis() -> None:
+    """RedisUnavailable with the reason when the broker does not answer."""
+    import redis
+
+    try:
+        _redis().ping()
+    except redis.RedisError as error:
+        raise RedisUnavailable(str(error)) from None
+
+
+def dispatch_turn(app: Celery, shop: Shop, *, check: bool) -> tuple[int, bool, float | None]:
+    """Send a shop's due jobs that are not in flight, up to :data:`IN_FLIGHT`.
+
+    Returns (sent, open: jobs still pending or running, seconds to its next retry)."""
+    client = _redis()
+    key = _inflight_key(shop.id)
+    now = time.time()
+    with shop_context(shop) as context:
+        if check:
+            _jobs.invoice_paid_orders(context)
+        due = _jobs.due_job_ids(context, limit=IN_FLIGHT * 4)
+        open_jobs = context.store.jobs.count_open()
+        next_retry = _jobs._next_retry_in(context)
+    client.zremrangebyscore(key, "-inf", now)  # marks of messages that never finished
+    flying = {int(member) for member in client.zrange(key, 0, -1)}
+    room = IN_FLIGHT - len(flying)
+    sent = 0
+    for job_id in due:
+        if room <= 0:
+            break
+        if job_id in flying:
+            continue
+        client.zadd(key, {str(job_id): now + IN_FLIGHT_SECONDS})
+        client.expire(key, int(IN_FLIGHT_SECONDS * 4))
+        app.send_task(TASK, args=[shop.id, job_id], queue=shop.engine_queue())
+        sent += 1
+        room -= 1
+    return sent, open_jobs > 0, next_retry
+
+
+def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, pause: float = 0.2,
+             stop: threading.Event | None = None, out: Any = print) -> dict[str, Any]:
+    """``fic sync --engine celery``: send due jobs of every enabled shop round-robin until stopped
+    (``once``: until no shop has a job left open or due within the ``--once`` horizon)."""
+    import redis
+
+    app = make_app()
+    stop = stop or threading.Event()
+    served = [shop for shop in shops if shop.enabled]
+    errors: dict[str, str] = {}
+    checked_at: dict[str, float] = {}
+    sent_total = 0
+    down_since: float | None = None
+    while not stop.is_set():
+        busy = False
+        try:
+            client = _redis()
+            client.ping()
+        except (redis.RedisError, OSError) as error:
+            # Redis restarting: the jobs wait in the shops' databases; past the grace, serve them here.
+            if down_since is None:
+                down_since = time.monotonic()
+                out(_("fic: Redis does not answer ({reason}); waiting for it.").format(reason=error))
+            if time.monotonic() - down_since > REDIS_GRACE_SECONDS:
+                raise RedisUnavailable(str(error)) from None
+            stop.wait(1.0)
+            continue
+        if down_since is not None:
+            out(_("fic: Redis answers again; sending the jobs still due."))
+            down_since = None
+        for shop in served:
+            check = time.monotonic() - checked_at.get(shop.id, -1e9) >= (1e9 if once else interval)
+            try:
+                sent, open_jobs, next_retry = dispatch_turn(app, shop, check=check)
+            except ShopUnavailable as error:
+                if errors.get(shop.id) != str(error):
+                    out(_("fic: {error} (the other shops go on)").format(error=error))
+                errors[shop.id] = str(error)
+                continue
+            except (redis.RedisError, OSError):
+                busy = True  # Redis went away during the turn: the next pass waits for it
+                break
+            if check:
+                checked_at[shop.id] = time.monotonic()
+            errors.pop(shop.id, None)
+            sent_total += sent
+            if open_jobs and (not once or next_retry is None or next_retry <= _jobs.ONCE_HORIZON_SECONDS
+                              or _has_running(shop)):
+                busy = True
+        if once and not busy:
+            break
+        stop.wait(pause)
+    return {"sent": sent_total, "errors": errors}
+
+
+def _has_running(shop: Shop) -> bool:
+    with shop_context(shop) as context:
+        return context.store.jobs.counts_by_state().get("running", 0) > 0
+
+
+def sync_with_engine(shops: list[Shop], *, once: bool, interval: float, out: Any) -> dict[str, Any] | None:
+    """Dispatch to Celery; None when Redis does not answer (the caller then serves the shops with
+    the embedded engine, after saying so)."""
+    try:
+        check_redis()
+        return dispatch(shops, once=once, interval=interval, out=out)
+    except RedisUnavailable as error:
+        out(_("fic: Redis at {url} does not answer ({reason}): the embedded engine serves the shops "
+              "instead.").format(url=_safe_url(redis_url()), reason=error))
+        return None
+
+
+def _safe_url(url: str) -> str:
+    """The Redis URL without its password."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def run_worker(*, concurrency: int = 16, queues: list[str] | None = None, loglevel: str = "WARNING") -> int:
+    """``fic worker``: a Celery worker in this process, threads (the work waits on FiC, not the CPU)."""
+    queues = queues or ["fic", machine_queue()]
+    app.worker_main(["worker", "--pool", "threads", "--concurrency", str(concurrency), "-Q", ",".join(queues),
+                     "--loglevel", loglevel, "--without-gossip", "--without-mingle"])
+    return 0
+
+
+#: ``celery -A fic_plugin.engine_celery worker -Q fic,fic-$(hostname) --pool threads -c 16``
+app = make_app()

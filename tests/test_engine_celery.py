@@ -1,0 +1,224 @@
+"""Jobs on Celery with a real Redis broker and a real worker process: many shops, each job run
+once, fairness between a big and a small shop, Redis unreachable (the embedded engine goes on),
+Redis restarting mid-run (nothing lost), FiC's quota per company booked in Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import redis
+import requests
+
+from fic_plugin.cli import main
+from fic_sandbox.server import SandboxServer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+from campaign import TOKEN, create_shop, end_state, fic_command, jobs_by_state  # noqa: E402
+
+REDIS_DB = 12  # this test file's own database on the shared Redis
+
+
+def _redis_url(db: int) -> str:
+    base = urlsplit(os.environ.get("FIC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    return urlunsplit(base._replace(path=f"/{db}"))
+
+
+@pytest.fixture
+def redis_url():
+    url = _redis_url(REDIS_DB)
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip(f"Redis does not answer at {url}: set FIC_TEST_REDIS_URL")
+    client.flushdb()
+    yield url
+    client.flushdb()
+
+
+@pytest.fixture
+def sandbox(monkeypatch):
+    for name in ("FIC_API_URL", "FIC_ACCESS_TOKEN", "FIC_COMPANY_ID", "FIC_SHOPS", "FIC_ENGINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FIC_LANGUAGE", "en")
+    with SandboxServer(many_companies=True, token=TOKEN) as server:
+        yield server
+
+
+def registry(tmp_path: Path, shops: dict[str, int]) -> Path:
+    path = tmp_path / "shops.toml"
+    path.write_text("".join(f'[[shop]]\nid = "{sid}"\ndb = "{tmp_path / (sid + ".db")}"\ncompany_id = {cid}\n\n'
+                            for sid, cid in shops.items()))
+    return path
+
+
+class Worker:
+    """``fic worker`` as its own process, on the test's Redis."""
+
+    def __init__(self, tmp_path: Path, redis_url: str, shops: Path, concurrency: int = 4):
+        env = {**os.environ, "FIC_REDIS_URL": redis_url, "FIC_SHOPS": str(shops), "FIC_LANGUAGE": "en",
+               "PYTHONPATH": os.pathsep.join(sys.path)}
+        self.log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen([*fic_command(), "worker", "--concurrency", str(concurrency)], env=env,
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def worker_factory(tmp_path):
+    workers: list[Worker] = []
+
+    def start(redis_url: str, shops: Path, concurrency: int = 4) -> Worker:
+        workers.append(Worker(tmp_path, redis_url, shops, concurrency))
+        return workers[-1]
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def company(sandbox, path: str, cid: int) -> list[dict]:
+    return requests.get(f"{sandbox.url}/__sandbox__/{path}", params={"company_id": cid}, timeout=10).json()["data"]
+
+
+def assert_exactly_once(sandbox, tmp_path: Path, shops: dict[str, tuple[int, int]]) -> None:
+    for sid, (cid, orders) in shops.items():
+        counts = end_state(tmp_path / f"{sid}.db", company(sandbox, "documents", cid), company(sandbox, "emails", cid),
+                           orders)
+        assert counts.ok, (sid, counts.problems)
+
+
+def test_celery_workers_run_every_shops_jobs_once(sandbox, redis_url, tmp_path, worker_factory, monkeypatch, capsys):
+    shops = {"verdi": (31, 6), "neri": (32, 4), "gialli": (33, 5)}
+    for sid, (cid, orders) in shops.items():
+        create_shop(tmp_path / f"{sid}.db", orders, sandbox_url=sandbox.url, settings={"fic_company_id": cid})
+    reg = registry(tmp_path, {sid: cid for sid, (cid, _n) in shops.items()})
+    worker_factory(redis_url, reg)
+    monkeypatch.setenv("FIC_REDIS_URL", redis_url)
+    assert main(["sync", "--engine", "celery", "--all-shops", "--shops", str(reg), "--once"]) == 0
+    assert "15 jobs sent" in capsys.readouterr().out
+    assert_exactly_once(sandbox, tmp_path, shops)
+
+
+def test_a_big_shop_does_not_starve_a_small_one(sandbox, redis_url, tmp_path, worker_factory, monkeypatch):
+    shops = {"grande": (41, 60), "piccolo": (42, 3)}
+    for sid, (cid, orders) in shops.items():
+        create_shop(tmp_path / f"{sid}.db", orders, sandbox_url=sandbox.url, settings={"fic_company_id": cid})
+    reg = registry(tmp_path, {sid: cid for sid, (cid, _n) in shops.items()})
+    worker_factory(redis_url, reg, concurrency=2)
+    monkeypatch.setenv("FIC_REDIS_URL", redis_url)
+    big_open_when_small_done: list[int] = []
+
+    def watch() -> None:
+        while True:
+            small = jobs_by_state(tmp_path / "piccolo.db")
+            if small.get("done", 0) == 3:
+                big = jobs_by_state(tmp_path / "grande.db")
+                big_open_when_small_done.append(big.get("pending", 0) + big.get("running", 0))
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    assert main(["sync", "--engine", "celery", "--all-shops", "--shops", str(reg), "--once"]) == 0
+    watcher.join(5)
+    # The small shop was done while most of the big one's 60 jobs were still queued.
+    assert big_open_when_small_done and big_open_when_small_done[0] > 30
+    assert_exactly_once(sandbox, tmp_path, shops)
+
+
+def test_redis_unreachable_the_embedded_engine_goes_on_and_says_so(sandbox, tmp_path, monkeypatch, capsys):
+    create_shop(tmp_path / "solo.db", 3, sandbox_url=sandbox.url, settings={"fic_company_id": 51})
+    reg = registry(tmp_path, {"solo": 51})
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("FIC_REDIS_URL", f"redis://127.0.0.1:{port}/0")
+    assert main(["sync", "--engine", "celery", "--all-shops", "--shops", str(reg), "--once"]) == 0
+    err = capsys.readouterr().err
+    assert "Redis" in err and "does not answer" in err and "embedded engine" in err
+    assert_exactly_once(sandbox, tmp_path, {"solo": (51, 3)})
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server to restart here")
+def test_redis_restarting_mid_run_loses_no_job(sandbox, tmp_path, worker_factory, monkeypatch):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def start_redis() -> subprocess.Popen:
+        server = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
+                                   "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                redis.Redis(port=port).ping()
+                return server
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    own_redis = start_redis()
+    try:
+        shops = {"uno": (61, 25), "due": (62, 25)}
+        for sid, (cid, orders) in shops.items():
+            create_shop(tmp_path / f"{sid}.db", orders, sandbox_url=sandbox.url, settings={"fic_company_id": cid})
+        reg = registry(tmp_path, {sid: cid for sid, (cid, _n) in shops.items()})
+        url = f"redis://127.0.0.1:{port}/0"
+        worker_factory(url, reg, concurrency=2)
+        monkeypatch.setenv("FIC_REDIS_URL", url)
+        result: list[int] = []
+        runner = threading.Thread(target=lambda: result.append(main(
+            ["sync", "--engine", "celery", "--all-shops", "--shops", str(reg), "--once"])), daemon=True)
+        runner.start()
+        while sum(jobs_by_state(tmp_path / f"{sid}.db").get("done", 0) for sid in shops) < 5:
+            time.sleep(0.05)
+        own_redis.kill()  # queued messages and in-flight marks are gone with it
+        own_redis.wait()
+        time.sleep(1.0)
+        own_redis = start_redis()
+        runner.join(240)
+        assert result == [0]
+        assert_exactly_once(sandbox, tmp_path, shops)
+    finally:
+        own_redis.kill()
+        own_redis.wait()
+
+
+def test_quota_per_company_is_booked_in_redis(redis_url):
+    from fic_plugin.fic.redis_ledger import RedisLedger
+
+    client = redis.Redis.from_url(redis_url)
+    ledger = RedisLedger(client, "http://fic.example", "7", prefix="fic:test:pace")
+    other = RedisLedger(client, "http://fic.example", "7", prefix="fic:test:pace")  # another process
+    with ledger.transaction():
+        ledger.book("7", 100.0, 1)
+        ledger.book("7", 101.0, 2)
+    with other.transaction():
+        other.book("7", 101.0, 1)
+    assert other.total("7") == 4 and ledger.last_at("7") == 101.0
+    assert ledger.total_at_or_before("7", 100.5) == 1 and ledger.first_at_above("7", 1) == 101.0
+    assert ledger.used("7", 10, now=105.0) == 4 and ledger.used("8", 10, now=105.0) == 0
+    ledger.forget("7", 101.0)
+    assert ledger.total("7") == 4 and ledger.total_at_or_before("7", 100.5) == 1
+    assert all(json.dumps(key.decode()).count("fic.example") == 0 for key in client.keys("fic:test:*"))
