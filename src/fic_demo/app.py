@@ -121,9 +121,18 @@ class ShopApp:
     def order_list(self, request: Request) -> Response:
         page = max(request.args.get("pagina", 1, type=int) or 1, 1)
         orders = self.shop.orders(limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-        rows = [(order, self.shop.totals(order)) for order in orders]
+        rows = [(order, self.shop.totals(order), self._cell(order)) for order in orders]
         pages = max((self.shop.count_orders() + PAGE_SIZE - 1) // PAGE_SIZE, 1)
         return self.render("orders.html", rows=rows, page=page, pages=pages)
+
+    def _cell(self, order: Any) -> Markup:
+        """The order's fiscal documents in the list, drawn by the plugin (``order_list_cell``)."""
+        try:
+            html = self.pm.hook.order_list_cell(order=order)
+        except Exception:  # the list still shows when the plugin cannot draw a cell
+            log.exception("order_list_cell failed for order %s", order.id)
+            html = None
+        return Markup(html) if html else Markup("—")
 
     def order_page(self, request: Request, order_id: int, *, status: int = 200, form_error: str | None = None,
                    form: dict | None = None) -> Response:

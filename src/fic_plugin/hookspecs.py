@@ -87,6 +87,16 @@ def order_panel_render(order: Order) -> str | None:
     """
 
 
+@hookspec(firstresult=True)
+def order_list_cell(order: Order) -> str | None:
+    """The shop is drawing its list of orders: return the HTML of the order's fiscal-document cell.
+
+    A short, self-contained fragment: each document's type and number with its paid, sent and
+    SdI state ("Fattura 3/A · Pagata · Inviata"), or a dash. Return ``None`` to let another plugin
+    draw it.
+    """
+
+
 # --- Services the shop provides -------------------------------------------------------------------
 
 

@@ -65,3 +65,9 @@ class FicPlugin:
         from .web.panel import render_panel
 
         return render_panel(self.context, order)
+
+    @hookimpl(trylast=True)
+    def order_list_cell(self, order: Order) -> str | None:
+        from .web.overview import list_cell
+
+        return list_cell(self.context, order)

@@ -199,7 +199,7 @@ def axe_violations(page, context: str = "document") -> list[dict]:
 
 
 @pytest.mark.parametrize("viewport", [PHONE, {"width": 1280, "height": 900}], ids=["phone", "desktop"])
-def test_axe_finds_nothing_serious_on_the_three_screens(browser, demo, viewport):
+def test_axe_finds_nothing_serious_on_the_screens(browser, demo, viewport):
     order = order_with_documents(demo)
     context, page = open_page(browser, viewport)
     try:
@@ -210,5 +210,9 @@ def test_axe_finds_nothing_serious_on_the_three_screens(browser, demo, viewport)
         assert axe_violations(page) == []
         page.goto(f"{demo.url}/fic/settings")
         assert axe_violations(page) == []
+        page.goto(f"{demo.url}/fic/documents")  # the overview of every order's documents
+        sync_api.expect(page.locator(".fic-all-docs")).to_be_visible()
+        assert axe_violations(page) == []
+        assert outside_viewport(page, ACTIONS) == []
     finally:
         context.close()

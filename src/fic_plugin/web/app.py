@@ -46,6 +46,8 @@ URLS = Map([
     Rule("/documents/<int:document_id>/preview", endpoint="preview", methods=["GET", "POST"]),
     Rule("/orders/<order_id>/preview", endpoint="order_preview", methods=["GET", "POST"]),
     Rule("/jobs/<int:job_id>/retry", endpoint="retry_job", methods=["POST"]),
+    Rule("/documents", endpoint="overview", methods=["GET"]),
+    Rule("/documents/bulk", endpoint="bulk", methods=["POST"]),
     Rule("/settings", endpoint="settings", methods=["GET", "POST"]),
     Rule("/settings/verify", endpoint="verify", methods=["POST"]),
     Rule("/oauth/start", endpoint="oauth_start", methods=["GET"]),
@@ -63,10 +65,10 @@ class FicWebApp:
 
     def __init__(self, context: Context):
         self.context = context
-        from . import actions, oauth, send_screen, settings_screen
+        from . import actions, oauth, overview, send_screen, settings_screen
 
         self.handlers: dict[str, Handler] = {
-            **actions.HANDLERS, **send_screen.HANDLERS, **settings_screen.HANDLERS, **oauth.HANDLERS,
+            **actions.HANDLERS, **overview.HANDLERS, **send_screen.HANDLERS, **settings_screen.HANDLERS, **oauth.HANDLERS,
         }
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
