@@ -72,9 +72,9 @@ def create_shop(db_path: Path, orders: int, *, sandbox_url: str, first_id: int =
     """
     from fic_demo.shop import DemoShop
     from fic_demo.totals import order_totals
+    from fic_plugin.cli_shop import cli_context
     from fic_plugin.model import Line
     from fic_plugin.settings import update_settings
-    from fic_plugin.shop_cli import cli_context
 
     shop = DemoShop(db_path, seed=False)
     now = datetime.now().replace(microsecond=0) - timedelta(hours=1)

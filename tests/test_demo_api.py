@@ -12,9 +12,9 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from fic_plugin import hookimpl
 from fic_demo.app import make_app
 from fic_demo.shop import DemoShop
+from fic_plugin import hookimpl
 from fic_plugin.manager import get_plugin_manager
 
 
@@ -67,8 +67,8 @@ def demo(tmp_path_factory) -> Iterator[Demo]:
 def order_body(**changes) -> dict:
     body = {
         "customer": {
-            "name": "Trattoria Da Gino S.n.c.", "type": "company", "vat_number": "01234567897",
-            "tax_code": "01234567897", "email": "gino@trattoria.example", "phone": "+39 06 1234567",
+            "name": "Trattoria Da Gino S.n.c.", "type": "company", "vat_number": "01234560108",
+            "tax_code": "01234560108", "email": "gino@trattoria.example", "phone": "+39 06 1234567",
             "pec": "gino@pec.example", "sdi_code": "m5uxcr1", "address_street": "Via del Corso 10",
             "address_postal_code": "00186", "address_city": "Roma", "address_province": "rm", "country_iso": "it",
         },
@@ -307,7 +307,7 @@ def test_a_payment_survives_a_failing_plugin(tmp_path: Path):
 
     shop = DemoShop(tmp_path / "shop.db", seed=False)
     get_plugin_manager([shop, Broken()], load_entrypoints=False)
-    from fic_demo.validate import parse_order
+    from fic_demo.parse import parse_order
 
     order = shop.create_order(parse_order(order_body()))
     result = shop.record_payment(order.id, Decimal("10.00"), "card")

@@ -178,7 +178,8 @@ def test_a_conversion_whose_answer_is_lost_is_finished_by_the_worker_once(fic, s
     with pytest.raises(Queued):
         Documents(fic).convert(proforma.id, "invoice")
     sandbox_call(sandbox, "DELETE", "/__sandbox__/faults")
-    from fic_plugin.jobs import jobs, run_round
+    from fic_plugin.jobs import run_round
+    from fic_plugin.outbox import jobs
 
     run_round(fic)
     assert [(j.kind, j.state) for j in jobs(fic)] == [("convert", "done")]

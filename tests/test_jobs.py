@@ -12,7 +12,9 @@ import attrs
 import pytest
 
 from fic_plugin import hookimpl
-from fic_plugin.jobs import WATERMARK_KEY, jobs, retry_jobs, run_round, status_report
+from fic_plugin.jobs import WATERMARK_KEY, run_round
+from fic_plugin.outbox import jobs, retry_jobs
+from fic_plugin.reporting import status_report
 from fic_plugin.settings import update_settings
 from fic_plugin.store import clock
 from shoptest import (

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal as D
 
 import pytest
 
-from fic_plugin import money
+from fic_plugin import json_codec, money
 from fic_plugin.money import Item, compute_totals, round2
 
 
@@ -119,12 +118,16 @@ def test_vat_key_spells_rates_like_fic():
     assert [money.vat_key(D(r)) for r in ("22", "10.0", "5.50", "0", "4")] == ["22", "10", "5.5", "0", "4"]
 
 
-def test_json_default_writes_exact_numbers():
-    text = json.dumps({"a": D("68.18"), "b": D("75.00000"), "c": D("68.18182"), "d": D("0.1")},
-                      default=money.json_default)
-    assert text == '{"a": 68.18, "b": 75, "c": 68.18182, "d": 0.1}'
+def test_the_json_codec_writes_and_reads_exact_numbers_never_floats():
+    value = {"a": D("68.18"), "b": D("75.00000"), "c": D("68.18182"), "d": D("0.1"),
+             "x": D("0.12345678901234567890"), "n": 3}
+    text = json_codec.dumps(value)
+    assert text == ('{"a": 68.18, "b": 75.00000, "c": 68.18182, "d": 0.1, "x": 0.12345678901234567890, '
+                    '"n": 3}')
+    back = json_codec.loads(text)
+    assert back == value and all(isinstance(v, D) for k, v in back.items() if k != "n")
     with pytest.raises(ValueError):
-        json.dumps({"x": D("0.12345678901234567890")}, default=money.json_default)
+        json_codec.dumps({"x": D("NaN")})
 
 
 def test_as_fic_shape_matches_the_totals_endpoint():

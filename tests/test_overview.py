@@ -9,7 +9,8 @@ import pytest
 from werkzeug.test import Client
 
 from fic_plugin.documents import Documents
-from fic_plugin.jobs import enqueue, execute_job, jobs
+from fic_plugin.jobs import execute_job
+from fic_plugin.outbox import enqueue, jobs
 from fic_plugin.web.app import make_wsgi_app
 from shoptest import make_order, sandbox_emails
 from test_web import AdminGate, as_admin, panel_token

@@ -96,10 +96,16 @@ def test_company_entity_with_sdi_code_and_pec():
     assert entity["ei_code"] == "ABC1234"
 
 
+#: VAT numbers with valid check digits for the EU countries the tests use (checked like VIES does).
+FOREIGN_VAT = {"DE": "136695976", "FR": "40303265045", "CZ": "25123891"}
+
+
 @pytest.mark.parametrize(("iso", "country"), [("DE", "Germania"), ("FR", "Francia"), ("US", "Stati Uniti"),
-                                              ("JP", "JP")])
+                                              ("JP", "Giappone"), ("BR", "Brasile"), ("CZ", "Repubblica Ceca"),
+                                              ("QQ", "QQ")])
 def test_foreign_customers(iso, country):
-    customer = company(vat_number="123456789", country_iso=iso, sdi_code=None, pec=None, tax_code=None)
+    customer = company(vat_number=FOREIGN_VAT.get(iso, "123456789"), country_iso=iso, sdi_code=None, pec=None,
+                       tax_code=None)
     entity = build(order(customer=customer))["entity"]
     assert (entity["country"], entity["country_iso"], entity["ei_code"]) == (country, iso, "XXXXXXX")
 
@@ -158,7 +164,8 @@ def test_vat_mapping_checked_against_fic_vat_types():
     ("FR", {"0": 1010, "0:IT": 6}, 1010),
 ])
 def test_zero_rate_takes_the_vat_type_of_the_customers_area(country, mapping, expected):
-    customer = company(vat_number="123456789", country_iso=country, sdi_code=None) if country != "IT" else company()
+    customer = (company(vat_number=FOREIGN_VAT.get(country, "123456789"), country_iso=country, sdi_code=None)
+                if country != "IT" else company())
     data = build(order(Line("Miele", "2", "7.00", "0"), Line("Olio", "1", "10", "22"), customer=customer),
                  vat_mapping={"22": 0, **mapping})
     assert [item["vat"]["id"] for item in data["items_list"]] == [expected, 0]

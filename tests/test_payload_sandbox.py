@@ -17,8 +17,8 @@ import requests
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from fic_plugin import json_codec
 from fic_plugin.model import DOCUMENT_TYPES, Customer, Line, Order, Payment
-from fic_plugin.money import json_default
 from fic_plugin.payload import STAMP_DUTY_TYPES, build_document, expected_totals
 from fic_plugin.settings import Settings
 
@@ -62,7 +62,7 @@ def cases(draw):
 
 
 def _post(url: str, payload: dict) -> requests.Response:
-    body = json.dumps({"data": payload}, default=json_default)
+    body = json_codec.dumps({"data": payload})
     return requests.post(url, data=body.encode("utf-8"), headers=HEADERS, timeout=10)
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from fic_plugin import json_codec
 from fic_plugin.model import DOCUMENT_TYPES, Customer, Line, Order, Payment
-from fic_plugin.money import json_default
 from fic_plugin.payload import build_document
 from fic_plugin.settings import Settings
 
@@ -34,7 +34,7 @@ CUSTOMERS = {
                        address_postal_code="00184", address_city="Roma", address_province="RM"),
     "company": Customer(name="Rossi S.r.l.", type="company", vat_number="00905811006", sdi_code="M5UXCR1",
                         pec="rossi@pec.it"),
-    "foreign": Customer(name="Müller GmbH", type="company", vat_number="DE123456789", country_iso="DE"),
+    "foreign": Customer(name="Müller GmbH", type="company", vat_number="DE136695976", country_iso="DE"),
 }
 
 
@@ -48,7 +48,7 @@ def _order(customer: str, gross: bool, paid: str | None) -> Order:
 
 def _wire(payload: dict[str, Any]) -> dict[str, Any]:
     """What FiC receives: the payload as JSON numbers."""
-    return json.loads(json.dumps({"data": payload}, default=json_default))
+    return json.loads(json_codec.dumps({"data": payload}))
 
 
 def _survived(sent: Any, parsed: Any, path: str = "data") -> None:
@@ -80,7 +80,7 @@ def test_payload_is_a_valid_sdk_request(document_type, customer, gross, paid):
 
 def test_wire_numbers_are_the_decimal_digits():
     payload = build_document(_order("person", False, "50"), "invoice", SETTINGS, today=date(2026, 3, 10))
-    text = json.dumps(payload, default=json_default)
+    text = json_codec.dumps(payload)
     assert '"net_price": 60.125' in text
     assert '"amount": 50' in text
     amounts = [D(str(p["amount"])) for p in _wire(payload)["data"]["payments_list"]]

@@ -38,16 +38,16 @@ import pytest
 import requests
 from werkzeug.test import Client
 
+from fic_plugin.cli_shop import cli_context
 from fic_plugin.documents import Documents
 from fic_plugin.errors import FicError
 from fic_plugin.i18n import language
 from fic_plugin.model import Document
-from fic_sandbox.server import SandboxServer
 from fic_plugin.sending import Sending
 from fic_plugin.settings import update_settings
-from fic_plugin.shop_cli import cli_context
 from fic_plugin.web.app import make_wsgi_app
 from fic_plugin.web.panel import render_panel
+from fic_sandbox.server import SandboxServer
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
@@ -188,8 +188,8 @@ def smtp() -> Iterator[tuple[int, list]]:
 def new_paid_order(db: Path) -> None:
     """A paid order the worker has not seen: the next round must call FiC for it."""
 
+    from fic_demo.parse import NewOrder
     from fic_demo.shop import DemoShop
-    from fic_demo.validate import NewOrder
     from fic_plugin.model import Customer, Line
 
     shop = DemoShop(db, seed=False)

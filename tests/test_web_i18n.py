@@ -17,12 +17,11 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from fic_plugin import messages
+from fic_plugin import labels, messages
+from fic_plugin.formatting import day, money
 from fic_plugin.i18n import LOCALE_DIR, language, translations
 from fic_plugin.model import DOCUMENT_TYPES
 from fic_plugin.settings import Settings
-from fic_plugin.web import labels
-from fic_plugin.web.formatting import day, money
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "_meta": (2,)}

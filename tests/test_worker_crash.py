@@ -28,7 +28,7 @@ from campaign import (  # noqa: E402 - bench/ holds scripts, not a package
     worker_env,
 )
 
-from fic_plugin import jobs  # noqa: E402
+from fic_plugin import jobs, outbox  # noqa: E402
 from fic_plugin.manager import get_plugin_manager  # noqa: E402
 from fic_plugin.plugin import CORE_NAME  # noqa: E402
 from fic_plugin.settings import update_settings  # noqa: E402
@@ -137,4 +137,4 @@ def test_200_paid_orders_through_5xx_timeouts_after_commit_and_429_make_200_invo
     assert len(local) == FAULTY_ORDERS and {d.fic_id for d in local} == {d["id"] for d in remote}
     emailed = Counter(e["document_id"] for e in sandbox_emails(sandbox))
     assert set(emailed) == {d["id"] for d in remote} and set(emailed.values()) == {1}
-    assert dict(Counter(j.state for j in jobs.jobs(faulty))) == {"done": FAULTY_ORDERS}
+    assert dict(Counter(j.state for j in outbox.jobs(faulty))) == {"done": FAULTY_ORDERS}

@@ -11,9 +11,10 @@ from decimal import Decimal
 from typing import Any
 
 from fic_plugin.model import Document, Order, Payment
+
+from .parse import CUSTOMER_KEYS
 from .shop import DemoShop
 from .totals import line_total
-from .validate import CUSTOMER_KEYS
 
 DOCUMENT_KEYS = ("id", "type", "fic_id", "number", "numeration", "date", "status", "amount_paid",
                  "sent_at", "sent_to", "converted_from", "last_error")

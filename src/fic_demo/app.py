@@ -24,12 +24,13 @@ from werkzeug.wrappers import Request, Response
 
 from fic_plugin.errors import FicError, InvalidInput
 from fic_plugin.errors import NotFound as OrderNotFound
+from fic_plugin.formatting import format_money
 from fic_plugin.i18n import _
-from fic_plugin.money import format_money
+
 from .api import order_json, payment_json
+from .parse import amount, parse_method, parse_order, parse_payment
 from .shop import DemoShop
 from .totals import line_total
-from .validate import amount, parse_method, parse_order, parse_payment
 
 log = logging.getLogger(__name__)
 

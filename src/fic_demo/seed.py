@@ -13,7 +13,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from fic_plugin.model import Customer, Line
-from .validate import NewOrder
+
+from .parse import NewOrder
 
 if TYPE_CHECKING:
     from .shop import DemoShop
@@ -36,7 +37,7 @@ def _line(product: tuple[str, str, str], qty: str, price: str, discount: str = "
 def demo_orders() -> list[tuple[NewOrder, int, list[tuple[str, str, int]]]]:
     """(order, days ago, payments as (amount, method, days ago)); a payment of "all" pays the total."""
     rossi = Customer(
-        name="Rossi Forniture S.r.l.", type="company", vat_number="01234567897", tax_code="01234567897",
+        name="Rossi Forniture S.r.l.", type="company", vat_number="01234560108", tax_code="01234560108",
         email="amministrazione@rossiforniture.example", pec="rossiforniture@pec.example", sdi_code="M5UXCR1",
         phone="+390212345678", address_street="Via Torino 12", address_postal_code="20123",
         address_city="Milano", address_province="MI", country_iso="IT")
@@ -45,7 +46,7 @@ def demo_orders() -> list[tuple[NewOrder, int, list[tuple[str, str, int]]]]:
         email="laura.bianchi@example.it", phone="+393331234567", address_street="Corso Buenos Aires 5",
         address_postal_code="20124", address_city="Milano", address_province="MI", country_iso="IT")
     muller = Customer(
-        name="Feinkost Müller GmbH", type="company", vat_number="DE123456788", email="einkauf@feinkost-mueller.example",
+        name="Feinkost Müller GmbH", type="company", vat_number="DE136695976", email="einkauf@feinkost-mueller.example",
         address_street="Friedrichstraße 100", address_postal_code="10117", address_city="Berlin", country_iso="DE")
     johnson = Customer(
         name="Emily Johnson", type="person", first_name="Emily", last_name="Johnson", email="emily.johnson@example.com",

@@ -24,9 +24,9 @@ from fic_plugin.i18n import _
 from fic_plugin.model import Customer, Document, EmailMessage, Line, Order, Payment
 from fic_plugin.store import Store
 
+from .parse import CUSTOMER_KEYS, NewOrder
 from .schema import create_tables
 from .totals import OrderTotals, order_totals
-from .validate import CUSTOMER_KEYS, NewOrder
 
 if TYPE_CHECKING:
     import pluggy

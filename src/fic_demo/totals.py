@@ -1,4 +1,4 @@
-"""What the demo shop charges for an order: :func:`fic_plugin.money.compute_totals` on its lines.
+"""What the demo shop charges for an order: :func:`fic_plugin.money.order_totals` of its lines.
 
 The shop's total is the amount the customer pays and the payments must cover. Computing it with
 the plugin's own rules (docs/totals.md: line totals to the cent, VAT per rate) means the invoice
@@ -13,8 +13,9 @@ from decimal import Decimal
 
 import attrs
 
+from fic_plugin import money
 from fic_plugin.model import Line
-from fic_plugin.money import Item, compute_totals, round2
+from fic_plugin.money import Item, round2
 
 round_cents = round2
 
@@ -39,7 +40,7 @@ class OrderTotals:
 
 def order_totals(lines: Iterable[Line], prices_include_vat: bool) -> OrderTotals:
     """Totals of an order whose ``lines`` include shipping and fees."""
-    totals = compute_totals([_item(line) for line in lines], use_gross_prices=prices_include_vat)
+    totals = money.order_totals(lines, prices_include_vat=prices_include_vat)
     vat_list = {key: {"net": net, "vat": vat}
                 for key, (net, vat) in sorted(totals.vat_list.items(), key=lambda kv: -Decimal(kv[0]))}
     return OrderTotals(net=totals.amount_net, vat=totals.amount_vat, gross=totals.amount_gross, vat_list=vat_list)

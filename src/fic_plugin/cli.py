@@ -16,12 +16,23 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import FicError, NotAvailable
-from .i18n import _, ngettext
+import attrs
 
-#: The reference shop's file, where ``fic demo`` and the other commands look without ``--db``.
-DEFAULT_DB = "demo-data/shop.db"
+from . import __version__, connection
+from .cli_shop import DEFAULT_DB, cli_context
+from .documents import Documents
+from .errors import FicError, NotAvailable
+from .i18n import _, language, ngettext
+from .jobs import run_worker
+from .messages import known_shortcodes
+from .multishop import all_shops_status, run_all_shops, summary
+from .outbox import retry_jobs
+from .reporting import describe_document, status_report
+from .sending import Sending
+from .settings import describe, update_settings
+from .shops import Shop, load_registry
+from .store import Store
+
 DOCUMENT_TYPE_CHOICES = ("invoice", "quote", "proforma", "delivery_note", "credit_note", "receipt")
 
 EPILOG = """\
@@ -178,8 +189,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def open_context(args: argparse.Namespace):
     """The plugin context for the shop database named by ``--db``."""
-    from .shop_cli import cli_context
-
     return cli_context(args.db)
 
 
@@ -193,8 +202,6 @@ def emit(args: argparse.Namespace, data: Any, text: str | Callable[[], str]) -> 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .i18n import language
-
     try:
         with language(os.environ.get("FIC_LANGUAGE")):
             return args.handler(args) or 0
@@ -219,8 +226,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from .store import Store
-
     store = Store(args.db)
     applied = store.migrate()
     emit(args, {"database": store.describe(), "applied": applied},
@@ -237,14 +242,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
-    from .fic.connect import connect
-
-    return connect(open_context(args), args)
+    return connection.connect(open_context(args), args)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from .jobs import run_worker
-
     if args.engine == "celery":
         return _sync_with_celery(args)
     if args.all_shops:
@@ -254,8 +255,6 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_doc_create(args: argparse.Namespace) -> int:
-    from .documents import Documents, describe_document
-
     context = open_context(args)
     document = Documents(context).create(args.order_id, args.type)
     emit(args, describe_document(document), lambda: describe_document(document)["summary"])
@@ -263,8 +262,6 @@ def cmd_doc_create(args: argparse.Namespace) -> int:
 
 
 def cmd_doc_list(args: argparse.Namespace) -> int:
-    from .documents import describe_document
-
     context = open_context(args)
     documents = context.store.documents(args.order_id)
     rows = [describe_document(d) for d in documents]
@@ -273,24 +270,18 @@ def cmd_doc_list(args: argparse.Namespace) -> int:
 
 
 def cmd_doc_view(args: argparse.Namespace) -> int:
-    from .documents import Documents
-
     url = Documents(open_context(args)).view_url(args.doc_id)
     emit(args, {"url": url}, url)
     return 0
 
 
 def cmd_doc_convert(args: argparse.Namespace) -> int:
-    from .documents import Documents, describe_document
-
     document = Documents(open_context(args)).convert(args.doc_id, args.to_type)
     emit(args, describe_document(document), lambda: describe_document(document)["summary"])
     return 0
 
 
 def cmd_doc_delete(args: argparse.Namespace) -> int:
-    from .documents import Documents
-
     Documents(open_context(args)).delete(args.doc_id)
     emit(args, {"deleted": args.doc_id}, _("Document {id} deleted.").format(id=args.doc_id))
     return 0
@@ -302,27 +293,18 @@ def _send_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_doc_send(args: argparse.Namespace) -> int:
-    from .sending import Sending
-
     result = Sending(open_context(args)).send_now(args.doc_id, **_send_options(args))
     emit(args, result, result["summary"])
     return 0
 
 
 def cmd_doc_schedule(args: argparse.Namespace) -> int:
-    from .sending import Sending
-
     result = Sending(open_context(args)).schedule_on_paid(args.order_id, **_send_options(args))
     emit(args, result, result["summary"])
     return 0
 
 
 def _sync_all_shops(args: argparse.Namespace) -> int:
-    import attrs
-
-    from .multishop import run_all_shops, summary
-    from .shops import load_registry
-
     shops = load_registry(args.shops)
     tallies = run_all_shops(shops, once=args.once, interval=args.interval, concurrency=args.concurrency,
                             out=lambda line: print(line, file=sys.stderr, flush=True))
@@ -331,8 +313,7 @@ def _sync_all_shops(args: argparse.Namespace) -> int:
 
 
 def _sync_with_celery(args: argparse.Namespace) -> int:
-    from .engine_celery import SINGLE_SHOP, sync_with_engine
-    from .shops import Shop, load_registry
+    from .engine_celery import SINGLE_SHOP, sync_with_engine  # optional: needs the celery extra
 
     shops = load_registry(args.shops) if args.all_shops else [Shop(id=SINGLE_SHOP, db=str(args.db))]
     result = sync_with_engine(shops, once=args.once, interval=args.interval,
@@ -352,12 +333,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .jobs import status_report
-
     if args.all_shops:
-        from .multishop import all_shops_status
-        from .shops import load_registry
-
         report = all_shops_status(load_registry(args.shops))
         emit(args, report["shops"], report["text"])
         return 0
@@ -367,8 +343,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from .jobs import retry_jobs
-
     if args.job_id is None and not args.all_failed:
         raise FicError(_("Say which job to retry (fic retry JOB_ID) or use --all-failed."))
     count = retry_jobs(open_context(args), job_id=args.job_id, all_failed=args.all_failed)
@@ -377,8 +351,6 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_settings_show(args: argparse.Namespace) -> int:
-    from .settings import describe
-
     context = open_context(args)
     rows = describe(context.settings, context.store)
     emit(args, {r["key"]: r["value"] for r in rows},
@@ -387,9 +359,6 @@ def cmd_settings_show(args: argparse.Namespace) -> int:
 
 
 def cmd_settings_set(args: argparse.Namespace) -> int:
-    from .messages import known_shortcodes
-    from .settings import update_settings
-
     if len(args.pairs) % 2:
         raise FicError(_("Give KEY VALUE pairs: '{key}' has no value.").format(key=args.pairs[-1]))
     context = open_context(args)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from .connection import client_for_context
 from .errors import NotFound, SettingsError
 from .i18n import _
 from .settings import Settings, load_settings
@@ -76,8 +77,6 @@ class Context:
     @property
     def client(self) -> FicClient:
         if self._client is None:
-            from .fic.client import client_for_context
-
             self._client = client_for_context(self, on_request=self._audit_request)
         return self._client
 

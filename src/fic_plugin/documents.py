@@ -22,9 +22,12 @@ from typing import TYPE_CHECKING, Any
 from . import dates, leases, wording
 from .context import acting_for
 from .errors import Busy, Conflict, InvalidInput, NotFound, Queued
+from .fic.errors import FicNotFound, OutcomeUnknown
+from .formatting import format_money
 from .i18n import _, pgettext
 from .model import CONVERSIONS, DOCUMENT_TYPES, Document, Order
-from .money import format_money
+from .outbox import enqueue, is_transient
+from .payload import build_document, payments_list
 from .store import now_iso
 
 if TYPE_CHECKING:
@@ -34,10 +37,6 @@ log = logging.getLogger(__name__)
 
 #: FiC e-invoice states after which a document can no longer be deleted.
 EI_LOCKED_STATES = {"sent", "pending", "processing", "accepted", "manual_accepted", "no_response", "not_delivered"}
-
-#: How long a worker may hold a document intent before another may take it over. Longer than
-#: the slowest FiC call with its retries; a dead worker's lease is freed at once anyway.
-LEASE_SECONDS = 300
 
 #: Which document of an order receives the payments, in order of preference.
 PAYABLE_TYPES = ("invoice", "receipt", "proforma")
@@ -86,8 +85,6 @@ class Documents:
         The worker looks the document up before doing anything again, so the owner need not click
         twice — and a second click would only find the intent.
         """
-        from .jobs import enqueue, is_transient
-
         if not is_transient(error):
             return
         enqueue(self.context, kind, key, order_id=order.id, args=args)
@@ -147,7 +144,7 @@ class Documents:
             elif not leases.is_free(*self.store.document_lease(document.id)):
                 raise Busy(_("The {label} of order {order} is being created right now.").format(
                     label=document.type_label, order=order.number), order_id=order.id)
-            self.store.lease_document(document.id, leases.owner_id(), leases.until(LEASE_SECONDS))
+            self.store.lease_document(document.id, leases.owner_id(), leases.until(leases.LEASE_SECONDS))
             return document
 
     def _unlease(self, document: Document) -> None:
@@ -166,8 +163,6 @@ class Documents:
         self.store.audit("create", _("refused: {error}").format(error=error), order_id=document.order_id)
 
     def _payload(self, order: Order, document_type: str, marker: str | None) -> dict[str, Any]:
-        from .payload import build_document
-
         settings = self.context.settings
         # FiC's VAT types (cached by the client) let a rate mapped to a VAT type of another value
         # be refused here, with the order and the rate named, instead of by FiC.
@@ -301,8 +296,6 @@ class Documents:
             self._delete(document)
 
     def _delete(self, document: Document) -> None:
-        from .fic.errors import FicNotFound
-
         if not document.is_synced:
             if not leases.is_free(*self.store.document_lease(document.id)):
                 raise Busy(_("This document is being created right now: wait for it, then delete it."),
@@ -351,8 +344,6 @@ class Documents:
 
         Idempotent: it sets the state from the shop's payments, it never adds to it.
         """
-        from .payload import payments_list
-
         order = self.context.order(order_id)
         document = self.payable_document(order.id)
         if document is None or not document.is_synced or document.amount_due is None:
@@ -396,8 +387,6 @@ class Documents:
 
 def _maybe_applied(error: Exception) -> bool:
     """True when FiC may have done what was asked (the intent must stay for the lookup)."""
-    from .fic.errors import OutcomeUnknown
-
     return isinstance(error, OutcomeUnknown)
 
 
@@ -422,34 +411,3 @@ def _apply_fic_fields(document: Document, fic: dict[str, Any]) -> None:
     document.amount_paid = paid
     if document.amount_due is not None:
         document.status = _payment_status(paid, document.amount_due)
-
-
-def describe_document(document: Document) -> dict[str, Any]:
-    """The document as the CLI and the JSON API show it."""
-    state = {"not_paid": _("not paid"), "partly_paid": _("partly paid"), "paid": _("paid")}.get(document.status,
-                                                                                                document.status)
-    if document.is_synced:
-        summary = _("[doc {id}] {label} n. {number} of {date} for order {order}: {amount}, {state}").format(
-            id=document.id, label=document.type_label, number=document.full_number,
-            date=document.date.strftime("%d/%m/%Y") if document.date else "-", order=document.order_id,
-            amount=format_money(document.amount_due, document.currency), state=state)
-    else:
-        summary = _("[doc {id}] {label} for order {order}: being created").format(
-            id=document.id, label=document.type_label, order=document.order_id)
-    return {
-        "id": document.id,
-        "order_id": document.order_id,
-        "type": document.type,
-        "fic_id": document.fic_id,
-        "number": document.number,
-        "numeration": document.numeration,
-        "date": document.date.isoformat() if document.date else None,
-        "status": document.status,
-        "amount_due": str(document.amount_due) if document.amount_due is not None else None,
-        "amount_paid": str(document.amount_paid),
-        "sent_at": document.sent_at.isoformat() if document.sent_at else None,
-        "sent_to": document.sent_to,
-        "converted_from": document.converted_from,
-        "last_error": document.last_error,
-        "summary": summary,
-    }

@@ -8,8 +8,9 @@ IMMEDIATE`` (two workers never run the same job), runs them through ``documents`
 the cause, then ``fic retry``).
 
 Scaling out: :func:`execute_job` runs one job by id and is all a task queue (Huey, RQ, Celery)
-needs; :func:`enqueue` is the only writer of jobs. The loop in :func:`run_round` is one runner
-among possible others.
+needs; :func:`fic_plugin.outbox.enqueue` is the only writer of jobs. The loop in
+:func:`run_round` is one runner among possible others. What the queue looks like to a person
+(``fic status``, the panel) is :mod:`fic_plugin.reporting`'s job, not the worker's.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +25,11 @@ import attrs
 
 from . import leases
 from .context import acting_for
-from .errors import Busy, FicError, NotFound, Queued
+from .documents import PAYABLE_TYPES, Documents
+from .errors import Busy, FicError, NotFound
 from .i18n import _
+from .outbox import enqueue, is_transient
+from .sending import Sending
 from .store import Job, clock
 
 if TYPE_CHECKING:
@@ -35,8 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: A job may hold its lease this long; a dead worker's lease is freed at once (see ``leases``).
-LEASE_SECONDS = 300
 #: Transient failures are retried this many times before the job is marked failed.
 MAX_ATTEMPTS = 25
 #: First retry delay (seconds), doubled at each attempt, capped.
@@ -55,24 +56,12 @@ class RoundReport:
     queued_by_check: int = 0
 
 
-# --- enqueue (called by the shop's events: must stay fast) -------------------------------------------
-
-
-def enqueue(context: Context, kind: str, key: str, *, order_id: str | None = None,
-            document_id: int | None = None, args: dict[str, Any] | None = None, connection: Any = None) -> bool:
-    """Insert a job unless one with the same key exists; True when a new job was written.
-
-    ``connection``: the host's own open connection to the shop database (psycopg, sqlite3, or a
-    Django connection): the job row is then written in the host's transaction and commits or rolls
-    back with the order, so no crash between the two can lose it.
-    """
-    return context.store.enqueue(kind, key, order_id=order_id, document_id=document_id, args=args,
-                                 connection=connection)
+# --- events (called by the shop: they only enqueue, so they stay fast) ------------------------------
 
 
 def on_order_paid(context: Context, order: Order, *, connection: Any = None) -> None:
     """Queue the automatic document (and its email) when the settings or a schedule ask for it;
-    ``connection`` as in :func:`enqueue`."""
+    ``connection`` as in :func:`fic_plugin.outbox.enqueue`."""
     settings = context.settings
     scheduled = _scheduled_config(context, order.id)
     if not settings.auto_invoice and scheduled is None:
@@ -115,7 +104,7 @@ def execute_job(context: Context, job_id: int) -> str:
 
 
 def _claim(context: Context, job_id: int) -> Job | None:
-    return context.store.jobs.claim(job_id, owner=leases.owner_id(), lease_until=leases.until(LEASE_SECONDS),
+    return context.store.jobs.claim(job_id, owner=leases.owner_id(), lease_until=leases.until(leases.LEASE_SECONDS),
                                     is_free=leases.is_free)
 
 
@@ -139,13 +128,6 @@ def _record_failure(context: Context, job: Job, error: Exception) -> str:
     return "failed"
 
 
-def is_transient(error: Exception) -> bool:
-    """Failures that go away by themselves: FiC down or slow, rate limits, another worker busy."""
-    from .fic.errors import BadResponse, FicUnavailable, RateLimited
-
-    return isinstance(error, FicUnavailable | RateLimited | BadResponse | Busy | Queued)
-
-
 def retry_delay(attempts: int, retry_after: float | None = None) -> float:
     """Exponential backoff with jitter; FiC's ``Retry-After`` wins when it says longer."""
     delay = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1))
@@ -158,9 +140,6 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> float:
 
 def _run_auto_document(context: Context, job: Job) -> None:
     """Create the order's automatic document, apply its payments, then send it once."""
-    from .documents import Documents
-    from .sending import Sending
-
     order = context.order(job.order_id)
     documents = Documents(context)
     document = documents.ensure(order, job.args.get("type", "invoice"))
@@ -177,21 +156,15 @@ def _run_auto_document(context: Context, job: Job) -> None:
 
 def _run_create(context: Context, job: Job) -> None:
     """Finish a create the panel or the CLI started when FiC did not answer in time."""
-    from .documents import Documents
-
     Documents(context).ensure(context.order(job.order_id), job.args["type"])
 
 
 def _run_convert(context: Context, job: Job) -> None:
     """Finish a conversion the panel or the CLI started when FiC did not answer in time."""
-    from .documents import Documents
-
     Documents(context).convert(job.args["document_id"], job.args["to"])
 
 
 def _run_sync_payments(context: Context, job: Job) -> None:
-    from .documents import PAYABLE_TYPES, Documents
-
     pending_create = context.store.jobs.has_open(job.order_id, "auto_document", other_than=job.id)
     unsynced = [d for d in context.store.documents(job.order_id) if d.type in PAYABLE_TYPES and not d.is_synced]
     if pending_create or unsynced:
@@ -203,8 +176,6 @@ def _run_sync_payments(context: Context, job: Job) -> None:
 
 
 def _run_send(context: Context, job: Job) -> None:
-    from .sending import Sending
-
     document = context.store.document(job.document_id)
     if document is None:
         raise NotFound(_("The document of order {order} no longer exists (it was deleted): nothing to send.").format(
@@ -327,53 +298,3 @@ def run_worker(context: Context, *, once: bool = False, interval: float = 60.0, 
                 return 0
         else:
             time.sleep(interval)
-
-
-# --- status and retry --------------------------------------------------------------------------------
-
-
-def jobs(context: Context, *, order_id: str | None = None, states: tuple[str, ...] = ()) -> Iterator[Job]:
-    yield from context.store.jobs.list(order_id=order_id, states=states)
-
-
-def status_report(context: Context, order_id: str | None = None) -> dict[str, Any]:
-    """What ``fic status`` prints: the queue, the failures, and for one order its history."""
-    from .documents import describe_document
-    from .web.formatting import moment
-    from .web.labels import activity_detail, activity_label
-
-    counts = context.store.jobs.counts_by_state()
-    failed = [attrs.asdict(j) for j in jobs(context, order_id=order_id, states=("failed",))]
-    lines = [_("Jobs: {pending} pending, {running} running, {done} done, {failed} failed.").format(
-        pending=counts.get("pending", 0), running=counts.get("running", 0), done=counts.get("done", 0),
-        failed=counts.get("failed", 0))]
-    for job in failed:
-        lines.append("  " + _("job {id} ({kind}), order {order}: {error}").format(
-            id=job["id"], kind=activity_label(job["kind"]), order=job["order_id"], error=job["last_error"]))
-    report: dict[str, Any] = {"jobs": counts, "failed": failed}
-    if order_id is not None:
-        documents = [describe_document(d) for d in context.store.documents(order_id)]
-        audit = context.store.audit_log(order_id)
-        report.update(documents=documents, audit=audit,
-                      order_jobs=[attrs.asdict(j) for j in jobs(context, order_id=order_id)])
-        lines.append(_("Documents of order {order}:").format(order=order_id))
-        lines.extend(f"  {d['summary']}" for d in documents)
-        lines.append(_("History:"))
-        lines.extend(f"  {moment(row['at'])}  {activity_label(row['action'])}: {activity_detail(row)}"
-                     for row in reversed(audit))
-    report["text"] = "\n".join(lines)
-    return report
-
-
-def retry_jobs(context: Context, *, job_id: int | None = None, all_failed: bool = False) -> int:
-    """Queue failed jobs again (after the owner fixed the cause)."""
-    if job_id is not None:
-        state = context.store.jobs.state_of(job_id)
-        if state is None:
-            raise NotFound(_("Job {id} does not exist.").format(id=job_id))
-        if state != "failed":
-            raise FicError(_("Job {id} is {state}, not failed: nothing to retry.").format(id=job_id, state=state))
-        return context.store.jobs.requeue_failed(job_id)
-    if all_failed:
-        return context.store.jobs.requeue_failed()
-    return 0

@@ -16,6 +16,10 @@ from .store import clock
 
 HOST = socket.gethostname()
 
+#: How long a worker may hold a job or a document intent before another may take it over: longer
+#: than the slowest FiC call with its retries. A dead worker's lease is freed at once anyway.
+LEASE_SECONDS = 300
+
 
 def owner_id() -> str:
     return f"{HOST}:{os.getpid()}:{threading.get_ident()}"

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import pluggy
 
-from . import hookspecs
+from . import hookspecs, plugin, sms
 
 PROJECT = "shop"
 
@@ -23,8 +23,6 @@ def get_plugin_manager(plugins: Iterable[object] = (), *, load_entrypoints: bool
     makes a misspelled hookimpl fail here, loudly, instead of being silently ignored. Finally
     ``shop_ready`` is fired (historic), which binds fic-plugin to this manager.
     """
-    from . import plugin, sms
-
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
     if load_entrypoints:

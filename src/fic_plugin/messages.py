@@ -26,10 +26,10 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from .errors import InvalidInput
+from .formatting import format_money
 from .i18n import _
-from .model import Customer, Document, Order
-from .money import format_money
-from .wording import WITH_ARTICLE
+from .model import WITH_ARTICLE, Customer, Document, Order
+from .money import order_totals
 
 if TYPE_CHECKING:
     import pluggy
@@ -144,11 +144,7 @@ def customer_name(customer: Customer) -> str:
 
 def order_total(order: Order) -> Decimal:
     """What the customer pays for ``order``: the gross of docs/totals.md (VAT per rate)."""
-    from .money import Item, compute_totals
-
-    items = [Item(price=line.unit_price, qty=line.qty, vat_rate=line.vat_rate, discount=line.discount)
-             for line in order.lines]
-    return compute_totals(items, use_gross_prices=order.prices_include_vat).amount_gross
+    return order_totals(order.lines, prices_include_vat=order.prices_include_vat).amount_gross
 
 
 def builtin_values(order: Order, document: Document | None, *, shop_name: str = "",

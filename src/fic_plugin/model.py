@@ -24,6 +24,17 @@ DOCUMENT_TYPES: dict[str, str] = {
     "receipt": "Ricevuta",
 }
 
+#: The Italian name with its article, for what the customer reads (``{document_type_article}``):
+#: la fattura, il preventivo, la proforma, il documento di trasporto, la nota di credito, la ricevuta.
+WITH_ARTICLE: dict[str, str] = {
+    "invoice": "la fattura",
+    "quote": "il preventivo",
+    "proforma": "la proforma",
+    "delivery_note": "il documento di trasporto",
+    "credit_note": "la nota di credito",
+    "receipt": "la ricevuta",
+}
+
 #: Types a shop owner can create from the order panel.
 PANEL_DOCUMENT_TYPES = ("invoice", "quote", "proforma", "delivery_note")
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import attrs
 
+from .model import Line
+
 ZERO = Decimal("0")
 HUNDRED = Decimal("100")
 CENT = Decimal("0.01")
@@ -188,34 +190,10 @@ def compute_totals(
     )
 
 
-def json_default(value: Any) -> int | float:
-    """``json.dumps(..., default=json_default)``: a Decimal becomes a JSON number, exactly.
-
-    The standard library writes floats with their shortest round-trip repr, so a Decimal of up
-    to 15 significant digits comes out as the same digits (68.18 -> ``68.18``). Anything that
-    would lose a digit raises instead of sending a different amount.
-    """
-    if isinstance(value, Decimal):
-        if value == value.to_integral_value():
-            return int(value)
-        number = float(value)
-        if Decimal(repr(number)) != value:
-            raise ValueError(f"{value} cannot be sent as an exact JSON number")
-        return number
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def format_money(amount: Decimal | None, currency: str = "EUR") -> str:
-    """``Decimal("1234.5")`` → ``1.234,50 €``: Italian style, with a plain space (SMS-safe)."""
-    if amount is None:
-        return ""
-    value = Decimal(amount).quantize(CENT, rounding=ROUND_HALF_UP)
-    sign = "-" if value < 0 else ""
-    units, _sep, cents = f"{abs(value):f}".partition(".")
-    groups = []
-    while len(units) > 3:
-        groups.insert(0, units[-3:])
-        units = units[:-3]
-    groups.insert(0, units)
-    symbol = "€" if (currency or "EUR").upper() == "EUR" else currency.upper()
-    return f"{sign}{'.'.join(groups)},{cents} {symbol}"
+def order_totals(lines: Iterable[Line], *, prices_include_vat: bool) -> Totals:
+    """What the customer pays for an order's ``lines`` (shipping and fees included): the
+    document's rules without rivalsa and bollo, which belong to the invoice, not to the price.
+    The shop's total, the ``{order_total}`` shortcode and the demo's pages all come from here."""
+    items = [Item(price=line.unit_price, qty=line.qty, vat_rate=line.vat_rate, discount=line.discount)
+             for line in lines]
+    return compute_totals(items, use_gross_prices=bool(prices_include_vat))

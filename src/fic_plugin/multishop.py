@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 
 from . import jobs as _jobs
+from .fic.ratelimit import RateLimits
 from .i18n import _
 from .shops import Shop, ShopUnavailable, shop_context
 
@@ -172,8 +173,6 @@ def summary(tallies: dict[str, ShopTally]) -> str:
 def all_shops_status(shops: list[Shop]) -> dict[str, Any]:
     """Queued, running and failed jobs per shop, and the time to drain its queue at FiC's quota
     (one company's quota per shop: shops drain side by side, not one after the other)."""
-    from .fic.ratelimit import RateLimits
-
     limits = RateLimits.from_env(os.environ)
     per_second = min(limits.hourly / limits.hour_seconds, limits.short_term / limits.short_seconds)
     rows = []

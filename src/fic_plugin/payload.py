@@ -2,8 +2,7 @@
 
 Pure functions: order + settings + today's date in, a dict out; no I/O, so every rule is tested
 without FiC. Money values in the dict are :class:`~decimal.Decimal`: whoever sends it must write
-them as JSON numbers without going through a lossy float (``json.dumps(...,
-default=fic_plugin.money.json_default)``). The totals FiC will compute are predicted by
+them as JSON numbers without going through a lossy float (``fic_plugin.json_codec.dumps``). The totals FiC will compute are predicted by
 :func:`expected_totals` (``docs/totals.md``), so ``payments_list`` adds up to FiC's
 ``amount_due`` to the cent and FiC does not answer 422.
 """
@@ -19,6 +18,7 @@ from typing import Any
 from . import validation
 from .dates import italian_day
 from .errors import InvalidInput, SettingsError
+from .formatting import country_name
 from .i18n import _
 from .model import DOCUMENT_TYPES, Line, Order
 from .money import ZERO, Item, Totals, compute_totals, round2, round_price
@@ -43,15 +43,6 @@ MAX_ITEM_NAME = 1000
 #: 80 for a Denominazione: FiC's XML check reports that on e-invoices.)
 MAX_ENTITY_NAME = 255
 ITALIAN = {"code": "it", "name": "Italiano"}
-#: FiC's ``country`` is the Italian name; other codes go through as they are.
-COUNTRY_NAMES = {
-    "IT": "Italia", "SM": "San Marino", "VA": "Città del Vaticano", "DE": "Germania",
-    "FR": "Francia", "ES": "Spagna", "PT": "Portogallo", "AT": "Austria", "CH": "Svizzera",
-    "BE": "Belgio", "NL": "Paesi Bassi", "LU": "Lussemburgo", "IE": "Irlanda",
-    "GB": "Regno Unito", "US": "Stati Uniti", "CA": "Canada", "PL": "Polonia",
-    "GR": "Grecia", "SE": "Svezia", "DK": "Danimarca", "FI": "Finlandia", "CZ": "Repubblica Ceca",
-    "HR": "Croazia", "SI": "Slovenia", "RO": "Romania", "HU": "Ungheria", "MT": "Malta",
-}
 PRIVATE_ITALIAN_SDI = "0000000"
 FOREIGN_SDI = "XXXXXXX"
 
@@ -179,7 +170,7 @@ def entity(order: Order, settings: Settings) -> dict[str, Any]:
         for key in ("address_street", "address_postal_code", "address_city", "address_province"):
             if (getattr(customer, key) or "").strip():
                 result[key] = getattr(customer, key).strip()
-        result["country"] = COUNTRY_NAMES.get(iso, iso)
+        result["country"] = country_name(iso)  # FiC's ``country`` is the Italian name
         result["country_iso"] = iso
         if customer.email:
             result["email"] = validation.check_email(customer.email, field="customer.email")

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import hookimpl
+from . import hookimpl, jobs
+from .context import Context
+from .formatting import format_money
 from .i18n import _
-from .money import format_money
+from .web.panel import render_panel
 
 if TYPE_CHECKING:
     import pluggy
 
-    from .context import Context
     from .model import Order, Payment, Refund
 
 CORE_NAME = "fic-core"
@@ -38,21 +39,15 @@ class FicPlugin:
     @property
     def context(self) -> Context:
         if self._context is None:
-            from .context import Context
-
             self._context = Context.from_plugin_manager(self.pm)
         return self._context
 
     @hookimpl(trylast=True)
     def order_paid(self, order: Order) -> None:
-        from . import jobs
-
         jobs.on_order_paid(self.context, order)
 
     @hookimpl(trylast=True)
     def payment_recorded(self, order: Order, payment: Payment) -> None:
-        from . import jobs
-
         jobs.on_payment_recorded(self.context, order, payment)
 
     @hookimpl(trylast=True)
@@ -62,8 +57,6 @@ class FicPlugin:
 
     @hookimpl(trylast=True)
     def order_panel_render(self, order: Order) -> str | None:
-        from .web.panel import render_panel
-
         return render_panel(self.context, order)
 
     @hookimpl(trylast=True)

@@ -20,15 +20,17 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import messages, wording
+from .delivery import Channels, Outcome, find_fic_email, sent_phrase
 from .errors import Conflict, FicError, InvalidInput, NotFound
 from .i18n import _, pgettext
+from .labels import document_type_label
 from .model import Document, Order, SentMessage
+from .outbox import is_transient
 from .settings import DEFAULT_EMAIL_BODY, DEFAULT_EMAIL_SUBJECT, DEFAULT_SMS_TEXT, Settings
 from .validation import check_email, check_phone
 
 if TYPE_CHECKING:
     from .context import Context
-    from .sending_channels import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -290,8 +292,6 @@ class Sending:
         Raises InvalidInput before sending anything when the config is wrong; after trying every
         channel, re-raises a transient failure (so a job retries) or :class:`SendFailed`.
         """
-        from .sending_channels import Channels
-
         order = self.context.order(document.order_id)
         values = messages.shortcode_values(self.context, order, document)
         config = config.validated(self.context.settings, values)
@@ -312,9 +312,6 @@ class Sending:
         return outcome.already + outcome.sent
 
     def _raise(self, document: Document, outcome: Outcome) -> None:
-        from .jobs import is_transient
-        from .sending_channels import sent_phrase
-
         for _what, error in outcome.failed:
             if is_transient(error):
                 raise error
@@ -345,8 +342,6 @@ class Sending:
             log.exception("A fic_document_sent plugin failed for document %s", document.id)
 
     def _summary(self, document: Document, sent: list[SentMessage], *, again: bool = False) -> str:
-        from .sending_channels import sent_phrase
-
         outcomes = "; ".join(sent_phrase(s.channel, s.to) for s in sent)
         if again:
             text = wording.agree(document.type, pgettext("masculine", "{doc} sent again: {outcomes}."),
@@ -359,8 +354,6 @@ class Sending:
 
     def refresh_delivery_state(self, document: Document) -> str | None:
         """Read FiC's email log for the last email sent through FiC: ``status/recipient_status``."""
-        from .sending_channels import find_fic_email
-
         row = self.store.sends.last_fic_email(document.id)
         if row is None:
             return document.delivery_state
@@ -383,8 +376,6 @@ class Sending:
 
 def _document_type_word(document_type: str) -> str:
     """The type as a common noun inside a sentence: "its invoice", "la fattura"."""
-    from .web.labels import document_type_label
-
     return document_type_label(document_type).lower()
 
 

@@ -12,14 +12,17 @@ import json
 import re
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .errors import SettingsError
 from .i18n import _
+from .messages import check_template
 from .model import VAT_AREAS
-from .store import Store
+
+if TYPE_CHECKING:
+    from .store import Store
 
 DEFAULT_EMAIL_SUBJECT = "{document_type} n. {document_number} del {document_date} - {shop_name}"
 # The defaults name the document with its article ({document_with_article}: "la fattura", "il
@@ -385,8 +388,6 @@ def _check_templates(settings: Settings, changes: dict[str, Any], shortcodes: It
     templates = [k for k in ("email_subject", "email_body", "sms_text") if k in changes]
     if not templates:
         return
-    from .messages import check_template
-
     for key in templates:
         check_template(getattr(settings, key), field=key, extra=shortcodes)
 

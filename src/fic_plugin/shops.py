@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .cli_shop import cli_context
 from .errors import FicError, SettingsError
 from .i18n import _
 
@@ -147,8 +148,6 @@ class ShopUnavailable(FicError):
 def open_shop(shop: Shop) -> Context:
     """The plugin context of one shop, checked: database present and migrated, and connected
     to the FiC company the registry names."""
-    from .shop_cli import cli_context
-
     if shop.is_sqlite and not Path(shop.db.removeprefix("sqlite:///")).exists():
         raise ShopUnavailable(shop, _("Shop {shop}: its database {db} does not exist (a moved or deleted file?); "
                                       "fix db in the shops registry.").format(shop=shop.id, db=shop.db))

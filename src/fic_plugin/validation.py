@@ -1,64 +1,45 @@
-"""Checks of the Italian fiscal identifiers and contacts a document carries.
+"""Checks of the fiscal identifiers and contacts a document carries.
 
 Shared by the payload, the settings and send screens and the demo API, so a wrong Partita IVA is
 refused with the same words everywhere, before FiC or the SdI refuse it days later. Each check
 returns the value normalised (upper case, no spaces) or raises
-:class:`~fic_plugin.errors.InvalidInput` with ``field`` set.
+:class:`~fic_plugin.errors.InvalidInput` with ``field`` set. The check digits of the Partita IVA,
+the codice fiscale and the EU's VAT numbers are python-stdnum's: a well-kept reading of the rules.
 """
 
 from __future__ import annotations
 
 import re
 
+from stdnum.eu import vat as eu_vat
+from stdnum.exceptions import InvalidChecksum, ValidationError
+from stdnum.it import codicefiscale, iva
+
 from .errors import InvalidInput
 from .i18n import _
 
 _SEPARATORS = re.compile(r"[\s.\-/()]")
-_TAX_CODE_PERSON = re.compile(
-    r"[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]"
-)
-# Odd positions (1st, 3rd, ...) of a codice fiscale weigh by this table (DM 23/12/1976);
-# digits weigh as the letter in the same place (0 as A, 1 as B, ...).
-_ODD_WEIGHTS = [1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23]
 _EMAIL = re.compile(r"[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[A-Za-z]{2,}")
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+#: EU countries whose VAT numbers python-stdnum checks (format and check digits, as VIES does).
+EU_VAT_COUNTRIES = frozenset(code.upper() for code in eu_vat.MEMBER_STATES) - {"XI"}
 
 
 def _compact(value: str | None) -> str:
     return re.sub(r"\s", "", value or "").upper()
 
 
-def partita_iva_is_valid(digits: str) -> bool:
-    """The check digit of an 11-digit Partita IVA (the Luhn variant of DPR 605/1973)."""
-    if not re.fullmatch(r"[0-9]{11}", digits) or digits[:7] == "0000000":
-        return False
-    total = 0
-    for index, char in enumerate(digits[:10]):
-        number = int(char)
-        if index % 2:
-            number *= 2
-            if number > 9:
-                number -= 9
-        total += number
-    return (10 - total % 10) % 10 == int(digits[10])
-
-
-def codice_fiscale_check_char(first15: str) -> str:
-    """The control letter of a person's codice fiscale, from its first 15 characters."""
-    total = 0
-    for index, char in enumerate(first15):
-        position = int(char) if char.isdigit() else ord(char) - ord("A")
-        total += _ODD_WEIGHTS[position] if index % 2 == 0 else position
-    return chr(ord("A") + total % 26)
-
-
 def check_vat_number(value: str | None, country_iso: str | None = "IT", *, field: str = "vat_number") -> str:
-    """A Partita IVA: 11 digits with a valid check digit for Italy (an ``IT`` prefix is fine);
+    """A Partita IVA: 11 digits with a valid check digit and office code for Italy (an ``IT``
+    prefix is fine); in another EU country its own format and check digits (python-stdnum);
     elsewhere 2 to 15 letters and digits, since each country has its own format."""
     compact = _SEPARATORS.sub("", value or "").upper()
     country = (country_iso or "IT").upper()
-    if compact.startswith(country) and len(compact) > len(country):
-        compact = compact[len(country):]
+    prefix = "EL" if country == "GR" else country  # VIES writes Greece's numbers EL...
+    for known in dict.fromkeys((prefix, country)):
+        if compact.startswith(known) and len(compact) > len(known):
+            compact = compact[len(known):]
+            break
     if not compact:
         raise InvalidInput(_("The VAT number (Partita IVA) is empty."), field=field)
     if country == "IT":
@@ -66,7 +47,7 @@ def check_vat_number(value: str | None, country_iso: str | None = "IT", *, field
             raise InvalidInput(
                 _("The VAT number {value!r} is not valid: an Italian Partita IVA has 11 digits.").format(value=value),
                 field=field)
-        if not partita_iva_is_valid(compact):
+        if not iva.is_valid(compact):
             raise InvalidInput(
                 _("The VAT number {value!r} is not valid: its check digit is wrong; check for a typo.").format(
                     value=value),
@@ -76,6 +57,11 @@ def check_vat_number(value: str | None, country_iso: str | None = "IT", *, field
         raise InvalidInput(
             _("The VAT number {value!r} is not valid: use 2 to 15 letters and digits.").format(value=value),
             field=field)
+    if country in EU_VAT_COUNTRIES and not eu_vat.is_valid(prefix + compact):
+        raise InvalidInput(
+            _("The VAT number {value!r} is not valid: its format or check digit is wrong for {country}; "
+              "check it on the EU's VIES site.").format(value=value, country=country),
+            field=field)
     return compact
 
 
@@ -84,22 +70,24 @@ def check_tax_code(value: str | None, *, field: str = "tax_code") -> str:
     11-digit number of a company (checked like a Partita IVA)."""
     compact = _compact(value)
     if re.fullmatch(r"[0-9]{11}", compact):
-        if not partita_iva_is_valid(compact):
+        if not iva.is_valid(compact):
             raise InvalidInput(
                 _("The tax code {value!r} is not valid: its check digit is wrong; check for a typo.").format(
                     value=value),
                 field=field)
         return compact
-    if not _TAX_CODE_PERSON.fullmatch(compact):
-        raise InvalidInput(
-            _("The tax code {value!r} is not valid: a codice fiscale has 16 letters and digits "
-              "(like RSSMRA80A01H501U), or 11 digits for a company.").format(value=value),
-            field=field)
-    if codice_fiscale_check_char(compact[:15]) != compact[15]:
+    try:
+        codicefiscale.validate(compact)
+    except InvalidChecksum:
         raise InvalidInput(
             _("The tax code {value!r} is not valid: its last letter does not match; check for a typo.").format(
                 value=value),
-            field=field)
+            field=field) from None
+    except ValidationError:
+        raise InvalidInput(
+            _("The tax code {value!r} is not valid: a codice fiscale has 16 letters and digits "
+              "(like RSSMRA80A01H501U), or 11 digits for a company.").format(value=value),
+            field=field) from None
     return compact
 
 

@@ -4,7 +4,7 @@ Italian nouns have a gender: "la fattura è stata creata", "il preventivo è sta
 message about one document is therefore written twice in the catalog, under the ``pgettext``
 contexts ``masculine`` and ``feminine``, and :func:`agree` picks the one that fits the type (the
 English of both is the same). The texts the customer reads are Italian whatever the screen's
-language, so their articles come from :data:`WITH_ARTICLE`, not from the catalog.
+language, so their articles come from :data:`fic_plugin.model.WITH_ARTICLE`, not from the catalog.
 """
 
 from __future__ import annotations
@@ -12,7 +12,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+import attrs
+
 from .i18n import _, current_language
+from .labels import SETTING_GROUPS, document_type_label, setting_label
+from .settings import Settings
 
 if TYPE_CHECKING:
     from .model import Document
@@ -25,16 +29,6 @@ GENDER = {
     "delivery_note": "masculine",  # il documento di trasporto
     "credit_note": "feminine",  # la nota di credito
     "receipt": "feminine",  # la ricevuta
-}
-
-#: The Italian name with its article, for what the customer reads (``{document_type_article}``).
-WITH_ARTICLE = {
-    "invoice": "la fattura",
-    "quote": "il preventivo",
-    "proforma": "la proforma",
-    "delivery_note": "il documento di trasporto",
-    "credit_note": "la nota di credito",
-    "receipt": "la ricevuta",
 }
 
 _VOWEL = re.compile(r"[aeiouàèéìòù]", re.IGNORECASE)
@@ -56,8 +50,6 @@ def agree(document_type: str, masculine: str, feminine: str) -> str:
 
 def document_name(document: Document) -> str:
     """``Fattura n. 3/A`` (the type in the screen's language, the number as printed)."""
-    from .web.labels import document_type_label
-
     label = document_type_label(document.type)
     number = document.full_number
     return _("{type} n. {number}").format(type=label, number=number) if number else label
@@ -78,11 +70,6 @@ def full_stop(text: str) -> str:
 def setting_place(key: str) -> str:
     """Where the owner changes a setting, in the screen's words: ``Impostazioni > SMS > Mittenti
     SMS`` (messages name this, never the key ``sms_senders``)."""
-    import attrs
-
-    from .settings import Settings
-    from .web.labels import SETTING_GROUPS, setting_label
-
     field = getattr(attrs.fields(Settings), key, None)
     group = field.metadata.get("group", "") if field is not None else ""
     parts = [_("Settings"), _(SETTING_GROUPS[group]) if group in SETTING_GROUPS else "", setting_label(key)]

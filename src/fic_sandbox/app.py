@@ -1,5 +1,5 @@
 """The sandbox's WSGI application: routing, bearer tokens, quotas and injected faults around the
-FiC endpoints (``api``, ``api_more``), plus the ``/oauth`` and ``/__sandbox__/`` side doors."""
+FiC endpoints (``api``, ``company_endpoints``), plus the ``/oauth`` and ``/__sandbox__/`` side doors."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from . import api, api_einvoice, api_more, oauth, seeds, sidechannel, sidechannel_sdi
+from . import api, api_einvoice, company_endpoints, oauth, seeds, sidechannel, sidechannel_sdi
 from .control import Faults, Limits, Stats
 from .responses import ApiError, OAuthError, json_response
 from .sdi import Sdi
@@ -35,11 +35,11 @@ def _c(path: str) -> str:
 
 
 ROUTES: list[tuple[str, tuple[str, ...], Callable[..., Response]]] = [
-    ("/user/companies", ("GET",), api_more.user_companies),
-    (_c("/company/info"), ("GET",), api_more.company_info),
-    (_c("/info/vat_types"), ("GET",), api_more.vat_types),
-    (_c("/info/payment_methods"), ("GET",), api_more.payment_methods),
-    (_c("/info/payment_accounts"), ("GET",), api_more.payment_accounts),
+    ("/user/companies", ("GET",), company_endpoints.user_companies),
+    (_c("/company/info"), ("GET",), company_endpoints.company_info),
+    (_c("/info/vat_types"), ("GET",), company_endpoints.vat_types),
+    (_c("/info/payment_methods"), ("GET",), company_endpoints.payment_methods),
+    (_c("/info/payment_accounts"), ("GET",), company_endpoints.payment_accounts),
     (_c("/issued_documents"), ("GET",), api.list_documents),
     (_c("/issued_documents"), ("POST",), api.create_document),
     (_c("/issued_documents/info"), ("GET",), api.document_info),
@@ -50,8 +50,8 @@ ROUTES: list[tuple[str, tuple[str, ...], Callable[..., Response]]] = [
     (_c("/issued_documents/<int:document_id>"), ("PUT",), api.modify_document),
     (_c("/issued_documents/<int:document_id>"), ("DELETE",), api.delete_document),
     (_c("/issued_documents/<int:document_id>/totals"), ("POST",), api.existing_totals),
-    (_c("/issued_documents/<int:document_id>/email"), ("GET",), api_more.email_data),
-    (_c("/issued_documents/<int:document_id>/email"), ("POST",), api_more.schedule_email),
+    (_c("/issued_documents/<int:document_id>/email"), ("GET",), company_endpoints.email_data),
+    (_c("/issued_documents/<int:document_id>/email"), ("POST",), company_endpoints.schedule_email),
     (_c("/issued_documents/<int:document_id>/e_invoice/xml"), ("GET",), api_einvoice.get_xml),
     (_c("/issued_documents/<int:document_id>/e_invoice/xml_verify"), ("GET",), api_einvoice.verify_xml),
     (_c("/issued_documents/<int:document_id>/e_invoice/send"), ("POST",), api_einvoice.send_e_invoice),
@@ -62,7 +62,7 @@ ROUTES: list[tuple[str, tuple[str, ...], Callable[..., Response]]] = [
     (_c("/subscriptions/<subscription_id>"), ("PUT",), api_einvoice.modify_subscription),
     (_c("/subscriptions/<subscription_id>"), ("DELETE",), api_einvoice.delete_subscription),
     (_c("/subscriptions/<subscription_id>/verify"), ("POST",), api_einvoice.verify_subscription),
-    (_c("/emails"), ("GET",), api_more.list_emails),
+    (_c("/emails"), ("GET",), company_endpoints.list_emails),
     (_c("/bin/issued_documents"), ("GET",), api.list_bin),
     (_c("/bin/issued_documents/<int:document_id>"), ("GET",), api.get_bin),
     (_c("/bin/issued_documents/<int:document_id>"), ("DELETE",), api.purge_bin),

@@ -17,15 +17,16 @@ from markupsafe import escape
 
 from fic_plugin.documents import Documents
 from fic_plugin.errors import InvalidInput, SettingsError
-from fic_plugin.jobs import jobs, run_round
+from fic_plugin.jobs import run_round
 from fic_plugin.model import Customer, Line
+from fic_plugin.outbox import jobs
 from fic_plugin.payload import MAX_LINES
 from fic_plugin.settings import update_settings
 from shoptest import fic_documents, make_order, sandbox_emails
 
 PERSON = dict(name="Mario Rossi", type="person", first_name="Mario", last_name="Rossi",
               tax_code="RSSMRA85M01H501Q", email="mario.rossi@example.it", country_iso="IT")
-COMPANY = dict(name="Rossi Forniture S.r.l.", type="company", vat_number="01234567897",
+COMPANY = dict(name="Rossi Forniture S.r.l.", type="company", vat_number="01234560108",
                email="amministrazione@rossiforniture.example", sdi_code="M5UXCR1", country_iso="IT")
 
 

@@ -13,11 +13,11 @@ import pytest
 import requests
 from fic_scripted import FAST_BACKOFF, RELAXED_LIMITS, Answer, free_port
 
+from fic_plugin.connection import StoreTokens, client_for_context, connect
 from fic_plugin.errors import SettingsError
 from fic_plugin.fic import errors
 from fic_plugin.fic.auth import SCOPES, ManualToken, OAuthApp, OAuthSession, TokenSet
-from fic_plugin.fic.client import FicClient, StoreTokens, client_for_context
-from fic_plugin.fic.connect import connect
+from fic_plugin.fic.client import FicClient
 from fic_sandbox.server import SandboxServer
 
 CLIENT_ID = "fic-sandbox-client"

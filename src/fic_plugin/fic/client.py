@@ -3,12 +3,12 @@
 Methods return FiC's ``data`` (dicts, numbers as Decimal) and raise :mod:`fic_plugin.fic.errors`.
 Lookups (VAT types, payment methods and accounts, document info) change rarely and are needed
 for every document, so they are cached for a few minutes: issuing a document then costs one
-request. The client never reads settings; :func:`client_for_context` does, once.
+request. The client never reads settings: :func:`fic_plugin.connection.client_for_context` builds
+it for a shop.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,13 +18,13 @@ import requests
 
 from ..errors import SettingsError
 from ..i18n import _
-from .auth import ManualToken, OAuthApp, OAuthSession, TokenSet
-from .errors import AuthenticationRequired, BadResponse
+from .auth import ManualToken, OAuthSession
+from .errors import BadResponse
 from .ratelimit import Quota, RateLimits
 from .transport import Auth, Backoff, RequestRecord, Timeouts, Transport
 
 if TYPE_CHECKING:
-    from ..context import Context
+    pass
 
 DEFAULT_BASE_URL = "https://api-v2.fattureincloud.it"
 LOOKUP_TTL = 600.0
@@ -233,60 +233,3 @@ def _write_body(data: dict, options: dict | None) -> dict:
 def _bad_shape(method: str, path: str) -> BadResponse:
     return BadResponse(_("Fatture in Cloud's answer to {request} did not have the expected shape: try again "
                          "later.").format(request=f"{method} {path}"), method=method, path=path)
-
-
-class StoreTokens:
-    """OAuth tokens in the shop's secrets table (expiry in the meta table: it is not a secret)."""
-
-    EXPIRES_KEY = "fic_token_expires_at"
-
-    def __init__(self, store: Any):
-        self.store = store
-
-    def load(self) -> TokenSet | None:
-        access = self.store.get_secret("fic_access_token")
-        if not access:
-            return None
-        expires = self.store.get_meta(self.EXPIRES_KEY)
-        return TokenSet(access, self.store.get_secret("fic_refresh_token"), float(expires) if expires else None)
-
-    def save(self, tokens: TokenSet) -> None:
-        with self.store.transaction():
-            self.store.set_secret("fic_access_token", tokens.access_token)
-            self.store.set_secret("fic_refresh_token", tokens.refresh_token)
-            self.store.set_meta(self.EXPIRES_KEY, None if tokens.expires_at is None else repr(tokens.expires_at))
-
-
-def client_for_context(context: Context, *, on_request: Callable[[RequestRecord], None] | None = None) -> FicClient:
-    """The client for the shop's connection: env (FIC_API_URL, FIC_ACCESS_TOKEN, FIC_COMPANY_ID)
-    over stored settings; OAuth refresh when a refresh token and the app's credentials are stored;
-    rate limits from FIC_RATE_* and timeouts from FIC_TIMEOUT_* (see docs/fic-client.md)."""
-    base_url, token, company_id = context.connection()
-    if not token:
-        raise AuthenticationRequired(
-            _("The shop is not connected to Fatture in Cloud: run `fic connect` (or set FIC_ACCESS_TOKEN)."))
-    if company_id is None:
-        raise SettingsError(
-            _("No Fatture in Cloud company is chosen: run `fic connect --company ID`, or "
-              "`fic settings set fic_company_id ID` (or set FIC_COMPANY_ID)."), field="fic_company_id")
-    auth: Auth = ManualToken(token)
-    store = context.store
-    tokens = StoreTokens(store)
-    stored = tokens.load()
-    client_id = context.settings.fic_client_id
-    client_secret = store.get_secret("fic_client_secret")
-    from_env = bool(os.environ.get("FIC_ACCESS_TOKEN"))
-    if not from_env and stored is not None and stored.refresh_token and client_id and client_secret:
-        auth = OAuthSession(OAuthApp(base_url=base_url, client_id=client_id, client_secret=client_secret),
-                            stored, tokens)
-    return FicClient(base_url, auth, company_id, limits=RateLimits.from_env(os.environ),
-                     timeouts=_timeouts_from_env(os.environ), on_request=on_request)
-
-
-def _timeouts_from_env(environ: Any) -> Timeouts:
-    """``FIC_TIMEOUT_CONNECT`` / ``FIC_TIMEOUT_READ`` (seconds) where set, else the defaults."""
-    values = {}
-    for field, name in (("connect", "FIC_TIMEOUT_CONNECT"), ("read", "FIC_TIMEOUT_READ")):
-        if environ.get(name, "").strip():
-            values[field] = float(environ[name])
-    return Timeouts(**values)

@@ -10,14 +10,10 @@ layer looks the document up before trying again. That is how no invoice is issue
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
 import os
-import re
-import secrets
 import time
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import Any, Protocol
 
 import attrs
@@ -25,7 +21,7 @@ import requests
 import tenacity
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
-from .. import __version__
+from .. import __version__, json_codec
 from ..i18n import _
 from . import errors
 from .ratelimit import Pacer, Quota, RateLimits, WaitTooLong
@@ -326,7 +322,7 @@ def parse_json(response: requests.Response) -> Any:
     try:
         if not text.strip():
             raise ValueError("empty")
-        return json.loads(text, parse_float=Decimal)
+        return json_codec.loads(text)
     except ValueError:
         raise errors.BadResponse(
             _("Fatture in Cloud answered {request} with something that is not JSON (HTTP {status}, {kind}): "
@@ -345,7 +341,7 @@ def _path_of(response: requests.Response) -> str:
 def _error_details(response: requests.Response) -> tuple[str, str | None, Any, Any]:
     """(FiC's message verbatim, FiC's code, validation_result, extra) from an error body."""
     try:
-        body = json.loads(response.text, parse_float=Decimal)
+        body = json_codec.loads(response.text)
     except ValueError:
         return "", None, None, None
     if not isinstance(body, dict):
@@ -380,21 +376,6 @@ def _clean_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {k: (int(v) if isinstance(v, bool) else v) for k, v in params.items() if v is not None}
 
 
-_DECIMAL_MARK = f"__fic_decimal_{secrets.token_hex(8)}__"
-_DECIMAL_RE = re.compile(f'"{_DECIMAL_MARK}([-+0-9.Ee]+)"')
-
-
 def encode_json(body: Any) -> bytes:
-    """JSON with Decimal written as exact numbers ("12.30" stays 12.30, never a float's digits)."""
-
-    def default(value: Any) -> Any:
-        if isinstance(value, Decimal):
-            if not value.is_finite():
-                raise ValueError(f"{value} is not a valid amount")
-            return f"{_DECIMAL_MARK}{value}"
-        if hasattr(value, "isoformat"):
-            return value.isoformat()
-        raise TypeError(f"cannot send {type(value).__name__} to FiC")
-
-    text = json.dumps(body, default=default, ensure_ascii=False, separators=(",", ":"))
-    return _DECIMAL_RE.sub(r"\1", text).encode("utf-8")
+    """The request body: JSON with Decimal written as exact numbers (:mod:`fic_plugin.json_codec`)."""
+    return json_codec.dumps(body, compact=True).encode("utf-8")

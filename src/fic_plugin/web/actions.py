@@ -13,12 +13,14 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from .. import wording
+from ..documents import Documents
 from ..errors import Conflict, FicError, InvalidInput, NotFound
+from ..formatting import day, money
 from ..i18n import _, current_language, ngettext, pgettext
+from ..labels import N_, document_type_label
 from ..model import CONVERSIONS, PANEL_DOCUMENT_TYPES, Document
-from .formatting import day, money
-from .labels import N_, document_type_label
-from .panel import UNEXPECTED, flash, render_panel
+from ..outbox import retry_jobs
+from .panel import attempt, render_panel
 
 if TYPE_CHECKING:
     from .app import FicWebApp
@@ -54,8 +56,6 @@ def create(web: FicWebApp, request: Request, order_id: str) -> Response:
     def action() -> str:
         if document_type not in PANEL_DOCUMENT_TYPES:
             raise InvalidInput(_("Choose the type of document to create."), field="type")
-        from ..documents import Documents
-
         document = Documents(web.context).create(order_id, document_type)
         return wording.agree(document.type, pgettext("masculine", "{doc} created."),
                              pgettext("feminine", "{doc} created.")).format(doc=wording.document_name(document))
@@ -68,16 +68,9 @@ def view(web: FicWebApp, request: Request, document_id: int) -> Response:
     document = web.context.store.document(document_id)
     if document is None:
         return web.message_page(request, _("This document does not exist (it may have been deleted)."), 404)
-    try:
-        from ..documents import Documents
-
-        url = Documents(web.context).view_url(document_id)
-    except FicError as error:
-        flash(web.context, document.order_id, error.message, "error")
-        return redirect(web.back(request, web.order_url(request, document.order_id)), code=303)
-    except Exception:
-        log.exception("fic-plugin: cannot open document %s", document_id)
-        flash(web.context, document.order_id, _(UNEXPECTED), "error")
+    url = attempt(web.context, document.order_id, lambda: Documents(web.context).view_url(document_id),
+                  doing=f"opening document {document_id}")
+    if url is None:
         return redirect(web.back(request, web.order_url(request, document.order_id)), code=303)
     return redirect(url, code=302)
 
@@ -90,8 +83,6 @@ def convert(web: FicWebApp, request: Request, document_id: int) -> Response:
         if to_type not in CONVERSIONS.get(document.type, ()):
             raise InvalidInput(_("A {from_type} cannot be converted into this type.").format(
                 from_type=document_type_label(document.type)), field="to_type")
-        from ..documents import Documents
-
         earlier = web.context.store.document_for(document.order_id, to_type)
         if earlier is not None and earlier.converted_from == document.id:
             # A second click, or a page left open: say what already happened, change nothing.
@@ -124,8 +115,6 @@ def delete(web: FicWebApp, request: Request, document_id: int) -> Response:
                         and web.context.store.document_for(document.order_id, "credit_note") is None)
 
     def action() -> str:
-        from ..documents import Documents
-
         Documents(web.context).delete(document_id)
         return wording.agree(document.type, pgettext("masculine", "{doc} deleted."),
                              pgettext("feminine", "{doc} deleted.")).format(doc=wording.document_name(document))
@@ -168,8 +157,6 @@ def retry_document(web: FicWebApp, request: Request, document_id: int) -> Respon
         rows = web.context.store.jobs.list(document_id=document_id, states=("failed",))
         if not rows:
             raise NotFound(_("There is nothing to retry for this document."))
-        from ..jobs import retry_jobs
-
         count = sum(retry_jobs(web.context, job_id=job.id) for job in rows)
         return ngettext("{count} job queued again.", "{count} jobs queued again.", count).format(count=count)
 
@@ -183,8 +170,6 @@ def retry_job(web: FicWebApp, request: Request, job_id: int) -> Response:
     def action() -> str:
         if state is None:
             raise NotFound(_("Job {id} does not exist.").format(id=job_id))
-        from ..jobs import retry_jobs
-
         count = retry_jobs(web.context, job_id=job_id)
         return ngettext("{count} job queued again.", "{count} jobs queued again.", count).format(count=count)
 

@@ -21,9 +21,9 @@ from werkzeug.wrappers import Request, Response
 
 from ..errors import FicError, NotFound
 from ..i18n import _, language
-from . import csrf
-from .formatting import STATIC, render
-from .panel import UNEXPECTED, flash, screen_language
+from . import actions, csrf, oauth, overview, send_screen, settings_screen
+from .panel import UNEXPECTED, attempt, flash, screen_language
+from .templating import STATIC, render
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -65,8 +65,6 @@ class FicWebApp:
 
     def __init__(self, context: Context):
         self.context = context
-        from . import actions, oauth, overview, send_screen, settings_screen
-
         self.handlers: dict[str, Handler] = {
             **actions.HANDLERS, **overview.HANDLERS, **send_screen.HANDLERS, **settings_screen.HANDLERS, **oauth.HANDLERS,
         }
@@ -171,15 +169,9 @@ class FicWebApp:
 
     def act(self, request: Request, order_id: str | None, action: Callable[[], str], fallback: str) -> Response:
         """Run ``action`` (which returns the success message), flash the outcome, redirect back."""
-        try:
-            message, kind = action(), "ok"
-        except FicError as error:
-            message, kind = error.message, "error"
-        except Exception:
-            log.exception("fic-plugin: %s %s failed", request.method, request.path)
-            message, kind = _(UNEXPECTED), "error"
-        if order_id is not None:
-            flash(self.context, order_id, message, kind)
+        message = attempt(self.context, order_id, action, doing=f"{request.method} {request.path}")
+        if message is not None and order_id is not None:
+            flash(self.context, order_id, message)
         return redirect(self.back(request, fallback), code=303)
 
     def order_url(self, request: Request, order_id: str) -> str:

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
-from ..errors import FicError, SettingsError
+from .. import connection
+from ..errors import SettingsError
 from ..i18n import _
-from .panel import UNEXPECTED, flash
+from .panel import attempt, flash
 
 if TYPE_CHECKING:
     from .app import FicWebApp
@@ -29,22 +30,9 @@ STATE_KEY = "web_oauth_state"
 FLASH_KEY = "__settings__"
 
 
-def _app(web: FicWebApp):
-    from ..fic.auth import OAuthApp
-
-    settings = web.context.settings
-    secret = web.context.store.get_secret("fic_client_secret")
-    if not settings.fic_client_id or not secret:
-        raise SettingsError(_("To connect with OAuth, save your FiC app's client ID and client secret first."),
-                            field="fic_client_id")
-    return OAuthApp(base_url=web.context.connection()[0], client_id=settings.fic_client_id, client_secret=secret)
-
-
 def start(web: FicWebApp, request: Request) -> Response:
-    try:
-        app = _app(web)
-    except FicError as error:
-        flash(web.context, FLASH_KEY, error.message, "error")
+    app = attempt(web.context, FLASH_KEY, lambda: connection.oauth_app(web.context), doing="the OAuth start")
+    if app is None:
         return redirect(f"{request.script_root}/settings", code=303)
     state = secrets.token_urlsafe(24)
     web.context.store.set_secret(STATE_KEY, state)
@@ -56,38 +44,23 @@ def callback(web: FicWebApp, request: Request) -> Response:
     expected = store.get_secret(STATE_KEY)
     state = request.args.get("state", "")
     store.set_secret(STATE_KEY, None)  # one use: a replayed link does nothing
-    try:
+
+    def connect() -> None:
         if not expected or not hmac.compare_digest(expected, state):
             raise SettingsError(_("This connection link is expired or not from this shop: press "
                                   "“Connect with Fatture in Cloud” again."))
         if request.args.get("error") or not request.args.get("code"):
             raise SettingsError(_("Fatture in Cloud did not grant access ({reason}): try again.").format(
                 reason=request.args.get("error_description") or request.args.get("error") or _("no code")))
-        connect(web, _app(web), request.args["code"])
-    except FicError as error:
-        flash(web.context, FLASH_KEY, error.message, "error")
-    except Exception:
-        log.exception("fic-plugin: the OAuth connection failed")
-        flash(web.context, FLASH_KEY, _(UNEXPECTED), "error")
+        company = connection.connect_with_code(web.context, request.args["code"])
+        if company is not None:
+            flash(web.context, FLASH_KEY, _("Connected to Fatture in Cloud: company {name}.").format(
+                name=company.get("name", "")))
+        else:
+            flash(web.context, FLASH_KEY, _("The token works, but choose the company to use."), "error")
+
+    attempt(web.context, FLASH_KEY, connect, doing="the OAuth connection")
     return redirect(f"{request.script_root}/settings", code=303)
-
-
-def connect(web: FicWebApp, app, code: str) -> None:
-    """Trade the code, keep the tokens, and choose the company when there is only one."""
-    from ..fic.client import FicClient, StoreTokens
-    from ..settings import update_settings
-
-    tokens = app.exchange_code(code, web.context.settings.fic_redirect_uri)
-    StoreTokens(web.context.store).save(tokens)
-    web.context.reset_client()
-    companies = FicClient(app.base_url, tokens.access_token, None).user_companies()
-    if len(companies) == 1:
-        update_settings(web.context.store, {"fic_company_id": companies[0]["id"]})
-        web.context.reset_client()
-        flash(web.context, FLASH_KEY, _("Connected to Fatture in Cloud: company {name}.").format(
-            name=companies[0].get("name", "")))
-    else:
-        flash(web.context, FLASH_KEY, _("The token works, but choose the company to use."), "error")
 
 
 HANDLERS = {"oauth_start": start, "oauth_callback": callback}

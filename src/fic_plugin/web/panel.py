@@ -10,36 +10,40 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import wording
+from ..delivery import failed_phrase, sent_phrase, unknown_phrase
 from ..errors import FicError
+from ..formatting import clock, day, money
 from ..i18n import _, current_language, language, pgettext
-from ..model import CONVERSIONS, PANEL_DOCUMENT_TYPES, Document, Order
-from ..payload import PAYMENT_TYPES
-from ..store import clock as store_clock
-from . import csrf
-from .formatting import clock, day, money, render
-from .labels import (
+from ..labels import (
     EI_STATUS_LABELS,
     JOB_STATE_LABELS,
-    N_,
     PAYMENT_STATUS_LABELS,
+    UNEXPECTED,
     activity_detail,
     activity_label,
     document_type_label,
 )
+from ..model import CONVERSIONS, PANEL_DOCUMENT_TYPES, Document, Order
+from ..payload import PAYMENT_TYPES
+from ..sending import Sending
+from ..store import clock as store_clock
+from . import csrf
+from .templating import render
 
 if TYPE_CHECKING:
     from ..context import Context
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-#: Where the host mounts the plugin's WSGI app; the fragment's forms post there.
+#: Where the plugin's WSGI app is mounted unless the host says otherwise (``setup(mount=...)``).
 MOUNT = "/fic"
 FLASH_TTL = timedelta(minutes=5)
-UNEXPECTED = N_("Unexpected error: try again or check the log")
 
 
 def render_panel(context: Context, order: Order, *, mount: str = MOUNT, lang: str | None = None) -> str:
@@ -89,6 +93,21 @@ def flash(context: Context, order_id: str, text: str, kind: str = "ok") -> None:
     context.store.set_meta(f"web_flash:{order_id}", value)
 
 
+def attempt(context: Context, flash_key: str | None, action: Callable[[], T], *, doing: str) -> T | None:
+    """Run ``action`` for a screen; ``None`` when it failed, after saying so in the flash of
+    ``flash_key``: a FicError in its own words, anything else logged and told as unexpected."""
+    try:
+        return action()
+    except FicError as error:
+        message = error.message
+    except Exception:
+        log.exception("fic-plugin: %s failed", doing)
+        message = _(UNEXPECTED)
+    if flash_key is not None:
+        flash(context, flash_key, message, "error")
+    return None
+
+
 def pop_flash(context: Context, order_id: str) -> dict[str, str] | None:
     key = f"web_flash:{order_id}"
     raw = context.store.get_meta(key)
@@ -126,8 +145,6 @@ def panel_view(context: Context, order: Order, *, mount: str = MOUNT) -> dict[st
 def plan_view(context: Context, order: Order) -> dict[str, Any] | None:
     """The order's "send when paid" plan, so the owner sees it after a reload and can change or
     cancel it."""
-    from ..sending import Sending
-
     sending = Sending(context)
     plan = sending.plan(order)
     if plan is None:
@@ -193,8 +210,6 @@ def sent_state(document: Document) -> str:
 def channel_states(context: Context, document: Document) -> list[dict[str, str]]:
     """The last attempt of each channel and recipient (email, SMS to each number): a send that
     reached the customer by email but not by SMS shows both, not one "Non inviato"."""
-    from ..sending_channels import failed_phrase, sent_phrase, unknown_phrase
-
     latest: dict[str, dict] = {}
     for row in reversed(context.store.sends.for_document(document.id)):
         family = "sms:" + row["recipients"] if row["channel"] == "sms" else "email"

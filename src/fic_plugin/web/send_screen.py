@@ -19,12 +19,12 @@ from werkzeug.wrappers import Request, Response
 from .. import messages
 from ..errors import FicError, InvalidInput
 from ..i18n import _
+from ..labels import N_, UNEXPECTED, document_type_label
 from ..model import Document, Order
-from ..sending import SendFailed
+from ..sending import SendFailed, Sending
 from .actions import UPDATED
-from .formatting import render
-from .labels import N_, document_type_label
-from .panel import UNEXPECTED, flash
+from .panel import flash, sent_state
+from .templating import render
 
 if TYPE_CHECKING:
     from .app import FicWebApp
@@ -47,8 +47,6 @@ def schedule(web: FicWebApp, request: Request, order_id: str) -> Response:
 
 def cancel_schedule(web: FicWebApp, request: Request, order_id: str) -> Response:
     """"Annulla" beside the scheduled sending on the panel."""
-    from ..sending import Sending
-
     def action() -> str:
         return Sending(web.context).cancel_plan(web.context.order(order_id))
 
@@ -90,8 +88,6 @@ def send_form(web: FicWebApp, request: Request, order: Order, document: Document
 def deliver(web: FicWebApp, order: Order, document: Document | None, typed: dict[str, Any],
             wants_schedule: bool) -> str:
     """Send or schedule; returns the summary for the flash message."""
-    from ..sending import Sending
-
     options = {
         "emails": typed["emails"],
         "phones": typed["phones"] if typed["sms"] else (),
@@ -124,8 +120,6 @@ def typed_values(request: Request) -> dict[str, Any]:
 
 def defaults(web: FicWebApp, order: Order, document: Document | None) -> dict[str, Any]:
     """What the form starts with: the saved "when paid" plan, else the customer and the settings."""
-    from ..sending import Sending
-
     sending = Sending(web.context)
     if document is not None:
         config = sending.config_for(document)
@@ -181,8 +175,6 @@ def already_sent(web: FicWebApp, document: Document | None) -> str:
     """Shown above "Invia di nuovo": the customer has it already, a second send is a choice."""
     if document is None or not document.sent_at:
         return ""
-    from .panel import sent_state
-
     return sent_state(document)
 
 

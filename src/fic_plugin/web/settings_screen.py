@@ -17,22 +17,24 @@ import attrs
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
-from .. import messages
+from .. import connection, messages
 from ..errors import FicError
 from ..i18n import _, ngettext
-from ..model import VAT_AREAS
-from ..settings import Settings, rate_key, update_settings, vat_mapping_key
-from .labels import (
+from ..labels import (
     AREA_ROW_LABELS,
     N_,
     PAYMENT_METHOD_LABELS,
     SECRET_LABELS,
     SECRET_PLACES,
     SETTING_GROUPS,
+    UNEXPECTED,
+    document_type_label,
     setting_help,
     setting_label,
 )
-from .panel import UNEXPECTED, flash, pop_flash
+from ..model import VAT_AREAS
+from ..settings import Settings, rate_key, update_settings, vat_mapping_key
+from .panel import attempt, flash, pop_flash
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -122,20 +124,16 @@ def save_warnings(context: Context, before: Settings) -> list[str]:
 
 def verify(web: FicWebApp, request: Request) -> Response:
     """"Verifica connessione": ask FiC who we are and name the company the plugin works for."""
-    try:
-        companies = web.context.client.user_companies()
+    def check() -> None:
         company_id = web.context.connection()[2]
-        names = {c.get("id"): c.get("name") for c in flatten_companies(companies)}
+        names = {c.get("id"): c.get("name") for c in connection.companies(web.context)}
         if company_id in names:
             flash(web.context, FLASH_KEY, _("Connected to Fatture in Cloud: company {name}.").format(
                 name=names[company_id]))
         else:
             flash(web.context, FLASH_KEY, _("The token works, but choose the company to use."), "error")
-    except FicError as error:
-        flash(web.context, FLASH_KEY, error.message, "error")
-    except Exception:
-        log.exception("fic-plugin: checking the FiC connection failed")
-        flash(web.context, FLASH_KEY, _(UNEXPECTED), "error")
+
+    attempt(web.context, FLASH_KEY, check, doing="checking the FiC connection")
     return redirect(f"{request.script_root}/settings", code=303)
 
 
@@ -200,7 +198,7 @@ def render_settings(web: FicWebApp, request: Request, *, values: dict[str, Any] 
     context = web.context
     settings = context.settings
     shown = {**settings.to_mapping(), **(values or {})}
-    lookups, lookup_error = fic_lookups(context)
+    lookups, lookup_error = connection.lookups(context)
     groups = []
     for group, title in SETTING_GROUPS.items():
         secrets = [{"key": key, "label": _(label), "is_set": bool(context.store.get_secret(key)),
@@ -249,8 +247,6 @@ def field_view(field: attrs.Attribute, shown: dict[str, Any], errors: dict[str, 
 
 
 def choice_label(key: str, value: str) -> str:
-    from .labels import document_type_label
-
     if key == "auto_document_type":
         return document_type_label(value)
     if key == "language":
@@ -258,37 +254,6 @@ def choice_label(key: str, value: str) -> str:
     if key == "sms_provider" and value in PROVIDER_LABELS:
         return _(PROVIDER_LABELS[value])
     return value or "—"
-
-
-def fic_lookups(context: Context) -> tuple[dict[str, list[dict]], str | None]:
-    """FiC's VAT types, payment methods and accounts, companies; empty with a reason when offline."""
-    lookups: dict[str, list[dict]] = {"vat_types": [], "payment_methods": [], "payment_accounts": [],
-                                      "companies": []}
-    if not context.connection()[1]:
-        return lookups, _("Not connected to Fatture in Cloud yet: paste a manual token and save.")
-    try:
-        lookups["companies"] = flatten_companies(context.client.user_companies())
-        if context.connection()[2]:
-            lookups["vat_types"] = [v for v in context.client.vat_types() if not v.get("is_disabled")]
-            lookups["payment_methods"] = list(context.client.payment_methods())
-            lookups["payment_accounts"] = list(context.client.payment_accounts())
-    except FicError as error:
-        return lookups, error.message
-    except Exception:
-        log.exception("fic-plugin: cannot load FiC's lists for the settings screen")
-        return lookups, _(UNEXPECTED)
-    return lookups, None
-
-
-def flatten_companies(companies: Any) -> list[dict]:
-    """``user_companies`` lists companies and, for accountants, their controlled companies."""
-    if isinstance(companies, dict):
-        companies = companies.get("companies", [])
-    result = []
-    for company in companies or []:
-        result.append(company)
-        result.extend(company.get("controlled_companies") or [])
-    return result
 
 
 def vat_rows(context: Context, mapping: dict[str, Any], vat_types: list[dict]) -> list[dict[str, Any]]:

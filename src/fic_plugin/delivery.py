@@ -15,6 +15,7 @@ import attrs
 
 from . import messages, wording
 from .errors import FicError
+from .fic.errors import OutcomeUnknown
 from .i18n import _
 from .model import Document, EmailMessage, Order, SentMessage, SmsMessage
 from .store import clock
@@ -70,12 +71,6 @@ def find_fic_email(client: Any, recipients: Iterable[str], subject: str, *, sinc
     return None
 
 
-def _is_fic_outcome_unknown(error: Exception) -> bool:
-    from .fic.errors import OutcomeUnknown
-
-    return isinstance(error, OutcomeUnknown)
-
-
 class Channels:
     """Sends one document's email and SMS for one key, recording each in ``fic_sends``."""
 
@@ -124,7 +119,7 @@ class Channels:
         try:
             sent = self._send(channel, recipients)
         except Exception as error:  # noqa: BLE001 - every failure is kept on its row
-            if channel == "fic_email" and _is_fic_outcome_unknown(error):
+            if channel == "fic_email" and isinstance(error, OutcomeUnknown):
                 if self._recover(outcome, row, recipients):
                     return
                 # Stays queued: the next attempt looks in FiC's log again before resending.

@@ -17,7 +17,8 @@ import attrs
 from fic_plugin.errors import InvalidInput
 from fic_plugin.i18n import _
 from fic_plugin.model import Customer, Line
-from . import checks
+
+from . import field_checks
 
 CUSTOMER_KEYS = (
     "name", "type", "first_name", "last_name", "vat_number", "tax_code", "email", "phone", "pec",
@@ -87,12 +88,12 @@ def parse_customer(data: Any) -> Customer:
     if not re.fullmatch(r"[A-Z]{2}", values["country_iso"]):
         raise InvalidInput(_("customer.country_iso must be the 2-letter ISO code of the country, like IT or DE."),
                            field="customer.country_iso")
-    for key, check in (("email", checks.email), ("pec", checks.email), ("phone", checks.phone),
-                       ("sdi_code", checks.sdi_code), ("address_province", checks.province),
-                       ("address_postal_code", checks.postal_code)):
+    for key, check in (("email", field_checks.email), ("pec", field_checks.email), ("phone", field_checks.phone),
+                       ("sdi_code", field_checks.sdi_code), ("address_province", field_checks.province),
+                       ("address_postal_code", field_checks.postal_code)):
         if key in values:
             values[key] = check(values[key], field=f"customer.{key}", country=values["country_iso"])
-    for key, check in (("vat_number", checks.vat_number), ("tax_code", checks.tax_code)):
+    for key, check in (("vat_number", field_checks.vat_number), ("tax_code", field_checks.tax_code)):
         if key in values:
             values[key] = check(values[key], field=f"customer.{key}", country=values["country_iso"])
     if len(values["name"]) > 250:

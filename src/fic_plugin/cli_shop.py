@@ -12,11 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import hookimpl
-from .cli import DEFAULT_DB
 from .context import Context
 from .manager import get_plugin_manager
 from .plugin import CORE_NAME
 from .store import Store
+
+#: The reference shop's file, where ``fic demo`` and the other commands look without ``--db``.
+DEFAULT_DB = "demo-data/shop.db"
 
 
 class DatabaseFile:

@@ -8,14 +8,17 @@ that the Italian catalog says exactly what the model and the settings say.
 
 from __future__ import annotations
 
-from .. import settings as settings_module
-from ..i18n import _
+from . import settings as settings_module
+from .i18n import _
 
 
 def N_(message: str) -> str:
     """Mark ``message`` for extraction without translating it yet (it is translated per request)."""
     return message
 
+
+#: What a screen says when something it did not expect went wrong (the details go to the log).
+UNEXPECTED = N_("Unexpected error: try again or check the log")
 
 #: Document types (``fic_plugin.model.DOCUMENT_TYPES`` holds the Italian names).
 DOCUMENT_TYPE_LABELS = {

@@ -1,4 +1,4 @@
-"""Format checks for the customer fields of the demo's order API.
+"""Format checks, field by field and country by country, for the customers of the demo's order API.
 
 The fiscal identifiers and contacts go through :mod:`fic_plugin.validation`, the checks the
 plugin uses everywhere; this module adds what only an address form needs (CAP, province) and

@@ -1,0 +1,47 @@
+"""The rooms of docs/architecture.md hold: import contracts, small modules, a product without
+its stand-ins."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+#: "A module over ~400 lines is usually two jobs" (STYLE.md); a little slack for a docstring.
+MAX_LINES = 420
+
+
+def _run(code: list[str], **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, *code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300, **kwargs)
+
+
+def test_import_contracts_of_pyproject_hold():
+    """Layers one way, fic/ a pure client, payload and money pure, no stand-ins in the product."""
+    result = _run(["-c", "import sys; from importlinter.cli import lint_imports; "
+                         "sys.exit(lint_imports(config_filename='pyproject.toml'))"])
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "BROKEN" not in result.stdout and "KEPT" in result.stdout
+
+
+def test_no_module_is_two_jobs():
+    long = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert long == {}, f"split these modules (over {MAX_LINES} lines): {long}"
+
+
+def test_the_plugin_loads_neither_the_demo_nor_the_sandbox():
+    """What a host imports (the package, its manager, plugin, screens, worker) pulls in no stand-in."""
+    modules = ["fic_plugin", "fic_plugin.manager", "fic_plugin.plugin", "fic_plugin.web.app", "fic_plugin.jobs",
+               "fic_plugin.documents", "fic_plugin.sending", "fic_plugin.cli"]
+    code = ("import importlib, sys\n"
+            f"for name in {modules!r}:\n"
+            "    importlib.import_module(name)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('fic_demo', 'fic_sandbox')))\n")
+    result = _run(["-c", code])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
