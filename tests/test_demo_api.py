@@ -67,8 +67,8 @@ def demo(tmp_path_factory) -> Iterator[Demo]:
 def order_body(**changes) -> dict:
     body = {
         "customer": {
-            "name": "Trattoria Da Gino S.n.c.", "type": "company", "vat_number": "01234560108",
-            "tax_code": "01234560108", "email": "gino@trattoria.example", "phone": "+39 06 1234567",
+            "name": "Trattoria Da Gino S.n.c.", "type": "company", "vat_number": "01234567897",
+            "tax_code": "01234567897", "email": "gino@trattoria.example", "phone": "+39 06 1234567",
             "pec": "gino@pec.example", "sdi_code": "m5uxcr1", "address_street": "Via del Corso 10",
             "address_postal_code": "00186", "address_city": "Roma", "address_province": "rm", "country_iso": "it",
         },

@@ -308,7 +308,7 @@ def test_bad_input_is_refused_before_sending(ctx, sandbox, smtp, options, field,
 
 
 def test_no_recipient_at_all(ctx, shop, sandbox):
-    shop.add(make_order("8", customer=Customer(name="Senza Email Srl", type="company", vat_number="01234560108")))
+    shop.add(make_order("8", customer=Customer(name="Senza Email Srl", type="company", vat_number="01234567897")))
     invoice = Documents(ctx).create("8", "invoice")
     with pytest.raises(InvalidInput, match="No recipient"):
         Sending(ctx).send_now(invoice.id)

@@ -37,7 +37,7 @@ def _line(product: tuple[str, str, str], qty: str, price: str, discount: str = "
 def demo_orders() -> list[tuple[NewOrder, int, list[tuple[str, str, int]]]]:
     """(order, days ago, payments as (amount, method, days ago)); a payment of "all" pays the total."""
     rossi = Customer(
-        name="Rossi Forniture S.r.l.", type="company", vat_number="01234560108", tax_code="01234560108",
+        name="Rossi Forniture S.r.l.", type="company", vat_number="01234567897", tax_code="01234567897",
         email="amministrazione@rossiforniture.example", pec="rossiforniture@pec.example", sdi_code="M5UXCR1",
         phone="+390212345678", address_street="Via Torino 12", address_postal_code="20123",
         address_city="Milano", address_province="MI", country_iso="IT")

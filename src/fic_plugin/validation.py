@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 
+from stdnum import luhn
 from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import InvalidChecksum, ValidationError
-from stdnum.it import codicefiscale, iva
+from stdnum.it import codicefiscale
 
 from .errors import InvalidInput
 from .i18n import _
@@ -27,6 +28,17 @@ EU_VAT_COUNTRIES = frozenset(code.upper() for code in eu_vat.MEMBER_STATES) - {"
 
 def _compact(value: str | None) -> str:
     return re.sub(r"\s", "", value or "").upper()
+
+
+def partita_iva_is_valid(digits: str) -> bool:
+    """11 digits, not all-zero in the first 7, with a right Luhn check digit (python-stdnum).
+
+    ``stdnum.it.iva`` also refuses an office code (digits 8-10) outside its own list; that list
+    is not the Agenzia delle Entrate's, and whether a number exists is the SdI's check, not ours:
+    refusing a number with a right check digit would block a sale the SdI may accept, so only the
+    format and the check digit are judged here (as the sandbox's SdI does).
+    """
+    return bool(re.fullmatch(r"[0-9]{11}", digits)) and digits[:7] != "0000000" and luhn.is_valid(digits)
 
 
 def check_vat_number(value: str | None, country_iso: str | None = "IT", *, field: str = "vat_number") -> str:
@@ -47,7 +59,7 @@ def check_vat_number(value: str | None, country_iso: str | None = "IT", *, field
             raise InvalidInput(
                 _("The VAT number {value!r} is not valid: an Italian Partita IVA has 11 digits.").format(value=value),
                 field=field)
-        if not iva.is_valid(compact):
+        if not partita_iva_is_valid(compact):
             raise InvalidInput(
                 _("The VAT number {value!r} is not valid: its check digit is wrong; check for a typo.").format(
                     value=value),
@@ -70,7 +82,7 @@ def check_tax_code(value: str | None, *, field: str = "tax_code") -> str:
     11-digit number of a company (checked like a Partita IVA)."""
     compact = _compact(value)
     if re.fullmatch(r"[0-9]{11}", compact):
-        if not iva.is_valid(compact):
+        if not partita_iva_is_valid(compact):
             raise InvalidInput(
                 _("The tax code {value!r} is not valid: its check digit is wrong; check for a typo.").format(
                     value=value),

@@ -26,7 +26,7 @@ from shoptest import fic_documents, make_order, sandbox_emails
 
 PERSON = dict(name="Mario Rossi", type="person", first_name="Mario", last_name="Rossi",
               tax_code="RSSMRA85M01H501Q", email="mario.rossi@example.it", country_iso="IT")
-COMPANY = dict(name="Rossi Forniture S.r.l.", type="company", vat_number="01234560108",
+COMPANY = dict(name="Rossi Forniture S.r.l.", type="company", vat_number="01234567897",
                email="amministrazione@rossiforniture.example", sdi_code="M5UXCR1", country_iso="IT")
 
 
