@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from fic_plugin import jobs, leases
+from fic_plugin import jobs, leases, outbox
 from fic_plugin.fic.errors import RateLimited
 
 #: 25 October 2026, the last Sunday of October: 01:00 UTC is when 03:00 CEST becomes 02:00 CET.
@@ -50,8 +50,8 @@ def at(moment: datetime) -> float:
 
 
 def _one_job(context) -> int:
-    assert jobs.enqueue(context, "sync_payments", "payments:1:10", order_id="1")
-    [job] = list(jobs.jobs(context))
+    assert outbox.enqueue(context, "sync_payments", "payments:1:10", order_id="1")
+    [job] = list(outbox.jobs(context))
     return job.id
 
 
@@ -87,5 +87,5 @@ def test_a_lease_expires_after_its_minutes_even_when_02_30_comes_twice(context, 
 def test_timestamps_are_stored_in_utc_with_their_offset(context, rome):
     with time_machine.travel(at(datetime(2026, 10, 25, 1, 30, tzinfo=UTC)), tick=False):
         _one_job(context)
-        [job] = list(jobs.jobs(context))
+        [job] = list(outbox.jobs(context))
     assert job.run_after == "2026-10-25T01:30:00.000000+00:00"
