@@ -1,5 +1,11 @@
 """fic-plugin: Fatture in Cloud documents for a pluggy-based shop.
 
+A host integrates it with one call (``docs/integration.md``)::
+
+    import fic_plugin
+
+    fic = fic_plugin.setup(MyShop(), database="shop.db", mount="/fic")
+
 A plugin that overrides behaviour writes::
 
     from fic_plugin import hookimpl
@@ -9,11 +15,25 @@ A plugin that overrides behaviour writes::
         payload["visible_subject"] = f"Ordine {order.number}"
 """
 
-import pluggy
+from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING, Any
 
-#: Marks a function as an implementation of a hook of the ``shop`` project.
-hookimpl = pluggy.HookimplMarker("shop")
+from .hookspecs import hookimpl
+from .version import __version__
 
-__all__ = ["__version__", "hookimpl"]
+if TYPE_CHECKING:
+    from .integration import FicApp, setup
+
+__all__ = ["FicApp", "__version__", "hookimpl", "setup"]
+
+
+def __getattr__(name: str) -> Any:
+    # ``setup`` and ``FicApp`` load the whole plugin (web, worker, FiC client); a module that only
+    # marks hooks (``from fic_plugin import hookimpl``) should not pay for that, so they load on
+    # first use.
+    if name in ("setup", "FicApp"):
+        from . import integration
+
+        return getattr(integration, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from .model import Document, EmailMessage, Order, Payment, Refund, SentMessage, SmsMessage
 
 hookspec = pluggy.HookspecMarker("shop")
+#: Marks a function as an implementation of a hook of the ``shop`` project (``fic_plugin.hookimpl``).
+hookimpl = pluggy.HookimplMarker("shop")
 
 
 # --- Start-up -----------------------------------------------------------------------------------

@@ -28,7 +28,9 @@ def get_plugin_manager(plugins: Iterable[object] = (), *, load_entrypoints: bool
     if load_entrypoints:
         pm.load_setuptools_entrypoints(PROJECT)
     for extra in plugins:
-        pm.register(extra)
+        # The shop's plugin may be installed under the entry point *and* passed here.
+        if not pm.is_registered(extra):
+            pm.register(extra)
     for builtin, name in ((plugin, "fic"), (sms, "fic-sms")):
         if not pm.is_registered(builtin) and pm.get_plugin(name) is None:
             pm.register(builtin, name=name)

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import requests
 import urllib3.exceptions
 
-from . import hookimpl
 from .errors import FicError
+from .hookspecs import hookimpl
 from .i18n import _
 from .model import SentMessage, SmsMessage
 

@@ -21,8 +21,9 @@ import requests
 import tenacity
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
-from .. import __version__, json_codec
+from .. import json_codec
 from ..i18n import _
+from ..version import __version__
 from . import errors
 from .ratelimit import Pacer, Quota, RateLimits, WaitTooLong
 

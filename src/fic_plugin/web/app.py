@@ -1,4 +1,5 @@
-"""The plugin's WSGI app, which the host mounts at ``/fic/``.
+"""The plugin's WSGI app, which the host mounts where it likes (``fic_plugin.setup(mount=...)``);
+every link follows the mount (``SCRIPT_NAME``).
 
 Every request must come from an administrator (the host answers ``shop_is_admin``), every POST
 must carry a CSRF token (:mod:`fic_plugin.web.csrf`), and no request ever shows a traceback: a
@@ -56,7 +57,7 @@ URLS = Map([
 
 
 def make_wsgi_app(context: Context) -> Callable[[dict, Callable], Iterable[bytes]]:
-    """The WSGI app for one shop: mount it at ``/fic/`` (e.g. with werkzeug's DispatcherMiddleware)."""
+    """The WSGI app for one shop; hosts use :attr:`fic_plugin.FicApp.wsgi`, which makes it lazily."""
     return FicWebApp(context)
 
 
