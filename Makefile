@@ -43,7 +43,8 @@ chaos: $(STAMP)
 	$(BIN)/python bench/chaos.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests hooks bench
+	$(BIN)/ruff check src tests hooks bench examples
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis

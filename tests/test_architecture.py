@@ -36,8 +36,8 @@ def test_no_module_is_two_jobs():
 
 def test_the_plugin_loads_neither_the_demo_nor_the_sandbox():
     """What a host imports (the package, its manager, plugin, screens, worker) pulls in no stand-in."""
-    modules = ["fic_plugin", "fic_plugin.manager", "fic_plugin.plugin", "fic_plugin.web.app", "fic_plugin.jobs",
-               "fic_plugin.documents", "fic_plugin.sending", "fic_plugin.cli"]
+    modules = ["fic_plugin", "fic_plugin.integration", "fic_plugin.manager", "fic_plugin.plugin",
+               "fic_plugin.web.app", "fic_plugin.jobs", "fic_plugin.documents", "fic_plugin.sending", "fic_plugin.cli"]
     code = ("import importlib, sys\n"
             f"for name in {modules!r}:\n"
             "    importlib.import_module(name)\n"
@@ -45,3 +45,14 @@ def test_the_plugin_loads_neither_the_demo_nor_the_sandbox():
     result = _run(["-c", code])
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_readme_settings_table_names_every_setting():
+    import attrs
+
+    from fic_plugin.settings import Settings
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| key | Italian label |"):readme.index("`fic settings show` lists them all")]
+    missing = [f.name for f in attrs.fields(Settings) if f"`{f.name}`" not in table]
+    assert missing == []

@@ -106,9 +106,8 @@ def test_cli_answers_in_italian_by_default_and_in_english_on_request(tmp_path):
     assert english.stdout.strip() == "No documents."
 
 
-def test_on_a_fresh_clone_the_cli_issues_for_the_reference_shop(tmp_path, sandbox):
-    """No --db and no demo run yet: the default file becomes the seeded reference shop, its
-    mappings matched against the FiC the environment points at."""
+def test_without_a_named_shop_the_cli_says_how_to_name_one_and_calls_nobody(tmp_path, sandbox):
+    """No --db, no FIC_SHOP_DB, no installed shop plugin: no stand-in shop, nothing sent to FiC."""
     from shoptest import TEST_TOKEN, fic_documents
 
     env = {key: value for key, value in os.environ.items() if key != "FIC_SHOP_DB"}
@@ -116,7 +115,27 @@ def test_on_a_fresh_clone_the_cli_issues_for_the_reference_shop(tmp_path, sandbo
     before = len(fic_documents(sandbox))
     result = subprocess.run([sys.executable, "-m", "fic_plugin.cli", "doc", "create", "1", "--type", "invoice"],
                             capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("[doc 1] Fattura n. ") and "241,55 €" in result.stdout
-    assert (tmp_path / "demo-data" / "shop.db").exists()
-    assert len(fic_documents(sandbox)) == before + 1
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "--db" in result.stderr and "FIC_SHOP_DB" in result.stderr
+    assert not (tmp_path / "demo-data").exists() and len(fic_documents(sandbox)) == before
+
+
+def test_suggest_mappings_prints_and_saves_only_when_asked(tmp_path, sandbox, monkeypatch, capsys):
+    from fic_plugin.cli_shop import cli_context
+    from shoptest import SANDBOX_VAT_MAPPING, TEST_TOKEN
+
+    for name, value in (("FIC_API_URL", sandbox.url), ("FIC_ACCESS_TOKEN", TEST_TOKEN), ("FIC_COMPANY_ID", "1")):
+        monkeypatch.setenv(name, value)
+    db = tmp_path / "shop.db"
+    assert main(["--db", str(db), "migrate"]) == 0
+    assert main(["--db", str(db), "settings", "set", "vat_mapping.22", "99"]) == 0
+    capsys.readouterr()
+    assert main(["--db", str(db), "settings", "suggest-mappings"]) == 0
+    printed = capsys.readouterr().out
+    assert f"vat_mapping.22 {SANDBOX_VAT_MAPPING['22']}" in printed and "--apply" in printed
+    assert cli_context(db).settings.vat_mapping == {"22": 99}  # printed, not saved
+
+    assert main(["--db", str(db), "settings", "suggest-mappings", "--apply"]) == 0
+    mapping = cli_context(db).settings.vat_mapping
+    assert mapping["22"] == 99  # what the owner mapped stays
+    assert mapping["10"] == SANDBOX_VAT_MAPPING["10"] and cli_context(db).settings.payment_mapping["bank_transfer"]

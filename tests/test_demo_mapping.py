@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fic_demo.mapping import suggest_mappings
+from fic_plugin.mappings import suggest_mappings
 from fic_plugin.settings import Settings
 
 VAT_TYPES = [

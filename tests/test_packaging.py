@@ -25,3 +25,5 @@ def test_a_built_wheel_declares_the_entry_points_and_ships_its_data(tmp_path):
     assert "[shop]" in entry_points and "fic = fic_plugin.plugin" in entry_points
     assert "fic = fic_plugin.cli:main" in entry_points
     assert any(n.startswith("fic_plugin/web/templates/") for n in names)
+    # One distribution, three packages: `fic demo` and `fic sandbox` work from the wheel too.
+    assert "fic_demo/server.py" in names and "fic_sandbox/server.py" in names

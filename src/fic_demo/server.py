@@ -20,11 +20,11 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from fic_plugin.errors import FicError, NotAvailable
 from fic_plugin.i18n import _
 from fic_plugin.manager import get_plugin_manager
+from fic_plugin.mappings import STANDARD_RATES, suggest_mappings
 from fic_plugin.plugin import CORE_NAME
 from fic_plugin.settings import update_settings
 
 from .app import METHOD_LABELS, make_app
-from .mapping import suggest_mappings
 from .shop import PUBLIC_URL_ENV, DemoShop
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 #: The sandbox accepts any bearer token; the demo stores this one so the client sends something.
 SANDBOX_TOKEN = "demo-sandbox-token"
 #: Mapped up front so that an order typed into the demo with any Italian rate can be invoiced.
-STANDARD_RATES = ("22", "10", "5", "4", "0")
 
 
 def check_port(host: str, port: int, option: str) -> None:

@@ -1,6 +1,7 @@
 """The ``fic`` command: the demo, the sandbox, the worker, documents and settings.
 
-Global options: ``--db PATH`` (env ``FIC_SHOP_DB``) names the shop's SQLite file; the FiC
+Global options: ``--db PATH`` (env ``FIC_SHOP_DB``) names the shop's SQLite file (required but for
+``fic demo`` / ``fic sandbox``, unless an installed shop plugin names it); the FiC
 connection comes from the settings, overridden by ``FIC_API_URL``, ``FIC_ACCESS_TOKEN`` and
 ``FIC_COMPANY_ID``. ``--json`` prints machine-readable answers. Errors print one line on stderr
 and exit with 1 (or 2 for usage errors and commands not available yet).
@@ -18,8 +19,8 @@ from typing import Any
 
 import attrs
 
-from . import __version__, connection
-from .cli_shop import DEFAULT_DB, cli_context
+from . import connection
+from .cli_shop import DEFAULT_DB, cli_context, named_database
 from .documents import Documents
 from .errors import FicError, NotAvailable
 from .i18n import _, language, ngettext
@@ -32,6 +33,7 @@ from .sending import Sending
 from .settings import describe, update_settings
 from .shops import Shop, load_registry
 from .store import Store
+from .version import __version__
 
 DOCUMENT_TYPE_CHOICES = ("invoice", "quote", "proforma", "delivery_note", "credit_note", "receipt")
 
@@ -39,10 +41,11 @@ EPILOG = """\
 examples:
   fic demo                                  the reference shop + local FiC sandbox on :8000
   fic sandbox --port 8765                   only the local FiC sandbox
-  fic doc create 3 --type invoice           issue an invoice for order 3
+  fic --db shop.db doc create 3 --type invoice   issue an invoice for order 3 of shop.db
+  export FIC_SHOP_DB=shop.db                the same shop for the commands below
   fic doc send 5 --to mario@example.it      email document 5 (through FiC when synced)
   fic settings set rivalsa_inps yes numeration /A
-  fic settings set vat_mapping 22=0,10=3,4=4,0=6
+  fic settings suggest-mappings --apply     map the shop's VAT rates and payment methods to FiC's
   fic sync --once                           run due jobs and invoice paid orders, then exit
   fic sync --all-shops --shops shops.toml   serve every shop of a platform, round-robin
 """
@@ -56,9 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"fic-plugin {__version__}")
-    parser.add_argument("--db", default=os.environ.get("FIC_SHOP_DB", DEFAULT_DB),
-                        help=f"the shop database: a SQLite file (PATH or sqlite:///PATH) or "
-                             f"postgresql://USER@HOST/DB?schema=NAME (env FIC_SHOP_DB; default {DEFAULT_DB})")
+    parser.add_argument("--db", default=os.environ.get("FIC_SHOP_DB") or None,
+                        help="the shop database: a SQLite file (PATH or sqlite:///PATH) or "
+                             "postgresql://USER@HOST/DB?schema=NAME (env FIC_SHOP_DB); required unless an "
+                             f"installed shop plugin names it (fic demo: default {DEFAULT_DB})")
     parser.add_argument("--json", action="store_true", help="print answers as JSON")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -181,6 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
         "payment_mapping.card 5:2 sets one method (method id:account id).")
     set_.add_argument("pairs", nargs="+", metavar="KEY VALUE")
     set_.set_defaults(handler=cmd_settings_set)
+    suggest = settings_sub.add_parser(
+        "suggest-mappings", help="match the shop's VAT rates and payment methods with FiC's; --apply saves",
+        description="Print FiC's VAT types and payment methods that match the shop's rates and methods "
+        "(those of its paid orders, Italy's standard rates, bank transfer). Nothing is saved unless "
+        "--apply is given; what is mapped already stays as it is.")
+    suggest.add_argument("--apply", action="store_true", help="save the suggestion for what is not mapped yet")
+    suggest.set_defaults(handler=cmd_settings_suggest)
     return parser
 
 
@@ -221,12 +232,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from fic_demo.server import run_demo
 
-    return run_demo(db_path=Path(args.db), host=args.host, port=args.port, fic_url=args.fic_url,
+    return run_demo(db_path=Path(args.db or DEFAULT_DB), host=args.host, port=args.port, fic_url=args.fic_url,
                     sandbox_port=args.sandbox_port, worker_interval=args.worker_interval)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    store = Store(args.db)
+    store = Store(named_database(args.db))
     applied = store.migrate()
     emit(args, {"database": store.describe(), "applied": applied},
          _("{db}: applied {names}.").format(db=store.describe(), names=", ".join(applied)) if applied
@@ -315,7 +326,7 @@ def _sync_all_shops(args: argparse.Namespace) -> int:
 def _sync_with_celery(args: argparse.Namespace) -> int:
     from .engine_celery import SINGLE_SHOP, sync_with_engine  # optional: needs the celery extra
 
-    shops = load_registry(args.shops) if args.all_shops else [Shop(id=SINGLE_SHOP, db=str(args.db))]
+    shops = load_registry(args.shops) if args.all_shops else [Shop(id=SINGLE_SHOP, db=named_database(args.db))]
     result = sync_with_engine(shops, once=args.once, interval=args.interval,
                               out=lambda line: print(line, file=sys.stderr, flush=True))
     if result is None:  # Redis does not answer: said on stderr, the embedded engine goes on
@@ -365,6 +376,28 @@ def cmd_settings_set(args: argparse.Namespace) -> int:
     changes = _settings_changes(context, list(zip(args.pairs[::2], args.pairs[1::2], strict=True)))
     update_settings(context.store, changes, shortcodes=known_shortcodes(context.pm))
     emit(args, {"updated": sorted(changes)}, _("Saved: {keys}").format(keys=", ".join(sorted(changes))))
+    return 0
+
+
+def cmd_settings_suggest(args: argparse.Namespace) -> int:
+    context = open_context(args)
+    suggestion = connection.suggested_mappings(context)
+    settings = context.settings
+    changes = {key: merged for key in ("vat_mapping", "payment_mapping")
+               if (merged := {**suggestion[key], **getattr(settings, key)}) != getattr(settings, key)}
+    lines = [f"vat_mapping.{rate} {vat_id}" for rate, vat_id in suggestion["vat_mapping"].items()]
+    lines += [f"payment_mapping.{method} {ids['payment_method_id']}:{ids['payment_account_id'] or ''}"
+              for method, ids in suggestion["payment_mapping"].items()]
+    if suggestion["unmatched"]:
+        lines.append(_("No match in Fatture in Cloud for: {what}").format(what=", ".join(suggestion["unmatched"])))
+    if args.apply:
+        if changes:
+            update_settings(context.store, changes)
+        lines.append(_("Saved: {keys}").format(keys=", ".join(sorted(changes))) if changes
+                     else _("Nothing to save: every suggested mapping is set already."))
+    else:
+        lines.append(_("Nothing saved: run again with --apply to save what is not mapped yet."))
+    emit(args, {**suggestion, "applied": sorted(changes) if args.apply else []}, "\n".join(lines))
     return 0
 
 

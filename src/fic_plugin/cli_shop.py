@@ -1,35 +1,27 @@
-"""The shop the ``fic`` command talks to when it runs outside a host process.
+"""The shop the ``fic`` command talks to: always one that was named, never a stand-in.
 
-``--db`` names the shop's SQLite file. When that file is the reference shop's (it has the
-``demo_`` tables), or it is the default file and does not exist yet, the demo shop answers the
-shop services, seeded as ``fic demo`` seeds it, so ``FIC_API_URL=… fic doc create 1`` works on
-a fresh clone; otherwise the shop's own plugin, installed under the ``shop`` entry-point group,
-must provide orders.
+``--db`` (or ``FIC_SHOP_DB``) names the database of the plugin's tables: a SQLite file (a path or
+``sqlite:///path``) or the host's PostgreSQL (``postgresql://…``); an installed shop plugin
+(``shop`` entry point) that answers ``shop_database`` names it too. Without either the command
+stops with one line saying how to name it: a real FiC account must never receive documents for a
+shop nobody chose. A SQLite file the reference shop made (it has the ``demo_`` tables) is answered
+by the demo shop, the one case where ``fic_demo`` is loaded.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from . import hookimpl
 from .context import Context
+from .errors import SettingsError
+from .i18n import _
+from .integration import DatabaseFile
 from .manager import get_plugin_manager
 from .plugin import CORE_NAME
 from .store import Store
 
-#: The reference shop's file, where ``fic demo`` and the other commands look without ``--db``.
+#: Where ``fic demo`` keeps the reference shop when no ``--db`` is given.
 DEFAULT_DB = "demo-data/shop.db"
-
-
-class DatabaseFile:
-    """Answers ``shop_database`` with the file given on the command line."""
-
-    def __init__(self, path: str | Path):
-        self.path = path
-
-    @hookimpl
-    def shop_database(self) -> str:
-        return str(self.path)
 
 
 def _is_demo_database(path: Path) -> bool:
@@ -42,26 +34,33 @@ def _is_demo_database(path: Path) -> bool:
         store.close()
 
 
-def cli_context(db_path: str | Path) -> Context:
-    if str(db_path).startswith(("postgresql://", "postgres://")):
+def named_database(db_path: str | Path | None) -> str:
+    """The database named by ``--db`` or by an installed shop plugin; else how to name one."""
+    if db_path:
+        return str(db_path)
+    named = get_plugin_manager().hook.shop_database()
+    if not named:
+        raise SettingsError(_("No shop named: give --db PATH (or set FIC_SHOP_DB), or install your shop's "
+                              "plugin; `fic demo` runs the reference shop."), field="db")
+    return str(named)
+
+
+def cli_context(db_path: str | Path | None) -> Context:
+    """The plugin's context for the named shop, or a SettingsError saying how to name one."""
+    plugins: list[object] = []
+    if db_path and str(db_path).startswith(("postgresql://", "postgres://")):
         # The host's database: the plugin's tables only, orders come from the shop's own plugin.
-        return get_plugin_manager([DatabaseFile(db_path)]).get_plugin(CORE_NAME).context
-    path = Path(str(db_path).removeprefix("sqlite:///"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    plugins: list[object] = [DatabaseFile(path)]
-    shop = None
-    if _is_demo_database(path) or (path == Path(DEFAULT_DB) and not path.exists()):
-        from fic_demo.shop import DemoShop
+        plugins.append(DatabaseFile(db_path))
+    elif db_path:
+        path = Path(str(db_path).removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if _is_demo_database(path):
+            from fic_demo.shop import DemoShop  # optional: only for a file the demo made
 
-        shop = DemoShop(path)
-        plugins.insert(0, shop)
+            plugins.append(DemoShop(path))
+        plugins.append(DatabaseFile(path))
     pm = get_plugin_manager(plugins)
-    context = pm.get_plugin(CORE_NAME).context
-    if shop is not None and not context.settings.vat_mapping:
-        _, token, company_id = context.connection()
-        # Not connected yet: the command itself says what to do, once, in the owner's language.
-        if token and company_id is not None:
-            from fic_demo.server import fill_missing_mappings
-
-            fill_missing_mappings(context, shop)
-    return context
+    if not db_path and not pm.hook.shop_database.get_hookimpls():
+        raise SettingsError(_("No shop named: give --db PATH (or set FIC_SHOP_DB), or install your shop's "
+                              "plugin; `fic demo` runs the reference shop."), field="db")
+    return pm.get_plugin(CORE_NAME).context

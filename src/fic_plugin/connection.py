@@ -10,6 +10,7 @@ screen offers (companies, VAT types, payment methods and accounts).
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from .fic.redact import register_secret
 from .fic.transport import Auth, RequestRecord, Timeouts
 from .i18n import _
 from .labels import UNEXPECTED
+from .mappings import STANDARD_RATES, suggest_mappings
 from .settings import update_settings
 
 if TYPE_CHECKING:
@@ -223,3 +225,18 @@ def lookups(context: Context) -> tuple[dict[str, list[dict]], str | None]:
         log.exception("fic-plugin: cannot load FiC's lists for the settings screen")
         return found, _(UNEXPECTED)
     return found, None
+
+
+def suggested_mappings(context: Context, *, sample: int = 200) -> dict[str, Any]:
+    """FiC's matches for the shop's VAT rates and payment methods (those of its paid orders, Italy's
+    standard rates and bank transfer): ``{"vat_mapping", "payment_mapping", "unmatched"}``.
+
+    Only a suggestion: ``fic settings suggest-mappings --apply`` saves it, keeping what the owner
+    mapped already.
+    """
+    orders = list(itertools.islice(context.pm.hook.shop_paid_orders(since=None) or (), sample))
+    rates = [*STANDARD_RATES, *(line.vat_rate for order in orders for line in order.lines)]
+    methods = ["bank_transfer", *(order.payment_method for order in orders)]
+    client = context.client
+    return suggest_mappings(client.vat_types(), client.payment_methods(), client.payment_accounts(), rates,
+                            methods)

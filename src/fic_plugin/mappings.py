@@ -2,8 +2,9 @@
 
 Pure: it gets FiC's lookups (``/info/vat_types``, ``/info/payment_methods``,
 ``/info/payment_accounts``) as lists of dicts and returns settings values. The demo applies the
-suggestion to the sandbox; the settings screen offers it to real shops, whose owner confirms it,
-because only the owner knows which VAT exemption (natura) applies to a 0% sale.
+suggestion to the sandbox; on a real shop ``fic settings suggest-mappings`` prints it and applies
+it only with ``--apply``, because only the owner knows which VAT exemption (natura) applies to a
+0% sale.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+#: Italy's VAT rates, suggested even before the shop has sold at each of them.
+STANDARD_RATES = ("22", "10", "5", "4", "0")
 #: FiC's Italian names of the payment methods a shop usually has, best match first.
 METHOD_NAMES: dict[str, tuple[str, ...]] = {
     "bank_transfer": ("bonifico bancario", "bonifico"),
