@@ -22,7 +22,8 @@ from fic_plugin.i18n import language
 from fic_plugin.manager import get_plugin_manager
 from fic_plugin.model import Customer, Document
 from fic_plugin.plugin import CORE_NAME
-from fic_plugin.sending import MAX_BODY_BYTES, SendConfig, SendFailed, Sending
+from fic_plugin.send_config import MAX_BODY_BYTES, SendConfig
+from fic_plugin.sending import SendFailed, Sending
 from fic_plugin.settings import update_settings
 from test_messages import TEST_TOKEN, make_order
 from test_sms import RECORD, REPLAY_URL, TWILIO_SID, TWILIO_TOKEN, FakeProviders, cassette

@@ -8,16 +8,11 @@ one partly paid. The identifiers are made up but pass their check digits.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from fic_plugin.model import Customer, Line
 
 from .parse import NewOrder
-
-if TYPE_CHECKING:
-    from .shop import DemoShop
 
 OLIO = ("Olio extravergine di oliva 1 L", "OLIO-1L", "4")
 PASTA = ("Pasta di Gragnano 500 g", "PASTA-500", "4")
@@ -76,13 +71,3 @@ def demo_orders() -> list[tuple[NewOrder, int, list[tuple[str, str, int]]]]:
             _line(MOKA, "1", "29.90"), _line(CAFFE, "2", "7.90"), _line(MIELE, "1", "9.50"),
         )), 1, []),
     ]
-
-
-def seed_orders(shop: DemoShop) -> None:
-    """Add the demo orders. Called once, inside the transaction that creates the tables."""
-    now = datetime.now().replace(microsecond=0)
-    for new, days_ago, payments in demo_orders():
-        order = shop.create_order(new, created_at=now - timedelta(days=days_ago, hours=2))
-        for amount, method, paid_days_ago in payments:
-            value = shop.totals(order).gross if amount == "all" else Decimal(amount)
-            shop.record_payment(order.id, value, method, now - timedelta(days=paid_days_ago), fire=False)

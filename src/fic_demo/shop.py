@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from fic_plugin.store import Store
 
 from .parse import CUSTOMER_KEYS, NewOrder
 from .schema import create_tables
+from .seed import demo_orders
 from .totals import OrderTotals, order_totals
 
 if TYPE_CHECKING:
@@ -82,9 +83,16 @@ class DemoShop:
         with self.store.transaction() as db:
             fresh = create_tables(db)
             if fresh and seed:
-                from .seed import seed_orders
+                self._seed()
 
-                seed_orders(self)
+    def _seed(self) -> None:
+        """Add the demo orders. Called once, inside the transaction that creates the tables."""
+        now = datetime.now().replace(microsecond=0)
+        for new, days_ago, payments in demo_orders():
+            order = self.create_order(new, created_at=now - timedelta(days=days_ago, hours=2))
+            for amount, method, paid_days_ago in payments:
+                value = self.totals(order).gross if amount == "all" else Decimal(amount)
+                self.record_payment(order.id, value, method, now - timedelta(days=paid_days_ago), fire=False)
 
     # --- shop services (hooks) ------------------------------------------------------------------
 

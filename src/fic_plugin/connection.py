@@ -14,7 +14,7 @@ import itertools
 import logging
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .errors import FicError, SettingsError
 from .fic.auth import ManualToken, OAuthApp, OAuthSession, TokenSet
@@ -27,12 +27,27 @@ from .fic.transport import Auth, RequestRecord, Timeouts
 from .i18n import _
 from .labels import UNEXPECTED
 from .mappings import STANDARD_RATES, suggest_mappings
-from .settings import update_settings
-
-if TYPE_CHECKING:
-    from .context import Context
+from .settings import Settings, update_settings
 
 log = logging.getLogger(__name__)
+
+
+class Context(Protocol):
+    """What the connection service needs of a shop (a :class:`fic_plugin.context.Context` is
+    one). A protocol, so the service sits below the context that builds its client from it."""
+
+    pm: Any
+    store: Any
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def client(self) -> FicClient: ...
+
+    def connection(self) -> tuple[str, str | None, int | None]: ...
+
+    def reset_client(self) -> None: ...
 
 
 class StoreTokens:

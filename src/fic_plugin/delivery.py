@@ -18,11 +18,11 @@ from .errors import FicError
 from .fic.errors import OutcomeUnknown
 from .i18n import _
 from .model import Document, EmailMessage, Order, SentMessage, SmsMessage
+from .send_config import SendConfig
 from .store import clock
 
 if TYPE_CHECKING:
     from .context import Context
-    from .sending import SendConfig
 
 #: Clock difference tolerated between the shop and FiC when matching FiC's email log.
 CLOCK_SKEW = timedelta(minutes=15)

@@ -29,7 +29,8 @@ from .hookspecs import hookimpl
 from .manager import get_plugin_manager
 from .plugin import CORE_NAME, FicPlugin
 from .store import Store
-from .web.app import FicWebApp
+from .web.app import make_wsgi_app
+from .web.base import FicWebApp
 from .web.panel import render_panel
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ class FicApp:
         pid = os.getpid()
         with self._lock:
             if self._web is None or self._web[0] != pid:
-                self._web = (pid, FicWebApp(self.context))
+                self._web = (pid, make_wsgi_app(self.context))
             return self._web[1]
 
     def panel(self, order: Order, *, language: str | None = None, request: Any = None) -> str:

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import nh3
 from jinja2.sandbox import SandboxedEnvironment
@@ -34,9 +34,15 @@ from .money import order_totals
 if TYPE_CHECKING:
     import pluggy
 
-    from .context import Context
-
 log = logging.getLogger(__name__)
+
+
+class ShopContext(Protocol):
+    """What the texts need of a shop (a :class:`fic_plugin.context.Context` is one): its plugins,
+    for their shortcodes, and its settings. A protocol, so the texts sit below the context."""
+
+    pm: Any
+    settings: Any
 
 #: FiC replaces this with the document's buttons; it must reach FiC untouched.
 ALLEGATI = "{{allegati}}"
@@ -195,7 +201,7 @@ def plugin_values(pm: pluggy.PluginManager, order: Order, document: Document | N
     return values
 
 
-def shortcode_values(context: Context | None, order: Order, document: Document | None) -> dict[str, str]:
+def shortcode_values(context: ShopContext | None, order: Order, document: Document | None) -> dict[str, str]:
     """Every shortcode for ``order``: built-ins (shop name from settings, URL from the shop), then
     the plugins' ones."""
     if context is None:
@@ -231,7 +237,7 @@ def _environment(html: bool) -> SandboxedEnvironment:
 
 
 def render(text: str, order: Order, document: Document | None, *, html: bool,
-           context: Context | None = None, values: Mapping[str, Any] | None = None,
+           context: ShopContext | None = None, values: Mapping[str, Any] | None = None,
            field: str = "text") -> str:
     """Fill the shortcodes of ``text`` for ``order``; with ``html`` the text is sanitised and the
     values escaped. ``{{allegati}}`` stays as it is. Unknown shortcodes raise InvalidInput."""
@@ -260,7 +266,7 @@ def render(text: str, order: Order, document: Document | None, *, html: bool,
     return template.render(_lit=literals, _v={k: str(v) for k, v in values.items()})
 
 
-def preview(context: Context, order: Order, document: Document | None, *, subject: str | None = None,
+def preview(context: ShopContext, order: Order, document: Document | None, *, subject: str | None = None,
             body: str | None = None, sms_text: str | None = None,
             known: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What the send screen shows: the subject, body and SMS as the customer will read them.

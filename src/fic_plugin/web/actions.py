@@ -23,7 +23,7 @@ from ..outbox import retry_jobs
 from .panel import attempt, render_panel
 
 if TYPE_CHECKING:
-    from .app import FicWebApp
+    from .base import FicWebApp
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from ..i18n import _
 from .panel import attempt, flash
 
 if TYPE_CHECKING:
-    from .app import FicWebApp
+    from .base import FicWebApp
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from .panel import flash, pop_flash, screen_language, sent_state
 
 if TYPE_CHECKING:
     from ..context import Context
-    from .app import FicWebApp
+    from .base import FicWebApp
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from .panel import flash, sent_state
 from .templating import render
 
 if TYPE_CHECKING:
-    from .app import FicWebApp
+    from .base import FicWebApp
 
 log = logging.getLogger(__name__)
 

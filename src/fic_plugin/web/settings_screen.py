@@ -38,7 +38,7 @@ from .panel import attempt, flash, pop_flash
 
 if TYPE_CHECKING:
     from ..context import Context
-    from .app import FicWebApp
+    from .base import FicWebApp
 
 log = logging.getLogger(__name__)
 
