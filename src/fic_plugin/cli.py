@@ -10,27 +10,25 @@ and exit with 1 (or 2 for usage errors and commands not available yet).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from . import connection
-from .cli_shop import DEFAULT_DB, cli_context, named_database
+from .cli_settings import cmd_settings_set, cmd_settings_show, cmd_settings_suggest
+from .cli_shop import DEFAULT_DB, emit, named_database, open_context
 from .documents import Documents
 from .errors import FicError, NotAvailable
 from .i18n import _, language, ngettext
 from .jobs import run_worker
-from .messages import known_shortcodes
 from .multishop import all_shops_status, run_all_shops, summary
 from .outbox import retry_jobs
 from .reporting import describe_document, status_report
 from .sending import Sending
-from .settings import describe, update_settings
 from .shops import Shop, load_registry
 from .store import Store
 from .version import __version__
@@ -198,18 +196,6 @@ def build_parser() -> argparse.ArgumentParser:
 # --- plumbing -------------------------------------------------------------------------------------
 
 
-def open_context(args: argparse.Namespace):
-    """The plugin context for the shop database named by ``--db``."""
-    return cli_context(args.db)
-
-
-def emit(args: argparse.Namespace, data: Any, text: str | Callable[[], str]) -> None:
-    if args.json:
-        print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
-    else:
-        print(text() if callable(text) else text)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -359,66 +345,6 @@ def cmd_retry(args: argparse.Namespace) -> int:
     count = retry_jobs(open_context(args), job_id=args.job_id, all_failed=args.all_failed)
     emit(args, {"retried": count}, ngettext("{count} job queued again.", "{count} jobs queued again.", count).format(count=count))
     return 0
-
-
-def cmd_settings_show(args: argparse.Namespace) -> int:
-    context = open_context(args)
-    rows = describe(context.settings, context.store)
-    emit(args, {r["key"]: r["value"] for r in rows},
-         lambda: "\n".join(f"{r['key']} = {json.dumps(r['value'], ensure_ascii=False)}" for r in rows))
-    return 0
-
-
-def cmd_settings_set(args: argparse.Namespace) -> int:
-    if len(args.pairs) % 2:
-        raise FicError(_("Give KEY VALUE pairs: '{key}' has no value.").format(key=args.pairs[-1]))
-    context = open_context(args)
-    changes = _settings_changes(context, list(zip(args.pairs[::2], args.pairs[1::2], strict=True)))
-    update_settings(context.store, changes, shortcodes=known_shortcodes(context.pm))
-    emit(args, {"updated": sorted(changes)}, _("Saved: {keys}").format(keys=", ".join(sorted(changes))))
-    return 0
-
-
-def cmd_settings_suggest(args: argparse.Namespace) -> int:
-    context = open_context(args)
-    suggestion = connection.suggested_mappings(context)
-    settings = context.settings
-    changes = {key: merged for key in ("vat_mapping", "payment_mapping")
-               if (merged := {**suggestion[key], **getattr(settings, key)}) != getattr(settings, key)}
-    lines = [f"vat_mapping.{rate} {vat_id}" for rate, vat_id in suggestion["vat_mapping"].items()]
-    lines += [f"payment_mapping.{method} {ids['payment_method_id']}:{ids['payment_account_id'] or ''}"
-              for method, ids in suggestion["payment_mapping"].items()]
-    if suggestion["unmatched"]:
-        lines.append(_("No match in Fatture in Cloud for: {what}").format(what=", ".join(suggestion["unmatched"])))
-    if args.apply:
-        if changes:
-            update_settings(context.store, changes)
-        lines.append(_("Saved: {keys}").format(keys=", ".join(sorted(changes))) if changes
-                     else _("Nothing to save: every suggested mapping is set already."))
-    else:
-        lines.append(_("Nothing saved: run again with --apply to save what is not mapped yet."))
-    emit(args, {**suggestion, "applied": sorted(changes) if args.apply else []}, "\n".join(lines))
-    return 0
-
-
-def _settings_changes(context: Any, pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    """Turn CLI pairs into setting values; dotted keys change one entry of a mapping."""
-    settings = context.settings
-    changes: dict[str, Any] = {}
-    for key, value in pairs:
-        if key.startswith("vat_mapping."):
-            mapping = dict(changes.get("vat_mapping", settings.vat_mapping))
-            mapping[key.split(".", 1)[1]] = value
-            changes["vat_mapping"] = mapping
-        elif key.startswith("payment_mapping."):
-            mapping = dict(changes.get("payment_mapping", settings.payment_mapping))
-            method_id, _, account_id = value.partition(":")
-            mapping[key.split(".", 1)[1]] = {"payment_method_id": method_id or None,
-                                             "payment_account_id": account_id or None}
-            changes["payment_mapping"] = mapping
-        else:
-            changes[key] = value
-    return changes
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,5 @@
-"""The shop the ``fic`` command talks to: always one that was named, never a stand-in.
+"""The shop the ``fic`` command talks to (always one that was named, never a stand-in), and how
+the command answers (``emit``).
 
 ``--db`` (or ``FIC_SHOP_DB``) names the database of the plugin's tables: a SQLite file (a path or
 ``sqlite:///path``) or the host's PostgreSQL (``postgresql://…``); an installed shop plugin
@@ -10,7 +11,11 @@ by the demo shop, the one case where ``fic_demo`` is loaded.
 
 from __future__ import annotations
 
+import argparse
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .context import Context
 from .errors import SettingsError
@@ -64,3 +69,16 @@ def cli_context(db_path: str | Path | None) -> Context:
         raise SettingsError(_("No shop named: give --db PATH (or set FIC_SHOP_DB), or install your shop's "
                               "plugin; `fic demo` runs the reference shop."), field="db")
     return pm.get_plugin(CORE_NAME).context
+
+
+def open_context(args: argparse.Namespace) -> Context:
+    """The plugin context for the shop named by ``--db`` (or an installed shop plugin)."""
+    return cli_context(args.db)
+
+
+def emit(args: argparse.Namespace, data: Any, text: str | Callable[[], str]) -> None:
+    """Print a command's answer: JSON with ``--json``, else the text (made only when needed)."""
+    if args.json:
+        print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    else:
+        print(text() if callable(text) else text)
