@@ -98,6 +98,10 @@ class DemoRuntime:
         shown_host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
         self.url = f"http://{shown_host}:{self.server.server_port}"
         self.shop.base_url = (self.public_url or os.environ.get(PUBLIC_URL_ENV) or self.url).rstrip("/")
+        stored = self.context.settings.public_url
+        if not stored or stored.startswith(("http://127.0.0.1", "http://localhost")):
+            # The customer's PDF links ({document_url}) go through the plugin mounted at /fic.
+            update_settings(self.context.store, {"public_url": f"{self.shop.base_url}/fic"})
         if self.run_worker:
             self._start_worker()
         if serve_in_thread:

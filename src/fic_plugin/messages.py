@@ -55,6 +55,7 @@ BUILTIN_SHORTCODES: dict[str, str] = {
     "document_number": "The document number with its suffix, like 12/A",
     "document_date": "The document date, like 28/11/2026",
     "document_total": "The document total, like 1.234,56 €",
+    "document_url": "A link to the document's PDF for the customer, valid 60 days",
     "shop_name": "The shop's name (setting shop_name)",
 }
 
@@ -171,6 +172,7 @@ def builtin_values(order: Order, document: Document | None, *, shop_name: str = 
         "document_number": "",
         "document_date": "",
         "document_total": "",
+        "document_url": "",
         "shop_name": shop_name or "",
     }
     if document is not None:
@@ -206,6 +208,10 @@ def shortcode_values(context: Context | None, order: Order, document: Document |
         return builtin_values(order, document)
     url = context.pm.hook.shop_order_url(order=order) or ""
     values = builtin_values(order, document, shop_name=context.settings.shop_name, order_url=url)
+    if document is not None and document.id is not None:
+        from .web.public_link import document_url
+
+        values["document_url"] = document_url(context, document.id)
     return {**plugin_values(context.pm, order, document), **values}
 
 

@@ -274,6 +274,9 @@ class Settings:
     # --- email ---
     shop_name: str = attrs.field(default="", validator=_max_len(200), metadata=_meta(
         "Nome negozio", "Your shop's name, for the {shop_name} shortcode.", "email"))
+    public_url: str = attrs.field(default="", validator=_max_len(500), metadata=_meta(
+        "Indirizzo pubblico del plugin", "The address where customers reach the plugin's pages, like "
+        "https://www.negozio.it/fic: the {document_url} link to the PDF starts with it.", "email"))
     email_subject: str = attrs.field(default=DEFAULT_EMAIL_SUBJECT, validator=_max_len(500), metadata=_meta(
         "Oggetto", "Subject of the [DOCUMENTO] Nuovo Documento email; shortcodes allowed.", "email"))
     email_body: str = attrs.field(default=DEFAULT_EMAIL_BODY, validator=_max_len(50_000), metadata=_meta(

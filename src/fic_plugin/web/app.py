@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Handler = Callable[..., Response]
+PUBLIC_ENDPOINTS = {"public_document"}
 
 URLS = Map([
     Rule("/static/<path:name>", endpoint="static", methods=["GET"]),
@@ -47,6 +48,7 @@ URLS = Map([
     Rule("/orders/<order_id>/preview", endpoint="order_preview", methods=["GET", "POST"]),
     Rule("/jobs/<int:job_id>/retry", endpoint="retry_job", methods=["POST"]),
     Rule("/documents", endpoint="overview", methods=["GET"]),
+    Rule("/public/documents/<value>", endpoint="public_document", methods=["GET"]),
     Rule("/documents/bulk", endpoint="bulk", methods=["POST"]),
     Rule("/settings", endpoint="settings", methods=["GET", "POST"]),
     Rule("/settings/verify", endpoint="verify", methods=["POST"]),
@@ -65,10 +67,10 @@ class FicWebApp:
 
     def __init__(self, context: Context):
         self.context = context
-        from . import actions, oauth, overview, send_screen, settings_screen
+        from . import actions, oauth, overview, public_link, send_screen, settings_screen
 
         self.handlers: dict[str, Handler] = {
-            **actions.HANDLERS, **overview.HANDLERS, **send_screen.HANDLERS, **settings_screen.HANDLERS, **oauth.HANDLERS,
+            **actions.HANDLERS, **overview.HANDLERS, **public_link.HANDLERS, **send_screen.HANDLERS, **settings_screen.HANDLERS, **oauth.HANDLERS,
         }
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -94,7 +96,8 @@ class FicWebApp:
             return self.message_page(request, _("Page not found."), 404)
         if endpoint == "static":
             return self.static(args["name"])
-        if not self.is_admin(request):
+        # The customer's signed PDF link is the one page for people who are not administrators.
+        if endpoint not in PUBLIC_ENDPOINTS and not self.is_admin(request):
             return self.message_page(
                 request, _("Only the shop's administrators can use Fatture in Cloud pages: log in as "
                            "an administrator and try again."), 403)

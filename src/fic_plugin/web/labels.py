@@ -113,6 +113,7 @@ SETTING_LABELS = {
     "fic_client_id": N_("OAuth client ID"),
     "fic_redirect_uri": N_("OAuth redirect URI"),
     "shop_name": N_("Shop name"),
+    "public_url": N_("Public address of the plugin"),
     "email_subject": N_("Subject"),
     "email_body": N_("Email text"),
     "email_sender": N_("Sender"),
@@ -196,6 +197,7 @@ SHORTCODE_DESCRIPTIONS = (
     N_("The document number with its suffix, like 12/A"),
     N_("The document date, like 28/11/2026"),
     N_("The document total, like 1.234,56 €"),
+    N_("A link to the document's PDF for the customer, valid 60 days"),
     N_("The shop's name (setting shop_name)"),
 )
 
