@@ -12,9 +12,9 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from fic_plugin import hookimpl
 from fic_demo.app import make_app
 from fic_demo.shop import DemoShop
+from fic_plugin import hookimpl
 from fic_plugin.manager import get_plugin_manager
 
 

@@ -17,11 +17,11 @@ import requests
 from werkzeug.serving import make_server
 from werkzeug.test import Client
 
-from fic_plugin import hookimpl, hookspecs, validation
 from fic_demo.app import make_app
 from fic_demo.seed import demo_orders
 from fic_demo.shop import DemoShop
 from fic_demo.validate import parse_order
+from fic_plugin import hookimpl, hookspecs, validation
 from fic_plugin.errors import FicError
 from fic_plugin.manager import get_plugin_manager
 from fic_plugin.model import EmailMessage

@@ -42,12 +42,12 @@ from fic_plugin.documents import Documents
 from fic_plugin.errors import FicError
 from fic_plugin.i18n import language
 from fic_plugin.model import Document
-from fic_sandbox.server import SandboxServer
 from fic_plugin.sending import Sending
 from fic_plugin.settings import update_settings
 from fic_plugin.shop_cli import cli_context
 from fic_plugin.web.app import make_wsgi_app
 from fic_plugin.web.panel import render_panel
+from fic_sandbox.server import SandboxServer
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))

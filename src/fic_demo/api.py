@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from fic_plugin.model import Document, Order, Payment
+
 from .shop import DemoShop
 from .totals import line_total
 from .validate import CUSTOMER_KEYS

@@ -26,6 +26,7 @@ from fic_plugin.errors import FicError, InvalidInput
 from fic_plugin.errors import NotFound as OrderNotFound
 from fic_plugin.i18n import _
 from fic_plugin.money import format_money
+
 from .api import order_json, payment_json
 from .shop import DemoShop
 from .totals import line_total

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from fic_plugin.model import Customer, Line
+
 from .validate import NewOrder
 
 if TYPE_CHECKING:

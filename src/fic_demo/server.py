@@ -22,6 +22,7 @@ from fic_plugin.i18n import _
 from fic_plugin.manager import get_plugin_manager
 from fic_plugin.plugin import CORE_NAME
 from fic_plugin.settings import update_settings
+
 from .app import METHOD_LABELS, make_app
 from .mapping import suggest_mappings
 from .shop import PUBLIC_URL_ENV, DemoShop

@@ -17,6 +17,7 @@ import attrs
 from fic_plugin.errors import InvalidInput
 from fic_plugin.i18n import _
 from fic_plugin.model import Customer, Line
+
 from . import checks
 
 CUSTOMER_KEYS = (

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from fic_plugin.cli import main
 from fic_demo.shop import DemoShop
 from fic_demo.validate import NewOrder
+from fic_plugin.cli import main
 from fic_plugin.model import Customer, Line
 from fic_plugin.settings import update_settings
 from fic_plugin.shop_cli import cli_context

@@ -14,9 +14,9 @@ from fic_plugin.errors import Conflict, InvalidInput, NotFound, Queued
 from fic_plugin.fic.errors import AuthenticationRequired, BadResponse, FicUnavailable
 from fic_plugin.fic.transport import Backoff
 from fic_plugin.jobs import jobs, run_round
-from fic_sandbox.server import SandboxServer
 from fic_plugin.sending import Sending
 from fic_plugin.settings import update_settings
+from fic_sandbox.server import SandboxServer
 from shoptest import fic_documents, make_order, sandbox_call
 
 pytestmark = pytest.mark.usefixtures("english")

@@ -22,8 +22,8 @@ from fic_plugin.fic.client import FicClient
 from fic_plugin.fic.errors import ValidationFailed
 from fic_plugin.model import Customer, Line, Order
 from fic_plugin.payload import build_document
-from fic_sandbox.server import SandboxServer
 from fic_plugin.settings import Settings
+from fic_sandbox.server import SandboxServer
 
 sdk = pytest.importorskip("fattureincloud_python_sdk")
 
