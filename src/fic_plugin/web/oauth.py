@@ -13,6 +13,7 @@ import logging
 import secrets
 from typing import TYPE_CHECKING
 
+import attrs
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
@@ -40,6 +41,19 @@ def _app(web: FicWebApp):
     return OAuthApp(base_url=web.context.connection()[0], client_id=settings.fic_client_id, client_secret=secret)
 
 
+def redirect_uri(web: FicWebApp, request: Request) -> str:
+    """The one redirect URI the screen shows and the web flow uses: this shop's
+    ``/fic/oauth/callback``, unless the owner set another (a proxy in front) in ``fic_redirect_uri``;
+    the setting's default is the ``fic connect`` command's local listener, not a web page."""
+    from ..settings import Settings
+
+    configured = web.context.settings.fic_redirect_uri
+    default = attrs.fields(Settings).fic_redirect_uri.default
+    if configured and configured != default:
+        return configured
+    return f"{request.host_url.rstrip('/')}{request.script_root}/oauth/callback"
+
+
 def start(web: FicWebApp, request: Request) -> Response:
     try:
         app = _app(web)
@@ -48,7 +62,7 @@ def start(web: FicWebApp, request: Request) -> Response:
         return redirect(f"{request.script_root}/settings", code=303)
     state = secrets.token_urlsafe(24)
     web.context.store.set_secret(STATE_KEY, state)
-    return redirect(app.authorize_url(web.context.settings.fic_redirect_uri, state), code=302)
+    return redirect(app.authorize_url(redirect_uri(web, request), state), code=302)
 
 
 def callback(web: FicWebApp, request: Request) -> Response:
@@ -63,7 +77,7 @@ def callback(web: FicWebApp, request: Request) -> Response:
         if request.args.get("error") or not request.args.get("code"):
             raise SettingsError(_("Fatture in Cloud did not grant access ({reason}): try again.").format(
                 reason=request.args.get("error_description") or request.args.get("error") or _("no code")))
-        connect(web, _app(web), request.args["code"])
+        connect(web, _app(web), request.args["code"], redirect_uri(web, request))
     except FicError as error:
         flash(web.context, FLASH_KEY, error.message, "error")
     except Exception:
@@ -72,12 +86,12 @@ def callback(web: FicWebApp, request: Request) -> Response:
     return redirect(f"{request.script_root}/settings", code=303)
 
 
-def connect(web: FicWebApp, app, code: str) -> None:
+def connect(web: FicWebApp, app, code: str, uri: str) -> None:
     """Trade the code, keep the tokens, and choose the company when there is only one."""
     from ..fic.client import FicClient, StoreTokens
     from ..settings import update_settings
 
-    tokens = app.exchange_code(code, web.context.settings.fic_redirect_uri)
+    tokens = app.exchange_code(code, uri)
     StoreTokens(web.context.store).save(tokens)
     web.context.reset_client()
     companies = FicClient(app.base_url, tokens.access_token, None).user_companies()

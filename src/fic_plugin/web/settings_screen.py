@@ -32,6 +32,7 @@ from .labels import (
     setting_help,
     setting_label,
 )
+from .oauth import redirect_uri as oauth_redirect_uri
 from .panel import UNEXPECTED, flash, pop_flash
 
 if TYPE_CHECKING:
@@ -51,6 +52,24 @@ CHOICES = {
     "sms_provider": ("", "twilio", "skebby", "test"),
     "smtp_security": ("starttls", "ssl", "none"),
     "language": ("it", "en"),
+}
+#: Help in the owner's words where the setting's own help speaks to the command line (``22=0,10=3``,
+#: JSON, ids, environment variables): the screen has dropdowns for those.
+SCREEN_HELP = {
+    "vat_mapping": N_("For each VAT rate of your orders, choose the matching tax of Fatture in Cloud: without it, "
+                      "documents with that rate cannot be issued. At 0% you can choose a different one for "
+                      "customers in the EU (intra-community supply) and outside it (export)."),
+    "payment_mapping": N_("For each payment method of your shop, choose the method and the account of Fatture in "
+                          "Cloud where payments are recorded (the account with your IBAN for bank transfers)."),
+    "fic_company_id": N_("The company of your Fatture in Cloud account in which documents are issued."),
+    "fic_api_url": N_("Leave it as it is: only a test installation points it elsewhere."),
+    "fic_redirect_uri": N_("Only for the connection from the command line (fic connect); the button above uses "
+                           "the address shown next to it."),
+    "sms_senders": N_("The names (at most 11 letters or digits) or phone numbers your SMS come from, separated by "
+                      "commas."),
+    "language": N_("The language of the plugin's pages."),
+    "smtp_security": N_("How the connection to your mail server is protected: starttls (usually port 587), ssl "
+                        "(port 465) or none."),
 }
 PROVIDER_LABELS = {"test": N_("Test (writes the SMS in the log, sends nothing)")}
 CONNECTION_KEYS = {"fic_api_url", "fic_company_id", "fic_access_token"}
@@ -216,7 +235,7 @@ def render_settings(web: FicWebApp, request: Request, *, values: dict[str, Any] 
         vat_rows=vat_rows(context, shown.get("vat_mapping") or {}, lookups["vat_types"]),
         payment_rows=payment_rows(context, shown.get("payment_mapping") or {}),
         oauth_url=f"{request.script_root}/oauth/start" if settings.fic_client_id else None,
-        callback_url=f"{request.host_url.rstrip('/')}{request.script_root}/oauth/callback",
+        callback_url=oauth_redirect_uri(web, request),
         company_id=shown.get("fic_company_id"),
         vat_new={"rate": request.form.get("vat_new_rate", ""), "id": request.form.get("vat_new_id", "")}
         if request.method == "POST" else {"rate": "", "id": ""},
@@ -241,7 +260,8 @@ def field_view(field: attrs.Attribute, shown: dict[str, Any], errors: dict[str, 
     if isinstance(value, list):
         value = ", ".join(value)
     return {
-        "key": key, "label": setting_label(key), "help": setting_help(key), "widget": widget,
+        "key": key, "label": setting_label(key), "help": _(SCREEN_HELP[key]) if key in SCREEN_HELP else setting_help(key),
+        "widget": widget,
         "value": "" if value is None else value, "error": errors.get(key),
         "checked": str(value).lower() in ("true", "1", "on", "yes"),
         "choices": [(c, choice_label(key, c)) for c in CHOICES.get(key, ())],
