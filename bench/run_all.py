@@ -197,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         "rewrites this file).", "", ""])
     text = header + "\n\n".join(sections) + "\n\n" + NOTES
     print("\n" + text)
+    old = args.out.read_text() if args.out.exists() else ""
+    if "<!-- bench-scale:begin -->" in old:  # make bench-scale's section is its own to rewrite
+        text = text.rstrip("\n") + "\n\n" + old[old.index("<!-- bench-scale:begin -->"):]
     args.out.write_text(text)
     print(f"written to {args.out}")
     return 0
