@@ -251,3 +251,22 @@ def test_a_company_at_its_limit_is_parked_while_another_proceeds(sandbox, redis_
     # The full company ran nothing before its window reopened; the other did not wait for it.
     assert min(finished("pieno")) >= full_at + 4 - 0.5
     assert min(finished("libero")) < min(finished("pieno"))
+
+
+def test_the_shared_pacer_on_redis_keeps_two_processes_within_one_quota(redis_url):
+    """Two workers (two pacers, two ledgers) booking for one company: together within its quota."""
+    shared_pacer = pytest.importorskip("fic_plugin.fic.shared_pacer", reason="the shared pacer is not on this branch")
+    from fic_plugin.fic.ratelimit import RateLimits, WaitTooLong
+    from fic_plugin.fic.redis_ledger import RedisLedger
+
+    client = redis.Redis.from_url(redis_url)
+    limits = RateLimits(hourly=10, hour_seconds=60, short_term=100, short_seconds=60, max_wait=0.5)
+    pacers = [shared_pacer.SharedPacer(limits, RedisLedger(client, "http://fic.example", "9"), "9", margin=0.0,
+                                       sleep=lambda _s: None) for _ in range(2)]
+    for n in range(10):
+        pacers[n % 2].acquire()
+    with pytest.raises(WaitTooLong):
+        pacers[1].acquire()
+    other_company = shared_pacer.SharedPacer(limits, RedisLedger(client, "http://fic.example", "10"), "10",
+                                             margin=0.0, sleep=lambda _s: None)
+    assert other_company.acquire() == 0  # another company's quota is untouched
