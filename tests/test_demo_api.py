@@ -98,7 +98,7 @@ def test_create_then_read_an_order(demo):
     assert order["customer"]["sdi_code"] == "M5UXCR1"
     assert order["customer"]["address_province"] == "RM" and order["customer"]["country_iso"] == "IT"
     assert order["customer"]["phone"] == "+39061234567"
-    assert [line["kind"] for line in order["lines"]] == ["product", "product", "shipping"]
+    assert [line["kind"] for line in order["lines"]] == ["goods", "goods", "shipping"]
     shipping = order["lines"][2]
     # The shipping follows the highest rate among the products (10%, not the default 22%).
     assert (shipping["name"], shipping["unit_price"], shipping["vat_rate"]) == ("Spedizione", "7.90", "10")
@@ -121,8 +121,10 @@ def test_prices_including_vat_keep_the_gross(demo):
     order_id = demo.post("/api/orders", body).json()["id"]
     order = demo.get(f"/api/orders/{order_id}").json()
     assert order["totals"] == {"net": "24.51", "vat": "5.39", "gross": "29.90", "paid": "0",
-                               "due": "29.90", "vat_list": {"22": {"net": "24.51", "vat": "5.39"}}}
-    assert [line["kind"] for line in order["lines"]] == ["product"]  # no shipping line at 0
+                               "due": "29.90", "vat_list": {"22": {"net": "24.51", "vat": "5.39"}},
+                               "rivalsa": "0.00", "cassa": "0.00", "stamp_duty": "0", "withholding_tax": "0.00",
+                               "to_pay": "29.90"}
+    assert [line["kind"] for line in order["lines"]] == ["goods"]  # no shipping line at 0
 
 
 def _customer(**changes) -> dict:
@@ -313,3 +315,24 @@ def test_a_payment_survives_a_failing_plugin(tmp_path: Path):
     result = shop.record_payment(order.id, Decimal("10.00"), "card")
     assert result.events_failed and "queue is down" in result.warnings[0]
     assert shop.shop_get_order(order.id).amount_paid == Decimal("10.00")
+
+
+def test_a_service_with_rivalsa_on_top_is_charged_at_checkout(demo):
+    """With rivalsa INPS charged on top of the price, the shop's total includes it, so the invoice
+    of the paid order totals what was paid; a line's kind comes from the API (default goods)."""
+    from fic_plugin.settings import update_settings
+
+    update_settings(demo.shop.store, {"rivalsa_inps": True, "rivalsa_included_in_price": False})
+    try:
+        body = order_body(shipping="0", lines=[
+            {"name": "Consulenza", "qty": "1", "unit_price": "100", "vat_rate": "22", "kind": "service"},
+            {"name": "Manuale", "qty": "1", "unit_price": "10", "vat_rate": "22"}])
+        order = demo.get(f"/api/orders/{demo.post('/api/orders', body).json()['id']}").json()
+        page = demo.get(f"/orders/{order['id']}").text
+    finally:
+        update_settings(demo.shop.store, {"rivalsa_inps": False, "rivalsa_included_in_price": True})
+    assert [line["kind"] for line in order["lines"]] == ["service", "goods"]
+    assert order["totals"]["rivalsa"] == "4.00"  # on the service only
+    # (100 + 4 + 10) + 22% = 139.08: what the customer pays, what the invoice totals.
+    assert order["totals"]["gross"] == order["totals"]["to_pay"] == order["totals"]["due"] == "139.08"
+    assert "Rivalsa INPS" in page

@@ -56,9 +56,11 @@ def order_json(shop: DemoShop, order: Order, *, documents: bool = True) -> dict[
         "currency": order.currency,
         "totals": {
             "net": str(totals.net), "vat": str(totals.vat), "gross": str(totals.gross),
+            "rivalsa": str(totals.rivalsa), "cassa": str(totals.cassa), "stamp_duty": str(totals.stamp_duty),
+            "withholding_tax": str(totals.withholding_tax), "to_pay": str(totals.to_pay),
             "vat_list": {rate: {k: str(v) for k, v in amounts.items()} for rate, amounts in totals.vat_list.items()},
             "paid": str(paid),
-            "due": str(max(totals.gross - paid, Decimal("0.00"))),
+            "due": str(max(totals.to_pay - paid, Decimal("0.00"))),
         },
         "payments": [payment_json(p) for p in order.payments],
         "amount_paid": str(paid),

@@ -139,7 +139,7 @@ class ShopApp:
                    form: dict | None = None) -> Response:
         order = self._order(order_id)
         totals = self.shop.totals(order)
-        due = max(totals.gross - order.amount_paid, Decimal("0.00"))
+        due = max(totals.to_pay - order.amount_paid, Decimal("0.00"))
         return self.render(
             "order.html", status, order=order, totals=totals, due=due, panel=self._panel(order),
             form_error=form_error, form=form or {"amount": str(due) if due else "", "method": order.payment_method},

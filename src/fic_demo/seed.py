@@ -84,5 +84,5 @@ def seed_orders(shop: DemoShop) -> None:
     for new, days_ago, payments in demo_orders():
         order = shop.create_order(new, created_at=now - timedelta(days=days_ago, hours=2))
         for amount, method, paid_days_ago in payments:
-            value = shop.totals(order).gross if amount == "all" else Decimal(amount)
+            value = shop.totals(order).to_pay if amount == "all" else Decimal(amount)
             shop.record_payment(order.id, value, method, now - timedelta(days=paid_days_ago), fire=False)

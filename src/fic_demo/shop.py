@@ -22,6 +22,7 @@ from fic_plugin import hookimpl
 from fic_plugin.errors import NotFound
 from fic_plugin.i18n import _
 from fic_plugin.model import Customer, Document, EmailMessage, Line, Order, Payment
+from fic_plugin.settings import Settings, load_settings
 from fic_plugin.store import Store
 
 from .schema import create_tables
@@ -147,7 +148,8 @@ class DemoShop:
         """Write the customer, the order and its lines in one transaction; nothing half-written."""
         created = created_at or datetime.now()
         lines = new.lines + _shipping_lines(new.lines, new.shipping)
-        total = order_totals(lines, new.prices_include_vat).gross
+        total = order_totals(lines, new.prices_include_vat, customer=new.customer,
+                             settings=self.settings()).to_pay
         with self.store.transaction() as db:
             customer = {k: getattr(new.customer, k) for k in CUSTOMER_KEYS}
             customer_id = db["demo_customers"].insert({**customer, "created_at": _iso(created)}).last_pk
@@ -225,7 +227,12 @@ class DemoShop:
         return self.store.db.execute("SELECT COUNT(*) FROM demo_orders").fetchone()[0]
 
     def totals(self, order: Order) -> OrderTotals:
-        return order_totals(order.lines, order.prices_include_vat)
+        return order_totals(order.lines, order.prices_include_vat, customer=order.customer,
+                            settings=self.settings())
+
+    def settings(self) -> Settings:
+        """fic-plugin's settings: rivalsa, cassa, ritenuta and bollo decide what the shop charges."""
+        return load_settings(self.store)
 
     def documents(self, order_id: str) -> list[Document]:
         """The fiscal documents fic-plugin keeps for the order (its ``fic_documents`` table)."""
@@ -293,7 +300,7 @@ def _shipping_lines(lines: tuple[Line, ...] | list[Line], shipping: Decimal) -> 
     """
     if shipping <= 0:
         return ()
-    rates = [line.vat_rate for line in lines if line.kind == "product"]
+    rates = [line.vat_rate for line in lines if line.kind in ("goods", "service")]
     return (Line(name=SHIPPING_NAME, qty=1, unit_price=shipping, vat_rate=max(rates, default=DEFAULT_SHIPPING_RATE),
                  kind="shipping"),)
 

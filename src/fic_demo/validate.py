@@ -16,7 +16,7 @@ import attrs
 
 from fic_plugin.errors import InvalidInput
 from fic_plugin.i18n import _
-from fic_plugin.model import Customer, Line
+from fic_plugin.model import LINE_KINDS, Customer, Line
 
 from . import checks
 
@@ -25,7 +25,7 @@ CUSTOMER_KEYS = (
     "sdi_code", "address_street", "address_postal_code", "address_city", "address_province",
     "country_iso",
 )
-LINE_KEYS = ("name", "qty", "unit_price", "vat_rate", "discount", "code")
+LINE_KEYS = ("name", "qty", "unit_price", "vat_rate", "discount", "code", "kind")
 ORDER_KEYS = ("customer", "lines", "prices_include_vat", "payment_method", "shipping")
 PAYMENT_KEYS = ("amount", "method")
 MAX_LINES = 500
@@ -126,7 +126,19 @@ def parse_line(data: Any, where: str) -> Line:
         discount=amount(data.get("discount", "0"), f"{where}.discount", places=2, minimum=Decimal("0"),
                         maximum=Decimal("100"), what=_("a percentage between 0 and 100")),
         code=code or None,
+        kind=_kind(data.get("kind"), where),
     )
+
+
+def _kind(value: Any, where: str) -> str:
+    """A line's kind: goods (default), service (a professional's fee: rivalsa INPS, cassa and
+    ritenuta apply to it), shipping or fee."""
+    if value is None or value == "product":  # product: the old name of goods
+        return "goods"
+    if value not in LINE_KINDS or value == "shipping":
+        raise InvalidInput(_("{where}.kind must be one of goods, service, fee (shipping comes from the order's "
+                             "shipping).").format(where=where), field=f"{where}.kind")
+    return value
 
 
 def parse_payment(body: Any) -> tuple[Decimal, str]:

@@ -171,11 +171,13 @@ class Documents:
         settings = self.context.settings
         # FiC's VAT types (cached by the client) let a rate mapped to a VAT type of another value
         # be refused here, with the order and the rate named, instead of by FiC.
-        vat_rates = {int(t["id"]): Decimal(str(t["value"])) for t in self.context.client.vat_types()
-                     if t.get("value") is not None}
+        vat_types = self.context.client.vat_types()
+        vat_rates = {int(t["id"]): Decimal(str(t["value"])) for t in vat_types if t.get("value") is not None}
+        # The natura of each 0% VAT type (its FatturaPA ei_type) decides the bollo.
+        vat_naturas = {int(t["id"]): t.get("ei_type") or None for t in vat_types}
         payment_methods = {int(m["id"]): m.get("name") for m in self.context.client.payment_methods()}
         payload = build_document(order, document_type, settings, today=dates.today(), vat_rates=vat_rates,
-                                 payment_methods=payment_methods, marker=marker)
+                                 payment_methods=payment_methods, marker=marker, vat_naturas=vat_naturas)
         self.context.pm.hook.fic_document_payload(order=order, document_type=document_type, payload=payload)
         # The marker is what prevents duplicates: a plugin may not take it away.
         payload["subject"] = marker

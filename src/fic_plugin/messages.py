@@ -158,7 +158,7 @@ def builtin_values(order: Order, document: Document | None, *, shop_name: str = 
     # "x", not "×": the sign is outside GSM-7 and would turn every SMS with {products} into
     # UCS-2, 70 characters a part instead of 160.
     products = ", ".join(f"{format_quantity(line.qty)} x {line.name}"
-                         for line in order.lines if line.kind == "product")
+                         for line in order.lines if line.kind in ("goods", "service"))
     values = {
         "customer_name": customer_name(order.customer),
         "customer_email": order.customer.email or "",

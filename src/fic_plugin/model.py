@@ -89,6 +89,12 @@ class Customer:
         return (self.country_iso or "IT").upper() == "IT"
 
     @property
+    def is_business(self) -> bool:
+        """A company, a public administration, or a person with a VAT number (a sole trader):
+        the customers who act as withholding agents for the ritenuta d'acconto."""
+        return self.type != "person" or bool((self.vat_number or "").strip())
+
+    @property
     def vat_area(self) -> str:
         """``IT``, ``EU`` or ``extra-EU``: a 0% sale's exemption (natura) depends on it, e.g. an
         intra-community supply (N3.2) or an export (N3.1)."""
@@ -97,9 +103,30 @@ class Customer:
         return "EU" if self.country_iso.upper() in EU_COUNTRIES else "extra-EU"
 
 
+#: What an order line is: ``goods``, a ``service`` (the professional's compensation: rivalsa
+#: INPS, cassa and ritenuta apply to it), ``shipping`` or another ``fee`` (cash on delivery,
+#: packaging …: not compensation). ``product``, the old name of ``goods``, is still read.
+LINE_KINDS = ("goods", "service", "shipping", "fee")
+
+
+def _line_kind(value: Any) -> str:
+    kind = "goods" if value in (None, "", "product") else str(value).strip().lower()
+    if kind == "product":
+        kind = "goods"
+    if kind not in LINE_KINDS:
+        raise InvalidInput(_kind_error(value), field="kind")
+    return kind
+
+
+def _kind_error(value: Any) -> str:
+    from .i18n import _
+
+    return _("{kind!r} is not a line kind: use one of {kinds}.").format(kind=value, kinds=", ".join(LINE_KINDS))
+
+
 @attrs.frozen
 class Line:
-    """One row of the order: a product, the shipping or a fee.
+    """One row of the order: goods, a service, the shipping or a fee (``kind``).
 
     ``unit_price`` is net of VAT unless the order says ``prices_include_vat``; ``vat_rate`` and
     ``discount`` are percentages.
@@ -110,8 +137,13 @@ class Line:
     unit_price: Decimal = attrs.field(converter=to_decimal)
     vat_rate: Decimal = attrs.field(converter=to_decimal)
     discount: Decimal = attrs.field(default=Decimal("0"), converter=to_decimal)
-    kind: str = attrs.field(default="product", validator=attrs.validators.in_(("product", "shipping", "fee")))
+    kind: str = attrs.field(default="goods", converter=_line_kind)
     code: str | None = None
+
+    @property
+    def is_compensation(self) -> bool:
+        """A professional's fee: what rivalsa INPS, cassa and ritenuta are computed on."""
+        return self.kind == "service"
 
 
 @attrs.frozen

@@ -204,6 +204,43 @@ def _numeration(value: Any) -> str:
     return text
 
 
+def _percent(value: Any) -> Decimal:
+    """A percentage between 0 and 100 (``20``, ``"20,5"``); 0 means "off"."""
+    if value in (None, ""):
+        return Decimal("0")
+    try:
+        if isinstance(value, (bool, float)):
+            raise ValueError
+        number = Decimal(str(value).strip().rstrip("%").replace(",", "."))
+    except Exception:
+        raise ValueError(_("{value!r} is not a percentage: write it like 20 or 4").format(value=value)) from None
+    if not number.is_finite() or not 0 <= number <= 100:
+        raise ValueError(_("{value} is not between 0 and 100").format(value=value))
+    return number.normalize() if number else Decimal("0")
+
+
+#: FatturaPA TipoCassa codes (TC01 Cassa nazionale previdenza avvocati … TC22 INPS).
+CASSA_TYPES = tuple(f"TC{n:02d}" for n in range(1, 23))
+#: FatturaPA CausalePagamento of the ritenuta (A: professional services, the usual one).
+WITHHOLDING_CAUSALS = ("A", "B", "C", "D", "E", "G", "H", "I", "L", "L1", "M", "M1", "M2", "N", "O", "O1",
+                       "P", "Q", "R", "S", "T", "U", "V", "V1", "V2", "W", "X", "Y", "ZO")
+
+
+def _cassa_type(value: Any) -> str:
+    text = "" if value is None else str(value).strip().upper()
+    if text and text not in CASSA_TYPES:
+        raise ValueError(_("{value!r} is not a cassa type: use TC01 … TC22 (FatturaPA TipoCassa)").format(
+            value=value))
+    return text
+
+
+def _withholding_causal(value: Any) -> str:
+    text = "A" if value in (None, "") else str(value).strip().upper()
+    if text not in WITHHOLDING_CAUSALS:
+        raise ValueError(_("{value!r} is not a FatturaPA CausalePagamento (A, B, C … ZO)").format(value=value))
+    return text
+
+
 def _max_len(limit: int):
     def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:
         if len(value) > limit:
@@ -231,13 +268,40 @@ class Settings:
 
     # --- documents ---
     rivalsa_inps: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
-        "Applica Rivalsa INPS 4%", "Adds the 4% INPS rivalsa to every invoice.", "documents"))
+        "Applica Rivalsa INPS 4%",
+        "Adds the 4% INPS rivalsa on the professional's fees (lines of kind service), not on goods, "
+        "shipping or other fees.", "documents"))
+    rivalsa_included_in_price: bool = attrs.field(default=True, converter=_to_bool, metadata=_meta(
+        "Rivalsa e cassa incluse nel prezzo",
+        "On: the price of a service already includes the rivalsa INPS and the cassa, which the "
+        "invoice carves out of it (like VAT from a gross price). Off: the shop charges them on top.",
+        "documents"))
+    withholding_tax: Decimal = attrs.field(default=Decimal("0"), converter=_percent, metadata=_meta(
+        "Ritenuta d'acconto",
+        "Ritenuta d'acconto percent (usually 20) withheld by business customers on fees + rivalsa "
+        "INPS; 0 = off.", "documents"))
+    withholding_tax_causal: str = attrs.field(default="A", converter=_withholding_causal, metadata=_meta(
+        "Causale ritenuta", "FatturaPA CausalePagamento of the ritenuta (A: professional services).",
+        "documents"))
+    cassa_type: str = attrs.field(default="", converter=_cassa_type, metadata=_meta(
+        "Tipo cassa previdenziale", "FatturaPA TipoCassa TC01 … TC22 of your cassa; empty = none.",
+        "documents"))
+    cassa_rate: Decimal = attrs.field(default=Decimal("0"), converter=_percent, metadata=_meta(
+        "Aliquota cassa previdenziale",
+        "Percent of the fees owed to the cassa (e.g. 4); subject to VAT, outside the ritenuta's base.",
+        "documents"))
     ignore_required_fields: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
         "Ignora campi obbligatori",
         "Issue documents even for Italian customers without Partita IVA or codice fiscale.", "documents"))
     stamp_duty: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
         "Applica marca da bollo",
-        "Adds the €2.00 stamp duty when the amount not subject to VAT exceeds €77.47.", "documents"))
+        "Declares the €2.00 stamp duty on invoices, receipts and credit notes when the amount not "
+        "subject to VAT (by natura: N1, N2.x, N3.4–N3.6, N4, N5; not N3.1, N3.2, N6.x) exceeds €77.47.",
+        "documents"))
+    stamp_duty_charged_to_customer: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
+        "Bollo a carico del cliente",
+        "On: the €2.00 bollo is a 0% N1 line \"Rivalsa bollo\" the customer pays. Off: it is only "
+        "declared on the document.", "documents"))
     numeration: str = attrs.field(default="", converter=_numeration, metadata=_meta(
         "Suffisso numerazione", "Numbering suffix of every document but delivery notes (e.g. /A gives 1/A).",
         "documents"))
@@ -337,7 +401,8 @@ class Settings:
                                 field=name) from None
 
     def to_mapping(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        # Percentages are stored as text: a JSON float would not keep 20.5 exactly.
+        return attrs.asdict(self, value_serializer=lambda _i, _f, v: str(v) if isinstance(v, Decimal) else v)
 
 
 def _reason(error: Exception, name: str) -> str:

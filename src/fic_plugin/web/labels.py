@@ -99,8 +99,14 @@ SETTING_GROUPS = {
 #: Setting labels (the Italian ones are the settings' ``label`` metadata, kept equal by a test).
 SETTING_LABELS = {
     "rivalsa_inps": N_("Apply INPS rivalsa 4%"),
+    "rivalsa_included_in_price": N_("Rivalsa and cassa included in the price"),
+    "withholding_tax": N_("Withholding tax"),
+    "withholding_tax_causal": N_("Withholding tax causal"),
+    "cassa_type": N_("Pension fund type"),
+    "cassa_rate": N_("Pension fund rate"),
     "ignore_required_fields": N_("Ignore required fields"),
     "stamp_duty": N_("Apply stamp duty"),
+    "stamp_duty_charged_to_customer": N_("Stamp duty charged to the customer"),
     "numeration": N_("Numbering suffix"),
     "default_notes": N_("Default notes"),
     "payment_due_days": N_("Days to payment due date"),
