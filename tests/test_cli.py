@@ -29,7 +29,9 @@ def test_migrate_creates_the_tables_once_and_other_commands_ask_for_it(tmp_path,
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "fic migrate" in error and str(db) in error
     assert main(["--db", str(db), "--json", "migrate"]) == 0
-    assert json.loads(capsys.readouterr().out)["applied"] == ["m001_initial", "m002_utc_timestamps"]
+    from fic_plugin.store.migrations import MIGRATIONS
+
+    assert json.loads(capsys.readouterr().out)["applied"] == [name for name, _function in MIGRATIONS]
     assert main(["--db", str(db), "migrate"]) == 0
     assert "già aggiornato" in capsys.readouterr().out
     assert main(["--db", str(db), "settings", "show"]) == 0

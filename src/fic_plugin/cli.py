@@ -110,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--type", default="invoice", choices=DOCUMENT_TYPE_CHOICES[:4],
                         help="document type (default invoice)")
     create.set_defaults(handler=cmd_doc_create)
+    preview = docs.add_parser("preview", help="FiC's totals of the document the order would get (creates nothing)")
+    preview.add_argument("order_id", metavar="ORDER_ID")
+    preview.add_argument("--type", default="invoice", choices=DOCUMENT_TYPE_CHOICES[:4],
+                         help="document type (default invoice)")
+    preview.set_defaults(handler=cmd_doc_preview)
     listing = docs.add_parser("list", help="list documents (of one order, or all)")
     listing.add_argument("order_id", metavar="ORDER_ID", nargs="?")
     listing.set_defaults(handler=cmd_doc_list)
@@ -259,6 +264,15 @@ def cmd_doc_create(args: argparse.Namespace) -> int:
     context = open_context(args)
     document = Documents(context).create(args.order_id, args.type)
     emit(args, describe_document(document), lambda: describe_document(document)["summary"])
+    return 0
+
+
+def cmd_doc_preview(args: argparse.Namespace) -> int:
+    from .documents import Documents, describe_preview
+
+    preview = Documents(open_context(args)).preview_totals(args.order_id, args.type)
+    data = {"fic": preview["fic"], "local": preview["local"], "charged": preview["charged"]}
+    emit(args, data, lambda: describe_preview(preview, args.type))
     return 0
 
 

@@ -24,7 +24,7 @@ from .context import acting_for
 from .errors import Busy, Conflict, InvalidInput, NotFound, Queued
 from .i18n import _, pgettext
 from .model import CONVERSIONS, DOCUMENT_TYPES, Document, Order
-from .money import format_money
+from .money import Totals, format_money
 from .store import now_iso
 
 if TYPE_CHECKING:
@@ -116,11 +116,14 @@ class Documents:
         # FiC holds no document with this marker: building the payload or creating it may fail
         # without leaving anything behind, except when FiC may have done it after all.
         try:
-            payload = self._payload(order, document_type, document.marker)
+            payload, totals = self._payload(order, document_type, document.marker)
             with self.store.transaction():
                 document.attempted_at = now_iso()
+                document.charged = totals.amount_gross
                 self.store.update_document(document)
-            created = self.context.client.create_document(payload)
+            # FiC settles the totals: where its amount_due differs from ours it fixes the last
+            # instalment instead of refusing the document (0 extra requests).
+            created = self.context.client.create_document(payload, {"fix_payments": True})
         except BaseException as error:
             # An interrupt in flight (Ctrl-C, SystemExit) leaves the outcome unknown as well.
             if isinstance(error, Exception) and not _maybe_applied(error):
@@ -165,8 +168,9 @@ class Documents:
             self.store.delete_document(document.id)
         self.store.audit("create", _("refused: {error}").format(error=error), order_id=document.order_id)
 
-    def _payload(self, order: Order, document_type: str, marker: str | None) -> dict[str, Any]:
-        from .payload import build_document
+    def _payload(self, order: Order, document_type: str, marker: str | None) -> tuple[dict[str, Any], Totals]:
+        """The FiC document for the order, with the totals the shop charges for it."""
+        from .payload import build_document, expected_totals
 
         settings = self.context.settings
         # FiC's VAT types (cached by the client) let a rate mapped to a VAT type of another value
@@ -180,8 +184,21 @@ class Documents:
                                  payment_methods=payment_methods, marker=marker, vat_naturas=vat_naturas)
         self.context.pm.hook.fic_document_payload(order=order, document_type=document_type, payload=payload)
         # The marker is what prevents duplicates: a plugin may not take it away.
-        payload["subject"] = marker
-        return payload
+        if marker is not None:
+            payload["subject"] = marker
+        totals = expected_totals(order, settings, document_type=document_type, vat_naturas=vat_naturas)
+        return payload, totals
+
+    def preview_totals(self, order_id: str, document_type: str) -> dict[str, Any]:
+        """FiC's totals for the document the order would get, before creating it (one request).
+
+        ``{"fic": FiC's answer, "local": the plugin's own reading, "charged": the order's total}``.
+        """
+        order = self.context.order(order_id)
+        payload, totals = self._payload(order, document_type, None)
+        with acting_for(order.id, None):
+            fic = self.context.client.new_document_totals(payload)
+        return {"fic": fic, "local": totals.as_fic(), "charged": totals.amount_gross, "order": order}
 
     def _find_in_fic(self, document: Document) -> dict[str, Any] | None:
         query = f"subject = '{document.marker}'"
@@ -198,6 +215,9 @@ class Documents:
             self.store.update_document(document)
         self.store.audit("create", f"{document.type_label} n. {document.full_number}",
                          order_id=order.id, document_id=document.id)
+        if document.total_differs:
+            self.store.audit("totals", total_difference(document, order), order_id=order.id,
+                             document_id=document.id)
         self.context.pm.hook.fic_document_issued(order=order, document=document)
         return document
 
@@ -360,16 +380,21 @@ class Documents:
         if document is None or not document.is_synced or document.amount_due is None:
             return document
         paid = order.amount_paid
-        if paid == document.amount_paid and document.status == _payment_status(paid, document.amount_due):
+        # A fully paid order is paid, whatever cent FiC's total differs by: never a phantom due.
+        status = "paid" if order.paid_at is not None else _payment_status(paid, document.amount_due)
+        if paid == document.amount_paid and document.status == status:
             return document
         if paid > document.amount_due:
             log.warning("order %s: paid %s, more than the document's %s", order.id, paid, document.amount_due)
         instalments = payments_list(order, document.amount_due, self.context.settings, dates.today(),
                                     document_type=document.type)
         with acting_for(order.id, document.id):
-            self.context.client.modify_document(document.fic_id, {"payments_list": instalments})
+            answer = self.context.client.modify_document(document.fic_id, {"payments_list": instalments},
+                                                         {"fix_payments": True})
+        if isinstance(answer, dict) and answer.get("amount_due") is not None:
+            document.amount_due = Decimal(str(answer["amount_due"]))
         document.amount_paid = paid
-        document.status = _payment_status(paid, document.amount_due)
+        document.status = status
         with self.store.transaction():
             self.store.update_document(document)
         self.store.audit("payments", _("paid {paid} of {total}").format(
@@ -409,6 +434,30 @@ def _payment_status(paid: Decimal, due: Decimal) -> str:
     return "paid" if paid >= due else "partly_paid"
 
 
+def describe_preview(preview: dict[str, Any], document_type: str) -> str:
+    """One sentence of FiC's preview: total, amount due, VAT, and a difference if there is one."""
+    fic = preview["fic"]
+    total = Decimal(str(fic.get("amount_gross", 0)))
+    text = _("Preview of the {label}: FiC total {total}, amount due {due}, VAT {vat}.").format(
+        label=DOCUMENT_TYPES.get(document_type, document_type), total=format_money(total),
+        due=format_money(Decimal(str(fic.get("amount_due", 0)))), vat=format_money(Decimal(str(fic.get("amount_vat", 0)))))
+    if total != preview["charged"]:
+        text += " " + _("FiC total {fic} — order total {charged}").format(
+            fic=format_money(total), charged=format_money(preview["charged"]))
+    return text
+
+
+def total_difference(document: Document, order: Order | None = None) -> str:
+    """"Totale FiC 44,91 € — incassati 44,90 €": FiC's total beside what the shop charged."""
+    if order is not None and order.paid_at is not None:
+        return _("FiC total {fic} — collected {charged}").format(
+            fic=format_money(document.amount_gross, document.currency),
+            charged=format_money(document.charged, document.currency))
+    return _("FiC total {fic} — order total {charged}").format(
+        fic=format_money(document.amount_gross, document.currency),
+        charged=format_money(document.charged, document.currency))
+
+
 def _apply_fic_fields(document: Document, fic: dict[str, Any]) -> None:
     """Copy FiC's answer (id, number, date, amounts, paid state) onto the local row."""
     document.fic_id = int(fic["id"])
@@ -418,6 +467,8 @@ def _apply_fic_fields(document: Document, fic: dict[str, Any]) -> None:
         document.date = date.fromisoformat(str(fic["date"]))
     if fic.get("amount_due") is not None:
         document.amount_due = Decimal(str(fic["amount_due"]))
+    if fic.get("amount_gross") is not None:
+        document.amount_gross = Decimal(str(fic["amount_gross"]))
     document.ei_status = fic.get("ei_status")
     paid = sum((Decimal(str(p.get("amount") or 0)) for p in fic.get("payments_list") or []
                 if p.get("status") == "paid"), Decimal("0"))
@@ -435,6 +486,8 @@ def describe_document(document: Document) -> dict[str, Any]:
             id=document.id, label=document.type_label, number=document.full_number,
             date=document.date.strftime("%d/%m/%Y") if document.date else "-", order=document.order_id,
             amount=format_money(document.amount_due, document.currency), state=state)
+        if document.total_differs:
+            summary += " (" + total_difference(document) + ")"
     else:
         summary = _("[doc {id}] {label} for order {order}: being created").format(
             id=document.id, label=document.type_label, order=document.order_id)
@@ -449,6 +502,8 @@ def describe_document(document: Document) -> dict[str, Any]:
         "status": document.status,
         "amount_due": str(document.amount_due) if document.amount_due is not None else None,
         "amount_paid": str(document.amount_paid),
+        "amount_gross": str(document.amount_gross) if document.amount_gross is not None else None,
+        "charged": str(document.charged) if document.charged is not None else None,
         "sent_at": document.sent_at.isoformat() if document.sent_at else None,
         "sent_to": document.sent_to,
         "converted_from": document.converted_from,

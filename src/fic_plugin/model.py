@@ -210,6 +210,10 @@ class Document:
     amount_due: Decimal | None = attrs.field(default=None, converter=_optional_decimal)
     amount_paid: Decimal = attrs.field(default=Decimal("0"), converter=to_decimal)
     currency: str = "EUR"
+    #: FiC's total of the document (``amount_gross``), as FiC computed it: FiC settles the totals.
+    amount_gross: Decimal | None = attrs.field(default=None, converter=_optional_decimal)
+    #: What the shop charged for the order (its total by the plugin's rules) when it was issued.
+    charged: Decimal | None = attrs.field(default=None, converter=_optional_decimal)
     sent_at: datetime | None = None
     sent_to: str | None = None
     sent_channel: str | None = None
@@ -230,6 +234,11 @@ class Document:
     @property
     def type_label(self) -> str:
         return DOCUMENT_TYPES.get(self.type, self.type)
+
+    @property
+    def total_differs(self) -> bool:
+        """FiC's total is not what the shop charged (FiC's rounding, a rule read differently)."""
+        return self.amount_gross is not None and self.charged is not None and self.amount_gross != self.charged
 
     @property
     def full_number(self) -> str:

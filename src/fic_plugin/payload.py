@@ -208,7 +208,8 @@ def payments_list(order: Order, amount_due: Decimal, settings: Settings, today: 
               "pagamenti.").format(number=order.number, method=order.payment_method),
             field="payment_mapping", order_id=order.id)
     paid_on = _last_payment_date(order) or today
-    if paid >= amount_due:
+    # A paid order (the shop says so) is paid in full, even when FiC's total is a cent above.
+    if paid >= amount_due or (order.paid_at is not None and document_type != "credit_note"):
         return [_instalment(amount_due, paid_on, "paid", account, paid_date=paid_on)]
     return [
         _instalment(paid, paid_on, "paid", account, paid_date=paid_on),

@@ -463,9 +463,10 @@ def describe(settings: Settings, store: Store | None = None) -> list[dict[str, A
     """Rows for ``fic settings show`` and the settings screen; secrets only say whether they are set."""
     rows = []
     for field in Settings.fields():
+        value = getattr(settings, field.name)
         rows.append({
             "key": field.name,
-            "value": getattr(settings, field.name),
+            "value": str(value) if isinstance(value, Decimal) else value,
             "label": field.metadata.get("label", field.name),
             "help": field.metadata.get("help", ""),
             "group": field.metadata.get("group", ""),

@@ -212,3 +212,11 @@ def m002_utc_timestamps(store: Store) -> None:
                 moment = datetime.fromisoformat(value)
                 if moment.tzinfo is None:
                     store.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", [clock.iso(moment), row_id])
+
+
+@migration
+def m003_document_totals(store: Store) -> None:
+    # FiC settles the totals: its amount_gross is kept beside what the shop charged, so a
+    # difference can be shown instead of becoming a phantom amount due.
+    store.execute("ALTER TABLE fic_documents ADD COLUMN amount_gross TEXT")
+    store.execute("ALTER TABLE fic_documents ADD COLUMN charged TEXT")

@@ -63,6 +63,20 @@ def create(web: FicWebApp, request: Request, order_id: str) -> Response:
     return web.act(request, order_id, action, web.order_url(request, order_id))
 
 
+def totals_preview(web: FicWebApp, request: Request, order_id: str) -> Response:
+    """"Anteprima totali": FiC's own totals for the chosen type, asked on demand (one request)."""
+    document_type = request.form.get("type", "")
+
+    def action() -> str:
+        if document_type not in PANEL_DOCUMENT_TYPES:
+            raise InvalidInput(_("Choose the type of document to create."), field="type")
+        from ..documents import Documents, describe_preview
+
+        return describe_preview(Documents(web.context).preview_totals(order_id, document_type), document_type)
+
+    return web.act(request, order_id, action, web.order_url(request, order_id))
+
+
 def view(web: FicWebApp, request: Request, document_id: int) -> Response:
     """Redirect to a fresh link to the PDF: FiC's links expire, so none is ever stored."""
     document = web.context.store.document(document_id)
@@ -195,6 +209,7 @@ def retry_job(web: FicWebApp, request: Request, job_id: int) -> Response:
 HANDLERS = {
     "order_page": order_page,
     "create": create,
+    "totals_preview": totals_preview,
     "view": view,
     "convert": convert,
     "delete": delete,

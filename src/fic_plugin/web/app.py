@@ -37,6 +37,7 @@ URLS = Map([
     Rule("/static/<path:name>", endpoint="static", methods=["GET"]),
     Rule("/orders/<order_id>", endpoint="order_page", methods=["GET"]),
     Rule("/orders/<order_id>/documents", endpoint="create", methods=["POST"]),
+    Rule("/orders/<order_id>/totals", endpoint="totals_preview", methods=["POST"]),
     Rule("/orders/<order_id>/schedule", endpoint="schedule", methods=["GET", "POST"]),
     Rule("/orders/<order_id>/schedule/cancel", endpoint="cancel_schedule", methods=["POST"]),
     Rule("/documents/<int:document_id>/view", endpoint="view", methods=["GET"]),

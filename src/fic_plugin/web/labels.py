@@ -75,6 +75,7 @@ ACTIVITY_LABELS = {
     "convert": N_("Conversion"),
     "delete": N_("Deletion"),
     "payments": N_("Payments"),
+    "totals": N_("Totals"),
     "sync_payments": N_("Payment update"),
     "order_refunded": N_("Refund"),
     "send": N_("Sending"),

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import wording
+from ..documents import total_difference
 from ..errors import FicError
 from ..i18n import _, current_language, language, pgettext
 from ..model import CONVERSIONS, PANEL_DOCUMENT_TYPES, Document, Order
@@ -157,6 +158,8 @@ def document_view(document: Document, siblings: list[Document]) -> dict[str, Any
         "number": document.full_number,
         "date": day(document.date),
         "total": money(document.amount_due, document.currency),
+        # FiC settles the totals; when its total is not what the shop charged, say so in words.
+        "total_note": total_difference(document) if document.total_differs else "",
         "payment": payment_state(document) if document.type in PAYMENT_TYPES else "—",
         "paid": document.status == "paid" or document.type not in PAYMENT_TYPES,
         "sent": sent_state(document),
