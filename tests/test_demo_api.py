@@ -34,6 +34,11 @@ class Recorder:
         assert order.paid_at is not None and order.status == "paid"
         self.calls.append(("order_paid", order.id, None))
 
+    @hookimpl
+    def order_refunded(self, order, refund) -> None:
+        assert refund in order.refunds  # like payments: the order already includes it
+        self.calls.append(("order_refunded", order.id, refund.amount))
+
     def count(self, hook: str, order_id: str) -> int:
         return sum(1 for name, oid, _ in self.calls if name == hook and oid == order_id)
 
@@ -298,6 +303,7 @@ def test_documents_come_from_the_plugin_store(demo):
         "id": documents[0]["id"], "type": "invoice", "fic_id": 777, "number": 12, "numeration": "/A",
         "date": None, "status": "partly_paid", "amount_paid": "20.00", "sent_at": None, "sent_to": None,
         "converted_from": None, "last_error": None,
+        "amount_due": None, "amount_gross": None, "corrects": None,
     }]
 
 
@@ -336,3 +342,20 @@ def test_a_service_with_rivalsa_on_top_is_charged_at_checkout(demo):
     # (100 + 4 + 10) + 22% = 139.08: what the customer pays, what the invoice totals.
     assert order["totals"]["gross"] == order["totals"]["to_pay"] == order["totals"]["due"] == "139.08"
     assert "Rivalsa INPS" in page
+
+
+def test_refunds_by_amount_and_by_lines_fire_order_refunded_and_are_listed(demo):
+    order_id = demo.post("/api/orders", order_body()).json()["id"]
+    by_amount = demo.post(f"/api/orders/{order_id}/refunds", {"amount": "10.00", "reason": "reso"})
+    assert by_amount.status_code == 201, by_amount.text
+    by_lines = demo.post(f"/api/orders/{order_id}/refunds", {"lines": [{"index": 0, "qty": 1}]})
+    assert by_lines.status_code == 201, by_lines.text
+    assert demo.recorder.count("order_refunded", str(order_id)) == 2
+    order = demo.get(f"/api/orders/{order_id}").json()
+    refunds = order["refunds"]
+    assert [(r["amount"], r["reason"], r["lines"]) for r in refunds] == [
+        ("10.00", "reso", []), (refunds[1]["amount"], "", [{"index": 0, "qty": "1"}])]
+    line = order["lines"][0]  # one of them, with its discount and its VAT
+    one = Decimal(line["total"]) / Decimal(line["qty"]) * (1 + Decimal(line["vat_rate"]) / 100)
+    assert abs(Decimal(refunds[1]["amount"]) - one) <= Decimal("0.01")
+    assert "Rimborsa" in demo.get(f"/orders/{order_id}").text

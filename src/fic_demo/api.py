@@ -12,12 +12,15 @@ from typing import Any
 
 from fic_plugin.model import Document, Order, Payment
 
+from .refunds import refund_json
 from .shop import DemoShop
 from .totals import line_total
 from .validate import CUSTOMER_KEYS
 
 DOCUMENT_KEYS = ("id", "type", "fic_id", "number", "numeration", "date", "status", "amount_paid",
-                 "sent_at", "sent_to", "converted_from", "last_error")
+                 "sent_at", "sent_to", "converted_from", "last_error", "amount_due", "amount_gross",
+                 # a credit note: the local id of the invoice it corrects
+                 "corrects")
 
 
 def _text(value: Any) -> Any:
@@ -63,6 +66,7 @@ def order_json(shop: DemoShop, order: Order, *, documents: bool = True) -> dict[
             "due": str(max(totals.to_pay - paid, Decimal("0.00"))),
         },
         "payments": [payment_json(p) for p in order.payments],
+        "refunds": [refund_json(r) for r in order.refunds],
         "amount_paid": str(paid),
         "paid_at": order.paid_at.isoformat() if order.paid_at else None,
         "status": order.status,

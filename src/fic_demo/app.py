@@ -28,6 +28,7 @@ from fic_plugin.i18n import _
 from fic_plugin.money import format_money
 
 from .api import order_json, payment_json
+from .refunds import record_refund, refund_json
 from .shop import DemoShop
 from .totals import line_total
 from .validate import amount, parse_method, parse_order, parse_payment
@@ -48,6 +49,8 @@ URLS = Map([
     Rule("/api/orders", endpoint="api_orders", methods=["GET", "POST"]),
     Rule("/api/orders/<int:order_id>", endpoint="api_order", methods=["GET"]),
     Rule("/api/orders/<int:order_id>/payments", endpoint="api_payments", methods=["POST"]),
+    Rule("/api/orders/<int:order_id>/refunds", endpoint="api_refunds", methods=["POST"]),
+    Rule("/orders/<int:order_id>/refunds", endpoint="refund_form", methods=["POST"]),
 ], strict_slashes=False)
 
 
@@ -136,7 +139,7 @@ class ShopApp:
         return Markup(html) if html else Markup("—")
 
     def order_page(self, request: Request, order_id: int, *, status: int = 200, form_error: str | None = None,
-                   form: dict | None = None) -> Response:
+                   form: dict | None = None, refund_error: str | None = None) -> Response:
         order = self._order(order_id)
         totals = self.shop.totals(order)
         due = max(totals.to_pay - order.amount_paid, Decimal("0.00"))
@@ -144,6 +147,7 @@ class ShopApp:
             "order.html", status, order=order, totals=totals, due=due, panel=self._panel(order),
             form_error=form_error, form=form or {"amount": str(due) if due else "", "method": order.payment_method},
             recorded=request.args.get("registrato"), event_failed=request.args.get("avviso") == "evento",
+            refund_error=refund_error, refunded=request.args.get("rimborsato"),
         )
 
     def payment_form(self, request: Request, order_id: int) -> Response:
@@ -159,6 +163,21 @@ class ShopApp:
         if result.events_failed:
             target += "&avviso=evento"
         return redirect(target, code=303)
+
+    def refund_form(self, request: Request, order_id: int) -> Response:
+        """"Rimborsa": an amount, or a quantity for each line (empty = not refunded)."""
+        order = self._order(order_id)
+        form = request.form
+        lines = [{"index": i, "qty": form.get(f"qty_{i}", "").strip().replace(",", ".")}
+                 for i in range(len(order.lines)) if form.get(f"qty_{i}", "").strip()]
+        body: dict[str, Any] = {"lines": lines} if lines else {"amount": form.get("amount", "").strip().replace(",", ".")}
+        if form.get("reason", "").strip():
+            body["reason"] = form["reason"].strip()
+        try:
+            record_refund(self.shop, str(order_id), body)
+        except InvalidInput as error:
+            return self.order_page(request, order_id, status=400, refund_error=error.message)
+        return redirect(f"/orders/{order_id}?rimborsato=1", code=303)
 
     def _panel(self, order: Any) -> Markup | None:
         """The plugin's fragment, or None when it has nothing or fails (the page shows a notice)."""
@@ -202,6 +221,13 @@ class ShopApp:
             "paid_at": order.paid_at.isoformat() if order.paid_at else None,
             "became_paid": result.became_paid, "warnings": list(result.warnings),
         }, 201)
+
+
+    def api_refunds(self, request: Request, order_id: int) -> Response:
+        self._order(order_id)
+        order, refund = record_refund(self.shop, str(order_id), _body(request))
+        return _json({"order_id": order.id, "refund": refund_json(refund),
+                      "refunds": [refund_json(r) for r in order.refunds]}, 201)
 
 
 def _body(request: Request) -> Any:

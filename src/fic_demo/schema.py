@@ -39,6 +39,12 @@ TABLES: dict[str, dict] = {
         "not_null": {"order_id", "position", "name", "qty", "unit_price", "vat_rate", "discount", "kind"},
         "foreign_keys": [("order_id", "demo_orders", "id")],
     },
+    "demo_refunds": {
+        # lines: JSON [{"line_index": 0, "qty": "1"}], empty for a refund of an amount.
+        "columns": {"id": int, "order_id": int, "amount": str, "reason": str, "lines": str, "refunded_at": str},
+        "not_null": {"order_id", "amount", "lines", "refunded_at"},
+        "foreign_keys": [("order_id", "demo_orders", "id")],
+    },
     "demo_payments": {
         "columns": {"id": int, "order_id": int, "amount": str, "method": str, "paid_at": str},
         "not_null": {"order_id", "amount", "method", "paid_at"},

@@ -275,10 +275,14 @@ class DemoShop:
         for r in db.query(f"SELECT * FROM demo_payments WHERE order_id IN ({marks}) ORDER BY id", ids):
             payments[r["order_id"]].append(Payment(amount=r["amount"], method=r["method"],
                                                    paid_at=datetime.fromisoformat(r["paid_at"]), id=str(r["id"])))
-        return [self._order(r, customers[r["customer_id"]], lines[r["id"]], payments[r["id"]]) for r in rows]
+        from .refunds import load_refunds
+
+        refunds = load_refunds(self, ids)
+        return [self._order(r, customers[r["customer_id"]], lines[r["id"]], payments[r["id"]], refunds[r["id"]])
+                for r in rows]
 
     @staticmethod
-    def _order(row: dict, customer: dict, lines: list[Line], payments: list[Payment]) -> Order:
+    def _order(row: dict, customer: dict, lines: list[Line], payments: list[Payment], refunds: list) -> Order:
         paid = sum((p.amount for p in payments), Decimal("0"))
         status = "paid" if row["paid_at"] else ("partly_paid" if paid > 0 else "pending")
         return Order(
@@ -289,6 +293,7 @@ class DemoShop:
             prices_include_vat=bool(row["prices_include_vat"]), payment_method=row["payment_method"],
             currency=row["currency"], payments=payments,
             paid_at=datetime.fromisoformat(row["paid_at"]) if row["paid_at"] else None, status=status,
+            refunds=refunds,
         )
 
 

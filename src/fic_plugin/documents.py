@@ -15,6 +15,7 @@ How "exactly once" holds (see also ``jobs``):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,11 @@ PAYABLE_TYPES = ("invoice", "receipt", "proforma")
 def marker_for(order_id: str, document_type: str, generation: int) -> str:
     """The reference written in FiC's ``subject`` to find this document again."""
     return f"fic-plugin:order-{order_id}:{document_type}:{generation}"
+
+
+def refund_marker(order_id: str, refund_id: str) -> str:
+    """The marker of a refund's credit note: one per refund, whatever happens to the others."""
+    return f"fic-plugin:order-{order_id}:credit_note:refund-{refund_id}"
 
 
 class Documents:
@@ -106,7 +112,13 @@ class Documents:
         finally:
             self._unlease(document)
 
-    def _create(self, order: Order, document: Document) -> Document:
+    def _create(self, order: Order, document: Document,
+                build: Callable[[], tuple[dict[str, Any], Totals]] | None = None) -> Document:
+        """Create the intent's document in FiC, or adopt the one a lost answer left there.
+
+        ``build`` makes the payload (default: the order's document of the intent's type; a
+        credit note brings its own).
+        """
         document_type = document.type
         if document.attempted_at:
             found = self._find_in_fic(document)
@@ -116,7 +128,7 @@ class Documents:
         # FiC holds no document with this marker: building the payload or creating it may fail
         # without leaving anything behind, except when FiC may have done it after all.
         try:
-            payload, totals = self._payload(order, document_type, document.marker)
+            payload, totals = build() if build else self._payload(order, document_type, document.marker)
             with self.store.transaction():
                 document.attempted_at = now_iso()
                 document.charged = totals.amount_gross
@@ -131,20 +143,23 @@ class Documents:
             raise
         return self._adopt(order, document, created)
 
-    def _reserve(self, order: Order, document_type: str) -> Document:
-        """The intent row for (order, type), found or written now, leased to this worker.
+    def _reserve(self, order: Order, document_type: str, *, refund_id: str = "",
+                 corrects: int | None = None) -> Document:
+        """The intent row for (order, type[, refund]), found or written now, leased to this worker.
 
         One transaction: two workers never both hold an unsynced intent, so they never both call
         FiC for it. A synced row is returned without a lease (there is nothing left to create).
         """
         with self.store.transaction():
-            document = self.store.document_for(order.id, document_type)
+            document = self.store.document_for(order.id, document_type, refund_id)
             if document is None:
                 generation = self._generation(order.id, document_type)
                 numeration = "" if document_type == "delivery_note" else self.context.settings.numeration
+                marker = (refund_marker(order.id, refund_id) if refund_id
+                          else marker_for(order.id, document_type, generation))
                 document = self.store.insert_document(Document(
                     id=None, order_id=order.id, type=document_type, numeration=numeration,
-                    marker=marker_for(order.id, document_type, generation)))
+                    marker=marker, refund_id=refund_id, corrects=corrects))
             elif document.is_synced:
                 return document
             elif not leases.is_free(*self.store.document_lease(document.id)):

@@ -72,8 +72,13 @@ def payment_recorded(order: Order, payment: Payment) -> None:
 def order_refunded(order: Order, refund: Refund) -> None:
     """Money was given back to the customer for ``order``.
 
-    Reserved for credit notes (Nota di credito); today the plugin records it in the audit log.
-    Return nothing.
+    ``refund`` says what: refunded ``lines`` (``[RefundLine(line_index, qty)]``) or only an
+    ``amount``, with a ``reason`` and an ``id`` unique to this refund; ``order.refunds`` includes
+    it. The plugin queues a credit note (Nota di credito) for it: the refunded lines, or the amount
+    spread over the invoice's VAT rates, naming the invoice it corrects, an e-invoice when the
+    invoice was, emailed when automatic sending is on. Exactly once per refund id: firing it again
+    is harmless. An order without an invoice gets no credit note (the refund is only recorded).
+    Returns at once, without calling FiC. Return nothing.
     """
 
 

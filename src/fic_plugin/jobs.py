@@ -31,7 +31,7 @@ from .store import Job, clock
 
 if TYPE_CHECKING:
     from .context import Context
-    from .model import Order, Payment
+    from .model import Order, Payment, Refund
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,17 @@ def on_payment_recorded(context: Context, order: Order, payment: Payment, *, con
     """Queue the update of the paid amount; keyed by the total so a replay writes nothing."""
     enqueue(context, "sync_payments", f"payments:{order.id}:{order.amount_paid}", order_id=order.id,
             connection=connection)
+
+
+def on_order_refunded(context: Context, order: Order, refund: Refund) -> None:
+    """Queue the refund's credit note; keyed by the refund, so a replay writes nothing."""
+    from .money import format_money
+    from .refunds import refund_key
+
+    key = f"credit_note:{order.id}:{refund_key(refund)}"
+    if enqueue(context, "credit_note", key, order_id=order.id, args={"refund": refund.as_dict()}):
+        context.store.audit("order_refunded", _("refund of {amount} recorded").format(
+            amount=format_money(refund.amount)), order_id=order.id)
 
 
 def auto_document_type(context: Context, order: Order) -> str:
@@ -202,6 +213,20 @@ def _run_sync_payments(context: Context, job: Job) -> None:
     Documents(context).sync_payments(job.order_id)
 
 
+def _run_credit_note(context: Context, job: Job) -> None:
+    """Create the refund's credit note (once), then email it like an automatic invoice."""
+    from .credit_notes import CreditNotes
+    from .model import Refund
+    from .sending import Sending
+
+    order = context.order(job.order_id)
+    document = CreditNotes(context).for_refund(order, Refund.from_dict(job.args["refund"]))
+    if document is None or not context.settings.auto_invoice:
+        return
+    sending = Sending(context)
+    sending.deliver(document, sending.config_for(document), key=job.key)
+
+
 def _run_send(context: Context, job: Job) -> None:
     from .sending import Sending
 
@@ -219,6 +244,7 @@ _HANDLERS = {
     "convert": _run_convert,
     "sync_payments": _run_sync_payments,
     "send": _run_send,
+    "credit_note": _run_credit_note,
 }
 
 

@@ -157,13 +157,42 @@ class Payment:
 
 
 @attrs.frozen
+class RefundLine:
+    """A refunded quantity of one order line (``line_index`` counts from 0, in ``Order.lines``)."""
+
+    line_index: int = attrs.field(converter=int)
+    qty: Decimal = attrs.field(converter=to_decimal)
+
+
+def _refund_lines(value: Any) -> tuple[RefundLine, ...]:
+    return tuple(v if isinstance(v, RefundLine) else RefundLine(**v) for v in value or ())
+
+
+@attrs.frozen
 class Refund:
-    """Money given back for an order."""
+    """Money given back for an order: the refunded ``lines`` (and quantities), or only an
+    ``amount`` (then spread over the invoice's VAT rates). ``amount`` is what the customer got
+    back, VAT included; ``id`` is the shop's, unique per refund (one credit note each)."""
 
     amount: Decimal = attrs.field(converter=to_decimal)
     reason: str = ""
     refunded_at: datetime = attrs.field(factory=datetime.now)
     id: str | None = None
+    lines: tuple[RefundLine, ...] = attrs.field(default=(), converter=_refund_lines)
+
+    @property
+    def key(self) -> str:
+        """What tells this refund apart from the order's others: the shop's id, else its moment."""
+        return str(self.id) if self.id else f"{self.refunded_at.isoformat()}:{self.amount}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"amount": str(self.amount), "reason": self.reason, "refunded_at": self.refunded_at.isoformat(),
+                "id": self.id, "lines": [{"line_index": r.line_index, "qty": str(r.qty)} for r in self.lines]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Refund:
+        return cls(amount=data["amount"], reason=data.get("reason") or "", id=data.get("id"),
+                   refunded_at=datetime.fromisoformat(data["refunded_at"]), lines=data.get("lines") or ())
 
 
 @attrs.frozen
@@ -185,6 +214,10 @@ class Order:
     payments: tuple[Payment, ...] = attrs.field(default=(), converter=tuple)
     paid_at: datetime | None = None
     status: str = "pending"
+    #: The refunds made so far (the shop's, each with its id), newest last.
+    refunds: tuple[Refund, ...] = attrs.field(default=(), converter=tuple)
+    #: An OSS sale: an EU consumer charged the VAT of their country (``vat_mapping`` keys like 19:DE).
+    oss: bool = False
 
     @property
     def amount_paid(self) -> Decimal:
@@ -222,6 +255,9 @@ class Document:
     converted_from_label: str | None = None
     ei_status: str | None = None
     last_error: str | None = None
+    #: For a credit note made for a refund: the shop's refund key, and the invoice it corrects.
+    refund_id: str = ""
+    corrects: int | None = None
     marker: str | None = None
     attempted_at: str | None = None
     created_at: datetime | None = None

@@ -10,8 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import hookimpl
-from .i18n import _
-from .money import format_money
 
 if TYPE_CHECKING:
     import pluggy
@@ -57,8 +55,9 @@ class FicPlugin:
 
     @hookimpl(trylast=True)
     def order_refunded(self, order: Order, refund: Refund) -> None:
-        self.context.store.audit("order_refunded", _("refund of {amount} recorded").format(
-            amount=format_money(refund.amount)), order_id=order.id)
+        from . import jobs
+
+        jobs.on_order_refunded(self.context, order, refund)
 
     @hookimpl(trylast=True)
     def order_panel_render(self, order: Order) -> str | None:

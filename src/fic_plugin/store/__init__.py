@@ -154,8 +154,8 @@ class Store:
     def documents(self, order_id: str | None = None) -> list[Document]:
         return self.document_rows.list(order_id)
 
-    def document_for(self, order_id: str, document_type: str) -> Document | None:
-        return self.document_rows.for_order(order_id, document_type)
+    def document_for(self, order_id: str, document_type: str, refund_id: str = "") -> Document | None:
+        return self.document_rows.for_order(order_id, document_type, refund_id)
 
     def insert_document(self, document: Document) -> Document:
         return self.document_rows.insert(document)

@@ -52,9 +52,11 @@ class DocumentRepository:
                                         [str(order_id)])
         return [document_from_row(as_dict(cursor, row)) for row in cursor.fetchall()]
 
-    def for_order(self, order_id: str, document_type: str) -> Document | None:
-        cursor = self.store.execute("SELECT * FROM fic_documents WHERE order_id = ? AND type = ?",
-                                    [str(order_id), document_type])
+    def for_order(self, order_id: str, document_type: str, refund_id: str = "") -> Document | None:
+        """The order's document of this type (a refund's credit note with ``refund_id``)."""
+        cursor = self.store.execute(
+            "SELECT * FROM fic_documents WHERE order_id = ? AND type = ? AND refund_id = ?",
+            [str(order_id), document_type, refund_id])
         row = as_dict(cursor, cursor.fetchone())
         return document_from_row(row) if row else None
 

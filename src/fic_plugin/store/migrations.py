@@ -220,3 +220,13 @@ def m003_document_totals(store: Store) -> None:
     # difference can be shown instead of becoming a phantom amount due.
     store.execute("ALTER TABLE fic_documents ADD COLUMN amount_gross TEXT")
     store.execute("ALTER TABLE fic_documents ADD COLUMN charged TEXT")
+
+
+@migration
+def m004_credit_notes(store: Store) -> None:
+    # A credit note per refund: the slot of an intent becomes (order, type, refund); documents
+    # that are not for a refund keep refund_id '' and so one per order and type, as before.
+    store.execute("ALTER TABLE fic_documents ADD COLUMN refund_id TEXT NOT NULL DEFAULT ''")
+    store.execute("ALTER TABLE fic_documents ADD COLUMN corrects BIGINT")
+    store.execute("DROP INDEX fic_documents_order_type")
+    store.execute("CREATE UNIQUE INDEX fic_documents_order_type ON fic_documents(order_id, type, refund_id)")

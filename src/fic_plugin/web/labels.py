@@ -78,6 +78,7 @@ ACTIVITY_LABELS = {
     "totals": N_("Totals"),
     "sync_payments": N_("Payment update"),
     "order_refunded": N_("Refund"),
+    "credit_note": N_("Credit note"),
     "send": N_("Sending"),
     "send_fic_email": N_("Email through Fatture in Cloud"),
     "send_smtp": N_("Email"),
