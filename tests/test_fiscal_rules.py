@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal as D
 
+import attrs
 import pytest
 
 from fic_plugin.errors import InvalidInput, SettingsError
@@ -235,3 +236,79 @@ def test_zero_rate_mapped_to_a_vat_type_without_natura_is_refused():
         build_document(order(Line("Olio", "1", "5", "0")), "invoice", settings(vat_mapping={"0": 6}),
                        today=TODAY, vat_rates={**RATES}, vat_naturas={**NATURAS, 6: None})
     assert error.value.field == "vat_mapping" and "1009" in str(error.value)
+
+
+# --- 0% naturas by customer and supply, OSS ---------------------------------------------------------------
+
+EU_BUSINESS = Customer(name="Feinkost GmbH", type="company", vat_number="DE136695976", country_iso="DE")
+EU_CONSUMER = Customer(name="Hans Meier", country_iso="DE")
+US_BUSINESS = Customer(name="Acme Inc.", type="company", vat_number="US12345", country_iso="US")
+ZERO_MAPPING = {"22": 0, "0": 6, "0:IT": 24, "0:EU-business:goods": 28, "0:EU-business:services": 22,
+                "0:extra-EU:goods": 23, "0:extra-EU:services": 22}
+
+
+@pytest.mark.parametrize(("customer", "kind", "natura"), [
+    (EU_BUSINESS, "goods", "N3.2"),      # art. 41 DL 331/1993: intra-community supply of goods
+    (EU_BUSINESS, "service", "N2.1"),    # art. 7-ter DPR 633/1972: service taxed where the business is
+    (US_BUSINESS, "goods", "N3.1"),      # art. 8 DPR 633/1972: export
+    (US_BUSINESS, "service", "N2.1"),
+    (PERSON, "goods", "N4"),             # domestic: the 0:IT key
+    (EU_CONSUMER, "goods", "N4"),        # art. 7-bis: an EU consumer pays as an Italian, never N3.2
+])
+def test_zero_rate_natura_by_customer_and_supply(customer, kind, natura):
+    data = build(order(Line("Riga", "1", "100", "0", kind=kind), customer=customer), vat_mapping=ZERO_MAPPING)
+    assert NATURAS[data["items_list"][0]["vat"]["id"]] == natura
+
+
+def test_legacy_area_keys_are_still_read():
+    legacy = {"22": 0, "0": 6, "0:EU": 28, "0:extra-EU": 23}
+    assert build(order(Line("Olio", "1", "100", "0"), customer=EU_BUSINESS), vat_mapping=legacy)[
+        "items_list"][0]["vat"]["id"] == 28
+    assert build(order(Line("Olio", "1", "100", "0"), customer=US_BUSINESS), vat_mapping=legacy)[
+        "items_list"][0]["vat"]["id"] == 23
+
+
+def test_an_eu_consumer_is_never_given_n3_2():
+    """N3.2 is a supply to a business with a VAT number (art. 41 DL 331/1993)."""
+    with pytest.raises(SettingsError) as error:
+        build(order(Line("Olio", "1", "100", "0"), customer=EU_CONSUMER), vat_mapping={"22": 0, "0": 28})
+    assert error.value.field == "vat_mapping" and "N3.2" in str(error.value)
+
+
+def test_an_eu_business_vat_number_is_checked_for_its_check_digit():
+    bad = Customer(name="Feinkost GmbH", type="company", vat_number="DE123456789", country_iso="DE")
+    with pytest.raises(InvalidInput) as error:
+        build(order(Line("Olio", "1", "100", "0"), customer=bad), vat_mapping=ZERO_MAPPING)
+    assert error.value.field == "customer.vat_number" and "1009" in str(error.value)
+
+
+def test_oss_sale_uses_the_countrys_rate_mapping():
+    """OSS (art. 74-sexies DPR 633/1972): an EU consumer above the threshold pays their country's VAT."""
+    oss = attrs.evolve(order(Line("Olio", "1", "100", "19"), customer=EU_CONSUMER), oss=True)
+    rates = {**RATES, 90: D("19")}
+    data = build_document(oss, "invoice", settings(vat_mapping={"22": 0, "19:DE": 90}), today=TODAY,
+                          vat_rates=rates, vat_naturas=NATURAS)
+    assert data["items_list"][0]["vat"] == {"id": 90}
+    with pytest.raises(SettingsError) as error:
+        build_document(oss, "invoice", settings(vat_mapping={"22": 0, "19": 0}), today=TODAY)
+    assert "DE" in str(error.value) and "19" in str(error.value) and error.value.field == "vat_mapping"
+
+
+@pytest.mark.parametrize("customer", [PERSON, BUSINESS, EU_BUSINESS, US_BUSINESS])
+def test_oss_is_refused_for_anyone_but_an_eu_consumer(customer):
+    oss = attrs.evolve(order(Line("Olio", "1", "100", "22"), customer=customer), oss=True)
+    with pytest.raises(InvalidInput) as error:
+        build(oss)
+    assert error.value.field == "oss" and "1009" in str(error.value)
+
+
+@pytest.mark.parametrize("key", ["19:DE", "20:FR", "0:EU-business:goods", "0:extra-EU:services", "0:IT", "0:EU"])
+def test_mapping_keys_are_accepted(key):
+    assert key in settings(vat_mapping={"22": 0, key: 5}).vat_mapping
+
+
+@pytest.mark.parametrize("key", ["0:Mars", "19:US", "0:EU-business", "0:EU-business:food"])
+def test_unknown_mapping_keys_are_refused(key):
+    with pytest.raises(SettingsError) as error:
+        settings(vat_mapping={"22": 0, key: 5})
+    assert error.value.field == "vat_mapping"

@@ -99,7 +99,8 @@ def test_company_entity_with_sdi_code_and_pec():
 @pytest.mark.parametrize(("iso", "country"), [("DE", "Germania"), ("FR", "Francia"), ("US", "Stati Uniti"),
                                               ("JP", "JP")])
 def test_foreign_customers(iso, country):
-    customer = company(vat_number="123456789", country_iso=iso, sdi_code=None, pec=None, tax_code=None)
+    number = {"DE": "DE136695976", "FR": "FR40303265045"}.get(iso, "123456789")
+    customer = company(vat_number=number, country_iso=iso, sdi_code=None, pec=None, tax_code=None)
     entity = build(order(customer=customer))["entity"]
     assert (entity["country"], entity["country_iso"], entity["ei_code"]) == (country, iso, "XXXXXXX")
 
@@ -158,7 +159,9 @@ def test_vat_mapping_checked_against_fic_vat_types():
     ("FR", {"0": 1010, "0:IT": 6}, 1010),
 ])
 def test_zero_rate_takes_the_vat_type_of_the_customers_area(country, mapping, expected):
-    customer = company(vat_number="123456789", country_iso=country, sdi_code=None) if country != "IT" else company()
+    numbers = {"DE": "DE136695976", "FR": "FR40303265045", "US": "123456789"}
+    customer = company(vat_number=numbers[country], country_iso=country, sdi_code=None) if country != "IT" \
+        else company()
     data = build(order(Line("Miele", "2", "7.00", "0"), Line("Olio", "1", "10", "22"), customer=customer),
                  vat_mapping={"22": 0, **mapping})
     assert [item["vat"]["id"] for item in data["items_list"]] == [expected, 0]

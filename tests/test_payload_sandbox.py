@@ -106,17 +106,23 @@ def test_sandbox_totals_echo_the_declared_stamp_duty(fic):
     assert D(str(remote["stamp_duty"])) == expected_totals(order, settings_).stamp_duty == 0
 
 
-NATURA_IDS = (21, 22, 6, 23, 28, 24, 25, 26)  # the sandbox's 0% VAT types: N1 … N6.1
+#: The sandbox's 0% VAT types for a domestic sale (N1, N2.1, N2.2, N4, N5, N6.1: never N3.x); an
+#: EU business's goods are N3.2 (28), services N2.1 (22), exported goods N3.1 (23).
+NATURA_IDS = (21, 22, 6, 24, 25, 26)
+SCOPED = {"0:EU-business:goods": 28, "0:EU-business:services": 22, "0:extra-EU:goods": 23,
+          "0:extra-EU:services": 22}
 kinds = st.sampled_from(("goods", "service", "shipping", "fee"))
 fiscal_lines = st.builds(Line, name=st.just("Riga"), qty=cents(1, 500), unit_price=cents(0, 99_999),
                          vat_rate=st.sampled_from(RATES), discount=st.one_of(st.just(D(0)), cents(0, 10_000)),
                          kind=kinds)
 BUSINESS = Customer(name="Rossi S.r.l.", type="company", vat_number="00905811006", sdi_code="ABC1234")
+EU_BUSINESS = Customer(name="Feinkost GmbH", type="company", vat_number="DE136695976", country_iso="DE")
+US_BUSINESS = Customer(name="Acme Inc.", type="company", vat_number="US12345", country_iso="US")
 
 
 @st.composite
 def fiscal_cases(draw):
-    order = Order(id="3", number="3", customer=draw(st.sampled_from((CUSTOMER, BUSINESS))),
+    order = Order(id="3", number="3", customer=draw(st.sampled_from((CUSTOMER, BUSINESS, EU_BUSINESS, US_BUSINESS))),
                   lines=draw(st.lists(fiscal_lines, min_size=1, max_size=12)),
                   prices_include_vat=draw(st.booleans()))
     options = {
@@ -146,7 +152,7 @@ def test_fiscal_rules_local_equal_sandbox_and_invoice_equals_order(fic, case):
     vat_rates = {v["id"]: D(str(v["value"])) for v in answer}
     vat_naturas = {v["id"]: v.get("ei_type") for v in answer}
     settings_ = Settings.from_mapping({
-        **options, "vat_mapping": {**vat_mapping, "0": zero_id},
+        **options, "vat_mapping": {**vat_mapping, "0": zero_id, **SCOPED},
         "payment_mapping": {"bank_transfer": {"payment_method_id": 1, "payment_account_id": 1}}})
     local = expected_totals(order, settings_, document_type=document_type, vat_naturas=vat_naturas)
     assume(local.amount_gross > 0)
@@ -159,7 +165,7 @@ def test_fiscal_rules_local_equal_sandbox_and_invoice_equals_order(fic, case):
         assert D(str(remote[key])) == mine[key], f"{key}: sandbox {remote[key]}, ours {mine[key]}"
 
     # The lines at the shop's prices, and the bollo when the customer pays it.
-    plain = expected_totals(order, Settings.from_mapping({"vat_mapping": {**vat_mapping, "0": zero_id}}))
+    plain = expected_totals(order, Settings.from_mapping({"vat_mapping": {**vat_mapping, "0": zero_id, **SCOPED}}))
     bollo = local.stamp_duty if settings_.stamp_duty_charged_to_customer else 0
     if settings_.rivalsa_included_in_price:
         assert local.amount_gross == plain.amount_gross + bollo

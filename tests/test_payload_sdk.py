@@ -34,7 +34,7 @@ CUSTOMERS = {
                        address_postal_code="00184", address_city="Roma", address_province="RM"),
     "company": Customer(name="Rossi S.r.l.", type="company", vat_number="00905811006", sdi_code="M5UXCR1",
                         pec="rossi@pec.it"),
-    "foreign": Customer(name="Müller GmbH", type="company", vat_number="DE123456789", country_iso="DE"),
+    "foreign": Customer(name="Müller GmbH", type="company", vat_number="DE136695976", country_iso="DE"),
 }
 
 

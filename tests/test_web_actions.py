@@ -211,23 +211,26 @@ def test_settings_screen_maps_vat_with_fic_types_and_keeps_secrets_hidden(web, f
 
 def test_settings_screen_maps_zero_rate_per_customer_area(web, fic):
     text = web.get("/settings").text
-    for row, label in (("0:EU", "0% — clienti nell'UE"), ("0:extra-EU", "0% — clienti fuori dall'UE")):
+    for row, label in (("0:EU-business:goods", "0% — beni a imprese UE"),
+                       ("0:EU-business:services", "0% — servizi a imprese UE"),
+                       ("0:extra-EU:goods", "0% — beni esportati fuori dall'UE"),
+                       ("0:extra-EU:services", "0% — servizi a clienti fuori dall'UE")):
         assert re.search(rf'data-rate="{row}">\s*<td[^>]*>{re.escape(escape(label))}<br><small', text), row
         assert f'name="vat_mapping.{row}"' in text
     assert '<option value="28">0% — N3.2 Non imponibile - cessioni intracomunitarie (natura N3.2)</option>' in text
     saved = web.post("/settings", data={"csrf_token": panel_token(text), "vat_mapping.22": "0", "vat_mapping.0": "6",
-                                        "vat_mapping.0:EU": "28", "vat_mapping.0:extra-EU": ""})
+                                        "vat_mapping.0:EU-business:goods": "28", "vat_mapping.0:extra-EU:goods": ""})
     assert saved.status_code == 303
-    assert fic.settings.vat_mapping == {"22": 0, "0": 6, "0:EU": 28}
+    assert fic.settings.vat_mapping == {"22": 0, "0": 6, "0:EU-business:goods": 28}
     after = web.get("/settings").text
-    assert re.search(r'name="vat_mapping.0:EU"[^>]*>.*?<option value="28" selected>', after, re.S)
+    assert re.search(r'name="vat_mapping.0:EU-business:goods"[^>]*>.*?<option value="28" selected>', after, re.S)
     # A refused save shows what the owner typed, however the key was written ("0:eu").
     refused = web.post("/settings", data={"csrf_token": panel_token(after), "numeration": "A B",
                                           "vat_mapping.22": "0", "vat_new_rate": "0:eu", "vat_new_id": "6"})
     assert refused.status_code == 400
     assert re.search(r'name="vat_mapping.0:EU"[^>]*>.*?<option value="6" selected>', refused.text, re.S)
     # An area's row left empty is no error: the 0% row answers for it.
-    assert not re.search(r'data-rate="0:extra-EU">\s*<td[^>]*>[^<]*<br><small[^>]*>[^<]*</small>\s*<span class="fic-unmapped"',
+    assert not re.search(r'data-rate="0:extra-EU:goods">\s*<td[^>]*>[^<]*<br><small[^>]*>[^<]*</small>\s*<span class="fic-unmapped"',
                          after)
 
 

@@ -55,6 +55,7 @@ def order_json(shop: DemoShop, order: Order, *, documents: bool = True) -> dict[
             for line in order.lines
         ],
         "prices_include_vat": order.prices_include_vat,
+        "oss": order.oss,
         "payment_method": order.payment_method,
         "currency": order.currency,
         "totals": {

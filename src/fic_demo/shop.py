@@ -158,6 +158,7 @@ class DemoShop:
                 "id": order_id, "number": f"{created.year}-{order_id:04d}", "customer_id": customer_id,
                 "created_at": _iso(created), "prices_include_vat": int(new.prices_include_vat),
                 "payment_method": new.payment_method, "currency": "EUR", "shipping": str(new.shipping),
+                "oss": int(new.oss),
                 "total": str(total), "paid_at": None,
             })
             db["demo_lines"].insert_all(
@@ -291,6 +292,7 @@ class DemoShop:
             lines=[*lines, *_shipping_lines(lines, Decimal(row["shipping"]))],
             created_at=datetime.fromisoformat(row["created_at"]),
             prices_include_vat=bool(row["prices_include_vat"]), payment_method=row["payment_method"],
+            oss=bool(row.get("oss")),
             currency=row["currency"], payments=payments,
             paid_at=datetime.fromisoformat(row["paid_at"]) if row["paid_at"] else None, status=status,
             refunds=refunds,

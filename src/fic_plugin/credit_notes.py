@@ -61,9 +61,11 @@ class CreditNotes:
 
     def _payload(self, order: Order, refund: Refund, invoice: Document, marker: str | None
                  ) -> tuple[dict[str, Any], Totals]:
+        from .documents import check_vies
         from .payload import expected_totals
         from .refunds import credit_settings, credited_order
 
+        check_vies(self.context, order)
         client = self.context.client
         vat_types = client.vat_types()
         lookups = {

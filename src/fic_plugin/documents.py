@@ -188,6 +188,7 @@ class Documents:
         from .payload import build_document, expected_totals
 
         settings = self.context.settings
+        check_vies(self.context, order)
         # FiC's VAT types (cached by the client) let a rate mapped to a VAT type of another value
         # be refused here, with the order and the rate named, instead of by FiC.
         vat_types = self.context.client.vat_types()
@@ -434,6 +435,26 @@ class Documents:
             raise Conflict(_("This document is still being created in Fatture in Cloud: try again shortly."),
                            order_id=document.order_id)
         return document
+
+
+def check_vies(context: Context, order: Order) -> None:
+    """Ask the host (``fic_vat_number_valid``) whether an EU business's VAT number is registered."""
+    from .eu_vat import check_eu_vat_number
+    from .payload import is_eu_business
+
+    customer = order.customer
+    if not is_eu_business(customer):
+        return
+    try:
+        number = check_eu_vat_number(customer.vat_number, customer.country_iso)
+    except InvalidInput as error:
+        raise InvalidInput(_("Order {number}: {problem}").format(number=order.number, problem=error.message),
+                           field="customer.vat_number", order_id=order.id) from None
+    if context.pm.hook.fic_vat_number_valid(country_iso=customer.country_iso.upper(), vat_number=number) is False:
+        raise InvalidInput(
+            _("Order {number}: the VAT number {vat} is not registered in VIES, so the sale cannot be an "
+              "intra-community one. Check it with the customer.").format(number=order.number, vat=number),
+            field="customer.vat_number", order_id=order.id)
 
 
 def _maybe_applied(error: Exception) -> bool:

@@ -167,6 +167,18 @@ def fic_document_payload(order: Order, document_type: str, payload: dict[str, An
 
 
 @hookspec(firstresult=True)
+def fic_vat_number_valid(country_iso: str, vat_number: str) -> bool | None:
+    """Say whether an EU business's VAT number is registered (VIES), before a document is issued.
+
+    Called for customers in another EU country with a VAT number, whose 0% sales are
+    intra-community (N3.2, N2.1). ``vat_number`` is in VIES's form, with its prefix
+    (``DE136695976``, ``EL…`` for Greece); its shape and check digit are already checked. Return
+    ``False`` to refuse the document (the owner is told to check the number), ``True`` when VIES
+    confirms it, ``None`` when you do not know (the plugin itself never calls VIES).
+    """
+
+
+@hookspec(firstresult=True)
 def fic_auto_document_type(order: Order) -> str | None:
     """Choose the type of the document created automatically for a paid order.
 

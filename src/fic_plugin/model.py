@@ -62,6 +62,12 @@ EU_COUNTRIES = frozenset({
 })
 #: Where a customer is, for the VAT mapping: ``vat_mapping`` keys like ``0:EU`` apply to one area.
 VAT_AREAS = ("IT", "EU", "extra-EU")
+#: The scopes of a ``vat_mapping`` key after its rate: an area (``0:IT``; ``0:EU`` and
+#: ``0:extra-EU`` are still read), or an area of business customers and a kind of supply (a 0%
+#: sale's natura depends on both: N3.2 for goods to an EU business, N2.1 for services, N3.1 for
+#: exported goods). OSS keys name an EU country instead (``19:DE``).
+VAT_SCOPES = ("IT", "EU", "extra-EU", "EU-business:goods", "EU-business:services", "extra-EU:goods",
+              "extra-EU:services")
 
 
 @attrs.frozen

@@ -19,6 +19,7 @@ from typing import Any
 from . import validation
 from .dates import italian_day
 from .errors import InvalidInput, SettingsError
+from .eu_vat import check_eu_vat_number
 from .i18n import _
 from .model import DOCUMENT_TYPES, Line, Order
 from .money import (
@@ -88,6 +89,7 @@ def build_document(order: Order, document_type: str, settings: Settings, *, toda
         raise _order_error(order, _("it is in {currency}, but documents are issued in EUR only; issue "
                                     "this one by hand in Fatture in Cloud.").format(currency=order.currency),
                            "currency")
+    check_oss(order)
     data: dict[str, Any] = {
         "type": document_type,
         "date": today.isoformat(),
@@ -239,6 +241,9 @@ def entity(order: Order, settings: Settings) -> dict[str, Any]:
         if customer.vat_number:
             result["vat_number"] = validation.check_vat_number(customer.vat_number, iso,
                                                                field="customer.vat_number")
+            if customer.vat_area == "EU":
+                # Intra-EU VAT rests on this number: its shape and check digit, offline.
+                check_eu_vat_number(customer.vat_number, iso)
         if customer.tax_code:
             result["tax_code"] = (validation.check_tax_code(customer.tax_code, field="customer.tax_code")
                                   if italian else customer.tax_code.strip())
@@ -344,10 +349,36 @@ def _natura(order: Order, line: Line, settings: Settings, naturas: dict[int, str
 
 
 def _mapped_vat_id(order: Order, line: Line, settings: Settings) -> int | None:
-    key = rate_key(line.vat_rate)
-    # A rate mapped for the customer's area (0:EU, 0:extra-EU) wins over the plain rate.
-    mapped = next((k for k in (f"{key}:{order.customer.vat_area}", key) if k in settings.vat_mapping), None)
+    mapped = next((k for k in vat_mapping_keys(order, line) if k in settings.vat_mapping), None)
     return None if mapped is None else settings.vat_mapping[mapped]
+
+
+def vat_mapping_keys(order: Order, line: Line) -> list[str]:
+    """The ``vat_mapping`` keys that may hold the line's FiC VAT type, the most precise first.
+
+    A 0% sale's natura depends on the customer and the supply (../shared/fatturapa/BRIEF.md):
+    goods to an EU business N3.2 (art. 41 DL 331/1993), services to a business abroad N2.1
+    (art. 7-ter DPR 633/1972), exported goods N3.1 (art. 8). An EU consumer pays Italian VAT
+    (art. 7-bis), so their lines use the Italian keys — or, in an OSS sale, the VAT of their
+    country (``19:DE``, art. 74-sexies DPR 633/1972).
+    """
+    key = rate_key(line.vat_rate)
+    customer = order.customer
+    if order.oss:
+        return [f"{key}:{customer.country_iso.upper()}"]
+    supply = "services" if line.kind == "service" else "goods"
+    area = customer.vat_area
+    if area == "EU" and not is_eu_business(customer):
+        area = "IT"
+    if area == "IT":
+        return [f"{key}:IT", key]
+    scoped = "EU-business" if area == "EU" else area
+    return [f"{key}:{scoped}:{supply}", f"{key}:{area}", key]
+
+
+def is_eu_business(customer: Any) -> bool:
+    """An EU customer (outside Italy) with a VAT number: a business for intra-EU VAT."""
+    return customer.vat_area == "EU" and bool((customer.vat_number or "").strip())
 
 
 def _natura_vat_id(order: Order, natura: str, naturas: dict[int, str | None] | None) -> int:
@@ -364,7 +395,14 @@ def _natura_vat_id(order: Order, natura: str, naturas: dict[int, str | None] | N
 def _vat_id(order: Order, line: Line, settings: Settings, vat_rates: dict[int, Decimal] | None,
             vat_naturas: dict[int, str | None] | None = None) -> int:
     key = rate_key(line.vat_rate)
-    mapped = next((k for k in (f"{key}:{order.customer.vat_area}", key) if k in settings.vat_mapping), None)
+    mapped = next((k for k in vat_mapping_keys(order, line) if k in settings.vat_mapping), None)
+    if mapped is None and order.oss:
+        raise SettingsError(
+            _("Order {number}: an OSS sale to {country} at the rate {rate} (line {line!r}) needs the FiC VAT type of "
+              "that country's rate: map {key} in Configurazione imposte.").format(
+                number=order.number, country=order.customer.country_iso.upper(), rate=key, line=line.name,
+                key=f"{key}:{order.customer.country_iso.upper()}"),
+            field="vat_mapping", order_id=order.id)
     if mapped is None:
         raise SettingsError(
             _("Order {number}: the VAT rate {rate}% (line {line!r}) has no FiC VAT type. Map it in "
@@ -387,7 +425,28 @@ def _vat_id(order: Order, line: Line, settings: Settings, vat_rates: dict[int, D
               "no natura (N1 … N7); the SdI refuses a zero-rate line without one (00400). Map it to a VAT type "
               "with a natura in Configurazione imposte.").format(number=order.number, line=line.name, id=vat_id),
             field="vat_mapping", order_id=order.id)
+    if vat_naturas is not None and (vat_naturas.get(vat_id) or "").startswith("N3.2") and (
+            not is_eu_business(order.customer) or line.kind == "service"):
+        # Art. 41 DL 331/1993: N3.2 is a supply of goods to a business in another EU country.
+        raise SettingsError(
+            _("Order {number}: line {line!r} would be an intra-community supply (N3.2, FiC VAT type {id}), "
+              "but that is only goods sold to an EU business with a VAT number; a consumer pays Italian VAT. "
+              "Fix the mapping {key} in Configurazione imposte.").format(
+                number=order.number, line=line.name, id=vat_id, key=mapped),
+            field="vat_mapping", order_id=order.id)
     return vat_id
+
+
+def check_oss(order: Order) -> None:
+    """An OSS sale (``order.oss``) is to a consumer in another EU country, nobody else."""
+    customer = order.customer
+    if not order.oss:
+        return
+    if customer.is_italian or customer.vat_area != "EU" or is_eu_business(customer):
+        raise _order_error(order, _("it is marked as an OSS sale, but OSS is only for consumers in another EU "
+                                    "country and the customer is in {country}{business}. Remove the OSS mark.").format(
+            country=customer.country_iso.upper(),
+            business=_(" with a VAT number") if is_eu_business(customer) else ""), "oss")
 
 
 def _payment_mapping(order: Order, settings: Settings) -> dict[str, int | None]:

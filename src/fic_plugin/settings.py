@@ -18,7 +18,7 @@ import attrs
 
 from .errors import SettingsError
 from .i18n import _
-from .model import VAT_AREAS
+from .model import EU_COUNTRIES, VAT_SCOPES
 from .store import Store
 
 DEFAULT_EMAIL_SUBJECT = "{document_type} n. {document_number} del {document_date} - {shop_name}"
@@ -73,16 +73,22 @@ def rate_key(rate: Any) -> str:
 
 
 def vat_mapping_key(key: Any) -> str:
-    """A ``vat_mapping`` key: a rate (``0``), or a rate for customers of one area (``0:EU``,
-    ``0:extra-EU``, ``0:IT``), which wins over the plain rate for those customers."""
-    rate, _sep, area = str(key).partition(":")
+    """A ``vat_mapping`` key: a rate (``0``); a rate for customers of one area and a kind of
+    supply (``0:IT``, ``0:EU-business:goods``, ``0:extra-EU:services`` …; ``0:EU`` and
+    ``0:extra-EU`` are still read), which wins over the plain rate for them; or an OSS rate of
+    an EU country (``19:DE``, ``20:FR``), used for the orders the shop marks as OSS sales."""
+    rate, _sep, scope = str(key).partition(":")
     if not _sep:
         return _rate_key(rate)
-    areas = {a.lower(): a for a in VAT_AREAS}
-    if area.strip().lower() not in areas:
-        raise SettingsError(_("vat_mapping: {key!r} names no customer area; after the rate write :IT, :EU "
-                              "or :extra-EU, like 0:EU").format(key=str(key)), field="vat_mapping")
-    return f"{_rate_key(rate)}:{areas[area.strip().lower()]}"
+    scopes = {s.lower(): s for s in VAT_SCOPES}
+    cleaned = scope.strip().replace(" ", "")
+    if cleaned.lower() in scopes:
+        return f"{_rate_key(rate)}:{scopes[cleaned.lower()]}"
+    if cleaned.upper() in EU_COUNTRIES and cleaned.upper() != "IT":
+        return f"{_rate_key(rate)}:{cleaned.upper()}"
+    raise SettingsError(_("vat_mapping: {key!r} names no customer area; after the rate write :IT, "
+                          ":EU-business:goods, :EU-business:services, :extra-EU:goods, :extra-EU:services, "
+                          "or an EU country for OSS (19:DE)").format(key=str(key)), field="vat_mapping")
 
 
 def _convert_vat_mapping(value: Any) -> dict[str, int]:
@@ -319,8 +325,10 @@ class Settings:
     vat_mapping: dict = attrs.field(factory=dict, converter=_convert_vat_mapping, metadata=_meta(
         "Configurazione imposte",
         "Shop VAT rate → FiC VAT type id, e.g. 22=0,10=3. Required to issue documents. A rate "
-        "followed by :EU, :extra-EU or :IT (0:EU=28) applies to the customers of that area only "
-        "(at 0%, an intra-community supply is N3.2 and an export N3.1).",
+        "followed by a customer area and supply (0:IT, 0:EU-business:goods, 0:EU-business:services, "
+        "0:extra-EU:goods, 0:extra-EU:services) applies to those sales only: at zero VAT goods to an "
+        "EU business are N3.2, services N2.1, exported goods N3.1. OSS sales use a rate and an EU "
+        "country (19:DE).",
         "mappings"))
     payment_mapping: dict = attrs.field(factory=dict, converter=_convert_payment_mapping, metadata=_meta(
         "Configurazione pagamenti",

@@ -91,3 +91,54 @@ def test_a_bad_fiscal_setting_names_its_key_and_writes_nothing(api, key, value):
         update_settings(context.store, {key: value, "cassa_rate": "4"} if key != "cassa_rate" else {key: value})
     assert error.value.field == key and key in str(error.value)
     assert load_settings(context.store) == before
+
+
+def test_an_oss_order_to_an_italian_customer_is_400_and_saves_nothing(api):
+    client, shop, _context = api
+    before = shop.count_orders()
+    response = client.post("/api/orders", json={"customer": CUSTOMER, "lines": LINES, "oss": True})
+    assert response.status_code == 400 and response.get_json()["field"] == "oss"
+    assert "IT" in response.get_json()["error"] and shop.count_orders() == before
+
+
+def test_an_oss_order_to_an_eu_consumer_is_kept(api):
+    client, shop, _context = api
+    consumer = {"name": "Hans Meier", "type": "person", "country_iso": "DE"}
+    created = client.post("/api/orders", json={"customer": consumer, "lines": LINES[:1], "oss": True})
+    assert created.status_code == 201
+    assert client.get(f"/api/orders/{created.get_json()['id']}").get_json()["oss"] is True
+
+
+# --- the plugin's own refusals of bad mappings (pure: nothing is sent, nothing written) ------------------
+
+def _build(order, mapping, rates, naturas):
+    from datetime import date
+
+    from fic_plugin.payload import build_document
+    from fic_plugin.settings import Settings
+
+    settings = Settings.from_mapping({"vat_mapping": mapping, "payment_mapping": {
+        "bank_transfer": {"payment_method_id": 1, "payment_account_id": 1}}})
+    return build_document(order, "invoice", settings, today=date(2026, 3, 10), vat_rates=rates, vat_naturas=naturas)
+
+
+def test_a_rate_mapped_to_a_vat_type_of_another_rate_names_order_line_and_field():
+    from fic_plugin.model import Customer, Line, Order
+
+    order = Order(id="5", number="2026-0005", customer=Customer(name="Mario Rossi", tax_code="RSSMRA85M01H501Q"),
+                  lines=[Line("Pasta", "1", "2.10", "10")])
+    with pytest.raises(SettingsError) as error:
+        _build(order, {"10": 0}, {0: 22}, {0: None})
+    text = str(error.value)
+    assert error.value.field == "vat_mapping" and "2026-0005" in text and "10%" in text and "22%" in text
+
+
+def test_a_zero_rate_mapped_to_a_vat_type_without_natura_names_order_line_and_field():
+    from fic_plugin.model import Customer, Line, Order
+
+    order = Order(id="5", number="2026-0005", customer=Customer(name="Mario Rossi", tax_code="RSSMRA85M01H501Q"),
+                  lines=[Line("Libro usato", "1", "8", "0")])
+    with pytest.raises(SettingsError) as error:
+        _build(order, {"0": 40}, {40: 0}, {40: None})
+    text = str(error.value)
+    assert error.value.field == "vat_mapping" and "2026-0005" in text and "Libro usato" in text

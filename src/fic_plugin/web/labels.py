@@ -65,7 +65,13 @@ AREA_ROW_LABELS = {
     "IT": N_("{rate}% — customers in Italy"),
     "EU": N_("{rate}% — customers in the EU"),
     "extra-EU": N_("{rate}% — customers outside the EU"),
+    "EU-business:goods": N_("{rate}% — goods to EU businesses"),
+    "EU-business:services": N_("{rate}% — services to EU businesses"),
+    "extra-EU:goods": N_("{rate}% — goods exported outside the EU"),
+    "extra-EU:services": N_("{rate}% — services to customers outside the EU"),
 }
+#: The row of an OSS key (``19:DE``): a rate of another EU country.
+OSS_ROW_LABEL = N_("{rate}% — OSS sales to {country}")
 
 #: What the activity log and the job list call each action (``fic_audit.action``, ``fic_jobs.kind``).
 ACTIVITY_LABELS = {

@@ -20,11 +20,12 @@ from werkzeug.wrappers import Request, Response
 from .. import messages
 from ..errors import FicError
 from ..i18n import _, ngettext
-from ..model import VAT_AREAS
+from ..model import VAT_SCOPES
 from ..settings import Settings, rate_key, update_settings, vat_mapping_key
 from .labels import (
     AREA_ROW_LABELS,
     N_,
+    OSS_ROW_LABEL,
     PAYMENT_METHOD_LABELS,
     SECRET_LABELS,
     SECRET_PLACES,
@@ -325,19 +326,29 @@ def vat_rows(context: Context, mapping: dict[str, Any], vat_types: list[dict]) -
         selected = mapping.get(key, "")
         selected = "" if selected in (None, "") else str(selected)
         rows.append({"key": key, "rate": rate, "area": area,
-                     "label": _(AREA_ROW_LABELS[area]).format(rate=rate) if area else f"{rate}%",
+                     "label": _row_label(rate, area),
                      "selected": selected, "unmapped": selected == "" and not area,
                      "unknown": bool(selected and vat_types and selected not in known)})
     return rows
 
 
-#: The areas that get their own row for 0% (the others can be added as ``0:IT`` and the like).
-ZERO_RATE_AREAS = ("EU", "extra-EU")
+#: The scopes that get their own row for 0%: the natura depends on customer and supply (the
+#: others, 0:IT and the older 0:EU / 0:extra-EU, show when set).
+ZERO_RATE_AREAS = ("EU-business:goods", "EU-business:services", "extra-EU:goods", "extra-EU:services")
 
 
-def _row_order(key: str) -> tuple[Decimal, int]:
+def _row_label(rate: str, area: str) -> str:
+    if not area:
+        return f"{rate}%"
+    if area in AREA_ROW_LABELS:
+        return _(AREA_ROW_LABELS[area]).format(rate=rate)
+    return _(OSS_ROW_LABEL).format(rate=rate, country=area)
+
+
+def _row_order(key: str) -> tuple[Decimal, int, str]:
     rate, _sep, area = key.partition(":")
-    return -Decimal(rate), VAT_AREAS.index(area) + 1 if area else 0
+    position = VAT_SCOPES.index(area) + 1 if area in VAT_SCOPES else len(VAT_SCOPES) + 1
+    return -Decimal(rate), position if area else 0, area
 
 
 def _mapping_key(value: Any) -> str | None:
