@@ -300,3 +300,14 @@ def test_what_follows_a_click_speaks_the_panels_language(fic, pm, shop, sandbox)
     # Reached without the panel (no lang asked), a page follows the browser.
     direct = client.get(f"/documents/{quote.id}/delete", headers=english).get_data(as_text=True)
     assert "Delete the Quote n. 1?" in direct and '<html lang="en">' in direct
+
+
+def test_anteprima_totali_asks_fic_and_creates_nothing(web, fic, shop, sandbox):
+    page = render_panel(fic, shop.orders["3"])
+    assert "Anteprima totali" in page and 'formaction="/fic/orders/3/totals"' in page
+    response = web.post("/orders/3/totals", data={"csrf_token": token(fic, shop), "type": "invoice"},
+                        headers=REFERER)
+    assert response.status_code == 303
+    text = flashed(fic, shop)
+    assert text.startswith("Anteprima Fattura: Totale FiC ") and "da pagare" in text
+    assert fic.store.documents("3") == [] and sandbox_call(sandbox, "GET", "/__sandbox__/documents")["data"] == []
