@@ -121,7 +121,13 @@ def test_demo_server_configures_the_plugin_for_the_sandbox(demo):
     assert {k: settings.vat_mapping.get(k) for k in keys} == {
         "0": 6, "0:EU-business:goods": 28, "0:extra-EU:goods": 23, "0:EU": None, "0:extra-EU": None}
     assert set(settings.payment_mapping) >= {"bank_transfer", "card", "paypal", "cash"}
-    assert demo.shop.shop_order_url(demo.shop.shop_get_order("1")) == f"{demo.url}/orders/1"
+    # {order_url} is the customer's page of the order (a key in the link), not the owner's.
+    customer_url = demo.shop.shop_order_url(demo.shop.shop_get_order("1"))
+    assert customer_url.startswith(f"{demo.url}/i-miei-ordini/1/")
+    customer_page = requests.get(customer_url, timeout=10)
+    assert customer_page.status_code == 200 and "Il tuo ordine n." in customer_page.text
+    assert 'class="fic-panel"' not in customer_page.text and "/fic/settings" not in customer_page.text
+    assert requests.get(f"{demo.url}/i-miei-ordini/1/guessed", timeout=10).status_code == 404
     page = requests.get(demo.url + "/orders/1", timeout=10)
     assert page.status_code == 200 and 'class="fic-panel"' in page.text
     assert requests.get(demo.url + "/fic/settings", timeout=10).status_code == 200
@@ -170,7 +176,7 @@ def test_demo_against_another_fic_api(tmp_path, monkeypatch):
             assert demo.context.settings.vat_mapping["22"] == 0
             assert demo.context.settings.payment_mapping["paypal"]["payment_method_id"] == 3
             order = demo.shop.shop_get_order("1")
-            assert demo.pm.hook.shop_order_url(order=order) == "https://bottega.example.it/orders/1"
+            assert demo.pm.hook.shop_order_url(order=order).startswith("https://bottega.example.it/i-miei-ordini/1/")
 
 
 def test_the_demos_eu_and_export_orders_carry_their_own_exemption(demo):

@@ -46,6 +46,7 @@ URLS = Map([
     Rule("/orders", endpoint="order_list"),
     Rule("/orders/<int:order_id>", endpoint="order_page"),
     Rule("/orders/<int:order_id>/payments", endpoint="payment_form", methods=["POST"]),
+    Rule("/i-miei-ordini/<int:order_id>/<key>", endpoint="customer_order"),
     Rule("/api/orders", endpoint="api_orders", methods=["GET", "POST"]),
     Rule("/api/orders/<int:order_id>", endpoint="api_order", methods=["GET"]),
     Rule("/api/orders/<int:order_id>/payments", endpoint="api_payments", methods=["POST"]),
@@ -87,7 +88,8 @@ class ShopApp:
         is_api = request.path.startswith("/api/")
         try:
             endpoint, args = URLS.bind_to_environ(request.environ).match()
-            if not self.pm.hook.shop_is_admin(environ=request.environ):
+            # The customer's own order page ({order_url}) is opened from an email: its key is the pass.
+            if endpoint != "customer_order" and not self.pm.hook.shop_is_admin(environ=request.environ):
                 return self.error(request, 403, _("The demo shop only answers its owner: open it from this "
                                                   "computer (127.0.0.1)."))
             if request.method == "POST" and not _same_origin(request):
@@ -149,6 +151,25 @@ class ShopApp:
             recorded=request.args.get("registrato"), event_failed=request.args.get("avviso") == "evento",
             refund_error=refund_error, refunded=request.args.get("rimborsato"),
         )
+
+    def customer_order(self, request: Request, order_id: int, key: str) -> Response:
+        """What the customer sees behind ``{order_url}``: the order, its state and its documents,
+        each with a link to its PDF (the plugin's signed ``{document_url}``)."""
+        from fic_plugin.web.public_link import document_url
+        from fic_plugin.wording import document_name
+
+        order = self.shop.shop_get_order(str(order_id))
+        if order is None or not self.shop.customer_key_matches(order.id, key):
+            return self.render("error.html", 404, message="Ordine non trovato: controlla il link ricevuto.",
+                               status=404)
+        context = self.pm.get_plugin("fic-core").context
+        documents = [{"name": document_name(d), "date": d.date, "url": document_url(context, d.id)}
+                     for d in self.shop.documents(order.id) if d.fic_id is not None]
+        response = self.render("customer_order.html", order=order, totals=self.shop.totals(order),
+                               documents=documents)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
 
     def payment_form(self, request: Request, order_id: int) -> Response:
         form = {"amount": request.form.get("amount", "").strip(), "method": request.form.get("method", "")}

@@ -112,7 +112,23 @@ class DemoShop:
 
     @hookimpl
     def shop_order_url(self, order: Order) -> str:
-        return f"{self.base_url.rstrip('/')}/orders/{order.id}"
+        """The customer's page of the order (``{order_url}`` in emails), not the owner's."""
+        return f"{self.base_url.rstrip('/')}/i-miei-ordini/{order.id}/{self.customer_key(order.id)}"
+
+    def customer_key(self, order_id: str) -> str:
+        """The key in the customer's link: an HMAC of the order id, so links cannot be guessed."""
+        import hashlib
+        import hmac
+
+        from fic_plugin.web.csrf import shop_secret
+
+        return hmac.new(shop_secret(self.store), f"customer-order|{order_id}".encode(),
+                        hashlib.sha256).hexdigest()[:24]
+
+    def customer_key_matches(self, order_id: str, key: str) -> bool:
+        import hmac
+
+        return hmac.compare_digest(self.customer_key(order_id), key)
 
     @hookimpl
     def shop_send_email(self, message: EmailMessage) -> bool:
