@@ -182,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def open_context(args: argparse.Namespace):
-    """The plugin context for the shop database named by ``--db``."""
+    """The plugin context for the shop database named by ``--db`` (or the host's, under Django)."""
+    if getattr(args, "context", None) is not None:
+        return args.context
     from .shop_cli import cli_context
 
     return cli_context(args.db)

@@ -200,6 +200,14 @@ def _run_convert(context: Context, job: Job) -> None:
     Documents(context).convert(job.args["document_id"], job.args["to"])
 
 
+def _run_delete(context: Context, job: Job) -> None:
+    """Finish a deletion the panel started when FiC did not answer within the request's budget."""
+    from .documents import Documents
+
+    if context.store.document(job.args["document_id"]) is not None:
+        Documents(context).delete(job.args["document_id"])
+
+
 def _run_sync_payments(context: Context, job: Job) -> None:
     from .documents import PAYABLE_TYPES, Documents
 
@@ -242,6 +250,7 @@ _HANDLERS = {
     "auto_document": _run_auto_document,
     "create": _run_create,
     "convert": _run_convert,
+    "delete": _run_delete,
     "sync_payments": _run_sync_payments,
     "send": _run_send,
     "credit_note": _run_credit_note,

@@ -16,9 +16,10 @@ from .. import wording
 from ..errors import Conflict, FicError, InvalidInput, NotFound
 from ..i18n import _, current_language, ngettext, pgettext
 from ..model import CONVERSIONS, PANEL_DOCUMENT_TYPES, Document
+from .budget import StillRunning, run_within_budget
 from .formatting import day, money
 from .labels import N_, document_type_label
-from .panel import UNEXPECTED, flash, render_panel
+from .panel import UNEXPECTED, render_panel
 
 if TYPE_CHECKING:
     from .app import FicWebApp
@@ -60,7 +61,20 @@ def create(web: FicWebApp, request: Request, order_id: str) -> Response:
         return wording.agree(document.type, pgettext("masculine", "{doc} created."),
                              pgettext("feminine", "{doc} created.")).format(doc=wording.document_name(document))
 
-    return web.act(request, order_id, action, web.order_url(request, order_id))
+    def later() -> None:
+        # The key Documents.create queues under when FiC does not answer: one job either way.
+        generation = int(web.context.store.get_meta(f"generation:{order_id}:{document_type}") or 0)
+        _queue(web, "create", f"create:{order_id}:{document_type}:{generation}", order_id, {"type": document_type})
+
+    return web.act(request, order_id, action, web.order_url(request, order_id),
+                   later if document_type in PANEL_DOCUMENT_TYPES else None)
+
+
+def _queue(web: FicWebApp, kind: str, key: str, order_id: str, args: dict) -> None:
+    """The job that finishes an action FiC did not finish within the request's budget."""
+    from ..jobs import enqueue
+
+    enqueue(web.context, kind, key, order_id=str(order_id), args=args)
 
 
 def totals_preview(web: FicWebApp, request: Request, order_id: str) -> Response:
@@ -85,13 +99,16 @@ def view(web: FicWebApp, request: Request, document_id: int) -> Response:
     try:
         from ..documents import Documents
 
-        url = Documents(web.context).view_url(document_id)
+        url = run_within_budget(lambda: Documents(web.context).view_url(document_id), web.action_budget)
+    except StillRunning:
+        web.flash(document.order_id, _("Fatture in Cloud is slow to answer: try again in a moment."), "error")
+        return redirect(web.back(request, web.order_url(request, document.order_id)), code=303)
     except FicError as error:
-        flash(web.context, document.order_id, error.message, "error")
+        web.flash(document.order_id, error.message, "error")
         return redirect(web.back(request, web.order_url(request, document.order_id)), code=303)
     except Exception:
         log.exception("fic-plugin: cannot open document %s", document_id)
-        flash(web.context, document.order_id, _(UNEXPECTED), "error")
+        web.flash(document.order_id, _(UNEXPECTED), "error")
         return redirect(web.back(request, web.order_url(request, document.order_id)), code=303)
     return redirect(url, code=302)
 
@@ -116,7 +133,12 @@ def convert(web: FicWebApp, request: Request, document_id: int) -> Response:
             pgettext("feminine", "{doc} converted into {target}."),
         ).format(doc=wording.document_name(document), target=wording.document_name(converted))
 
-    return web.act(request, document.order_id, action, web.order_url(request, document.order_id))
+    def later() -> None:
+        _queue(web, "convert", f"convert:{document_id}:{to_type}:in-request", document.order_id,
+               {"document_id": document_id, "to": to_type})
+
+    return web.act(request, document.order_id, action, web.order_url(request, document.order_id),
+                   later if to_type in CONVERSIONS.get(document.type, ()) else None)
 
 
 def delete(web: FicWebApp, request: Request, document_id: int) -> Response:
@@ -144,7 +166,10 @@ def delete(web: FicWebApp, request: Request, document_id: int) -> Response:
         return wording.agree(document.type, pgettext("masculine", "{doc} deleted."),
                              pgettext("feminine", "{doc} deleted.")).format(doc=wording.document_name(document))
 
-    return web.act(request, document.order_id, action, web.order_url(request, document.order_id))
+    def later() -> None:
+        _queue(web, "delete", f"delete:{document_id}", document.order_id, {"document_id": document_id})
+
+    return web.act(request, document.order_id, action, web.order_url(request, document.order_id), later)
 
 
 def delete_warnings(document: Document) -> list[str]:

@@ -22,6 +22,7 @@ from werkzeug.wrappers import Request, Response
 from ..errors import FicError, NotFound
 from ..i18n import _, language
 from . import csrf
+from .budget import ACTION_BUDGET_SECONDS, IN_PROGRESS, StillRunning, run_within_budget
 from .formatting import STATIC, render
 from .panel import UNEXPECTED, flash, screen_language
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[..., Response]
 PUBLIC_ENDPOINTS = {"public_document"}
+
 
 URLS = Map([
     Rule("/static/<path:name>", endpoint="static", methods=["GET"]),
@@ -65,6 +67,9 @@ def make_wsgi_app(context: Context) -> Callable[[dict, Callable], Iterable[bytes
 
 class FicWebApp:
     """Routing, admin check, CSRF, language and error handling around the screen handlers."""
+
+    #: Seconds an action waits for FiC before it becomes a job (see :mod:`fic_plugin.web.budget`).
+    action_budget = ACTION_BUDGET_SECONDS
 
     def __init__(self, context: Context):
         self.context = context
@@ -173,17 +178,28 @@ class FicWebApp:
                 return target
         return fallback
 
-    def act(self, request: Request, order_id: str | None, action: Callable[[], str], fallback: str) -> Response:
-        """Run ``action`` (which returns the success message), flash the outcome, redirect back."""
+    def flash(self, key: str, text: str, kind: str = "ok") -> None:
+        """A message for the next page of this order (or screen ``key``)."""
+        flash(self.context, key, text, kind)
+
+    def act(self, request: Request, order_id: str | None, action: Callable[[], str], fallback: str,
+            later: Callable[[], object] | None = None) -> Response:
+        """Run ``action`` (which returns the success message), flash the outcome, redirect back.
+
+        FiC gets :attr:`action_budget` seconds; after that ``later`` queues the action's job and
+        the owner reads that it is in progress, so no request outlives a web server's timeout.
+        """
         try:
-            message, kind = action(), "ok"
+            message, kind = run_within_budget(action, self.action_budget, later), "ok"
+        except StillRunning:
+            message, kind = _(IN_PROGRESS), "ok"
         except FicError as error:
             message, kind = error.message, "error"
         except Exception:
             log.exception("fic-plugin: %s %s failed", request.method, request.path)
             message, kind = _(UNEXPECTED), "error"
         if order_id is not None:
-            flash(self.context, order_id, message, kind)
+            self.flash(order_id, message, kind)
         return redirect(self.back(request, fallback), code=303)
 
     def order_url(self, request: Request, order_id: str) -> str:

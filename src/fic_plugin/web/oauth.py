@@ -19,7 +19,7 @@ from werkzeug.wrappers import Request, Response
 
 from ..errors import FicError, SettingsError
 from ..i18n import _
-from .panel import UNEXPECTED, flash
+from .panel import UNEXPECTED
 
 if TYPE_CHECKING:
     from .app import FicWebApp
@@ -58,7 +58,7 @@ def start(web: FicWebApp, request: Request) -> Response:
     try:
         app = _app(web)
     except FicError as error:
-        flash(web.context, FLASH_KEY, error.message, "error")
+        web.flash(FLASH_KEY, error.message, "error")
         return redirect(f"{request.script_root}/settings", code=303)
     state = secrets.token_urlsafe(24)
     web.context.store.set_secret(STATE_KEY, state)
@@ -79,10 +79,10 @@ def callback(web: FicWebApp, request: Request) -> Response:
                 reason=request.args.get("error_description") or request.args.get("error") or _("no code")))
         connect(web, _app(web), request.args["code"], redirect_uri(web, request))
     except FicError as error:
-        flash(web.context, FLASH_KEY, error.message, "error")
+        web.flash(FLASH_KEY, error.message, "error")
     except Exception:
         log.exception("fic-plugin: the OAuth connection failed")
-        flash(web.context, FLASH_KEY, _(UNEXPECTED), "error")
+        web.flash(FLASH_KEY, _(UNEXPECTED), "error")
     return redirect(f"{request.script_root}/settings", code=303)
 
 
@@ -98,10 +98,10 @@ def connect(web: FicWebApp, app, code: str, uri: str) -> None:
     if len(companies) == 1:
         update_settings(web.context.store, {"fic_company_id": companies[0]["id"]})
         web.context.reset_client()
-        flash(web.context, FLASH_KEY, _("Connected to Fatture in Cloud: company {name}.").format(
+        web.flash(FLASH_KEY, _("Connected to Fatture in Cloud: company {name}.").format(
             name=companies[0].get("name", "")))
     else:
-        flash(web.context, FLASH_KEY, _("The token works, but choose the company to use."), "error")
+        web.flash(FLASH_KEY, _("The token works, but choose the company to use."), "error")
 
 
 HANDLERS = {"oauth_start": start, "oauth_callback": callback}

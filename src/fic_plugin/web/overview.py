@@ -25,7 +25,7 @@ from ..model import DOCUMENT_TYPES, Document
 from ..payload import PAYMENT_TYPES
 from .formatting import day, money
 from .labels import EI_STATUS_LABELS, PAYMENT_STATUS_LABELS, activity_label, document_type_label
-from .panel import UNEXPECTED, flash, pop_flash, screen_language, sent_state
+from .panel import UNEXPECTED, pop_flash, screen_language, sent_state
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -196,7 +196,7 @@ def bulk(web: FicWebApp, request: Request) -> Response:
         log.exception("fic-plugin: bulk action %s failed", action)
         message, problems = "", [_(UNEXPECTED)]
     text = " ".join(p for p in [message.format(count=done) if message else "", *problems] if p)
-    flash(web.context, FLASH_KEY, text, "warn" if problems else "ok")
+    web.flash(FLASH_KEY, text, "warn" if problems else "ok")
     return redirect(web.back(request, f"{request.script_root}/documents"), code=303)
 
 

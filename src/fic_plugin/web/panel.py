@@ -43,15 +43,18 @@ FLASH_TTL = timedelta(minutes=5)
 UNEXPECTED = N_("Unexpected error: try again or check the log")
 
 
-def render_panel(context: Context, order: Order, *, mount: str = MOUNT, lang: str | None = None) -> str:
+def render_panel(context: Context, order: Order, *, mount: str = MOUNT, lang: str | None = None,
+                 csrf_token: str | None = None, csrf_field: str = csrf.FIELD, flash: bool = True) -> str:
     """The panel's HTML for ``order``; never raises, never shows a traceback.
 
     ``lang`` is the language of the page around it when known; the hook gives none, so the
-    panel then follows the setting (Italian by default).
+    panel then follows the setting (Italian by default). A host with its own CSRF protection and
+    messages (Django) passes its token and field name, and ``flash=False``.
     """
     try:
         with language(lang or screen_language(context)):
-            return render("panel.html", panel=panel_view(context, order, mount=mount))
+            view = panel_view(context, order, mount=mount, csrf_token=csrf_token, flash=flash)
+            return render("panel.html", panel={**view, "csrf_field": csrf_field})
     except Exception as error:
         with language(lang or screen_language(context, safe=True)):
             message = error.message if isinstance(error, FicError) else _(UNEXPECTED)
@@ -105,18 +108,22 @@ def pop_flash(context: Context, order_id: str) -> dict[str, str] | None:
 # --- the view model -------------------------------------------------------------------------------------
 
 
-def panel_view(context: Context, order: Order, *, mount: str = MOUNT) -> dict[str, Any]:
+def panel_view(context: Context, order: Order, *, mount: str = MOUNT, csrf_token: str | None = None,
+               flash: bool = True) -> dict[str, Any]:
     documents = context.store.documents(order.id)
     existing = {d.type for d in documents}
+    jobs = jobs_view(context, order.id)
     return {
         "order": order,
         "mount": mount,
         "lang": current_language.get(),
-        "csrf": csrf.issue(context.store, order_id=order.id),
-        "flash": pop_flash(context, order.id),
+        "csrf": csrf_token or csrf.issue(context.store, order_id=order.id),
+        "csrf_field": csrf.FIELD,
+        "flash": pop_flash(context, order.id) if flash else None,
         "documents": [dict(document_view(d, documents), channels=channel_states(context, d)) for d in documents],
         "create_types": [(t, document_type_label(t)) for t in PANEL_DOCUMENT_TYPES if t not in existing],
-        "jobs": jobs_view(context, order.id),
+        "jobs": jobs,
+        "in_progress": any(job["state"] in ("pending", "running") for job in jobs),
         "audit": [audit_view(row) for row in context.store.audit_log(order.id, limit=30)],
         # "Send when paid" plans the automatic document; once it exists, "Invia…" is the way.
         "can_schedule": order.paid_at is None and auto_document_type(context, order) not in existing,

@@ -22,9 +22,10 @@ from ..i18n import _
 from ..model import Document, Order
 from ..sending import SendFailed
 from .actions import UPDATED
+from .budget import IN_PROGRESS, StillRunning, run_within_budget
 from .formatting import render
 from .labels import N_, document_type_label
-from .panel import UNEXPECTED, flash
+from .panel import UNEXPECTED
 
 if TYPE_CHECKING:
     from .app import FicWebApp
@@ -66,7 +67,11 @@ def send_form(web: FicWebApp, request: Request, order: Order, document: Document
         errors["emails"] = _("Add at least one recipient.")
     if not errors:
         try:
-            result = deliver(web, order, document, typed, wants_schedule)
+            result = run_within_budget(lambda: deliver(web, order, document, typed, wants_schedule),
+                                       web.action_budget)
+        except StillRunning:
+            # The send goes on in the background (each send is keyed: never twice).
+            result = _(IN_PROGRESS)
         except InvalidInput as error:
             errors[error.field or "_form"] = error.message
         except SendFailed as error:
@@ -74,7 +79,7 @@ def send_form(web: FicWebApp, request: Request, order: Order, document: Document
                 errors["_form"] = error.message
             else:
                 # Part of it reached the customer: that is done, and the panel says what did not.
-                flash(web.context, order.id, error.message, "warn")
+                web.flash(order.id, error.message, "warn")
                 return redirect(back, code=303)
         except FicError as error:
             errors["_form"] = error.message
@@ -83,7 +88,7 @@ def send_form(web: FicWebApp, request: Request, order: Order, document: Document
             errors["_form"] = _(UNEXPECTED)
     if errors:
         return draw(web, request, order, document, typed, errors, back, status=400)
-    flash(web.context, order.id, result)
+    web.flash(order.id, result)
     return redirect(back, code=303)
 
 

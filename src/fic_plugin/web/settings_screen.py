@@ -34,7 +34,7 @@ from .labels import (
     setting_label,
 )
 from .oauth import redirect_uri as oauth_redirect_uri
-from .panel import UNEXPECTED, flash, pop_flash
+from .panel import UNEXPECTED, pop_flash
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -100,7 +100,7 @@ def settings_page(web: FicWebApp, request: Request) -> Response:
     if CONNECTION_KEYS & (set(typed) | set(secrets)):
         web.context.reset_client()
     warnings = save_warnings(web.context, before)
-    flash(web.context, FLASH_KEY, " ".join([_("Settings saved."), *warnings]), "warn" if warnings else "ok")
+    web.flash(FLASH_KEY, " ".join([_("Settings saved."), *warnings]), "warn" if warnings else "ok")
     return redirect(f"{request.script_root}/settings", code=303)
 
 
@@ -147,15 +147,15 @@ def verify(web: FicWebApp, request: Request) -> Response:
         company_id = web.context.connection()[2]
         names = {c.get("id"): c.get("name") for c in flatten_companies(companies)}
         if company_id in names:
-            flash(web.context, FLASH_KEY, _("Connected to Fatture in Cloud: company {name}.").format(
+            web.flash(FLASH_KEY, _("Connected to Fatture in Cloud: company {name}.").format(
                 name=names[company_id]))
         else:
-            flash(web.context, FLASH_KEY, _("The token works, but choose the company to use."), "error")
+            web.flash(FLASH_KEY, _("The token works, but choose the company to use."), "error")
     except FicError as error:
-        flash(web.context, FLASH_KEY, error.message, "error")
+        web.flash(FLASH_KEY, error.message, "error")
     except Exception:
         log.exception("fic-plugin: checking the FiC connection failed")
-        flash(web.context, FLASH_KEY, _(UNEXPECTED), "error")
+        web.flash(FLASH_KEY, _(UNEXPECTED), "error")
     return redirect(f"{request.script_root}/settings", code=303)
 
 
