@@ -21,6 +21,12 @@ if not settings.configured:
     django.setup()
 
 
+def pytest_unconfigure(config):
+    import shutil
+
+    shutil.rmtree(getattr(settings, "DATA", ""), ignore_errors=True)  # the project's temporary folder
+
+
 @pytest.fixture
 def fic_site(settings, tmp_path, sandbox, monkeypatch):
     """The project connected to a freshly reset sandbox, with its own plugin database."""

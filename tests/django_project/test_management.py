@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import pay, place_order
 from django.core.management import CommandError, call_command
 
+from conftest import pay, place_order
 from fic_plugin.contrib import django as fic
 from shoptest import fic_documents
 

@@ -21,10 +21,8 @@ def test_oscar_order_basket_to_paid_to_invoice(fic_site, sandbox):
                         fiscal={"tax_code": "RSSMRA85M01H501Q"})
     assert order.total_incl_tax == Decimal("42.70")  # 2×12.20 + 4×3.05 + 6.10 shipping
 
-    with transaction.atomic():
+    with transaction.atomic():  # as Oscar's checkout: the debit fires the events, after commit
         pay(order)
-        fic.payment_recorded(order)
-        fic.order_paid(order)
     report = run_round(fic_site, wait_for_retries=True)
 
     assert report.failed == 0, fic_site.store.db.execute("SELECT kind, last_error FROM fic_jobs").fetchall()
@@ -57,10 +55,20 @@ def test_event_in_a_rolled_back_transaction_issues_nothing(fic_site, sandbox):
     assert fic_documents(sandbox) == []
 
 
+def test_explicit_events_are_harmless_replays(fic_site, sandbox):
+    order = place_order(("Olio extravergine 1 L", "10.00", 1), fiscal={"tax_code": "RSSMRA85M01H501Q"})
+    pay(order)
+    fic.payment_recorded(order)
+    fic.order_paid(order)
+    run_round(fic_site, wait_for_retries=True)
+    assert [d["type"] for d in fic_documents(sandbox)] == ["invoice"]
+
+
 def test_event_fires_only_once_the_shop_commits(fic_site):
     order = place_order(("Olio extravergine 1 L", "10.00", 1))
     with transaction.atomic():
         pay(order)
         fic.order_paid(order)
         assert fic_site.store.db.execute("SELECT COUNT(*) FROM fic_jobs").fetchone()[0] == 0
-    assert fic_site.store.db.execute("SELECT key FROM fic_jobs").fetchall() == [(f"auto:{order.number}",)]
+    keys = [key for (key,) in fic_site.store.db.execute("SELECT key FROM fic_jobs ORDER BY id")]
+    assert f"auto:{order.number}" in keys

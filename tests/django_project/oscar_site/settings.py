@@ -68,11 +68,6 @@ TEMPLATES = [{
 
 # fic-plugin: the lines a host writes (docs/oscar.md counts them)
 INSTALLED_APPS = ["fic_plugin.contrib.oscar", "fic_plugin.contrib.django", *OSCAR_APPS]
-FIC = {
-    "ORDER_ADAPTER": "fic_plugin.contrib.oscar.OscarOrders",
-    "PERMISSION": ["is_staff", "order.change_order"],  # as Oscar's dashboard asks of order staff
-    "BASE_TEMPLATE": "oscar/dashboard/layout.html",
-    "CONTENT_BLOCK": "dashboard_content",
-    "OSCAR": {"PAID_FROM": "sources"},
-}
 OSCAR_DASHBOARD_NAVIGATION = [*OSCAR_DASHBOARD_NAVIGATION, FIC_NAVIGATION]
+FIC = {"VAT_MAPPING": {"22": 0, "10": 3, "4": 4, "0": 6}}  # the FiC connection: manage.py fic_connect
+# (the tests add the sandbox's connection and a database of their own: conftest.py)

@@ -61,10 +61,29 @@ def raw_settings() -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+#: With ``fic_plugin.contrib.oscar`` installed these defaults fit Oscar: its order mapping, the
+#: permissions Oscar's dashboard asks of order staff, the screens inside the dashboard's layout.
+OSCAR_DEFAULTS = {
+    "ORDER_ADAPTER": "fic_plugin.contrib.oscar.OscarOrders",
+    "PERMISSION": ["is_staff", "order.change_order"],
+    "BASE_TEMPLATE": "oscar/dashboard/layout.html",
+    "CONTENT_BLOCK": "dashboard_content",
+}
+
+
+def defaults() -> dict[str, Any]:
+    from django.apps import apps
+
+    values = {key.name: key.default for key in KEYS}
+    if apps.is_installed("fic_plugin.contrib.oscar"):
+        values.update(OSCAR_DEFAULTS)
+    return values
+
+
 def fic_settings() -> dict[str, Any]:
     """The ``FIC`` dict with the defaults of the keys it leaves out."""
     raw = raw_settings()
-    return {key.name: raw.get(key.name, key.default) for key in KEYS}
+    return {name: raw.get(name, default) for name, default in defaults().items()}
 
 
 def problems(raw: dict[str, Any]) -> list[tuple[str, str]]:

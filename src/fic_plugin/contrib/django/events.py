@@ -55,3 +55,22 @@ def fire(event: str, order_id: str, **extra: Any) -> None:
         hook.payment_recorded(order=order, payment=payment)
     elif event == "order_refunded":
         hook.order_refunded(order=order, refund=extra["refund"])
+
+
+def payment_changed(order: Any, *, using: str | None = None) -> None:
+    """The order's payments changed: after commit, sync the paid amount and, when the order is now
+    fully paid, fire ``order_paid`` (what Oscar's payment signals call; replays are harmless)."""
+    from .panel import order_id_of
+
+    transaction.on_commit(partial(_payment_changed, order_id_of(order)), using=using, robust=True)
+
+
+def _payment_changed(order_id: str) -> None:
+    from .shop import get_context
+
+    context = get_context()
+    order = context.order(order_id)
+    if order.payments:
+        context.pm.hook.payment_recorded(order=order, payment=order.payments[-1])
+    if order.paid_at is not None:
+        context.pm.hook.order_paid(order=order)

@@ -66,6 +66,19 @@ class DjangoScreens(FicWebApp):
     def flash(self, key: str, text: str, kind: str = "ok") -> None:
         messages.add_message(self.django_request, LEVELS.get(kind, messages.INFO), text)
 
+    def act(self, request: Request, order_id: str | None, action: Any, fallback: str, later: Any = None) -> Response:
+        def in_thread() -> str:
+            # The action runs in a thread of its own (the budget): close the connections Django
+            # opened there (the order adapter's queries), or each action would leave one behind.
+            from django.db import connections
+
+            try:
+                return action()
+            finally:
+                connections.close_all()
+
+        return super().act(request, order_id, in_thread, fallback, later)
+
     def page(self, request: Request, template: str, status: int = 200, **values: Any) -> Response:
         common = dict(mount=request.script_root, csrf_token=get_token(self.django_request),
                       csrf_field=DJANGO_CSRF_FIELD, lang=self.language_of(request), **values)
