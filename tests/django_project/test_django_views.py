@@ -59,7 +59,7 @@ def test_panel_on_the_dashboard_order_page_and_create_through_the_test_client(fi
     [invoice] = fic_documents(sandbox)
     assert invoice["type"] == "invoice"
     after = staff_client.get(response["Location"]).content.decode()
-    assert "Documento aggiornato correttamente" in after  # the flash, through Django's messages
+    assert "Fattura n. 1 creata." in after  # the flash, through Django's messages
 
 
 def test_django_csrf_protects_the_panel_actions(fic_site, staff):

@@ -42,7 +42,7 @@ def test_issue_an_invoice_from_the_oscar_dashboard_order_page(fic_site, staff, l
             panel.locator("select[name=type]").select_option(value="invoice")
             panel.get_by_role("button", name="Genera documento").click()
             page.wait_for_url(f"**/dashboard/orders/{order.number}/")
-            sync_api.expect(page.get_by_text("Documento aggiornato correttamente.")).to_be_visible()
+            sync_api.expect(page.get_by_text("Fattura n. 1 creata.")).to_be_visible()
             sync_api.expect(panel.locator("table.fic-docs")).to_contain_text("Fattura")
             sync_api.expect(page.locator("a", has_text="Fatture in Cloud").first).to_be_attached()
         finally:
