@@ -50,7 +50,7 @@ class Context:
     _client: FicClient | None = attrs.field(default=None, alias="_client")
     #: A host's configured connection (Django's ``FIC`` dict: ``api_url``, ``access_token``,
     #: ``company_id``): below the environment, above what is stored.
-    connection_overrides: dict = attrs.field(factory=dict)
+    connection_overrides: dict = attrs.field(factory=dict, repr=False)  # holds a token: never in a traceback
 
     @classmethod
     def from_plugin_manager(cls, pm: pluggy.PluginManager) -> Context:

@@ -106,3 +106,18 @@ def test_system_check_warns_without_vat_mapping_and_connection(fic_site, setting
                     if k not in ("VAT_MAPPING", "ACCESS_TOKEN", "COMPANY_ID", "SETTINGS", "PAYMENT_MAPPING")}
     settings.FIC["DATABASE"] = "sqlite:///" + str(fic_site.store.path) + ".new"
     assert {m.id for m in checks.run_checks(tags=["fic_plugin"])} == {"fic_plugin.W001", "fic_plugin.W002"}
+
+
+def test_an_order_without_lines_is_refused_in_words(fic_site, staff_client, sandbox):
+    order = place_order(("Olio extravergine 1 L", "10.00", 1))
+    order.lines.all().delete()
+    response = staff_client.post(reverse("fic:create", args=[order.number]), {"type": "invoice"})
+    page = staff_client.get(response["Location"]).content.decode()
+    assert f"L&#x27;ordine {order.number} non ha righe" in page or f"L'ordine {order.number} non ha righe" in page
+    assert fic_documents(sandbox) == [] and fic_documents_count(fic_site) == 0
+
+
+def test_the_configured_token_never_shows_in_the_contexts_repr(fic_site):
+    from shoptest import TEST_TOKEN
+
+    assert TEST_TOKEN not in repr(fic_site)

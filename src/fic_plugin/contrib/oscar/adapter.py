@@ -19,6 +19,7 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist
 
 from ...errors import InvalidInput
+from ...i18n import _
 from ...model import Customer, Line, Order, Payment
 
 log = logging.getLogger(__name__)
@@ -80,13 +81,14 @@ class OscarOrders:
 
     def to_fic(self, order: Any) -> Order:
         if (order.currency or "EUR").upper() != "EUR":
-            raise InvalidInput(f"Order {order.number} is in {order.currency}: fic-plugin issues documents in "
-                               "euro only. Issue this one by hand in Fatture in Cloud.",
+            raise InvalidInput(_("Order {number} is in {currency}: fic-plugin issues documents in euro only. "
+                                 "Issue this one by hand in Fatture in Cloud.").format(
+                                     number=order.number, currency=order.currency),
                                field="currency", order_id=str(order.number))
         lines = [self.line(line) for line in order.lines.all()]
         if not lines:
-            raise InvalidInput(f"Order {order.number} has no lines: there is nothing to invoice.",
-                               field="lines", order_id=str(order.number))
+            raise InvalidInput(_("Order {number} has no lines: there is nothing to invoice.").format(
+                number=order.number), field="lines", order_id=str(order.number))
         if order.shipping_incl_tax:
             lines.append(Line(name=order.shipping_method or "Spedizione", qty="1",
                               unit_price=order.shipping_incl_tax, kind="shipping",
