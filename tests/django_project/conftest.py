@@ -6,7 +6,11 @@ suite never sees Django settings (``pytest tests/test_web.py`` does not even imp
 
 from __future__ import annotations
 
+import io
+import os
+import secrets
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import django
 import pytest
@@ -14,10 +18,21 @@ from django.conf import settings
 
 from shoptest import SANDBOX_PAYMENT_MAPPING, SANDBOX_VAT_MAPPING, TEST_TOKEN, sandbox_call
 
+#: ``FIC_TEST_DJANGO_DATABASE=postgres`` runs the project on PostgreSQL (FIC_TEST_POSTGRES_URL), in a
+#: test database of its own that Django creates and drops; test_postgres.py runs it that way.
+ON_POSTGRES = os.environ.get("FIC_TEST_DJANGO_DATABASE") == "postgres"
+
 if not settings.configured:
     from oscar_site import settings as site_settings
 
-    settings.configure(**{name: value for name, value in vars(site_settings).items() if name.isupper()})
+    values = {name: value for name, value in vars(site_settings).items() if name.isupper()}
+    if ON_POSTGRES:
+        url = urlsplit(os.environ.get("FIC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+        values["DATABASES"] = {"default": {
+            "ENGINE": "django.db.backends.postgresql", "NAME": url.path.lstrip("/") or "postgres",
+            "USER": url.username or "", "PASSWORD": url.password or "", "HOST": url.hostname or "127.0.0.1",
+            "PORT": url.port or 5432, "TEST": {"NAME": f"fic_django_{secrets.token_hex(4)}"}}}
+    settings.configure(**values)
     django.setup()
 
 
@@ -37,20 +52,30 @@ def fic_site(settings, tmp_path, sandbox, monkeypatch):
     monkeypatch.setenv("FIC_RATE_HOURLY", "1000000")
     monkeypatch.setenv("FIC_RATE_SHORT_TERM", "1000000")
     monkeypatch.setenv("FIC_TIMEOUT_READ", "1.5")
+    schema = f"fic_{secrets.token_hex(4)}"
     settings.FIC = {
         **settings.FIC,
-        "DATABASE": f"sqlite:///{tmp_path / 'fic.sqlite3'}",
+        # On PostgreSQL the plugin's tables go in the shop's own (test) database, a schema per test.
+        "DATABASE": "default" if ON_POSTGRES else f"sqlite:///{tmp_path / 'fic.sqlite3'}",
+        "SCHEMA": schema if ON_POSTGRES else None,
         "API_URL": sandbox.url, "ACCESS_TOKEN": TEST_TOKEN, "COMPANY_ID": 1,
         "VAT_MAPPING": SANDBOX_VAT_MAPPING,
         "PAYMENT_MAPPING": {**SANDBOX_PAYMENT_MAPPING, "carta": {"payment_method_id": 2, "payment_account_id": 2}},
         "SETTINGS": {"auto_invoice": True, "shop_name": "Bottega Oscar"},
     }
+    from django.core.management import call_command
+
     from fic_plugin.contrib.django.shop import get_context, reset
 
-    reset()
+    call_command("fic_migrate", stdout=io.StringIO())  # as a deployment does
     yield get_context()
     sandbox_call(sandbox, "DELETE", "/__sandbox__/faults")
     reset()
+    if ON_POSTGRES:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ def test_a_user_without_the_permission_gets_403(fic_site, client, django_user_mo
 
 
 def fic_documents_count(context) -> int:
-    return context.store.db.execute("SELECT COUNT(*) FROM fic_documents").fetchone()[0]
+    return len(context.store.documents())
 
 
 def test_settings_screen_inside_the_oscar_dashboard_layout(fic_site, staff_client):

@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 
 from conftest import pay, place_order
 from fic_plugin.contrib import django as fic
+from fic_plugin.errors import FicError
 from shoptest import fic_documents
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,10 +32,21 @@ def test_fic_sync_once_issues_the_paid_orders_invoice_and_fic_status_tells(fic_s
 def test_fic_migrate_creates_the_tables_and_names_the_database(fic_site, capsys):
     out = io.StringIO()
     call_command("fic_migrate", stdout=out)
-    assert "fic.sqlite3" in out.getvalue()
+    assert out.getvalue().startswith("fic-plugin tables in ")
+    assert "fic.sqlite3" in out.getvalue() or "postgresql://" in out.getvalue()
 
 
-def test_a_postgres_database_alias_is_a_clear_command_error(fic_site, settings):
-    settings.FIC = {**settings.FIC, "DATABASE": "postgresql://postgres@127.0.0.1:5432/test"}
-    with pytest.raises(CommandError, match="PostgreSQL"):
+def test_a_postgres_url_that_does_not_connect_is_a_clear_command_error(fic_site, settings):
+    settings.FIC = {**settings.FIC, "DATABASE": "postgresql://postgres:s3cret@127.0.0.1:1/negozio"}
+    with pytest.raises(CommandError, match="127.0.0.1:1") as error:
         call_command("fic_migrate")
+    assert "s3cret" not in str(error.value)
+
+
+def test_a_database_at_an_older_schema_says_to_run_fic_migrate(fic_site, settings, tmp_path):
+    from fic_plugin.contrib.django.shop import get_context, reset
+
+    settings.FIC = {**settings.FIC, "DATABASE": f"sqlite:///{tmp_path / 'empty.sqlite3'}"}
+    reset()
+    with pytest.raises(FicError, match="manage.py fic_migrate"):
+        get_context()

@@ -66,7 +66,9 @@ def check_fic_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 
 def _stored(path: str | None) -> dict:
     """What the plugin's own settings hold; a database not created yet holds nothing."""
-    if not path or not Path(path).exists():
+    if not path:
+        return {}
+    if not path.startswith("postgres") and not Path(path.removeprefix("sqlite:///")).exists():
         return {}
     from .shop import get_context
 

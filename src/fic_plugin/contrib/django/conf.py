@@ -26,9 +26,13 @@ KEYS: tuple[Key, ...] = (
         "get_order(order_id), and optionally order_id(obj), paid_orders(since), order_url(order). "
         "Oscar: fic_plugin.contrib.oscar.OscarOrders."),
     Key("DATABASE", (str,), "default",
-        "Where the plugin keeps its fic_ tables: a Django database alias, a SQLite URL "
-        "(sqlite:///path) or a file path. With a SQLite alias the tables go to a file beside it "
-        "(NAME + '.fic.sqlite3'), never into Django's own SQLite file."),
+        "Where the plugin keeps its fic_ tables: a Django database alias, a URL (postgresql://…, "
+        "sqlite:///path) or a file path. A PostgreSQL alias keeps them in the shop's database, and "
+        "events write their job inside the shop's transaction; a SQLite alias puts them in a file "
+        "beside it (NAME + '.fic.sqlite3'), never into Django's own SQLite file."),
+    Key("SCHEMA", (str,), None,
+        "PostgreSQL only: the schema of the plugin's tables in the shop's database (default: the "
+        "connection's search_path, usually public)."),
     Key("PERMISSION", (str, list, tuple), "fic_plugin.manage_documents",
         "What a user needs to use the panel and the screens: a permission (app_label.codename) or a "
         "user attribute (is_staff), or a list of them (all required)."),

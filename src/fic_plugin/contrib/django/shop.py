@@ -48,32 +48,60 @@ def load_adapter(path: Any) -> Any:
 
 
 def database_path(value: str) -> str:
-    """The SQLite file of the plugin's tables for ``FIC["DATABASE"]`` (alias, URL or path)."""
+    """The store URL of the plugin's tables for ``FIC["DATABASE"]`` (a Django alias, a URL or a path).
+
+    A PostgreSQL alias keeps the tables in the shop's own database (in ``FIC["SCHEMA"]`` when
+    set), so events can write their job inside the shop's transaction. A SQLite alias gets a file
+    beside Django's: never Django's own file, where one long write locks the other out.
+    """
     from django.conf import settings
 
-    if value.startswith("sqlite:///"):
-        return value[len("sqlite:///"):]
-    if value.startswith(("postgresql://", "postgres://")):
-        raise SettingsError("FIC['DATABASE'] is a PostgreSQL URL, and this version of fic-plugin keeps its "
-                            "tables in SQLite: set it to 'sqlite:////var/lib/shop/fic.sqlite3'.",
-                            field="DATABASE")
+    if value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        return value
     databases = getattr(settings, "DATABASES", {})
     if value in databases:
         config = databases[value]
-        if "sqlite3" not in config.get("ENGINE", ""):
-            raise SettingsError(f"FIC['DATABASE'] = {value!r} is a {config.get('ENGINE')} database, and this "
-                                "version of fic-plugin keeps its tables in SQLite: set FIC['DATABASE'] to "
-                                "'sqlite:////var/lib/shop/fic.sqlite3'.", field="DATABASE")
+        engine = config.get("ENGINE", "")
+        if "postgresql" in engine:
+            return postgres_url(config, fic_settings()["SCHEMA"])
+        if "sqlite3" not in engine:
+            raise SettingsError(f"FIC['DATABASE'] = {value!r} is a {engine} database: fic-plugin keeps its "
+                                "tables in PostgreSQL or SQLite. Set FIC['DATABASE'] to "
+                                "'postgresql://…' or 'sqlite:////var/lib/shop/fic.sqlite3'.", field="DATABASE")
         name = str(config.get("NAME") or "")
         if not name or name == ":memory:" or name.startswith("file:"):
             raise SettingsError(f"FIC['DATABASE'] = {value!r} is an in-memory SQLite database: set "
                                 "FIC['DATABASE'] to a file, 'sqlite:////path/fic.sqlite3'.", field="DATABASE")
-        # Never Django's own file: a long write of one would lock the other ("database is locked").
         return f"{name}.fic.sqlite3"
     if "://" in value:
         raise SettingsError(f"FIC['DATABASE'] = {value!r} is neither a database alias of DATABASES nor a "
-                            "sqlite:/// URL.", field="DATABASE")
+                            "sqlite:/// or postgresql:// URL.", field="DATABASE")
     return value
+
+
+def postgres_url(config: dict[str, Any], schema: str | None) -> str:
+    """The libpq URL of a Django PostgreSQL database (``?schema=`` for the plugin's tables)."""
+    from urllib.parse import quote, urlencode
+
+    user = quote(str(config.get("USER") or ""), safe="")
+    password = quote(str(config.get("PASSWORD") or ""), safe="")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = config.get("HOST") or "localhost"
+    port = f":{config['PORT']}" if config.get("PORT") else ""
+    query = f"?{urlencode({'schema': schema})}" if schema else ""
+    return f"postgresql://{credentials}{host}{port}/{quote(str(config.get('NAME') or ''), safe='')}{query}"
+
+
+def same_database(alias: str) -> bool:
+    """True when the plugin's tables are in the database of Django's ``alias`` (PostgreSQL): a job
+    can then be written on Django's own connection, inside the shop's transaction."""
+    from django.conf import settings
+
+    conf = fic_settings()
+    config = getattr(settings, "DATABASES", {}).get(alias)
+    if not config or "postgresql" not in config.get("ENGINE", ""):
+        return False
+    return conf["DATABASE"] == alias or database_path(conf["DATABASE"]) == postgres_url(config, conf["SCHEMA"])
 
 
 class DjangoShop:
@@ -85,7 +113,8 @@ class DjangoShop:
 
     @hookimpl
     def shop_database(self) -> str:
-        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        if "://" not in self.database or self.database.startswith("sqlite:///"):
+            Path(self.database.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         return self.database
 
     @hookimpl
@@ -120,6 +149,17 @@ class DjangoShop:
         return False
 
 
+def migrate() -> tuple[str, list[str]]:
+    """Create or upgrade the plugin's tables in ``FIC["DATABASE"]``: (where, migrations applied)."""
+    from ...store import Store
+
+    store = Store(database_path(fic_settings()["DATABASE"]))
+    try:
+        return store.describe(), store.migrate()
+    finally:
+        store.close()
+
+
 def get_context():
     """The plugin's context for this Django project (built once per process)."""
     with _lock:
@@ -135,8 +175,12 @@ def get_adapter() -> Any:
 
 
 def reset(**_: Any) -> None:
-    """Forget the built context (connected to Django's ``setting_changed`` for ``FIC``)."""
+    """Forget the built context and close its database connection (connected to Django's
+    ``setting_changed`` for ``FIC``; tests and ``fic_migrate`` call it too)."""
     with _lock:
+        context = _state.get("context")
+        if context is not None:
+            context.store.close()
         _state.clear()
 
 
@@ -148,7 +192,12 @@ def _build_context():
     adapter = load_adapter(conf["ORDER_ADAPTER"])
     shop = DjangoShop(adapter, database_path(conf["DATABASE"]))
     pm = get_plugin_manager([shop])
-    context = pm.get_plugin(CORE_NAME).context
+    try:
+        context = pm.get_plugin(CORE_NAME).context
+    except SettingsError as error:
+        # The tables are missing or older than the code: say the Django way to fix it.
+        raise SettingsError(error.message.replace("`fic migrate`", "`python manage.py fic_migrate`"),
+                            field="DATABASE") from None
     context.connection_overrides = {k.lower(): conf[k] for k in ("API_URL", "ACCESS_TOKEN", "COMPANY_ID")
                                     if conf[k] not in (None, "")}
     apply_settings(context, conf)

@@ -7,11 +7,12 @@ class Command(BaseCommand):
     help = "Create or upgrade fic-plugin's tables (fic_*) in FIC['DATABASE']; safe to run again."
 
     def handle(self, *args, **options):
-        from ...shop import get_context, reset
+        from ...shop import migrate, reset
 
-        reset()
         try:
-            context = get_context()  # opening the store migrates it, all or nothing per step
+            where, applied = migrate()
         except FicError as error:
             raise CommandError(error.message) from None
-        self.stdout.write(f"fic-plugin tables are up to date in {context.store.path}.")
+        reset()  # a process that had opened the old schema opens the new one
+        done = ", ".join(applied) if applied else "nothing to do"
+        self.stdout.write(f"fic-plugin tables in {where}: {done}.")
