@@ -141,3 +141,24 @@ def test_later_refunds_never_exceed_the_invoice(fic, shop, sandbox):
     third = Refund(amount="1.00", id="r3")
     CreditNotes(fic).for_refund(refunded(shop, "1", third), third)
     assert sum(Decimal(str(n["amount_gross"])) for n in credit_notes(sandbox)) == total
+
+
+def test_a_refund_right_after_payment_waits_for_the_automatic_invoice(fic, shop, sandbox):
+    """The shop refunds before the worker made the invoice: the credit note waits, never skipped."""
+    from fic_plugin.settings import update_settings
+
+    update_settings(fic.store, {"auto_invoice": True})
+    order = shop.add(make_order("1", paid=True))
+    fic.pm.hook.order_paid(order=order)
+    refund = Refund(amount="5.00", id="r1")
+    order = refunded(shop, "1", refund)
+    fic.pm.hook.order_refunded(order=order, refund=refund)
+    # The credit note's job runs first: the invoice's is not due yet.
+    fic.store.db.execute("UPDATE fic_jobs SET run_after = '2999-01-01T00:00:00+00:00' WHERE kind = 'auto_document'")
+    run_round(fic)
+    assert credit_notes(sandbox) == [] and [j.state for j in jobs(fic) if j.kind == "credit_note"] == ["pending"]
+    for _ in range(3):
+        fic.store.db.execute("UPDATE fic_jobs SET run_after = '2000-01-01T00:00:00+00:00' WHERE state = 'pending'")
+        run_round(fic)
+    assert len(credit_notes(sandbox)) == 1
+    assert [d["type"] for d in fic_documents(sandbox)].count("invoice") == 1

@@ -228,6 +228,11 @@ def _run_credit_note(context: Context, job: Job) -> None:
     from .sending import Sending
 
     order = context.order(job.order_id)
+    invoice = context.store.document_for(order.id, "invoice")
+    if (invoice is not None and not invoice.is_synced) or context.store.jobs.has_open(
+            order.id, "auto_document", other_than=job.id):
+        # The invoice is still being made: the credit note waits for it rather than being skipped.
+        raise Busy(_("The invoice of order {order} is still being created.").format(order=order.number))
     document = CreditNotes(context).for_refund(order, Refund.from_dict(job.args["refund"]))
     if document is None or not context.settings.auto_invoice:
         return
