@@ -219,7 +219,10 @@ def test_split_payment_for_public_administrations():
         pytest.skip("Customer type 'pa' arrives with the e-invoicing work")
     result = totals(order(GOODS, customer=pa))
     assert result.amount_due == result.amount_gross - result.amount_vat == D("100")
-    assert build(order(GOODS, customer=pa))["use_split_payment"] is True
+    # Never with reverse charge (SdI 00420): refused, naming the order.
+    with pytest.raises(InvalidInput) as error:
+        totals(order(Line("Rottami", "1", "100", "0"), customer=pa), vat_mapping={"22": 0, "0": 26})
+    assert "1009" in str(error.value) and "N6" in str(error.value)
 
 
 def test_split_payment_amounts():
