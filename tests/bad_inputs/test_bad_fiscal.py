@@ -142,3 +142,17 @@ def test_a_zero_rate_mapped_to_a_vat_type_without_natura_names_order_line_and_fi
         _build(order, {"0": 40}, {40: 0}, {40: None})
     text = str(error.value)
     assert error.value.field == "vat_mapping" and "2026-0005" in text and "Libro usato" in text
+
+
+def test_the_rimborsa_form_records_a_refund_or_shows_the_error_and_writes_nothing(api):
+    client, shop, _context = api
+    headers = {"Origin": "http://localhost"}
+    refused = client.post("/orders/1/refunds", data={"qty_0": "5", "reason": "reso"}, headers=headers)
+    assert refused.status_code == 400 and "Olio extravergine" in refused.get_data(as_text=True)
+    assert shop.shop_get_order("1").refunds == ()
+    done = client.post("/orders/1/refunds", data={"qty_0": "1", "reason": "reso"}, headers=headers)
+    assert done.status_code == 303
+    [refund] = shop.shop_get_order("1").refunds
+    assert refund.reason == "reso" and [(r.line_index, r.qty) for r in refund.lines] == [(0, 1)]
+    assert client.post("/orders/1/refunds", data={"amount": "10,00"}, headers=headers).status_code == 303
+    assert [str(r.amount) for r in shop.shop_get_order("1").refunds][1] == "10.00"
