@@ -162,3 +162,20 @@ def test_a_refund_right_after_payment_waits_for_the_automatic_invoice(fic, shop,
         run_round(fic)
     assert len(credit_notes(sandbox)) == 1
     assert [d["type"] for d in fic_documents(sandbox)].count("invoice") == 1
+
+
+def test_with_automatic_sending_the_credit_note_is_emailed_once(fic, shop, sandbox):
+    from fic_plugin.settings import update_settings
+    from shoptest import sandbox_emails
+
+    update_settings(fic.store, {"auto_invoice": True})
+    shop.add(make_order("1", paid=True))
+    Documents(fic).create("1", "invoice")
+    refund = Refund(amount="5.00", id="r1")
+    order = refunded(shop, "1", refund)
+    fic.pm.hook.order_refunded(order=order, refund=refund)
+    run_round(fic)
+    fic.pm.hook.order_refunded(order=order, refund=refund)  # a replay sends nothing more
+    run_round(fic)
+    [note] = credit_notes(sandbox)
+    assert [e["document_id"] for e in sandbox_emails(sandbox)].count(note["id"]) == 1
