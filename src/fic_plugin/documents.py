@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 EI_LOCKED_STATES = {"sent", "pending", "processing", "accepted", "manual_accepted", "no_response", "not_delivered"}
 
 #: How long a worker may hold a document intent before another may take it over. Longer than
-#: the slowest FiC call with its retries; a dead worker's lease is freed at once anyway.
+#: the slowest FiC call with its retries. Unused while the owner beats (see ``leases``): kept for old rows.
 LEASE_SECONDS = 300
 
 #: Which document of an order receives the payments, in order of preference.
@@ -129,16 +129,15 @@ class Documents:
         # without leaving anything behind, except when FiC may have done it after all.
         try:
             payload, totals = build() if build else self._payload(order, document_type, document.marker)
-            with self.store.transaction():
-                document.attempted_at = now_iso()
-                document.charged = totals.amount_gross
-                self.store.update_document(document)
+            document.charged = totals.amount_gross
+            self._mark_attempted(document)
             # FiC settles the totals: where its amount_due differs from ours it fixes the last
             # instalment instead of refusing the document (0 extra requests).
             created = self.context.client.create_document(payload, {"fix_payments": True})
         except BaseException as error:
-            # An interrupt in flight (Ctrl-C, SystemExit) leaves the outcome unknown as well.
-            if isinstance(error, Exception) and not _maybe_applied(error):
+            # An interrupt in flight (Ctrl-C, SystemExit) leaves the outcome unknown as well; a
+            # lost lease leaves the row to the worker that took it over.
+            if isinstance(error, Exception) and not _maybe_applied(error) and not isinstance(error, leases.LeaseLost):
                 self._release(document, error)
             raise
         return self._adopt(order, document, created)
@@ -162,15 +161,30 @@ class Documents:
                     marker=marker, refund_id=refund_id, corrects=corrects))
             elif document.is_synced:
                 return document
-            elif not leases.is_free(*self.store.document_lease(document.id)):
-                raise Busy(_("The {label} of order {order} is being created right now.").format(
-                    label=document.type_label, order=order.number), order_id=order.id)
-            self.store.lease_document(document.id, leases.owner_id(), leases.until(LEASE_SECONDS))
+            else:
+                owner, lease_until = self.store.document_lease(document.id)
+                if not leases.is_free(self.store, owner, lease_until):
+                    raise Busy(_("The {label} of order {order} is being created right now.").format(
+                        label=document.type_label, order=order.number), order_id=order.id)
+                if owner is not None and owner != leases.me() and not document.attempted_at:
+                    # Taken over from a worker that went silent: it may have called FiC just before,
+                    # so look its marker up in FiC before creating anything.
+                    document.attempted_at = now_iso()
+                    self.store.update_document(document)
+            self.store.lease_document(document.id, leases.owner_id(self.store), leases.until(LEASE_SECONDS))
             return document
 
+    def _mark_attempted(self, document: Document) -> None:
+        """Commit that FiC is being called, if this worker still holds the row (``LeaseLost`` if not)."""
+        with self.store.transaction():
+            if self.store.document_lease(document.id)[0] != leases.me():
+                raise leases.LeaseLost(_("The {label} of order {order} was taken over by another worker.").format(
+                    label=document.type_label, order=document.order_id), order_id=document.order_id)
+            document.attempted_at = now_iso()
+            self.store.update_document(document)
+
     def _unlease(self, document: Document) -> None:
-        if self.store.document(document.id) is not None:
-            self.store.lease_document(document.id, None, None)
+        self.store.release_document_lease(document.id, leases.me())
 
     def _generation(self, order_id: str, document_type: str) -> int:
         """How many documents of this type the order had before: a deleted one is not found again."""
@@ -304,9 +318,7 @@ class Documents:
             data["numeration"] = self.context.settings.numeration
         data["subject"] = target.marker
         options["fix_payments"] = True
-        with self.store.transaction():
-            target.attempted_at = now_iso()
-            self.store.update_document(target)
+        self._mark_attempted(target)
         try:
             created = self.context.client.create_document(data, options)
         except Exception as error:
@@ -342,7 +354,7 @@ class Documents:
         from .fic.errors import FicNotFound
 
         if not document.is_synced:
-            if not leases.is_free(*self.store.document_lease(document.id)):
+            if not leases.is_free(self.store, *self.store.document_lease(document.id)):
                 raise Busy(_("This document is being created right now: wait for it, then delete it."),
                            order_id=document.order_id)
             found = self._find_in_fic(document) if document.attempted_at else None

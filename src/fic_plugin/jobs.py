@@ -126,12 +126,13 @@ def execute_job(context: Context, job_id: int) -> str:
 
 
 def _claim(context: Context, job_id: int) -> Job | None:
-    return context.store.jobs.claim(job_id, owner=leases.owner_id(), lease_until=leases.until(LEASE_SECONDS),
-                                    is_free=leases.is_free)
+    store = context.store
+    return store.jobs.claim(job_id, owner=leases.owner_id(store), lease_until=leases.until(LEASE_SECONDS),
+                            is_free=lambda owner, until: leases.is_free(store, owner, until))
 
 
 def _finish(context: Context, job: Job, state: str, error: str | None, run_after: str | None = None) -> None:
-    context.store.jobs.finish(job.id, state, error, run_after)
+    context.store.jobs.finish(job.id, state, error, run_after, owner=leases.me())
 
 
 def _record_failure(context: Context, job: Job, error: Exception) -> str:
@@ -294,14 +295,16 @@ def invoice_paid_orders(context: Context) -> int:
 
 def due_job_ids(context: Context, limit: int = 500) -> list[int]:
     rows = context.store.jobs.due(limit)
-    return [r[0] for r in rows if r[1] == "pending" or leases.is_free(r[2], r[3])]
+    return [r[0] for r in rows if r[1] == "pending" or leases.is_free(context.store, r[2], r[3])]
 
 
 def _next_retry_in(context: Context) -> float | None:
+    """Seconds until a retry is due, or until a silent worker's job may be taken over."""
     run_after = context.store.jobs.next_run_after()
-    if not run_after:
-        return None
-    return max(0.0, (clock.parse(run_after) - clock.utc_now()).total_seconds())
+    waits = [(clock.parse(run_after) - clock.utc_now()).total_seconds()] if run_after else []
+    waits += [free - time.time() for owner in context.store.jobs.running_owners()
+              if (free := leases.free_at(context.store, owner)) is not None]
+    return max(0.0, min(waits)) if waits else None
 
 
 def run_round(context: Context, *, progress: bool = False, wait_for_retries: bool = False) -> RoundReport:

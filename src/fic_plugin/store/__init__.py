@@ -24,6 +24,7 @@ from .keyvalue import MetaRepository, SecretRepository, SettingsRepository
 from .rows import now_iso
 from .sends import SendRepository
 from .sqlite import SqliteBackend
+from .workers import WorkerRepository
 
 __all__ = ["Job", "Store", "now_iso"]
 
@@ -62,6 +63,7 @@ class Store:
         self.settings_rows = SettingsRepository(self)
         self.secrets = SecretRepository(self)
         self.meta = MetaRepository(self)
+        self.workers = WorkerRepository(self)
 
     # --- connection, transactions, schema ----------------------------------------------------------------
 
@@ -165,6 +167,9 @@ class Store:
 
     def lease_document(self, document_id: int, owner: str | None, until: str | None) -> None:
         self.document_rows.lease(document_id, owner, until)
+
+    def release_document_lease(self, document_id: int, owner: str) -> None:
+        self.document_rows.release(document_id, owner)
 
     def document_lease(self, document_id: int) -> tuple[str | None, str | None]:
         return self.document_rows.lease_of(document_id)

@@ -84,6 +84,11 @@ class DocumentRepository:
         self.store.execute("UPDATE fic_documents SET lease_owner = ?, lease_until = ? WHERE id = ?",
                            [owner, until, document_id])
 
+    def release(self, document_id: int, owner: str) -> None:
+        """Free the row's lease if ``owner`` still holds it (another worker may have taken it over)."""
+        self.store.execute("UPDATE fic_documents SET lease_owner = NULL, lease_until = NULL"
+                           " WHERE id = ? AND lease_owner = ?", [document_id, owner])
+
     def lease_of(self, document_id: int) -> tuple[str | None, str | None]:
         row = self.store.execute("SELECT lease_owner, lease_until FROM fic_documents WHERE id = ?",
                                  [document_id]).fetchone()

@@ -230,3 +230,11 @@ def m004_credit_notes(store: Store) -> None:
     store.execute("ALTER TABLE fic_documents ADD COLUMN corrects BIGINT")
     store.execute("DROP INDEX fic_documents_order_type")
     store.execute("CREATE UNIQUE INDEX fic_documents_order_type ON fic_documents(order_id, type, refund_id)")
+
+
+def m002_worker_heartbeats(store: Store) -> None:
+    # Each process holding leases beats here (epoch seconds); its leases are free once it stops
+    # (see ``leases``). Owners are random per process: PIDs and hostnames repeat in containers.
+    _ddl(store, "CREATE TABLE fic_workers (id TEXT PRIMARY KEY, beat_at DOUBLE PRECISION NOT NULL)")
+    _ddl(store, "CREATE INDEX fic_jobs_lease ON fic_jobs(lease_owner) WHERE lease_owner IS NOT NULL")
+    _ddl(store, "CREATE INDEX fic_documents_lease ON fic_documents(lease_owner) WHERE lease_owner IS NOT NULL")
