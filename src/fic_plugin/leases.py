@@ -25,10 +25,10 @@ if TYPE_CHECKING:
     from .store import Store
 
 #: How often a process holding leases says it is alive.
-HEARTBEAT_SECONDS = 2.0
+HEARTBEAT_SECONDS = 1.0
 #: A process silent for this long is dead: its leases are free. Several beats, so a loaded
 #: machine that delays one beat does not hand a live worker's work to another.
-STALE_SECONDS = float(os.environ.get("FIC_WORKER_STALE_SECONDS") or 15.0)
+STALE_SECONDS = float(os.environ.get("FIC_WORKER_STALE_SECONDS") or 10.0)
 
 _lock = threading.Lock()
 _process_id = secrets.token_hex(8)
