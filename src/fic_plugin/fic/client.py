@@ -21,6 +21,7 @@ from ..i18n import _
 from .auth import ManualToken, OAuthApp, OAuthSession, TokenSet
 from .errors import AuthenticationRequired, BadResponse
 from .ratelimit import Quota, RateLimits
+from .shared_pacer import SharedPacer
 from .transport import Auth, Backoff, RequestRecord, Timeouts, Transport
 
 if TYPE_CHECKING:
@@ -37,12 +38,13 @@ class FicClient:
                  limits: RateLimits | None = None, timeouts: Timeouts | None = None,
                  backoff: Backoff | None = None, on_request: Callable[[RequestRecord], None] | None = None,
                  session: requests.Session | None = None, lookup_ttl: float = LOOKUP_TTL,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 pacer: Any = None):
         if isinstance(auth, str):
             auth = ManualToken(auth)
         self.company_id = company_id
         self.transport = Transport(base_url, auth, limits=limits, timeouts=timeouts, backoff=backoff,
-                                   on_request=on_request, session=session, sleep=sleep)
+                                   on_request=on_request, session=session, sleep=sleep, pacer=pacer)
         if isinstance(auth, OAuthSession) and auth.app.on_request is None:
             auth.app.on_request = self.transport.record  # token refreshes count as requests too
         self._lookup_ttl = lookup_ttl
@@ -279,8 +281,12 @@ def client_for_context(context: Context, *, on_request: Callable[[RequestRecord]
     if not from_env and stored is not None and stored.refresh_token and client_id and client_secret:
         auth = OAuthSession(OAuthApp(base_url=base_url, client_id=client_id, client_secret=client_secret),
                             stored, tokens)
-    return FicClient(base_url, auth, company_id, limits=RateLimits.from_env(os.environ),
-                     timeouts=_timeouts_from_env(os.environ), on_request=on_request)
+    limits = RateLimits.from_env(os.environ)
+    # Every process of the shop draws on the company's one quota: the pacing log is shared
+    # through the shop database (an in-memory database is one process's own anyway).
+    pacer = None if store.path == ":memory:" else SharedPacer(limits, store.pacing, str(company_id))
+    return FicClient(base_url, auth, company_id, limits=limits, timeouts=_timeouts_from_env(os.environ),
+                     on_request=on_request, pacer=pacer)
 
 
 def _timeouts_from_env(environ: Any) -> Timeouts:

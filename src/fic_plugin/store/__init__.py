@@ -21,6 +21,7 @@ from .audit import AuditRepository
 from .documents import DocumentRepository
 from .jobs import Job, JobRepository
 from .keyvalue import MetaRepository, SecretRepository, SettingsRepository
+from .pacing import PacingRepository
 from .rows import now_iso
 from .sends import SendRepository
 from .sqlite import SqliteBackend
@@ -64,6 +65,7 @@ class Store:
         self.secrets = SecretRepository(self)
         self.meta = MetaRepository(self)
         self.workers = WorkerRepository(self)
+        self.pacing = PacingRepository(self)
 
     # --- connection, transactions, schema ----------------------------------------------------------------
 

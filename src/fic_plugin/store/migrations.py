@@ -238,3 +238,12 @@ def m002_worker_heartbeats(store: Store) -> None:
     _ddl(store, "CREATE TABLE fic_workers (id TEXT PRIMARY KEY, beat_at DOUBLE PRECISION NOT NULL)")
     _ddl(store, "CREATE INDEX fic_jobs_lease ON fic_jobs(lease_owner) WHERE lease_owner IS NOT NULL")
     _ddl(store, "CREATE INDEX fic_documents_lease ON fic_documents(lease_owner) WHERE lease_owner IS NOT NULL")
+
+
+@migration
+def m003_request_pacing(store: Store) -> None:
+    # FiC's quota is per company, shared by the web app, the CLI and every worker: the send log
+    # lives here (see ``fic.shared_pacer``). `at` in epoch seconds, `total` the running count.
+    _ddl(store, "CREATE TABLE fic_pacing (company TEXT NOT NULL, total BIGINT NOT NULL,"
+                " at DOUBLE PRECISION NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (company, total))")
+    _ddl(store, "CREATE INDEX fic_pacing_at ON fic_pacing(company, at)")
