@@ -74,11 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.set_defaults(handler=cmd_sandbox)
 
     connect = sub.add_parser("connect", help="connect the shop to Fatture in Cloud (OAuth or manual token)")
-    connect.add_argument("--token", default=None, help="a manual token (token manuale) made in FiC")
+    connect.add_argument("--token", nargs="?", const="-", default=None, metavar="-",
+                         help="a manual token (token manuale) made in FiC: asked without echo, or read from "
+                              "stdin with --token - (never on the command line: ps and history would show it)")
     connect.add_argument("--company", type=int, default=None, help="FiC company id to use")
     connect.add_argument("--client-id", default=None, help="your FiC app's client id (OAuth)")
-    connect.add_argument("--client-secret", default=None,
-                         help="your FiC app's client secret (OAuth; env FIC_CLIENT_SECRET)")
+    connect.add_argument("--client-secret", nargs="?", const="-", default=None, metavar="-",
+                         help="your FiC app's client secret (OAuth): asked without echo, read from stdin with "
+                              "--client-secret -, or FIC_CLIENT_SECRET")
     connect.add_argument("--port", type=int, default=8977, help="local port that catches the OAuth redirect")
     connect.set_defaults(handler=cmd_connect)
 
@@ -161,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("--all-failed", action="store_true", help="retry every failed job")
     retry.set_defaults(handler=cmd_retry)
 
+    secrets = sub.add_parser("secrets", help="the key that encrypts stored tokens and passwords")
+    secrets_sub = secrets.add_subparsers(dest="secrets_command", metavar="ACTION", required=True)
+    rotate = secrets_sub.add_parser(
+        "rotate-key", help="re-encrypt every stored secret with a new key (key file, or FIC_SECRET_KEY_NEW)")
+    rotate.set_defaults(handler=cmd_secrets_rotate_key)
+
     settings = sub.add_parser("settings", help="show or change settings")
     settings_sub = settings.add_subparsers(dest="settings_command", metavar="ACTION", required=True)
     show = settings_sub.add_parser("show", help="print every setting (secrets only say whether set)")
@@ -172,7 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
         "vat_mapping.22 0 sets one rate; a rate followed by :EU, :extra-EU or :IT (vat_mapping.0:EU 28) "
         "applies to the customers of that area only. payment_mapping takes JSON "
         '{"bank_transfer": {"payment_method_id": 1, "payment_account_id": 2}}; '
-        "payment_mapping.card 5:2 sets one method (method id:account id).")
+        "payment_mapping.card 5:2 sets one method (method id:account id). Secrets (smtp_password, "
+        "twilio_auth_token, ...) take - as their value: typed without echo, or read from stdin "
+        "(printf %s \"$PASSWORD\" | fic settings set smtp_password -), never on the command line.")
     set_.add_argument("pairs", nargs="+", metavar="KEY VALUE")
     set_.set_defaults(handler=cmd_settings_set)
     return parser
@@ -243,9 +254,32 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
                        many_companies=args.many_companies)
 
 
+def read_secret(option: str, value: str | None, hint: str) -> str | None:
+    """A secret the owner types without echo (a terminal) or pipes in (``-``); one given as a
+    plain argument is refused: ps, the shell's history and process accounting would keep it."""
+    if value is None:
+        return None
+    if value != "-":
+        raise NotAvailable(_("{option}: a secret on the command line is visible to ps and kept in the shell's "
+                             "history. Give {option} alone to type it without echo, {option} - to read it "
+                             "from stdin, or {hint}.").format(option=option, hint=hint))
+    if sys.stdin.isatty():
+        import getpass
+
+        secret = getpass.getpass(_("{option}: ").format(option=option.lstrip("-")))
+    else:
+        secret = sys.stdin.readline()
+    secret = secret.strip()
+    if not secret:
+        raise NotAvailable(_("{option}: nothing was given.").format(option=option))
+    return secret
+
+
 def cmd_connect(args: argparse.Namespace) -> int:
     from .fic.connect import connect
 
+    args.token = read_secret("--token", args.token, _("set FIC_ACCESS_TOKEN"))
+    args.client_secret = read_secret("--client-secret", args.client_secret, _("set FIC_CLIENT_SECRET"))
     return connect(open_context(args), args)
 
 
@@ -392,6 +426,14 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_secrets_rotate_key(args: argparse.Namespace) -> int:
+    from .secret_box import rotate_key
+
+    message = rotate_key(open_context(args).store)
+    emit(args, {"rotated": True}, message)
+    return 0
+
+
 def cmd_settings_show(args: argparse.Namespace) -> int:
     from .settings import describe
 
@@ -404,12 +446,15 @@ def cmd_settings_show(args: argparse.Namespace) -> int:
 
 def cmd_settings_set(args: argparse.Namespace) -> int:
     from .messages import known_shortcodes
-    from .settings import update_settings
+    from .settings import SECRET_KEYS, update_settings
 
     if len(args.pairs) % 2:
         raise FicError(_("Give KEY VALUE pairs: '{key}' has no value.").format(key=args.pairs[-1]))
+    pairs = list(zip(args.pairs[::2], args.pairs[1::2], strict=True))
+    pairs = [(key, read_secret(key, value, _("the settings screen")) if key in SECRET_KEYS else value)
+             for key, value in pairs]
     context = open_context(args)
-    changes = _settings_changes(context, list(zip(args.pairs[::2], args.pairs[1::2], strict=True)))
+    changes = _settings_changes(context, pairs)
     update_settings(context.store, changes, shortcodes=known_shortcodes(context.pm))
     emit(args, {"updated": sorted(changes)}, _("Saved: {keys}").format(keys=", ".join(sorted(changes))))
     return 0

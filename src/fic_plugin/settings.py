@@ -36,6 +36,14 @@ DEFAULT_SMS_TEXT = (
     "dell'ordine {order_number}."
 )
 
+#: Where each secret is sent: changing the place forgets the secret (unless the same change gives
+#: it again), so nobody who can edit settings can send the stored secret to a server of theirs.
+SECRET_DESTINATIONS = {
+    "fic_api_url": ("fic_access_token", "fic_refresh_token", "fic_client_secret"),
+    "smtp_host": ("smtp_password",),
+    "smtp_port": ("smtp_password",),
+}
+
 #: Settings kept in ``fic_secrets``: never printed, never rendered, never logged.
 SECRET_KEYS = (
     "fic_access_token",
@@ -268,6 +276,33 @@ def _http_url(instance: Any, attribute: attrs.Attribute, value: str) -> None:
         raise ValueError(_("{value!r} is not an http(s) URL").format(value=value))
 
 
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    host = (host or "").strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _https_url(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    """The shop's token travels to this URL: https, or plain http to this machine only."""
+    from urllib.parse import urlsplit
+
+    _http_url(instance, attribute, value)
+    if urlsplit(value).scheme != "https" and not is_loopback(urlsplit(value).hostname or ""):
+        raise ValueError(_("{value!r}: the access token is sent there, so it must be https (plain http only to "
+                           "this machine: 127.0.0.1 or localhost)").format(value=value))
+
+
+def _port(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    if not 1 <= value <= 65535:
+        raise ValueError(_("{value} is not a port: give a number from 1 to 65535").format(value=value))
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """The plugin's configuration. Build it with :func:`load_settings` or :meth:`from_mapping`."""
@@ -335,7 +370,7 @@ class Settings:
         'Shop payment method → FiC ids, JSON: {"bank_transfer": {"payment_method_id": 1, '
         '"payment_account_id": 2}}.', "mappings"))
     # --- Fatture in Cloud connection ---
-    fic_api_url: str = attrs.field(default="https://api-v2.fattureincloud.it", validator=_http_url,
+    fic_api_url: str = attrs.field(default="https://api-v2.fattureincloud.it", validator=_https_url,
         metadata=_meta("URL API", "Base URL of the FiC API (env FIC_API_URL overrides it).", "connection"))
     fic_company_id: int | None = attrs.field(default=None, converter=_to_optional_int, metadata=_meta(
         "Azienda", "FiC company id (env FIC_COMPANY_ID overrides it).", "connection"))
@@ -373,7 +408,7 @@ class Settings:
         "Utente Skebby", "Username of your Skebby account.", "sms"))
     # --- SMTP (messages the shop sends itself) ---
     smtp_host: str = attrs.field(default="", metadata=_meta("Server SMTP", "SMTP host for the shop's own mail.", "smtp"))
-    smtp_port: int = attrs.field(default=587, converter=int, metadata=_meta("Porta SMTP", "SMTP port.", "smtp"))
+    smtp_port: int = attrs.field(default=587, converter=int, validator=_port, metadata=_meta("Porta SMTP", "SMTP port.", "smtp"))
     smtp_security: str = attrs.field(default="starttls", validator=_one_of("starttls", "ssl", "none"),
         metadata=_meta("Sicurezza SMTP", "starttls, ssl or none.", "smtp"))
     smtp_username: str = attrs.field(default="", metadata=_meta("Utente SMTP", "SMTP username.", "smtp"))
@@ -450,6 +485,9 @@ def update_settings(store: Store, changes: dict[str, Any], *, shortcodes: Iterab
     merged = Settings.from_mapping({**current, **changes})
     _check_templates(merged, changes, shortcodes)
     normalized = merged.to_mapping()
+    for setting, keys in SECRET_DESTINATIONS.items():
+        if setting in changes and normalized[setting] != current.get(setting):
+            secrets.update({key: None for key in keys if key not in secrets})
     with store.transaction():
         store.write_settings({k: normalized[k] for k in changes})
         for key, value in secrets.items():

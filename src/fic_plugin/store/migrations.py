@@ -247,3 +247,14 @@ def m003_request_pacing(store: Store) -> None:
     _ddl(store, "CREATE TABLE fic_pacing (company TEXT NOT NULL, total BIGINT NOT NULL,"
                 " at DOUBLE PRECISION NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (company, total))")
     _ddl(store, "CREATE INDEX fic_pacing_at ON fic_pacing(company, at)")
+
+
+@migration
+def m004_encrypt_secrets(store: Store) -> None:
+    # Tokens and passwords were stored verbatim: encrypt them with the database's key. Where no
+    # key can be had yet (PostgreSQL without FIC_SECRET_KEY), rows are encrypted when next read.
+    if store.secrets.items():
+        try:
+            store.secrets.encrypt_plaintext()
+        except SettingsError:
+            pass
