@@ -311,3 +311,24 @@ def test_anteprima_totali_asks_fic_and_creates_nothing(web, fic, shop, sandbox):
     text = flashed(fic, shop)
     assert text.startswith("Anteprima Fattura: Totale FiC ") and "da pagare" in text
     assert fic.store.documents("3") == [] and sandbox_call(sandbox, "GET", "/__sandbox__/documents")["data"] == []
+
+
+def test_a_stray_oauth_callback_neither_completes_nor_cancels_the_connection_in_progress(web, fic, sandbox):
+    """Issue 13: one shop-wide state, cleared by any GET /fic/oauth/callback?state=x."""
+    import requests
+
+    from fic_sandbox.server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+    from werkzeug.test import Client
+
+    fic.store.set_secret("fic_access_token", None)
+    web.post("/settings", data={"csrf_token": panel_token(web.get("/settings").text),
+                                "fic_client_id": DEFAULT_CLIENT_ID, "fic_client_secret": DEFAULT_CLIENT_SECRET,
+                                "fic_redirect_uri": "http://localhost/oauth/callback"})
+    back = requests.get(web.get("/oauth/start").headers["Location"], allow_redirects=False,
+                        timeout=10).headers["Location"].replace("http://localhost", "")
+    assert web.get("/oauth/callback?state=x&code=stray").status_code == 303  # an attacker's <img>, same browser
+    other_browser = Client(as_admin(make_wsgi_app(fic)))
+    assert other_browser.get(back).status_code == 303  # the right link, but not this browser's flow
+    assert fic.store.get_secret("fic_access_token") is None
+    assert web.get(back).status_code == 303
+    assert (fic.store.get_secret("fic_access_token") or "").startswith("a/")

@@ -252,6 +252,10 @@ class StoreTokens:
         expires = self.store.get_meta(self.EXPIRES_KEY)
         return TokenSet(access, self.store.get_secret("fic_refresh_token"), float(expires) if expires else None)
 
+    def locked(self) -> Any:
+        """The shop database's write lock: one process at a time refreshes (see OAuthSession)."""
+        return self.store.transaction()
+
     def save(self, tokens: TokenSet) -> None:
         with self.store.transaction():
             self.store.set_secret("fic_access_token", tokens.access_token)

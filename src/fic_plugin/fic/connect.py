@@ -1,6 +1,7 @@
 """``fic connect``: get a token (manual, or OAuth in the browser) and choose the FiC company.
 
-With ``--token`` and ``--company`` nothing is asked. Without ``--token`` the OAuth flow prints
+With ``--token`` (typed without echo, or ``--token -`` from stdin: never on the command line)
+and ``--company`` nothing else is asked. Without ``--token`` the OAuth flow prints
 the authorization URL and catches FiC's redirect on a local port; the authorization code never
 reaches a log (our callback server logs nothing) and the tokens go only to the secrets table.
 """
@@ -68,7 +69,7 @@ def _app_credentials(context: Context, args: argparse.Namespace) -> tuple[str, s
     if not client_id or not client_secret:
         raise SettingsError(
             _("To connect with OAuth give your FiC app's --client-id and --client-secret (or set "
-              "FIC_CLIENT_SECRET); or connect with a manual token: fic connect --token TOKEN --company ID."),
+              "FIC_CLIENT_SECRET); or connect with a manual token: fic connect --token --company ID."),
             field="fic_client_id")
     register_secret(client_secret)
     return client_id, client_secret

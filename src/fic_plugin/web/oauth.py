@@ -1,6 +1,7 @@
 """The settings screen's "Connetti con Fatture in Cloud": FiC's OAuth flow inside the shop.
 
-``/fic/oauth/start`` sends the owner to FiC with a one-time ``state``; FiC sends them back to the
+``/fic/oauth/start`` sends the owner to FiC with a one-time ``state`` kept in this browser's
+``fic_oauth_state`` cookie; FiC sends them back to the
 redirect URI registered in the FiC app, which must be this shop's ``/fic/oauth/callback``. The
 code is traded for tokens at once; tokens go to the secrets table only, never to a page or a log.
 ``fic connect`` does the same from a terminal.
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATE_KEY = "web_oauth_state"
+STATE_COOKIE = "fic_oauth_state"
+STATE_MAX_AGE = 900
 FLASH_KEY = "__settings__"
 
 
@@ -61,17 +63,20 @@ def start(web: FicWebApp, request: Request) -> Response:
         web.flash(FLASH_KEY, error.message, "error")
         return redirect(f"{request.script_root}/settings", code=303)
     state = secrets.token_urlsafe(24)
-    web.context.store.set_secret(STATE_KEY, state)
-    return redirect(app.authorize_url(redirect_uri(web, request), state), code=302)
+    response = redirect(app.authorize_url(redirect_uri(web, request), state), code=302)
+    # The state is this browser's: FiC's redirect back is a cross-site navigation (Lax sends it);
+    # another browser, or a stray link in this one, cannot complete or cancel the connection.
+    response.set_cookie(STATE_COOKIE, state, max_age=STATE_MAX_AGE, httponly=True, samesite="Lax",
+                        path=request.script_root or "/", secure=request.is_secure)
+    return response
 
 
 def callback(web: FicWebApp, request: Request) -> Response:
-    store = web.context.store
-    expected = store.get_secret(STATE_KEY)
+    expected = request.cookies.get(STATE_COOKIE, "")
     state = request.args.get("state", "")
-    store.set_secret(STATE_KEY, None)  # one use: a replayed link does nothing
+    matched = bool(expected) and hmac.compare_digest(expected, state)
     try:
-        if not expected or not hmac.compare_digest(expected, state):
+        if not matched:
             raise SettingsError(_("This connection link is expired or not from this shop: press "
                                   "“Connect with Fatture in Cloud” again."))
         if request.args.get("error") or not request.args.get("code"):
@@ -83,7 +88,10 @@ def callback(web: FicWebApp, request: Request) -> Response:
     except Exception:
         log.exception("fic-plugin: the OAuth connection failed")
         web.flash(FLASH_KEY, _(UNEXPECTED), "error")
-    return redirect(f"{request.script_root}/settings", code=303)
+    response = redirect(f"{request.script_root}/settings", code=303)
+    if matched:  # one use: a replayed link does nothing; a wrong one leaves the flow in progress
+        response.delete_cookie(STATE_COOKIE, path=request.script_root or "/")
+    return response
 
 
 def connect(web: FicWebApp, app, code: str, uri: str) -> None:
