@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
@@ -257,6 +258,9 @@ def _body(request: Request) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InvalidInput(_("The body is not valid JSON ({reason}): send a JSON object.").format(
             reason=getattr(error, "msg", "bad encoding")), field="body") from None
+    except RecursionError:  # [[[[…]]]] 100,000 deep: Python's parser gives up, the request is bad
+        raise InvalidInput(_("The body is not valid JSON ({reason}): send a JSON object.").format(
+            reason=_("nested too deep")), field="body") from None
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -271,8 +275,15 @@ def _same_origin(request: Request) -> bool:
     return origin.rstrip("/") == request.host_url.rstrip("/")
 
 
-def make_app(pm: pluggy.PluginManager, shop: DemoShop | None = None, *, mount_plugin: bool = True) -> Callable:
-    """The demo's WSGI app; fic-plugin's own app is mounted at ``/fic/`` when it is installed."""
+def make_app(pm: pluggy.PluginManager, shop: DemoShop | None = None, *, mount_plugin: bool = True,
+             public_url: str | None = None) -> Callable:
+    """The demo's WSGI app; fic-plugin's own app is mounted at ``/fic/`` when it is installed.
+
+    Everything is behind :class:`~fic_demo.guard.Guard` (Host names, no framing, a password when
+    published at ``public_url`` / ``FIC_DEMO_PUBLIC_URL``)."""
+    from .guard import Guard
+    from .shop import PUBLIC_URL_ENV
+
     shop = shop or next((p for p in pm.get_plugins() if isinstance(p, DemoShop)), None)
     if shop is None:
         raise FicError(_("The demo app needs a DemoShop registered in the plugin manager."))
@@ -280,7 +291,7 @@ def make_app(pm: pluggy.PluginManager, shop: DemoShop | None = None, *, mount_pl
     fic_app = _plugin_app(pm) if mount_plugin else None
     if fic_app is not None:
         app = DispatcherMiddleware(app, {"/fic": fic_app})
-    return app
+    return Guard(app, public_url=public_url or os.environ.get(PUBLIC_URL_ENV))
 
 
 def _plugin_app(pm: pluggy.PluginManager) -> Callable | None:

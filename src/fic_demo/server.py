@@ -92,7 +92,8 @@ class DemoRuntime:
                          sandbox_company_id=None if self.fic_url else self.sandbox_company_id,
                          auto_invoice=self.auto_invoice)
         try:
-            self.server = make_server(self.host, self.port, make_app(self.pm, self.shop), threaded=True)
+            self.server = make_server(self.host, self.port, make_app(self.pm, self.shop, public_url=self.public_url),
+                                      threaded=True)
         except OSError:
             raise FicError(_("Port {port} is already in use: stop the other program or run fic demo --port {next}")
                            .format(port=self.port, next=self.port + 1)) from None

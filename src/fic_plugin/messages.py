@@ -59,6 +59,13 @@ BUILTIN_SHORTCODES: dict[str, str] = {
     "shop_name": "The shop's name (setting shop_name)",
 }
 
+#: The most a text may be once its shortcodes are filled: FiC takes an email body of 50 KiB, a
+#: subject is one line, an SMS is sent in at most 10 parts (each billed).
+MAX_RENDERED_BODY = 51_200
+MAX_RENDERED_SUBJECT = 1_000
+MAX_RENDERED_SMS = 1_600
+MAX_SMS_PARTS = 10
+
 #: Formatting tags an editor produces; everything else (scripts, handlers, styles) is dropped.
 ALLOWED_TAGS = frozenset({
     "p", "br", "b", "strong", "i", "em", "u", "ul", "ol", "li", "a",
@@ -249,6 +256,10 @@ def render(text: str, order: Order, document: Document | None, *, html: bool,
         values = shortcode_values(context, order, document)
     check_template(text, field, extra=values)
     source = sanitize_html(text) if html else text
+    if source != text:
+        # Entities decoded by the sanitiser (&#123;name&#125;) must not smuggle in a shortcode.
+        check_template(source, field, extra=values)
+    _check_rendered_size(source, values, field, html, order)
     skeleton: list[str] = []
     literals: list[Any] = []
 
@@ -267,7 +278,33 @@ def render(text: str, order: Order, document: Document | None, *, html: bool,
         position = match.end()
     literal(source[position:])
     template = _environment(html).from_string("".join(skeleton))
-    return template.render(_lit=literals, _v={k: str(v) for k, v in values.items()})
+    rendered = template.render(_lit=literals, _v={k: str(v) for k, v in values.items()})
+    if html:
+        # Sanitised again once filled: a customer named "javascript:alert(1)//" in an href, or
+        # any markup a value brings, is dropped here (escaping alone keeps the scheme).
+        rendered = sanitize_html(rendered)
+    if field == "sms_text":
+        encoding, length, parts = sms_parts(rendered)
+        if parts > MAX_SMS_PARTS:
+            raise InvalidInput(_("The SMS for order {order} would be {parts} SMS ({length} characters, {encoding}): "
+                                 "at most {limit} are sent. Shorten the text or use fewer shortcodes.").format(
+                order=order.number, parts=parts, length=length, encoding=encoding, limit=MAX_SMS_PARTS),
+                field=field, order_id=order.id)
+    return rendered
+
+
+def _check_rendered_size(source: str, values: Mapping[str, Any], field: str, html: bool, order: Order) -> None:
+    """Refuse before rendering a text that would be too long once filled ({products} × 200 on
+    a 500-line order is 50 MB): the estimate is the text plus each shortcode's value per use."""
+    limit = MAX_RENDERED_BODY if html else MAX_RENDERED_SUBJECT if "subject" in field else MAX_RENDERED_SMS
+    fills = [len(str(values.get(m.group(2), ""))) if m.group(2) else len(ALLEGATI) for m in _TOKEN.finditer(source)]
+    size = len(_TOKEN.sub("", source)) + sum(fills)
+    if size > limit:
+        raise InvalidInput(_("The {field} for order {order} would be {size} characters once its shortcodes are "
+                             "filled, more than the {limit} allowed: shorten it or use fewer shortcodes (like "
+                             "{{products}} on a long order).").format(
+            field=field, order=order.number, size=f"{size:,}".replace(",", "."), limit=f"{limit:,}".replace(",", ".")),
+            field=field, order_id=order.id)
 
 
 def preview(context: Context, order: Order, document: Document | None, *, subject: str | None = None,

@@ -47,8 +47,9 @@ URLS = Map([
     Rule("/documents/<int:document_id>/delete", endpoint="delete", methods=["GET", "POST"]),
     Rule("/documents/<int:document_id>/retry", endpoint="retry_document", methods=["POST"]),
     Rule("/documents/<int:document_id>/send", endpoint="send", methods=["GET", "POST"]),
-    Rule("/documents/<int:document_id>/preview", endpoint="preview", methods=["GET", "POST"]),
-    Rule("/orders/<order_id>/preview", endpoint="order_preview", methods=["GET", "POST"]),
+    # The preview renders texts it is given: by POST with the CSRF token only, never from a link.
+    Rule("/documents/<int:document_id>/preview", endpoint="preview", methods=["POST"]),
+    Rule("/orders/<order_id>/preview", endpoint="order_preview", methods=["POST"]),
     Rule("/jobs/<int:job_id>/retry", endpoint="retry_job", methods=["POST"]),
     Rule("/documents", endpoint="overview", methods=["GET"]),
     Rule("/public/documents/<value>", endpoint="public_document", methods=["GET"]),
@@ -88,6 +89,9 @@ class FicWebApp:
             log.exception("fic-plugin: %s %s failed", request.method, request.path)
             with language("it"):
                 response = Response(_(UNEXPECTED), status=500, mimetype="text/plain")
+        # No site may frame these pages (their buttons act at one click); on every answer.
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
         return response(environ, start_response)
 
     # --- the pipeline -------------------------------------------------------------------------------
@@ -164,7 +168,6 @@ class FicWebApp:
                       lang=self.language_of(request), **values)
         response = Response(html, status=status, mimetype="text/html")
         response.headers["Cache-Control"] = "no-store"
-        response.headers["X-Frame-Options"] = "SAMEORIGIN"
         return response
 
     def message_page(self, request: Request, message: str, status: int) -> Response:
@@ -215,6 +218,8 @@ class FicWebApp:
 
     @staticmethod
     def static(name: str) -> Response:
+        if "\x00" in name:  # panel.css%00.js: no file has such a name (and resolve() would raise)
+            return Response("not found", status=404, mimetype="text/plain")
         path = (STATIC / name).resolve()
         if STATIC.resolve() not in path.parents or not path.is_file():
             return Response("not found", status=404, mimetype="text/plain")

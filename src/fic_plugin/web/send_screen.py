@@ -218,7 +218,7 @@ def planned_document(web: FicWebApp, order: Order) -> Document:
 
 
 def preview_response(web: FicWebApp, request: Request, order: Order, document: Document | None) -> Response:
-    values = {key: request.values.get(key) for key in ("subject", "body", "sms_text")}
+    values = {key: request.form.get(key) for key in ("subject", "body", "sms_text")}
     if document is None:
         document = planned_document(web, order)
     response = Response(preview_html(web, order, document, values), mimetype="text/html")

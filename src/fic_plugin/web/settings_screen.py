@@ -163,15 +163,20 @@ def verify(web: FicWebApp, request: Request) -> Response:
 
 
 def form_values(request: Request) -> dict[str, Any]:
-    """The typed values, one per setting on the form; mappings come back as dicts."""
+    """The typed values, one per setting the form carries; mappings come back as dicts.
+
+    A setting the form does not carry is left as it is: a form with only ``fic_api_url`` must not
+    empty the VAT and payment mappings."""
     form = request.form
     values: dict[str, Any] = {}
     for field in Settings.fields():
         key = field.name
         if key == "vat_mapping":
-            values[key] = vat_mapping_from_form(form)
+            if any(name.startswith("vat_mapping.") or name in ("vat_new_rate", "vat_new_id") for name in form):
+                values[key] = vat_mapping_from_form(form)
         elif key == "payment_mapping":
-            values[key] = payment_mapping_from_form(form)
+            if any(name.startswith("payment_mapping.") for name in form):
+                values[key] = payment_mapping_from_form(form)
         elif key in form:
             items = form.getlist(key)
             # A checkbox posts a hidden "0" then, when ticked, "1": the last one wins.
