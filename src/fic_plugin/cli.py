@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -198,7 +199,11 @@ def open_context(args: argparse.Namespace):
         return args.context
     from .shop_cli import cli_context
 
+    from .cli_checks import check_database_path
+
+    check_database_path(args.db)
     return cli_context(args.db)
+
 
 
 def emit(args: argparse.Namespace, data: Any, text: str | Callable[[], str]) -> None:
@@ -215,7 +220,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         with language(os.environ.get("FIC_LANGUAGE")):
+            from .cli_checks import check_arguments
+
+            check_arguments(args)
             return args.handler(args) or 0
+    except sqlite3.Error as error:
+        # The database went wrong under the command (locked, corrupt, full disk): one line.
+        print(f"fic: {args.db}: {error}", file=sys.stderr)
+        return 1
     except NotAvailable as error:
         print(f"fic: {error}", file=sys.stderr)
         return 2

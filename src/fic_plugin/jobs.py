@@ -380,7 +380,10 @@ def jobs(context: Context, *, order_id: str | None = None, states: tuple[str, ..
 
 
 def status_report(context: Context, order_id: str | None = None) -> dict[str, Any]:
-    """What ``fic status`` prints: the queue, the failures, and for one order its history."""
+    """What ``fic status`` prints: the queue, the failures, and for one order its history (an
+    order neither the shop nor the plugin knows is NotFound)."""
+    if order_id is not None and not context.store.documents(order_id) and not list(jobs(context, order_id=order_id)):
+        context.order(order_id)  # raises NotFound when the shop does not know it either
     from .documents import describe_document
     from .web.formatting import moment
     from .web.labels import activity_detail, activity_label
