@@ -76,8 +76,7 @@ def test_a_wrong_setting_is_one_line_naming_it_and_writes_nothing(tmp_path):
 
 def test_a_secret_set_from_the_cli_is_never_shown(tmp_path):
     db = migrated(tmp_path)
-    assert run("settings", "set", "fic_access_token", "-", db=db, stdin="a/very-secret
-").returncode == 0
+    assert run("settings", "set", "fic_access_token", "-", db=db, stdin="a/very-secret\n").returncode == 0
     shown = run("settings", "show", db=db)
     assert "very-secret" not in shown.stdout and "fic_access_token" in shown.stdout
 

@@ -24,7 +24,9 @@ def check_database_path(db: str) -> None:
     folder, a file that is not SQLite, one that cannot be written, or one in a missing folder
     (only the default ``demo-data/shop.db``, :data:`~fic_plugin.cli.DEFAULT_DB`, is made from
     nothing, for a fresh clone)."""
-    path = Path(db)
+    if db.startswith(("postgresql://", "postgres://")):
+        return  # the server says what is wrong with it, in one line (see cli.main)
+    path = Path(db.removeprefix("sqlite:///"))
     if path.is_dir():
         raise NotAvailable(_("--db {path} is a folder: give the shop's SQLite file.").format(path=db))
     if not path.exists():

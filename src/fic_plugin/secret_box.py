@@ -1,8 +1,9 @@
 """Secrets at rest: tokens and passwords in ``fic_secrets`` are Fernet tokens, never plaintext.
 
 The key is never in the database: ``FIC_SECRET_KEY`` (one key, or several separated by commas:
-the first encrypts, all decrypt), else a key file beside the SQLite file (``shop.db.key``),
-created 0600 on first use. Back the key file up with the database: without it the stored
+the first encrypts, all decrypt), else a key file beside the SQLite file (``shop.db.key``;
+for PostgreSQL ``FIC_SECRET_KEY_FILE`` or ``~/.config/fic-plugin/secret.key``), created 0600 on
+first use. Back the key file up with the database: without it the stored
 secrets cannot be read (reconnect and type them again). ``fic secrets rotate-key`` re-encrypts.
 """
 
@@ -20,6 +21,7 @@ from .i18n import _
 PREFIX = "fernet:"
 ENV_KEY = "FIC_SECRET_KEY"
 ENV_NEW_KEY = "FIC_SECRET_KEY_NEW"
+ENV_KEY_FILE = "FIC_SECRET_KEY_FILE"
 
 #: An in-memory database lives and dies with its process: so does its key.
 _MEMORY_KEY = Fernet.generate_key()
@@ -30,6 +32,17 @@ def key_file_for(db_path: str) -> Path | None:
     if db_path == ":memory:" or "://" in db_path or db_path.startswith("file:"):
         return None
     return Path(db_path).with_name(Path(db_path).name + ".key")
+
+
+def server_key_file() -> Path:
+    """The key of a database on a server (PostgreSQL), which has no folder of its own:
+    ``FIC_SECRET_KEY_FILE``, else ``~/.config/fic-plugin/secret.key``."""
+    if os.environ.get(ENV_KEY_FILE, "").strip():
+        return Path(os.environ[ENV_KEY_FILE])
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    folder = base / "fic-plugin"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder / "secret.key"
 
 
 def _parse(text: str) -> list[bytes]:
@@ -83,12 +96,9 @@ def box_for(db_path: str) -> SecretBox:
     """The box of a database: ``FIC_SECRET_KEY``, else its key file (created now if missing)."""
     if os.environ.get(ENV_KEY, "").strip():
         return SecretBox(_parse(os.environ[ENV_KEY]), ENV_KEY)
-    path = key_file_for(db_path)
-    if path is None:
-        if db_path == ":memory:":
-            return SecretBox([_MEMORY_KEY], "memory")
-        raise SettingsError(_("Set FIC_SECRET_KEY (a Fernet key) to store secrets in {db}: there is no file beside "
-                              "it to keep a key in.").format(db=db_path), field="secret_key")
+    if db_path == ":memory:":
+        return SecretBox([_MEMORY_KEY], "memory")
+    path = key_file_for(db_path) or server_key_file()
     if not path.exists():
         # Written whole beside it, then linked in: a second process never reads a half-made file,
         # and if it made one first, its key is the one kept.
@@ -127,9 +137,9 @@ def rotate_key(store) -> str:
             count = store.secrets.reencrypt(new)
         return _("{count} secrets re-encrypted with FIC_SECRET_KEY_NEW: set FIC_SECRET_KEY to its value now "
                  "(the old key no longer reads them once you do).").format(count=count)
-    path = key_file_for(store.path)
-    if path is None:
+    if store.path == ":memory:":
         raise SettingsError(_("This database has no key file: set FIC_SECRET_KEY."), field="secret_key")
+    path = key_file_for(store.path) or server_key_file()
     key = Fernet.generate_key()
     write_key_file(path, [key, *old.keys])
     new = SecretBox([key, *old.keys], str(path))
