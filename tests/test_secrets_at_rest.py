@@ -65,7 +65,7 @@ def test_plaintext_secrets_of_an_older_database_are_encrypted_by_the_migration(s
     db = tmp_path / "shop.db"
     with sqlite3.connect(db) as conn:
         conn.execute("INSERT INTO fic_secrets (key, value) VALUES ('twilio_auth_token', ?)", [SECRET])
-        conn.execute("DELETE FROM fic_migrations WHERE name = 'm004_encrypt_secrets'")
+        conn.execute("DELETE FROM fic_migrations WHERE name = 'm007_encrypt_secrets'")
     Store(db).migrate()
     assert raw_secrets(db)["twilio_auth_token"].startswith("fernet:")
     assert Store(db).get_secret("twilio_auth_token") == SECRET

@@ -232,7 +232,7 @@ def m004_credit_notes(store: Store) -> None:
     store.execute("CREATE UNIQUE INDEX fic_documents_order_type ON fic_documents(order_id, type, refund_id)")
 
 
-def m002_worker_heartbeats(store: Store) -> None:
+def m005_worker_heartbeats(store: Store) -> None:
     # Each process holding leases beats here (epoch seconds); its leases are free once it stops
     # (see ``leases``). Owners are random per process: PIDs and hostnames repeat in containers.
     _ddl(store, "CREATE TABLE fic_workers (id TEXT PRIMARY KEY, beat_at DOUBLE PRECISION NOT NULL)")
@@ -241,7 +241,7 @@ def m002_worker_heartbeats(store: Store) -> None:
 
 
 @migration
-def m003_request_pacing(store: Store) -> None:
+def m006_request_pacing(store: Store) -> None:
     # FiC's quota is per company, shared by the web app, the CLI and every worker: the send log
     # lives here (see ``fic.shared_pacer``). `at` in epoch seconds, `total` the running count.
     _ddl(store, "CREATE TABLE fic_pacing (company TEXT NOT NULL, total BIGINT NOT NULL,"
@@ -250,7 +250,7 @@ def m003_request_pacing(store: Store) -> None:
 
 
 @migration
-def m004_encrypt_secrets(store: Store) -> None:
+def m007_encrypt_secrets(store: Store) -> None:
     # Tokens and passwords were stored verbatim: encrypt them with the database's key. Where no
     # key can be had yet (PostgreSQL without FIC_SECRET_KEY), rows are encrypted when next read.
     if store.secrets.items():
