@@ -232,6 +232,7 @@ def m004_credit_notes(store: Store) -> None:
     store.execute("CREATE UNIQUE INDEX fic_documents_order_type ON fic_documents(order_id, type, refund_id)")
 
 
+@migration
 def m005_worker_heartbeats(store: Store) -> None:
     # Each process holding leases beats here (epoch seconds); its leases are free once it stops
     # (see ``leases``). Owners are random per process: PIDs and hostnames repeat in containers.
