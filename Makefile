@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test chromium axe bench chaos lint clean
+.PHONY: demo test chromium axe bench bench-scale chaos lint clean
 
 # The virtualenv with the plugin (editable) and the test extras; rebuilt when the metadata changes.
 $(STAMP): setup.cfg pyproject.toml
@@ -41,6 +41,10 @@ bench: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/python bench/chaos.py
+
+# Many shops on Celery (needs Redis at 127.0.0.1:6379, db 13; FIC_BENCH_REDIS_URL to change it).
+bench-scale: $(STAMP)
+	$(BIN)/python bench/bench_scale.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests hooks bench examples

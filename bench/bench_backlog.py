@@ -82,3 +82,60 @@ def rate_limited(workdir: Path, windows: int = 2, orders: int | None = None) -> 
             "accepted": accepted, "ratio": accepted / allowed, "per_window": [
                 s["requests"] - before for s in timeline],
             "http_429": last["rate_limited_429"], "http_403": last["forbidden_403"]}
+
+
+def shared_rate_limited(workdir: Path, windows: int = 2, workers: int = 3) -> dict[str, Any]:
+    """Three ``fic sync`` workers and a loop of ``fic doc create`` (the CLI) on one company at FiC's
+    compressed limits, each process told the limits: they share one budget through the shop
+    database, so FiC must accept ≥ 95 % of what its windows allow and refuse nothing."""
+    import subprocess
+    import threading
+
+    from campaign import fic_command
+
+    orders = windows * HOURLY // 2 + 400
+    folder = workdir / "rate-limited-shared"
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "shop.db"
+    with SandboxProcess(folder) as sandbox:
+        create_shop(db, orders, sandbox_url=sandbox.url)
+        env = worker_env(sandbox.url, rate={
+            "FIC_RATE_HOURLY": str(HOURLY), "FIC_RATE_HOUR_SECONDS": str(WINDOW_SECONDS),
+            "FIC_RATE_SHORT_TERM": str(SHORT_TERM), "FIC_RATE_SHORT_SECONDS": str(SHORT_SECONDS),
+            "FIC_RATE_MAX_WAIT": str(WINDOW_SECONDS * 2)})
+        before = sandbox.stats()["requests"]
+        sandbox.call("POST", "/__sandbox__/limits", json={
+            "hourly": HOURLY, "hour_seconds": WINDOW_SECONDS, "short_term": SHORT_TERM,
+            "short_seconds": SHORT_SECONDS, "monthly": 10**6})
+        opened = time.monotonic()
+        pool = [start_worker(db, env, interval=0.5) for _ in range(workers)]
+        stop = threading.Event()
+        cli_runs = []
+
+        def cli_loop() -> None:
+            order = orders
+            while not stop.is_set() and order > 0:
+                result = subprocess.run([*fic_command(), "--db", str(db), "doc", "create", str(order), "--type",
+                                         "quote"], env=env, capture_output=True, timeout=WINDOW_SECONDS * 3)
+                cli_runs.append(result.returncode)
+                order -= 1
+
+        loop = threading.Thread(target=cli_loop, daemon=True)
+        loop.start()
+        timeline = []
+        try:
+            for window in range(1, windows + 1):
+                time.sleep(max(0.0, opened + window * WINDOW_SECONDS - time.monotonic()))
+                timeline.append(sandbox.stats())
+        finally:
+            stop.set()
+            for worker in pool:
+                kill9(worker)
+            loop.join(WINDOW_SECONDS * 3)
+    last = timeline[-1]
+    accepted = last["requests"] - before - last["rate_limited_429"] - last["forbidden_403"]
+    allowed = windows * HOURLY
+    return {"orders": orders, "workers": workers, "cli_runs": len(cli_runs), "windows": windows,
+            "window_seconds": WINDOW_SECONDS, "allowed": allowed, "accepted": accepted, "ratio": accepted / allowed,
+            "per_window": [s["requests"] - before for s in timeline],
+            "http_429": last["rate_limited_429"], "http_403": last["forbidden_403"]}

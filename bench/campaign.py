@@ -180,7 +180,10 @@ class SandboxProcess:
 def worker_env(sandbox_url: str, *, read_timeout: float = 30.0, rate: dict[str, str] | None = None) -> dict[str, str]:
     """The worker's environment: pointed at the sandbox, pacing relaxed unless ``rate`` says."""
     env = {**os.environ, "FIC_API_URL": sandbox_url, "FIC_ACCESS_TOKEN": TOKEN, "FIC_COMPANY_ID": "1",
-           "FIC_TIMEOUT_READ": str(read_timeout), "FIC_LANGUAGE": "en"}
+           "FIC_TIMEOUT_READ": str(read_timeout), "FIC_LANGUAGE": "en",
+           # A killed worker's jobs are taken over after 5 s of silence (10 s by default): the
+           # campaigns kill often, and every worker here is on one machine, beating every second.
+           "FIC_WORKER_STALE_SECONDS": "5"}
     env.update(rate or {"FIC_RATE_HOURLY": "10000000", "FIC_RATE_SHORT_TERM": "10000000"})
     return env
 

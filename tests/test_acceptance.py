@@ -63,3 +63,39 @@ def test_the_seeded_paid_order_was_invoiced_by_the_periodic_check(demo):
                    for o in paid)
 
     assert wait_for(all_invoiced)
+
+
+def test_an_order_refunded_in_two_parts_gets_two_credit_notes_linked_to_its_invoice(demo):
+    orders = requests.get(f"{demo.url}/api/orders", timeout=10).json()
+    orders = orders["orders"] if isinstance(orders, dict) else orders
+    unpaid = next(o for o in orders if not o.get("paid_at") and Decimal(str(o.get("amount_paid", "0"))) == 0
+                  and not o.get("refunds"))
+    order_id = unpaid["id"]
+    total = Decimal(requests.get(f"{demo.url}/api/orders/{order_id}", timeout=10).json()["totals"]["to_pay"])
+    requests.post(f"{demo.url}/api/orders/{order_id}/payments",
+                  json={"amount": str(total), "method": "bank_transfer"}, timeout=10).raise_for_status()
+
+    def invoice():
+        docs = requests.get(f"{demo.url}/api/orders/{order_id}", timeout=10).json()["documents"]
+        return next((d for d in docs if d["type"] == "invoice" and d["fic_id"]), None)
+
+    the_invoice = wait_for(invoice)
+    for body in ({"amount": "10.00", "reason": "reso parziale"}, {"lines": [{"index": 0, "qty": 1}]}):
+        answer = requests.post(f"{demo.url}/api/orders/{order_id}/refunds", json=body, timeout=10)
+        assert answer.status_code == 201, answer.text
+
+    def two_credit_notes():
+        docs = requests.get(f"{demo.url}/api/orders/{order_id}", timeout=10).json()["documents"]
+        notes = [d for d in docs if d["type"] == "credit_note" and d["fic_id"]]
+        return notes if len(notes) == 2 else None
+
+    notes = wait_for(two_credit_notes)
+    assert {n["corrects"] for n in notes} == {the_invoice["id"]}
+    remote = requests.get(f"{demo.sandbox_url}/__sandbox__/documents", timeout=10).json()
+    remote = remote["data"] if isinstance(remote, dict) else remote
+    linked = [d for d in remote if d["id"] in {n["fic_id"] for n in notes}]
+    assert {d["ei_data"]["invoice_number"] for d in linked} == {
+        f"{the_invoice['number']}{the_invoice['numeration'] or ''}"}
+    order = requests.get(f"{demo.url}/api/orders/{order_id}", timeout=10).json()
+    assert len(order["refunds"]) == 2
+    assert sum(Decimal(n["amount_gross"]) for n in notes) <= total

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from fic_plugin.cli import build_parser, main
 
-COMMANDS = ["demo", "migrate", "sandbox", "connect", "sync", "doc", "status", "retry", "settings"]
+COMMANDS = ["demo", "migrate", "sandbox", "connect", "sync", "doc", "status", "retry", "secrets", "settings"]
 
 
-def run(*args, db=None):
+def run(*args, db=None, stdin=None):
     cmd = [sys.executable, "-m", "fic_plugin.cli", *( ["--db", str(db)] if db else []), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, input=stdin)
 
 
 def migrated(tmp_path) -> Path:
@@ -29,7 +29,9 @@ def test_migrate_creates_the_tables_once_and_other_commands_ask_for_it(tmp_path,
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "fic migrate" in error and str(db) in error
     assert main(["--db", str(db), "--json", "migrate"]) == 0
-    assert json.loads(capsys.readouterr().out)["applied"] == ["m001_initial", "m002_utc_timestamps"]
+    from fic_plugin.store.migrations import MIGRATIONS
+
+    assert json.loads(capsys.readouterr().out)["applied"] == [name for name, _function in MIGRATIONS]
     assert main(["--db", str(db), "migrate"]) == 0
     assert "già aggiornato" in capsys.readouterr().out
     assert main(["--db", str(db), "settings", "show"]) == 0
@@ -74,7 +76,7 @@ def test_a_wrong_setting_is_one_line_naming_it_and_writes_nothing(tmp_path):
 
 def test_a_secret_set_from_the_cli_is_never_shown(tmp_path):
     db = migrated(tmp_path)
-    assert run("settings", "set", "fic_access_token", "a/very-secret", db=db).returncode == 0
+    assert run("settings", "set", "fic_access_token", "-", db=db, stdin="a/very-secret\n").returncode == 0
     shown = run("settings", "show", db=db)
     assert "very-secret" not in shown.stdout and "fic_access_token" in shown.stdout
 

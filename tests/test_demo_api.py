@@ -34,6 +34,11 @@ class Recorder:
         assert order.paid_at is not None and order.status == "paid"
         self.calls.append(("order_paid", order.id, None))
 
+    @hookimpl
+    def order_refunded(self, order, refund) -> None:
+        assert refund in order.refunds  # like payments: the order already includes it
+        self.calls.append(("order_refunded", order.id, refund.amount))
+
     def count(self, hook: str, order_id: str) -> int:
         return sum(1 for name, oid, _ in self.calls if name == hook and oid == order_id)
 
@@ -98,7 +103,7 @@ def test_create_then_read_an_order(demo):
     assert order["customer"]["sdi_code"] == "M5UXCR1"
     assert order["customer"]["address_province"] == "RM" and order["customer"]["country_iso"] == "IT"
     assert order["customer"]["phone"] == "+39061234567"
-    assert [line["kind"] for line in order["lines"]] == ["product", "product", "shipping"]
+    assert [line["kind"] for line in order["lines"]] == ["goods", "goods", "shipping"]
     shipping = order["lines"][2]
     # The shipping follows the highest rate among the products (10%, not the default 22%).
     assert (shipping["name"], shipping["unit_price"], shipping["vat_rate"]) == ("Spedizione", "7.90", "10")
@@ -121,8 +126,10 @@ def test_prices_including_vat_keep_the_gross(demo):
     order_id = demo.post("/api/orders", body).json()["id"]
     order = demo.get(f"/api/orders/{order_id}").json()
     assert order["totals"] == {"net": "24.51", "vat": "5.39", "gross": "29.90", "paid": "0",
-                               "due": "29.90", "vat_list": {"22": {"net": "24.51", "vat": "5.39"}}}
-    assert [line["kind"] for line in order["lines"]] == ["product"]  # no shipping line at 0
+                               "due": "29.90", "vat_list": {"22": {"net": "24.51", "vat": "5.39"}},
+                               "rivalsa": "0.00", "cassa": "0.00", "stamp_duty": "0", "withholding_tax": "0.00",
+                               "to_pay": "29.90"}
+    assert [line["kind"] for line in order["lines"]] == ["goods"]  # no shipping line at 0
 
 
 def _customer(**changes) -> dict:
@@ -296,6 +303,7 @@ def test_documents_come_from_the_plugin_store(demo):
         "id": documents[0]["id"], "type": "invoice", "fic_id": 777, "number": 12, "numeration": "/A",
         "date": None, "status": "partly_paid", "amount_paid": "20.00", "sent_at": None, "sent_to": None,
         "converted_from": None, "last_error": None,
+        "amount_due": None, "amount_gross": None, "corrects": None,
     }]
 
 
@@ -313,3 +321,41 @@ def test_a_payment_survives_a_failing_plugin(tmp_path: Path):
     result = shop.record_payment(order.id, Decimal("10.00"), "card")
     assert result.events_failed and "queue is down" in result.warnings[0]
     assert shop.shop_get_order(order.id).amount_paid == Decimal("10.00")
+
+
+def test_a_service_with_rivalsa_on_top_is_charged_at_checkout(demo):
+    """With rivalsa INPS charged on top of the price, the shop's total includes it, so the invoice
+    of the paid order totals what was paid; a line's kind comes from the API (default goods)."""
+    from fic_plugin.settings import update_settings
+
+    update_settings(demo.shop.store, {"rivalsa_inps": True, "rivalsa_included_in_price": False})
+    try:
+        body = order_body(shipping="0", lines=[
+            {"name": "Consulenza", "qty": "1", "unit_price": "100", "vat_rate": "22", "kind": "service"},
+            {"name": "Manuale", "qty": "1", "unit_price": "10", "vat_rate": "22"}])
+        order = demo.get(f"/api/orders/{demo.post('/api/orders', body).json()['id']}").json()
+        page = demo.get(f"/orders/{order['id']}").text
+    finally:
+        update_settings(demo.shop.store, {"rivalsa_inps": False, "rivalsa_included_in_price": True})
+    assert [line["kind"] for line in order["lines"]] == ["service", "goods"]
+    assert order["totals"]["rivalsa"] == "4.00"  # on the service only
+    # (100 + 4 + 10) + 22% = 139.08: what the customer pays, what the invoice totals.
+    assert order["totals"]["gross"] == order["totals"]["to_pay"] == order["totals"]["due"] == "139.08"
+    assert "Rivalsa INPS" in page
+
+
+def test_refunds_by_amount_and_by_lines_fire_order_refunded_and_are_listed(demo):
+    order_id = demo.post("/api/orders", order_body()).json()["id"]
+    by_amount = demo.post(f"/api/orders/{order_id}/refunds", {"amount": "10.00", "reason": "reso"})
+    assert by_amount.status_code == 201, by_amount.text
+    by_lines = demo.post(f"/api/orders/{order_id}/refunds", {"lines": [{"index": 0, "qty": 1}]})
+    assert by_lines.status_code == 201, by_lines.text
+    assert demo.recorder.count("order_refunded", str(order_id)) == 2
+    order = demo.get(f"/api/orders/{order_id}").json()
+    refunds = order["refunds"]
+    assert [(r["amount"], r["reason"], r["lines"]) for r in refunds] == [
+        ("10.00", "reso", []), (refunds[1]["amount"], "", [{"index": 0, "qty": "1"}])]
+    line = order["lines"][0]  # one of them, with its discount and its VAT
+    one = Decimal(line["total"]) / Decimal(line["qty"]) * (1 + Decimal(line["vat_rate"]) / 100)
+    assert abs(Decimal(refunds[1]["amount"]) - one) <= Decimal("0.01")
+    assert "Rimborsa" in demo.get(f"/orders/{order_id}").text

@@ -42,9 +42,9 @@ ACCOUNTS = [
 def test_rates_and_methods_are_matched():
     result = suggest_mappings(VAT_TYPES, METHODS, ACCOUNTS, ["22", 10, "4", "0", "10"],
                               ["bank_transfer", "card", "paypal", "cash"])
-    # Disabled types are skipped (22 -> 0, not 7); 0% takes the best nature available (the N3.2
-    # type is disabled, so the export N3.1).
-    assert result["vat_mapping"] == {"22": 0, "10": 3, "4": 4, "0": 23}
+    # Disabled types are skipped (22 -> 0, not 7); plain 0% — a domestic sale — takes the best
+    # domestic natura (N2.2), never an export's; exported goods get N3.1 (N3.2 is disabled).
+    assert result["vat_mapping"] == {"22": 0, "10": 3, "4": 4, "0": 6, "0:extra-EU:goods": 23}
     assert result["payment_mapping"] == {
         "bank_transfer": {"payment_method_id": 12, "payment_account_id": 1},  # the non-virtual bank
         "card": {"payment_method_id": 13, "payment_account_id": 2},  # the method's own default account
@@ -71,10 +71,16 @@ def test_zero_rate_nature_can_be_chosen():
 def test_zero_rate_gets_the_nature_of_each_customer_area():
     enabled = [{**v, "is_disabled": False} for v in VAT_TYPES]
     result = suggest_mappings(enabled, [], [], ["0"], [], zero_rate_natures=("N2.2",))
-    assert result["vat_mapping"] == {"0": 6, "0:EU": 29, "0:extra-EU": 23}
-    # An area whose nature is the plain rate's own needs no key of its own.
-    result = suggest_mappings(enabled, [], [], ["0"], [])
-    assert result["vat_mapping"] == {"0": 29, "0:extra-EU": 23}
+    assert result["vat_mapping"] == {"0": 6, "0:EU-business:goods": 29, "0:extra-EU:goods": 23}
+
+
+def test_a_domestic_zero_rate_is_never_suggested_as_n3():
+    """A domestic 0% sale is N2.2 or N4, never an export (N3.1) nor an intra-EU supply (N3.2)."""
+    only_n3 = [{"id": 23, "value": 0, "ei_type": "N3.1"}, {"id": 29, "value": 0, "ei_type": "N3.2"}]
+    result = suggest_mappings(only_n3, [], [], ["0"], [])
+    assert "0" not in result["vat_mapping"] and result["unmatched"] == ["vat:0"]
+    enabled = [{**v, "is_disabled": False} for v in VAT_TYPES]
+    assert suggest_mappings(enabled, [], [], ["0"], [])["vat_mapping"]["0"] == 6  # N2.2
 
 
 def test_nothing_to_match_against():

@@ -115,12 +115,19 @@ def test_demo_server_configures_the_plugin_for_the_sandbox(demo):
     assert demo.context.store.get_secret("fic_access_token")
     # Mapped from the sandbox's lookups by value and name (its 22% is id 0, 10% id 3, 4% id 4).
     assert {k: settings.vat_mapping[k] for k in ("22", "10", "4")} == {"22": 0, "10": 3, "4": 4}
-    # 0% by where the customer is: the German company's is an intra-community supply (N3.2,
-    # id 28), the American's an export (N3.1, id 23).
-    assert {k: settings.vat_mapping.get(k) for k in ("0", "0:EU", "0:extra-EU")} == {"0": 28, "0:extra-EU": 23,
-                                                                                   "0:EU": None}
+    # 0% by customer and supply: a domestic sale N2.2 (id 6, never N3.x), goods to the German
+    # company an intra-community supply (N3.2, id 28), to the American an export (N3.1, id 23).
+    keys = ("0", "0:EU-business:goods", "0:extra-EU:goods", "0:EU", "0:extra-EU")
+    assert {k: settings.vat_mapping.get(k) for k in keys} == {
+        "0": 6, "0:EU-business:goods": 28, "0:extra-EU:goods": 23, "0:EU": None, "0:extra-EU": None}
     assert set(settings.payment_mapping) >= {"bank_transfer", "card", "paypal", "cash"}
-    assert demo.shop.shop_order_url(demo.shop.shop_get_order("1")) == f"{demo.url}/orders/1"
+    # {order_url} is the customer's page of the order (a key in the link), not the owner's.
+    customer_url = demo.shop.shop_order_url(demo.shop.shop_get_order("1"))
+    assert customer_url.startswith(f"{demo.url}/i-miei-ordini/1/")
+    customer_page = requests.get(customer_url, timeout=10)
+    assert customer_page.status_code == 200 and "Il tuo ordine n." in customer_page.text
+    assert 'class="fic-panel"' not in customer_page.text and "/fic/settings" not in customer_page.text
+    assert requests.get(f"{demo.url}/i-miei-ordini/1/guessed", timeout=10).status_code == 404
     page = requests.get(demo.url + "/orders/1", timeout=10)
     assert page.status_code == 200 and 'class="fic-panel"' in page.text
     assert requests.get(demo.url + "/fic/settings", timeout=10).status_code == 200
@@ -169,7 +176,7 @@ def test_demo_against_another_fic_api(tmp_path, monkeypatch):
             assert demo.context.settings.vat_mapping["22"] == 0
             assert demo.context.settings.payment_mapping["paypal"]["payment_method_id"] == 3
             order = demo.shop.shop_get_order("1")
-            assert demo.pm.hook.shop_order_url(order=order) == "https://bottega.example.it/orders/1"
+            assert demo.pm.hook.shop_order_url(order=order).startswith("https://bottega.example.it/i-miei-ordini/1/")
 
 
 def test_the_demos_eu_and_export_orders_carry_their_own_exemption(demo):

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -25,7 +26,7 @@ from fic_sandbox.server import SandboxServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from campaign import TOKEN, create_shop, end_state, fic_command, jobs_by_state  # noqa: E402
+from campaign import TOKEN, create_shop, end_state, fic_command, jobs_by_state, read_db  # noqa: E402
 
 REDIS_DB = 12  # this test file's own database on the shared Redis
 
@@ -222,3 +223,50 @@ def test_quota_per_company_is_booked_in_redis(redis_url):
     ledger.forget("7", 101.0)
     assert ledger.total("7") == 4 and ledger.total_at_or_before("7", 100.5) == 1
     assert all(json.dumps(key.decode()).count("fic.example") == 0 for key in client.keys("fic:test:*"))
+
+
+def test_a_company_at_its_limit_is_parked_while_another_proceeds(sandbox, redis_url, tmp_path, worker_factory,
+                                                                  monkeypatch):
+    from fic_plugin.fic.redis_ledger import RedisLedger
+
+    shops = {"pieno": (71, 3), "libero": (72, 3)}
+    for sid, (cid, orders) in shops.items():
+        create_shop(tmp_path / f"{sid}.db", orders, sandbox_url=sandbox.url, settings={"fic_company_id": cid})
+    reg = registry(tmp_path, {sid: cid for sid, (cid, _n) in shops.items()})
+    # A small compressed quota: 50 requests per 4-second "hour", and company 71 has used it all.
+    for name, value in (("FIC_RATE_HOURLY", "50"), ("FIC_RATE_HOUR_SECONDS", "4"), ("FIC_REDIS_URL", redis_url)):
+        monkeypatch.setenv(name, value)
+    worker_factory(redis_url, reg)
+    ledger = RedisLedger(redis.Redis.from_url(redis_url), sandbox.url, "71")
+    full_at = time.time()
+    with ledger.transaction():
+        ledger.book("71", full_at, 50)
+    assert main(["sync", "--engine", "celery", "--all-shops", "--shops", str(reg), "--once"]) == 0
+    assert_exactly_once(sandbox, tmp_path, shops)
+
+    def finished(sid: str) -> list[float]:
+        rows = [r[0] for r in read_db(tmp_path / f"{sid}.db", "SELECT finished_at FROM fic_jobs")]
+        return [datetime.fromisoformat(r).replace(tzinfo=UTC).timestamp() for r in rows]
+
+    # The full company ran nothing before its window reopened; the other did not wait for it.
+    assert min(finished("pieno")) >= full_at + 4 - 0.5
+    assert min(finished("libero")) < min(finished("pieno"))
+
+
+def test_the_shared_pacer_on_redis_keeps_two_processes_within_one_quota(redis_url):
+    """Two workers (two pacers, two ledgers) booking for one company: together within its quota."""
+    shared_pacer = pytest.importorskip("fic_plugin.fic.shared_pacer", reason="the shared pacer is not on this branch")
+    from fic_plugin.fic.ratelimit import RateLimits, WaitTooLong
+    from fic_plugin.fic.redis_ledger import RedisLedger
+
+    client = redis.Redis.from_url(redis_url)
+    limits = RateLimits(hourly=10, hour_seconds=60, short_term=100, short_seconds=60, max_wait=0.5)
+    pacers = [shared_pacer.SharedPacer(limits, RedisLedger(client, "http://fic.example", "9"), "9", margin=0.0,
+                                       sleep=lambda _s: None) for _ in range(2)]
+    for n in range(10):
+        pacers[n % 2].acquire()
+    with pytest.raises(WaitTooLong):
+        pacers[1].acquire()
+    other_company = shared_pacer.SharedPacer(limits, RedisLedger(client, "http://fic.example", "10"), "10",
+                                             margin=0.0, sleep=lambda _s: None)
+    assert other_company.acquire() == 0  # another company's quota is untouched

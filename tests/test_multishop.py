@@ -123,3 +123,32 @@ def test_status_all_shops_gives_the_time_to_drain_at_the_quota(sandbox, tmp_path
     out = capsys.readouterr().out
     # 50 jobs x 3 requests at FiC's 1,000 an hour (over an hour the tighter of the two): 9 minutes.
     assert "a " in out and " 50 " in out and "9 min" in out
+
+
+def test_postgresql_shops_in_the_registry(tmp_path, capsys, monkeypatch, english):
+    """Shops on PostgreSQL schemas: served from any machine (the shared queue), checked like files."""
+    from fic_plugin.shop_cli import cli_context
+
+    from fic_plugin.settings import update_settings
+    from fic_plugin.shops import ShopUnavailable, open_shop
+    from shoptest import postgres_schema
+
+    for name in ("FIC_API_URL", "FIC_ACCESS_TOKEN", "FIC_COMPANY_ID"):
+        monkeypatch.delenv(name, raising=False)
+    with postgres_schema() as first, postgres_schema() as second:
+        for url, company in ((first, 81), (second, 82)):
+            assert main(["--db", url, "migrate"]) == 0
+            context = cli_context(url)
+            update_settings(context.store, {"fic_company_id": company})
+            context.store.close()
+        capsys.readouterr()
+        registry = write_registry(tmp_path / "shops.toml", [
+            {"id": "pg-a", "db": first, "company_id": 81}, {"id": "pg-b", "db": second, "company_id": 81}])
+        shops = load_registry(registry)
+        assert [shop.engine_queue() for shop in shops] == ["fic", "fic"]
+        open_shop(shops[0]).store.close()
+        with pytest.raises(ShopUnavailable, match="company 82, not 81"):
+            open_shop(shops[1])
+        assert main(["--json", "status", "--all-shops", "--shops", str(registry)]) == 0
+        rows = {row["shop"]: row for row in json.loads(capsys.readouterr().out)}
+        assert rows["pg-a"]["queued"] == 0 and "82" in rows["pg-b"]["error"]

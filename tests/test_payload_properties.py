@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from fic_plugin.model import Customer, Line, Order, Payment
 from fic_plugin.money import round2
-from fic_plugin.payload import PAYMENT_TYPES, build_document, expected_totals
+from fic_plugin.payload import PAYMENT_TYPES, STAMP_DUTY_TYPES, build_document, expected_totals
 from fic_plugin.settings import Settings
 
 RATES = ("22", "10", "5", "4", "0")
@@ -75,6 +75,6 @@ def test_totals_and_instalments_invariants(case):
         assert totals.amount_gross == line_totals
     if not order.prices_include_vat:
         assert totals.amount_net == line_totals
-    if settings_.stamp_duty:
+    if settings_.stamp_duty and document_type in STAMP_DUTY_TYPES:
         expected_bollo = D("2.00") if totals.not_subject_to_vat > D("77.47") else D(0)
         assert payload["stamp_duty"] == expected_bollo

@@ -104,3 +104,73 @@ def test_sandbox_totals_echo_the_declared_stamp_duty(fic):
     assert payload["stamp_duty"] == 0
     remote = json.loads(_post(f"{base}/issued_documents/totals", payload).text, parse_float=D)["data"]
     assert D(str(remote["stamp_duty"])) == expected_totals(order, settings_).stamp_duty == 0
+
+
+#: The sandbox's 0% VAT types for a domestic sale (N1, N2.1, N2.2, N4, N5, N6.1: never N3.x); an
+#: EU business's goods are N3.2 (28), services N2.1 (22), exported goods N3.1 (23).
+NATURA_IDS = (21, 22, 6, 24, 25, 26)
+SCOPED = {"0:EU-business:goods": 28, "0:EU-business:services": 22, "0:extra-EU:goods": 23,
+          "0:extra-EU:services": 22}
+kinds = st.sampled_from(("goods", "service", "shipping", "fee"))
+fiscal_lines = st.builds(Line, name=st.just("Riga"), qty=cents(1, 500), unit_price=cents(0, 99_999),
+                         vat_rate=st.sampled_from(RATES), discount=st.one_of(st.just(D(0)), cents(0, 10_000)),
+                         kind=kinds)
+BUSINESS = Customer(name="Rossi S.r.l.", type="company", vat_number="00905811006", sdi_code="ABC1234")
+EU_BUSINESS = Customer(name="Feinkost GmbH", type="company", vat_number="DE136695976", country_iso="DE")
+US_BUSINESS = Customer(name="Acme Inc.", type="company", vat_number="US12345", country_iso="US")
+
+
+@st.composite
+def fiscal_cases(draw):
+    order = Order(id="3", number="3", customer=draw(st.sampled_from((CUSTOMER, BUSINESS, EU_BUSINESS, US_BUSINESS))),
+                  lines=draw(st.lists(fiscal_lines, min_size=1, max_size=12)),
+                  prices_include_vat=draw(st.booleans()))
+    options = {
+        "rivalsa_inps": draw(st.booleans()),
+        "rivalsa_included_in_price": draw(st.booleans()),
+        "cassa_type": draw(st.sampled_from(("", "TC01", "TC04"))),
+        "cassa_rate": draw(st.sampled_from(("0", "2", "4"))),
+        "withholding_tax": draw(st.sampled_from(("0", "20", "23"))),
+        "stamp_duty": draw(st.booleans()),
+        "stamp_duty_charged_to_customer": draw(st.booleans()),
+    }
+    return order, options, draw(st.sampled_from(NATURA_IDS)), draw(st.sampled_from(("invoice", "receipt",
+                                                                                    "credit_note")))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=fiscal_cases())
+def test_fiscal_rules_local_equal_sandbox_and_invoice_equals_order(fic, case):
+    """Goods and services, rivalsa included or on top, cassa, ritenuta, bollo charged or declared,
+    gross or net prices, every natura at 0%: our totals are the sandbox's to the cent, and the
+    document totals what the customer is charged: the lines at the shop's prices (contributions
+    carved out of them, or added on top, which the shop then charges: expected_totals is its
+    checkout total), plus the bollo when the customer pays it."""
+    base, vat_mapping = fic
+    order, options, zero_id, document_type = case
+    answer = requests.get(f"{base}/info/vat_types", headers=HEADERS, timeout=10).json()["data"]
+    vat_rates = {v["id"]: D(str(v["value"])) for v in answer}
+    vat_naturas = {v["id"]: v.get("ei_type") for v in answer}
+    settings_ = Settings.from_mapping({
+        **options, "vat_mapping": {**vat_mapping, "0": zero_id, **SCOPED},
+        "payment_mapping": {"bank_transfer": {"payment_method_id": 1, "payment_account_id": 1}}})
+    local = expected_totals(order, settings_, document_type=document_type, vat_naturas=vat_naturas)
+    assume(local.amount_gross > 0)
+    payload = build_document(order, document_type, settings_, today=date(2026, 3, 10), vat_rates=vat_rates,
+                             vat_naturas=vat_naturas)
+
+    remote = json.loads(_post(f"{base}/issued_documents/totals", payload).text, parse_float=D)["data"]
+    mine = local.as_fic()
+    for key in (*COMPARED, "amount_cassa", "amount_withholding_tax", "stamp_duty"):
+        assert D(str(remote[key])) == mine[key], f"{key}: sandbox {remote[key]}, ours {mine[key]}"
+
+    # The lines at the shop's prices, and the bollo when the customer pays it.
+    plain = expected_totals(order, Settings.from_mapping({"vat_mapping": {**vat_mapping, "0": zero_id, **SCOPED}}))
+    bollo = local.stamp_duty if settings_.stamp_duty_charged_to_customer else 0
+    if settings_.rivalsa_included_in_price:
+        assert local.amount_gross == plain.amount_gross + bollo
+    else:  # charged on top: the shop's prices stay, rivalsa and cassa (and their VAT) are added
+        assert local.amount_net == plain.amount_net + bollo
+        assert local.amount_gross >= plain.amount_gross + bollo + local.amount_rivalsa + local.amount_cassa
+    created = _post(f"{base}/issued_documents", payload)
+    assert created.status_code == 200, created.text

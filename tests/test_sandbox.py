@@ -122,8 +122,10 @@ def test_vat_is_per_rate_and_stamp_duty_is_declared_not_charged(fic):
     totals = decimal_json(fic("POST", "/issued_documents/totals", json={"data": invoice(items_list=items)}))["data"]
     # 3 × 0.33 = 0.99 at 22% → 0.22 (per line it would be 3 × 0.07 = 0.21)
     assert totals["vat_list"]["22"] == {"amount_net": Decimal("0.99"), "amount_vat": Decimal("0.22")}
-    assert totals["stamp_duty"] == Decimal("2")
-    assert totals["amount_due"] == totals["amount_gross"] == Decimal("81.21")
+    declared = decimal_json(fic("POST", "/issued_documents/totals",
+                                json={"data": invoice(items_list=items, stamp_duty=2)}))["data"]
+    assert declared["stamp_duty"] == Decimal("2")
+    assert declared["amount_due"] == declared["amount_gross"] == Decimal("81.21")
 
 
 def test_payments_that_do_not_add_up_are_refused_like_fic(fic):
@@ -312,14 +314,16 @@ def test_configured_token_is_enforced():
         assert requests.get(url, headers={"Authorization": "Bearer s3cret"}, timeout=5).status_code == 200
 
 
-def test_declared_stamp_duty_is_echoed_and_the_rule_fills_it_when_absent(fic):
+def test_declared_stamp_duty_is_echoed_and_never_invented(fic):
+    """FiC's spec: stamp_duty is the bollo's amount, 0 when absent; a document that asked for no
+    bollo gets none, whatever its amount outside VAT."""
     items = [{"name": "esente", "net_price": 100, "qty": 1, "vat": {"id": 6}}]
     declared = decimal_json(fic("POST", "/issued_documents/totals",
                                 json={"data": invoice(items_list=items, stamp_duty=0)}))["data"]
     assert declared["stamp_duty"] == 0
-    ruled = decimal_json(fic("POST", "/issued_documents/totals", json={"data": invoice(items_list=items)}))["data"]
-    assert ruled["stamp_duty"] == Decimal("2")
-    assert ruled["amount_due"] == Decimal("100")
+    absent = decimal_json(fic("POST", "/issued_documents/totals", json={"data": invoice(items_list=items)}))["data"]
+    assert absent["stamp_duty"] == 0
+    assert absent["amount_due"] == Decimal("100")
 
 
 def test_a_sent_invoice_still_takes_its_payment(fic):

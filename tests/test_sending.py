@@ -407,12 +407,15 @@ def lossy(ctx, sandbox):
 
 
 def _through(ctx, proxy):
-    update_settings(ctx.store, {"fic_api_url": f"http://127.0.0.1:{proxy.server_address[1]}"})
+    # The token goes with the URL: moving the URL alone forgets it (issue 13).
+    update_settings(ctx.store, {"fic_api_url": f"http://127.0.0.1:{proxy.server_address[1]}",
+                                "fic_access_token": ctx.store.get_secret("fic_access_token")})
     ctx.reset_client()
 
 
 def _direct(ctx, sandbox):
-    update_settings(ctx.store, {"fic_api_url": sandbox.url})
+    update_settings(ctx.store, {"fic_api_url": sandbox.url,
+                                "fic_access_token": ctx.store.get_secret("fic_access_token")})
     ctx.reset_client()
 
 

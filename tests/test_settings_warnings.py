@@ -58,3 +58,20 @@ def test_a_numbering_suffix_change_says_numbering_restarts(web, fic):
     assert kind == "warn" and fic.settings.numeration == "/WEB"
     assert "Il suffisso di numerazione è cambiato da (nessuno) a /WEB" in text
     assert "riparte da 1 (1/WEB)" in text
+
+
+def test_help_in_the_owners_words_and_one_oauth_redirect_uri(web, fic, sandbox):
+    from urllib.parse import parse_qs, urlsplit
+
+    from fic_sandbox.server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+    page = web.get("/settings").text
+    words = html.unescape(re.sub(r"<[^>]+>", " ", page.split("<body", 1)[1]))
+    assert "22=0" not in words and "payment_method_id" not in words and "FIC_API_URL" not in words
+    assert "Per ogni aliquota IVA dei tuoi ordini scegli l'imposta corrispondente" in words
+    save(web, **{"vat_mapping.22": "0", "vat_mapping.10": "3", "fic_client_id": DEFAULT_CLIENT_ID,
+                 "fic_client_secret": DEFAULT_CLIENT_SECRET})
+    start = web.get("/oauth/start")
+    used = parse_qs(urlsplit(start.headers["Location"]).query)["redirect_uri"][0]
+    assert used == "http://localhost/oauth/callback"  # this shop's callback, not fic connect's listener
+    assert used in web.get("/settings").text  # the one the screen tells the owner to register

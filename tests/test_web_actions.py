@@ -211,23 +211,26 @@ def test_settings_screen_maps_vat_with_fic_types_and_keeps_secrets_hidden(web, f
 
 def test_settings_screen_maps_zero_rate_per_customer_area(web, fic):
     text = web.get("/settings").text
-    for row, label in (("0:EU", "0% — clienti nell'UE"), ("0:extra-EU", "0% — clienti fuori dall'UE")):
+    for row, label in (("0:EU-business:goods", "0% — beni a imprese UE"),
+                       ("0:EU-business:services", "0% — servizi a imprese UE"),
+                       ("0:extra-EU:goods", "0% — beni esportati fuori dall'UE"),
+                       ("0:extra-EU:services", "0% — servizi a clienti fuori dall'UE")):
         assert re.search(rf'data-rate="{row}">\s*<td[^>]*>{re.escape(escape(label))}<br><small', text), row
         assert f'name="vat_mapping.{row}"' in text
     assert '<option value="28">0% — N3.2 Non imponibile - cessioni intracomunitarie (natura N3.2)</option>' in text
     saved = web.post("/settings", data={"csrf_token": panel_token(text), "vat_mapping.22": "0", "vat_mapping.0": "6",
-                                        "vat_mapping.0:EU": "28", "vat_mapping.0:extra-EU": ""})
+                                        "vat_mapping.0:EU-business:goods": "28", "vat_mapping.0:extra-EU:goods": ""})
     assert saved.status_code == 303
-    assert fic.settings.vat_mapping == {"22": 0, "0": 6, "0:EU": 28}
+    assert fic.settings.vat_mapping == {"22": 0, "0": 6, "0:EU-business:goods": 28}
     after = web.get("/settings").text
-    assert re.search(r'name="vat_mapping.0:EU"[^>]*>.*?<option value="28" selected>', after, re.S)
+    assert re.search(r'name="vat_mapping.0:EU-business:goods"[^>]*>.*?<option value="28" selected>', after, re.S)
     # A refused save shows what the owner typed, however the key was written ("0:eu").
     refused = web.post("/settings", data={"csrf_token": panel_token(after), "numeration": "A B",
                                           "vat_mapping.22": "0", "vat_new_rate": "0:eu", "vat_new_id": "6"})
     assert refused.status_code == 400
     assert re.search(r'name="vat_mapping.0:EU"[^>]*>.*?<option value="6" selected>', refused.text, re.S)
     # An area's row left empty is no error: the 0% row answers for it.
-    assert not re.search(r'data-rate="0:extra-EU">\s*<td[^>]*>[^<]*<br><small[^>]*>[^<]*</small>\s*<span class="fic-unmapped"',
+    assert not re.search(r'data-rate="0:extra-EU:goods">\s*<td[^>]*>[^<]*<br><small[^>]*>[^<]*</small>\s*<span class="fic-unmapped"',
                          after)
 
 
@@ -297,3 +300,35 @@ def test_what_follows_a_click_speaks_the_panels_language(fic, pm, shop, sandbox)
     # Reached without the panel (no lang asked), a page follows the browser.
     direct = client.get(f"/documents/{quote.id}/delete", headers=english).get_data(as_text=True)
     assert "Delete the Quote n. 1?" in direct and '<html lang="en">' in direct
+
+
+def test_anteprima_totali_asks_fic_and_creates_nothing(web, fic, shop, sandbox):
+    page = render_panel(fic, shop.orders["3"])
+    assert "Anteprima totali" in page and 'formaction="/fic/orders/3/totals"' in page
+    response = web.post("/orders/3/totals", data={"csrf_token": token(fic, shop), "type": "invoice"},
+                        headers=REFERER)
+    assert response.status_code == 303
+    text = flashed(fic, shop)
+    assert text.startswith("Anteprima Fattura: Totale FiC ") and "da pagare" in text
+    assert fic.store.documents("3") == [] and sandbox_call(sandbox, "GET", "/__sandbox__/documents")["data"] == []
+
+
+def test_a_stray_oauth_callback_neither_completes_nor_cancels_the_connection_in_progress(web, fic, sandbox):
+    """Issue 13: one shop-wide state, cleared by any GET /fic/oauth/callback?state=x."""
+    import requests
+    from werkzeug.test import Client
+
+    from fic_sandbox.server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+    fic.store.set_secret("fic_access_token", None)
+    web.post("/settings", data={"csrf_token": panel_token(web.get("/settings").text),
+                                "fic_client_id": DEFAULT_CLIENT_ID, "fic_client_secret": DEFAULT_CLIENT_SECRET,
+                                "fic_redirect_uri": "http://localhost/oauth/callback"})
+    back = requests.get(web.get("/oauth/start").headers["Location"], allow_redirects=False,
+                        timeout=10).headers["Location"].replace("http://localhost", "")
+    assert web.get("/oauth/callback?state=x&code=stray").status_code == 303  # an attacker's <img>, same browser
+    other_browser = Client(as_admin(make_wsgi_app(fic)))
+    assert other_browser.get(back).status_code == 303  # the right link, but not this browser's flow
+    assert fic.store.get_secret("fic_access_token") is None
+    assert web.get(back).status_code == 303
+    assert (fic.store.get_secret("fic_access_token") or "").startswith("a/")

@@ -13,11 +13,14 @@ from typing import Any
 from fic_plugin.model import Document, Order, Payment
 
 from .parse import CUSTOMER_KEYS
+from .refunds import refund_json
 from .shop import DemoShop
 from .totals import line_total
 
 DOCUMENT_KEYS = ("id", "type", "fic_id", "number", "numeration", "date", "status", "amount_paid",
-                 "sent_at", "sent_to", "converted_from", "last_error")
+                 "sent_at", "sent_to", "converted_from", "last_error", "amount_due", "amount_gross",
+                 # a credit note: the local id of the invoice it corrects
+                 "corrects")
 
 
 def _text(value: Any) -> Any:
@@ -52,15 +55,19 @@ def order_json(shop: DemoShop, order: Order, *, documents: bool = True) -> dict[
             for line in order.lines
         ],
         "prices_include_vat": order.prices_include_vat,
+        "oss": order.oss,
         "payment_method": order.payment_method,
         "currency": order.currency,
         "totals": {
             "net": str(totals.net), "vat": str(totals.vat), "gross": str(totals.gross),
+            "rivalsa": str(totals.rivalsa), "cassa": str(totals.cassa), "stamp_duty": str(totals.stamp_duty),
+            "withholding_tax": str(totals.withholding_tax), "to_pay": str(totals.to_pay),
             "vat_list": {rate: {k: str(v) for k, v in amounts.items()} for rate, amounts in totals.vat_list.items()},
             "paid": str(paid),
-            "due": str(max(totals.gross - paid, Decimal("0.00"))),
+            "due": str(max(totals.to_pay - paid, Decimal("0.00"))),
         },
         "payments": [payment_json(p) for p in order.payments],
+        "refunds": [refund_json(r) for r in order.refunds],
         "amount_paid": str(paid),
         "paid_at": order.paid_at.isoformat() if order.paid_at else None,
         "status": order.status,

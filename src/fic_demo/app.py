@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
@@ -29,6 +30,7 @@ from fic_plugin.i18n import _
 
 from .api import order_json, payment_json
 from .parse import amount, parse_method, parse_order, parse_payment
+from .refunds import record_refund, refund_json
 from .shop import DemoShop
 from .totals import line_total
 
@@ -45,9 +47,12 @@ URLS = Map([
     Rule("/orders", endpoint="order_list"),
     Rule("/orders/<int:order_id>", endpoint="order_page"),
     Rule("/orders/<int:order_id>/payments", endpoint="payment_form", methods=["POST"]),
+    Rule("/i-miei-ordini/<int:order_id>/<key>", endpoint="customer_order"),
     Rule("/api/orders", endpoint="api_orders", methods=["GET", "POST"]),
     Rule("/api/orders/<int:order_id>", endpoint="api_order", methods=["GET"]),
     Rule("/api/orders/<int:order_id>/payments", endpoint="api_payments", methods=["POST"]),
+    Rule("/api/orders/<int:order_id>/refunds", endpoint="api_refunds", methods=["POST"]),
+    Rule("/orders/<int:order_id>/refunds", endpoint="refund_form", methods=["POST"]),
 ], strict_slashes=False)
 
 
@@ -84,7 +89,8 @@ class ShopApp:
         is_api = request.path.startswith("/api/")
         try:
             endpoint, args = URLS.bind_to_environ(request.environ).match()
-            if not self.pm.hook.shop_is_admin(environ=request.environ):
+            # The customer's own order page ({order_url}) is opened from an email: its key is the pass.
+            if endpoint != "customer_order" and not self.pm.hook.shop_is_admin(environ=request.environ):
                 return self.error(request, 403, _("The demo shop only answers its owner: open it from this "
                                                   "computer (127.0.0.1)."))
             if request.method == "POST" and not _same_origin(request):
@@ -136,15 +142,35 @@ class ShopApp:
         return Markup(html) if html else Markup("—")
 
     def order_page(self, request: Request, order_id: int, *, status: int = 200, form_error: str | None = None,
-                   form: dict | None = None) -> Response:
+                   form: dict | None = None, refund_error: str | None = None) -> Response:
         order = self._order(order_id)
         totals = self.shop.totals(order)
-        due = max(totals.gross - order.amount_paid, Decimal("0.00"))
+        due = max(totals.to_pay - order.amount_paid, Decimal("0.00"))
         return self.render(
             "order.html", status, order=order, totals=totals, due=due, panel=self._panel(order),
             form_error=form_error, form=form or {"amount": str(due) if due else "", "method": order.payment_method},
             recorded=request.args.get("registrato"), event_failed=request.args.get("avviso") == "evento",
+            refund_error=refund_error, refunded=request.args.get("rimborsato"),
         )
+
+    def customer_order(self, request: Request, order_id: int, key: str) -> Response:
+        """What the customer sees behind ``{order_url}``: the order, its state and its documents,
+        each with a link to its PDF (the plugin's signed ``{document_url}``)."""
+        from fic_plugin.web.public_link import document_url
+        from fic_plugin.wording import document_name
+
+        order = self.shop.shop_get_order(str(order_id))
+        if order is None or not self.shop.customer_key_matches(order.id, key):
+            return self.render("error.html", 404, message="Ordine non trovato: controlla il link ricevuto.",
+                               status=404)
+        context = self.pm.get_plugin("fic-core").context
+        documents = [{"name": document_name(d), "date": d.date, "url": document_url(context, d.id)}
+                     for d in self.shop.documents(order.id) if d.fic_id is not None]
+        response = self.render("customer_order.html", order=order, totals=self.shop.totals(order),
+                               documents=documents)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
 
     def payment_form(self, request: Request, order_id: int) -> Response:
         form = {"amount": request.form.get("amount", "").strip(), "method": request.form.get("method", "")}
@@ -159,6 +185,21 @@ class ShopApp:
         if result.events_failed:
             target += "&avviso=evento"
         return redirect(target, code=303)
+
+    def refund_form(self, request: Request, order_id: int) -> Response:
+        """"Rimborsa": an amount, or a quantity for each line (empty = not refunded)."""
+        order = self._order(order_id)
+        form = request.form
+        lines = [{"index": i, "qty": form.get(f"qty_{i}", "").strip().replace(",", ".")}
+                 for i in range(len(order.lines)) if form.get(f"qty_{i}", "").strip()]
+        body: dict[str, Any] = {"lines": lines} if lines else {"amount": form.get("amount", "").strip().replace(",", ".")}
+        if form.get("reason", "").strip():
+            body["reason"] = form["reason"].strip()
+        try:
+            record_refund(self.shop, str(order_id), body)
+        except InvalidInput as error:
+            return self.order_page(request, order_id, status=400, refund_error=error.message)
+        return redirect(f"/orders/{order_id}?rimborsato=1", code=303)
 
     def _panel(self, order: Any) -> Markup | None:
         """The plugin's fragment, or None when it has nothing or fails (the page shows a notice)."""
@@ -204,12 +245,22 @@ class ShopApp:
         }, 201)
 
 
+    def api_refunds(self, request: Request, order_id: int) -> Response:
+        self._order(order_id)
+        order, refund = record_refund(self.shop, str(order_id), _body(request))
+        return _json({"order_id": order.id, "refund": refund_json(refund),
+                      "refunds": [refund_json(r) for r in order.refunds]}, 201)
+
+
 def _body(request: Request) -> Any:
     try:
         return json.loads(request.get_data(as_text=False) or b"")
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InvalidInput(_("The body is not valid JSON ({reason}): send a JSON object.").format(
             reason=getattr(error, "msg", "bad encoding")), field="body") from None
+    except RecursionError:  # [[[[…]]]] 100,000 deep: Python's parser gives up, the request is bad
+        raise InvalidInput(_("The body is not valid JSON ({reason}): send a JSON object.").format(
+            reason=_("nested too deep")), field="body") from None
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -224,8 +275,15 @@ def _same_origin(request: Request) -> bool:
     return origin.rstrip("/") == request.host_url.rstrip("/")
 
 
-def make_app(pm: pluggy.PluginManager, shop: DemoShop | None = None, *, mount_plugin: bool = True) -> Callable:
-    """The demo's WSGI app; fic-plugin's own app is mounted at ``/fic/`` when it is installed."""
+def make_app(pm: pluggy.PluginManager, shop: DemoShop | None = None, *, mount_plugin: bool = True,
+             public_url: str | None = None) -> Callable:
+    """The demo's WSGI app; fic-plugin's own app is mounted at ``/fic/`` when it is installed.
+
+    Everything is behind :class:`~fic_demo.guard.Guard` (Host names, no framing, a password when
+    published at ``public_url`` / ``FIC_DEMO_PUBLIC_URL``)."""
+    from .guard import Guard
+    from .shop import PUBLIC_URL_ENV
+
     shop = shop or next((p for p in pm.get_plugins() if isinstance(p, DemoShop)), None)
     if shop is None:
         raise FicError(_("The demo app needs a DemoShop registered in the plugin manager."))
@@ -233,7 +291,7 @@ def make_app(pm: pluggy.PluginManager, shop: DemoShop | None = None, *, mount_pl
     fic_app = _plugin_app(pm) if mount_plugin else None
     if fic_app is not None:
         app = DispatcherMiddleware(app, {"/fic": fic_app})
-    return app
+    return Guard(app, public_url=public_url or os.environ.get(PUBLIC_URL_ENV))
 
 
 def _plugin_app(pm: pluggy.PluginManager) -> Callable | None:

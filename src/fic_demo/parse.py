@@ -16,7 +16,7 @@ import attrs
 
 from fic_plugin.errors import InvalidInput
 from fic_plugin.i18n import _
-from fic_plugin.model import Customer, Line
+from fic_plugin.model import LINE_KINDS, Customer, Line
 
 from . import field_checks
 
@@ -25,8 +25,8 @@ CUSTOMER_KEYS = (
     "sdi_code", "address_street", "address_postal_code", "address_city", "address_province",
     "country_iso",
 )
-LINE_KEYS = ("name", "qty", "unit_price", "vat_rate", "discount", "code")
-ORDER_KEYS = ("customer", "lines", "prices_include_vat", "payment_method", "shipping")
+LINE_KEYS = ("name", "qty", "unit_price", "vat_rate", "discount", "code", "kind")
+ORDER_KEYS = ("customer", "lines", "prices_include_vat", "payment_method", "shipping", "oss")
 PAYMENT_KEYS = ("amount", "method")
 MAX_LINES = 500
 METHOD_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,49}")
@@ -41,6 +41,8 @@ class NewOrder:
     prices_include_vat: bool = False
     payment_method: str = "bank_transfer"
     shipping: Decimal = Decimal("0.00")
+    #: An OSS sale: an EU consumer charged the VAT of their own country.
+    oss: bool = False
 
 
 def parse_order(body: Any) -> NewOrder:
@@ -63,7 +65,20 @@ def parse_order(body: Any) -> NewOrder:
         prices_include_vat=include_vat,
         payment_method=parse_method(body.get("payment_method", "bank_transfer"), "payment_method"),
         shipping=amount(body.get("shipping", "0"), "shipping", places=2, minimum=Decimal("0")),
+        oss=_oss(body.get("oss", False), customer),
     )
+
+
+def _oss(value: Any, customer: Customer) -> bool:
+    """OSS (art. 74-sexies DPR 633/1972) is for consumers in another EU country only."""
+    if not isinstance(value, bool):
+        raise InvalidInput(_("oss must be true or false."), field="oss")
+    if value and (customer.vat_area != "EU" or (customer.vat_number or "").strip()):
+        raise InvalidInput(_("oss: an OSS sale is to a consumer in another EU country, not to a customer in "
+                             "{country}{business}.").format(
+            country=customer.country_iso, business=_(" with a VAT number") if customer.vat_number else ""),
+            field="oss")
+    return value
 
 
 def parse_customer(data: Any) -> Customer:
@@ -126,7 +141,19 @@ def parse_line(data: Any, where: str) -> Line:
         discount=amount(data.get("discount", "0"), f"{where}.discount", places=2, minimum=Decimal("0"),
                         maximum=Decimal("100"), what=_("a percentage between 0 and 100")),
         code=code or None,
+        kind=_kind(data.get("kind"), where),
     )
+
+
+def _kind(value: Any, where: str) -> str:
+    """A line's kind: goods (default), service (a professional's fee: rivalsa INPS, cassa and
+    ritenuta apply to it), shipping or fee."""
+    if value is None or value == "product":  # product: the old name of goods
+        return "goods"
+    if value not in LINE_KINDS or value == "shipping":
+        raise InvalidInput(_("{where}.kind must be one of goods, service, fee (shipping comes from the order's "
+                             "shipping).").format(where=where), field=f"{where}.kind")
+    return value
 
 
 def parse_payment(body: Any) -> tuple[Decimal, str]:

@@ -22,6 +22,8 @@ TABLES: dict[str, dict] = {
         "columns": {
             "id": int, "number": str, "customer_id": int, "created_at": str,
             "prices_include_vat": int, "payment_method": str, "currency": str, "shipping": str,
+            # An OSS sale (EU consumer taxed at their country's rate): 1, else 0.
+            "oss": int,
             # What the customer must pay, fixed when the order is placed (see demo/totals.py).
             "total": str,
             # Set once, when the payments first cover the total: the order is then "paid".
@@ -37,6 +39,12 @@ TABLES: dict[str, dict] = {
             "unit_price": str, "vat_rate": str, "discount": str, "kind": str,
         },
         "not_null": {"order_id", "position", "name", "qty", "unit_price", "vat_rate", "discount", "kind"},
+        "foreign_keys": [("order_id", "demo_orders", "id")],
+    },
+    "demo_refunds": {
+        # lines: JSON [{"line_index": 0, "qty": "1"}], empty for a refund of an amount.
+        "columns": {"id": int, "order_id": int, "amount": str, "reason": str, "lines": str, "refunded_at": str},
+        "not_null": {"order_id", "amount", "lines", "refunded_at"},
         "foreign_keys": [("order_id", "demo_orders", "id")],
     },
     "demo_payments": {
@@ -56,6 +64,8 @@ def create_tables(db: sqlite_utils.Database) -> bool:
     for name, spec in TABLES.items():
         db.create_table(name, spec["columns"], pk="id", not_null=spec["not_null"],
                         foreign_keys=spec.get("foreign_keys"), if_not_exists=True)
+    if "oss" not in db["demo_orders"].columns_dict:  # a shop file from before OSS orders
+        db["demo_orders"].add_column("oss", int)
     db.execute("CREATE UNIQUE INDEX IF NOT EXISTS demo_orders_number ON demo_orders(number)")
     # shop_paid_orders pages through paid orders by (paid_at, id).
     db.execute("CREATE INDEX IF NOT EXISTS demo_orders_paid ON demo_orders(paid_at, id)")

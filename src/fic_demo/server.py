@@ -91,13 +91,18 @@ class DemoRuntime:
                          sandbox_company_id=None if self.fic_url else self.sandbox_company_id,
                          auto_invoice=self.auto_invoice)
         try:
-            self.server = make_server(self.host, self.port, make_app(self.pm, self.shop), threaded=True)
+            self.server = make_server(self.host, self.port, make_app(self.pm, self.shop, public_url=self.public_url),
+                                      threaded=True)
         except OSError:
             raise FicError(_("Port {port} is already in use: stop the other program or run fic demo --port {next}")
                            .format(port=self.port, next=self.port + 1)) from None
         shown_host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
         self.url = f"http://{shown_host}:{self.server.server_port}"
         self.shop.base_url = (self.public_url or os.environ.get(PUBLIC_URL_ENV) or self.url).rstrip("/")
+        stored = self.context.settings.public_url
+        if not stored or stored.startswith(("http://127.0.0.1", "http://localhost")):
+            # The customer's PDF links ({document_url}) go through the plugin mounted at /fic.
+            update_settings(self.context.store, {"public_url": f"{self.shop.base_url}/fic"})
         if self.run_worker:
             self._start_worker()
         if serve_in_thread:

@@ -22,6 +22,7 @@ from fic_plugin import hookimpl
 from fic_plugin.errors import NotFound
 from fic_plugin.i18n import _
 from fic_plugin.model import Customer, Document, EmailMessage, Line, Order, Payment
+from fic_plugin.settings import Settings, load_settings
 from fic_plugin.store import Store
 
 from .parse import CUSTOMER_KEYS, NewOrder
@@ -91,7 +92,7 @@ class DemoShop:
         for new, days_ago, payments in demo_orders():
             order = self.create_order(new, created_at=now - timedelta(days=days_ago, hours=2))
             for amount, method, paid_days_ago in payments:
-                value = self.totals(order).gross if amount == "all" else Decimal(amount)
+                value = self.totals(order).to_pay if amount == "all" else Decimal(amount)
                 self.record_payment(order.id, value, method, now - timedelta(days=paid_days_ago), fire=False)
 
     # --- shop services (hooks) ------------------------------------------------------------------
@@ -119,7 +120,23 @@ class DemoShop:
 
     @hookimpl
     def shop_order_url(self, order: Order) -> str:
-        return f"{self.base_url.rstrip('/')}/orders/{order.id}"
+        """The customer's page of the order (``{order_url}`` in emails), not the owner's."""
+        return f"{self.base_url.rstrip('/')}/i-miei-ordini/{order.id}/{self.customer_key(order.id)}"
+
+    def customer_key(self, order_id: str) -> str:
+        """The key in the customer's link: an HMAC of the order id, so links cannot be guessed."""
+        import hashlib
+        import hmac
+
+        from fic_plugin.web.csrf import shop_secret
+
+        return hmac.new(shop_secret(self.store), f"customer-order|{order_id}".encode(),
+                        hashlib.sha256).hexdigest()[:24]
+
+    def customer_key_matches(self, order_id: str, key: str) -> bool:
+        import hmac
+
+        return hmac.compare_digest(self.customer_key(order_id), key)
 
     @hookimpl
     def shop_send_email(self, message: EmailMessage) -> bool:
@@ -155,7 +172,8 @@ class DemoShop:
         """Write the customer, the order and its lines in one transaction; nothing half-written."""
         created = created_at or datetime.now()
         lines = new.lines + _shipping_lines(new.lines, new.shipping)
-        total = order_totals(lines, new.prices_include_vat).gross
+        total = order_totals(lines, new.prices_include_vat, customer=new.customer,
+                             settings=self.settings()).to_pay
         with self.store.transaction() as db:
             customer = {k: getattr(new.customer, k) for k in CUSTOMER_KEYS}
             customer_id = db["demo_customers"].insert({**customer, "created_at": _iso(created)}).last_pk
@@ -164,6 +182,7 @@ class DemoShop:
                 "id": order_id, "number": f"{created.year}-{order_id:04d}", "customer_id": customer_id,
                 "created_at": _iso(created), "prices_include_vat": int(new.prices_include_vat),
                 "payment_method": new.payment_method, "currency": "EUR", "shipping": str(new.shipping),
+                "oss": int(new.oss),
                 "total": str(total), "paid_at": None,
             })
             db["demo_lines"].insert_all(
@@ -233,7 +252,12 @@ class DemoShop:
         return self.store.db.execute("SELECT COUNT(*) FROM demo_orders").fetchone()[0]
 
     def totals(self, order: Order) -> OrderTotals:
-        return order_totals(order.lines, order.prices_include_vat)
+        return order_totals(order.lines, order.prices_include_vat, customer=order.customer,
+                            settings=self.settings())
+
+    def settings(self) -> Settings:
+        """fic-plugin's settings: rivalsa, cassa, ritenuta and bollo decide what the shop charges."""
+        return load_settings(self.store)
 
     def documents(self, order_id: str) -> list[Document]:
         """The fiscal documents fic-plugin keeps for the order (its ``fic_documents`` table)."""
@@ -276,10 +300,14 @@ class DemoShop:
         for r in db.query(f"SELECT * FROM demo_payments WHERE order_id IN ({marks}) ORDER BY id", ids):
             payments[r["order_id"]].append(Payment(amount=r["amount"], method=r["method"],
                                                    paid_at=datetime.fromisoformat(r["paid_at"]), id=str(r["id"])))
-        return [self._order(r, customers[r["customer_id"]], lines[r["id"]], payments[r["id"]]) for r in rows]
+        from .refunds import load_refunds
+
+        refunds = load_refunds(self, ids)
+        return [self._order(r, customers[r["customer_id"]], lines[r["id"]], payments[r["id"]], refunds[r["id"]])
+                for r in rows]
 
     @staticmethod
-    def _order(row: dict, customer: dict, lines: list[Line], payments: list[Payment]) -> Order:
+    def _order(row: dict, customer: dict, lines: list[Line], payments: list[Payment], refunds: list) -> Order:
         paid = sum((p.amount for p in payments), Decimal("0"))
         status = "paid" if row["paid_at"] else ("partly_paid" if paid > 0 else "pending")
         return Order(
@@ -288,8 +316,10 @@ class DemoShop:
             lines=[*lines, *_shipping_lines(lines, Decimal(row["shipping"]))],
             created_at=datetime.fromisoformat(row["created_at"]),
             prices_include_vat=bool(row["prices_include_vat"]), payment_method=row["payment_method"],
+            oss=bool(row.get("oss")),
             currency=row["currency"], payments=payments,
             paid_at=datetime.fromisoformat(row["paid_at"]) if row["paid_at"] else None, status=status,
+            refunds=refunds,
         )
 
 
@@ -301,7 +331,7 @@ def _shipping_lines(lines: tuple[Line, ...] | list[Line], shipping: Decimal) -> 
     """
     if shipping <= 0:
         return ()
-    rates = [line.vat_rate for line in lines if line.kind == "product"]
+    rates = [line.vat_rate for line in lines if line.kind in ("goods", "service")]
     return (Line(name=SHIPPING_NAME, qty=1, unit_price=shipping, vat_rate=max(rates, default=DEFAULT_SHIPPING_RATE),
                  kind="shipping"),)
 

@@ -23,6 +23,7 @@ from .fic.errors import AuthenticationRequired
 from .fic.oauth_redirect import CALLBACK_TIMEOUT, oauth_flow, redirect_uri_on_port
 from .fic.ratelimit import RateLimits
 from .fic.redact import register_secret
+from .fic.shared_pacer import SharedPacer
 from .fic.transport import Auth, RequestRecord, Timeouts
 from .i18n import _
 from .labels import UNEXPECTED
@@ -65,6 +66,10 @@ class StoreTokens:
         expires = self.store.get_meta(self.EXPIRES_KEY)
         return TokenSet(access, self.store.get_secret("fic_refresh_token"), float(expires) if expires else None)
 
+    def locked(self) -> Any:
+        """The shop database's write lock: one process at a time refreshes (see OAuthSession)."""
+        return self.store.transaction()
+
     def save(self, tokens: TokenSet) -> None:
         with self.store.transaction():
             self.store.set_secret("fic_access_token", tokens.access_token)
@@ -94,8 +99,12 @@ def client_for_context(context: Context, *, on_request: Callable[[RequestRecord]
     if not from_env and stored is not None and stored.refresh_token and client_id and client_secret:
         auth = OAuthSession(OAuthApp(base_url=base_url, client_id=client_id, client_secret=client_secret),
                             stored, tokens)
-    return FicClient(base_url, auth, company_id, limits=RateLimits.from_env(os.environ),
-                     timeouts=Timeouts.from_env(os.environ), on_request=on_request)
+    limits = RateLimits.from_env(os.environ)
+    # Every process of the shop draws on the company's one quota: the pacing log is shared
+    # through the shop database (an in-memory database is one process's own anyway).
+    pacer = None if store.path == ":memory:" else SharedPacer(limits, store.pacing, str(company_id))
+    return FicClient(base_url, auth, company_id, limits=limits, timeouts=Timeouts.from_env(os.environ),
+                     on_request=on_request, pacer=pacer)
 
 
 # --- connecting (``fic connect`` and the settings screen's button) -----------------------------------
@@ -105,7 +114,8 @@ def connect(context: Context, args: argparse.Namespace, *, show: Callable[[str],
             callback_timeout: float = CALLBACK_TIMEOUT) -> int:
     """``fic connect``: 0 when done, 2 when the company must be chosen with ``--company``.
 
-    With ``--token`` and ``--company`` nothing is asked. Without ``--token`` the OAuth flow prints
+    With ``--token`` (typed without echo, or ``--token -`` from stdin: never on the command line)
+    and ``--company`` nothing else is asked. Without ``--token`` the OAuth flow prints
     the authorization URL and catches FiC's redirect on a local port; the tokens go only to the
     secrets table.
     """
@@ -177,7 +187,7 @@ def _app_credentials(context: Context, args: argparse.Namespace) -> tuple[str, s
     if not client_id or not client_secret:
         raise SettingsError(
             _("To connect with OAuth give your FiC app's --client-id and --client-secret (or set "
-              "FIC_CLIENT_SECRET); or connect with a manual token: fic connect --token TOKEN --company ID."),
+              "FIC_CLIENT_SECRET); or connect with a manual token: fic connect --token --company ID."),
             field="fic_client_id")
     register_secret(client_secret)
     return client_id, client_secret

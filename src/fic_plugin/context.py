@@ -49,6 +49,9 @@ class Context:
     pm: pluggy.PluginManager
     store: Store
     _client: FicClient | None = attrs.field(default=None, alias="_client")
+    #: A host's configured connection (Django's ``FIC`` dict: ``api_url``, ``access_token``,
+    #: ``company_id``): below the environment, above what is stored.
+    connection_overrides: dict = attrs.field(factory=dict, repr=False)  # holds a token: never in a traceback
 
     @classmethod
     def from_plugin_manager(cls, pm: pluggy.PluginManager) -> Context:
@@ -69,9 +72,11 @@ class Context:
     def connection(self) -> tuple[str, str | None, int | None]:
         """(base URL, access token, company id): the environment wins over the stored values."""
         settings = self.settings
-        url = os.environ.get("FIC_API_URL") or settings.fic_api_url
-        token = os.environ.get("FIC_ACCESS_TOKEN") or self.store.get_secret("fic_access_token")
-        company = os.environ.get("FIC_COMPANY_ID") or settings.fic_company_id
+        host = self.connection_overrides
+        url = os.environ.get("FIC_API_URL") or host.get("api_url") or settings.fic_api_url
+        token = (os.environ.get("FIC_ACCESS_TOKEN") or host.get("access_token")
+                 or self.store.get_secret("fic_access_token"))
+        company = os.environ.get("FIC_COMPANY_ID") or host.get("company_id") or settings.fic_company_id
         return url.rstrip("/"), token, int(company) if company not in (None, "") else None
 
     @property

@@ -15,6 +15,7 @@ How "exactly once" holds (see also ``jobs``):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -26,8 +27,9 @@ from .fic.errors import FicNotFound, OutcomeUnknown
 from .formatting import format_money
 from .i18n import _, pgettext
 from .model import CONVERSIONS, DOCUMENT_TYPES, Document, Order
+from .money import Totals
 from .outbox import enqueue, is_transient
-from .payload import build_document, payments_list
+from .payload import build_document, expected_totals, payments_list
 from .store import now_iso
 
 if TYPE_CHECKING:
@@ -38,6 +40,10 @@ log = logging.getLogger(__name__)
 #: FiC e-invoice states after which a document can no longer be deleted.
 EI_LOCKED_STATES = {"sent", "pending", "processing", "accepted", "manual_accepted", "no_response", "not_delivered"}
 
+#: How long a worker may hold a document intent before another may take it over. Longer than
+#: the slowest FiC call with its retries. Unused while the owner beats (see ``leases``): kept for old rows.
+LEASE_SECONDS = 300
+
 #: Which document of an order receives the payments, in order of preference.
 PAYABLE_TYPES = ("invoice", "receipt", "proforma")
 
@@ -45,6 +51,11 @@ PAYABLE_TYPES = ("invoice", "receipt", "proforma")
 def marker_for(order_id: str, document_type: str, generation: int) -> str:
     """The reference written in FiC's ``subject`` to find this document again."""
     return f"fic-plugin:order-{order_id}:{document_type}:{generation}"
+
+
+def refund_marker(order_id: str, refund_id: str) -> str:
+    """The marker of a refund's credit note: one per refund, whatever happens to the others."""
+    return f"fic-plugin:order-{order_id}:credit_note:refund-{refund_id}"
 
 
 class Documents:
@@ -103,7 +114,13 @@ class Documents:
         finally:
             self._unlease(document)
 
-    def _create(self, order: Order, document: Document) -> Document:
+    def _create(self, order: Order, document: Document,
+                build: Callable[[], tuple[dict[str, Any], Totals]] | None = None) -> Document:
+        """Create the intent's document in FiC, or adopt the one a lost answer left there.
+
+        ``build`` makes the payload (default: the order's document of the intent's type; a
+        credit note brings its own).
+        """
         document_type = document.type
         if document.attempted_at:
             found = self._find_in_fic(document)
@@ -113,43 +130,63 @@ class Documents:
         # FiC holds no document with this marker: building the payload or creating it may fail
         # without leaving anything behind, except when FiC may have done it after all.
         try:
-            payload = self._payload(order, document_type, document.marker)
-            with self.store.transaction():
-                document.attempted_at = now_iso()
-                self.store.update_document(document)
-            created = self.context.client.create_document(payload)
+            payload, totals = build() if build else self._payload(order, document_type, document.marker)
+            document.charged = totals.amount_gross
+            self._mark_attempted(document)
+            # FiC settles the totals: where its amount_due differs from ours it fixes the last
+            # instalment instead of refusing the document (0 extra requests).
+            created = self.context.client.create_document(payload, {"fix_payments": True})
         except BaseException as error:
-            # An interrupt in flight (Ctrl-C, SystemExit) leaves the outcome unknown as well.
-            if isinstance(error, Exception) and not _maybe_applied(error):
+            # An interrupt in flight (Ctrl-C, SystemExit) leaves the outcome unknown as well; a
+            # lost lease leaves the row to the worker that took it over.
+            if isinstance(error, Exception) and not _maybe_applied(error) and not isinstance(error, leases.LeaseLost):
                 self._release(document, error)
             raise
         return self._adopt(order, document, created)
 
-    def _reserve(self, order: Order, document_type: str) -> Document:
-        """The intent row for (order, type), found or written now, leased to this worker.
+    def _reserve(self, order: Order, document_type: str, *, refund_id: str = "",
+                 corrects: int | None = None) -> Document:
+        """The intent row for (order, type[, refund]), found or written now, leased to this worker.
 
         One transaction: two workers never both hold an unsynced intent, so they never both call
         FiC for it. A synced row is returned without a lease (there is nothing left to create).
         """
         with self.store.transaction():
-            document = self.store.document_for(order.id, document_type)
+            document = self.store.document_for(order.id, document_type, refund_id)
             if document is None:
                 generation = self._generation(order.id, document_type)
                 numeration = "" if document_type == "delivery_note" else self.context.settings.numeration
+                marker = (refund_marker(order.id, refund_id) if refund_id
+                          else marker_for(order.id, document_type, generation))
                 document = self.store.insert_document(Document(
                     id=None, order_id=order.id, type=document_type, numeration=numeration,
-                    marker=marker_for(order.id, document_type, generation)))
+                    marker=marker, refund_id=refund_id, corrects=corrects))
             elif document.is_synced:
                 return document
-            elif not leases.is_free(*self.store.document_lease(document.id)):
-                raise Busy(_("The {label} of order {order} is being created right now.").format(
-                    label=document.type_label, order=order.number), order_id=order.id)
-            self.store.lease_document(document.id, leases.owner_id(), leases.until(leases.LEASE_SECONDS))
+            else:
+                owner, lease_until = self.store.document_lease(document.id)
+                if not leases.is_free(self.store, owner, lease_until):
+                    raise Busy(_("The {label} of order {order} is being created right now.").format(
+                        label=document.type_label, order=order.number), order_id=order.id)
+                if owner is not None and owner != leases.me() and not document.attempted_at:
+                    # Taken over from a worker that went silent: it may have called FiC just before,
+                    # so look its marker up in FiC before creating anything.
+                    document.attempted_at = now_iso()
+                    self.store.update_document(document)
+            self.store.lease_document(document.id, leases.owner_id(self.store), leases.until(LEASE_SECONDS))
             return document
 
+    def _mark_attempted(self, document: Document) -> None:
+        """Commit that FiC is being called, if this worker still holds the row (``LeaseLost`` if not)."""
+        with self.store.transaction():
+            if self.store.document_lease(document.id)[0] != leases.me():
+                raise leases.LeaseLost(_("The {label} of order {order} was taken over by another worker.").format(
+                    label=document.type_label, order=document.order_id), order_id=document.order_id)
+            document.attempted_at = now_iso()
+            self.store.update_document(document)
+
     def _unlease(self, document: Document) -> None:
-        if self.store.document(document.id) is not None:
-            self.store.lease_document(document.id, None, None)
+        self.store.release_document_lease(document.id, leases.me())
 
     def _generation(self, order_id: str, document_type: str) -> int:
         """How many documents of this type the order had before: a deleted one is not found again."""
@@ -162,19 +199,36 @@ class Documents:
             self.store.delete_document(document.id)
         self.store.audit("create", _("refused: {error}").format(error=error), order_id=document.order_id)
 
-    def _payload(self, order: Order, document_type: str, marker: str | None) -> dict[str, Any]:
+    def _payload(self, order: Order, document_type: str, marker: str | None) -> tuple[dict[str, Any], Totals]:
+        """The FiC document for the order, with the totals the shop charges for it."""
         settings = self.context.settings
+        check_vies(self.context, order)
         # FiC's VAT types (cached by the client) let a rate mapped to a VAT type of another value
         # be refused here, with the order and the rate named, instead of by FiC.
-        vat_rates = {int(t["id"]): Decimal(str(t["value"])) for t in self.context.client.vat_types()
-                     if t.get("value") is not None}
+        vat_types = self.context.client.vat_types()
+        vat_rates = {int(t["id"]): Decimal(str(t["value"])) for t in vat_types if t.get("value") is not None}
+        # The natura of each 0% VAT type (its FatturaPA ei_type) decides the bollo.
+        vat_naturas = {int(t["id"]): t.get("ei_type") or None for t in vat_types}
         payment_methods = {int(m["id"]): m.get("name") for m in self.context.client.payment_methods()}
         payload = build_document(order, document_type, settings, today=dates.today(), vat_rates=vat_rates,
-                                 payment_methods=payment_methods, marker=marker)
+                                 payment_methods=payment_methods, marker=marker, vat_naturas=vat_naturas)
         self.context.pm.hook.fic_document_payload(order=order, document_type=document_type, payload=payload)
         # The marker is what prevents duplicates: a plugin may not take it away.
-        payload["subject"] = marker
-        return payload
+        if marker is not None:
+            payload["subject"] = marker
+        totals = expected_totals(order, settings, document_type=document_type, vat_naturas=vat_naturas)
+        return payload, totals
+
+    def preview_totals(self, order_id: str, document_type: str) -> dict[str, Any]:
+        """FiC's totals for the document the order would get, before creating it (one request).
+
+        ``{"fic": FiC's answer, "local": the plugin's own reading, "charged": the order's total}``.
+        """
+        order = self.context.order(order_id)
+        payload, totals = self._payload(order, document_type, None)
+        with acting_for(order.id, None):
+            fic = self.context.client.new_document_totals(payload)
+        return {"fic": fic, "local": totals.as_fic(), "charged": totals.amount_gross, "order": order}
 
     def _find_in_fic(self, document: Document) -> dict[str, Any] | None:
         query = f"subject = '{document.marker}'"
@@ -191,6 +245,9 @@ class Documents:
             self.store.update_document(document)
         self.store.audit("create", f"{document.type_label} n. {document.full_number}",
                          order_id=order.id, document_id=document.id)
+        if document.total_differs:
+            self.store.audit("totals", total_difference(document, order), order_id=order.id,
+                             document_id=document.id)
         self.context.pm.hook.fic_document_issued(order=order, document=document)
         return document
 
@@ -261,9 +318,7 @@ class Documents:
             data["numeration"] = self.context.settings.numeration
         data["subject"] = target.marker
         options["fix_payments"] = True
-        with self.store.transaction():
-            target.attempted_at = now_iso()
-            self.store.update_document(target)
+        self._mark_attempted(target)
         try:
             created = self.context.client.create_document(data, options)
         except Exception as error:
@@ -297,7 +352,7 @@ class Documents:
 
     def _delete(self, document: Document) -> None:
         if not document.is_synced:
-            if not leases.is_free(*self.store.document_lease(document.id)):
+            if not leases.is_free(self.store, *self.store.document_lease(document.id)):
                 raise Busy(_("This document is being created right now: wait for it, then delete it."),
                            order_id=document.order_id)
             found = self._find_in_fic(document) if document.attempted_at else None
@@ -349,16 +404,21 @@ class Documents:
         if document is None or not document.is_synced or document.amount_due is None:
             return document
         paid = order.amount_paid
-        if paid == document.amount_paid and document.status == _payment_status(paid, document.amount_due):
+        # A fully paid order is paid, whatever cent FiC's total differs by: never a phantom due.
+        status = "paid" if order.paid_at is not None else _payment_status(paid, document.amount_due)
+        if paid == document.amount_paid and document.status == status:
             return document
         if paid > document.amount_due:
             log.warning("order %s: paid %s, more than the document's %s", order.id, paid, document.amount_due)
         instalments = payments_list(order, document.amount_due, self.context.settings, dates.today(),
                                     document_type=document.type)
         with acting_for(order.id, document.id):
-            self.context.client.modify_document(document.fic_id, {"payments_list": instalments})
+            answer = self.context.client.modify_document(document.fic_id, {"payments_list": instalments},
+                                                         {"fix_payments": True})
+        if isinstance(answer, dict) and answer.get("amount_due") is not None:
+            document.amount_due = Decimal(str(answer["amount_due"]))
         document.amount_paid = paid
-        document.status = _payment_status(paid, document.amount_due)
+        document.status = status
         with self.store.transaction():
             self.store.update_document(document)
         self.store.audit("payments", _("paid {paid} of {total}").format(
@@ -385,6 +445,26 @@ class Documents:
         return document
 
 
+def check_vies(context: Context, order: Order) -> None:
+    """Ask the host (``fic_vat_number_valid``) whether an EU business's VAT number is registered."""
+    from .eu_vat import check_eu_vat_number
+    from .payload import is_eu_business
+
+    customer = order.customer
+    if not is_eu_business(customer):
+        return
+    try:
+        number = check_eu_vat_number(customer.vat_number, customer.country_iso)
+    except InvalidInput as error:
+        raise InvalidInput(_("Order {number}: {problem}").format(number=order.number, problem=error.message),
+                           field="customer.vat_number", order_id=order.id) from None
+    if context.pm.hook.fic_vat_number_valid(country_iso=customer.country_iso.upper(), vat_number=number) is False:
+        raise InvalidInput(
+            _("Order {number}: the VAT number {vat} is not registered in VIES, so the sale cannot be an "
+              "intra-community one. Check it with the customer.").format(number=order.number, vat=number),
+            field="customer.vat_number", order_id=order.id)
+
+
 def _maybe_applied(error: Exception) -> bool:
     """True when FiC may have done what was asked (the intent must stay for the lookup)."""
     return isinstance(error, OutcomeUnknown)
@@ -396,6 +476,30 @@ def _payment_status(paid: Decimal, due: Decimal) -> str:
     return "paid" if paid >= due else "partly_paid"
 
 
+def describe_preview(preview: dict[str, Any], document_type: str) -> str:
+    """One sentence of FiC's preview: total, amount due, VAT, and a difference if there is one."""
+    fic = preview["fic"]
+    total = Decimal(str(fic.get("amount_gross", 0)))
+    text = _("Preview of the {label}: FiC total {total}, amount due {due}, VAT {vat}.").format(
+        label=DOCUMENT_TYPES.get(document_type, document_type), total=format_money(total),
+        due=format_money(Decimal(str(fic.get("amount_due", 0)))), vat=format_money(Decimal(str(fic.get("amount_vat", 0)))))
+    if total != preview["charged"]:
+        text += " " + _("FiC total {fic} — order total {charged}").format(
+            fic=format_money(total), charged=format_money(preview["charged"]))
+    return text
+
+
+def total_difference(document: Document, order: Order | None = None) -> str:
+    """"Totale FiC 44,91 € — incassati 44,90 €": FiC's total beside what the shop charged."""
+    if order is not None and order.paid_at is not None:
+        return _("FiC total {fic} — collected {charged}").format(
+            fic=format_money(document.amount_gross, document.currency),
+            charged=format_money(document.charged, document.currency))
+    return _("FiC total {fic} — order total {charged}").format(
+        fic=format_money(document.amount_gross, document.currency),
+        charged=format_money(document.charged, document.currency))
+
+
 def _apply_fic_fields(document: Document, fic: dict[str, Any]) -> None:
     """Copy FiC's answer (id, number, date, amounts, paid state) onto the local row."""
     document.fic_id = int(fic["id"])
@@ -405,6 +509,8 @@ def _apply_fic_fields(document: Document, fic: dict[str, Any]) -> None:
         document.date = date.fromisoformat(str(fic["date"]))
     if fic.get("amount_due") is not None:
         document.amount_due = Decimal(str(fic["amount_due"]))
+    if fic.get("amount_gross") is not None:
+        document.amount_gross = Decimal(str(fic["amount_gross"]))
     document.ei_status = fic.get("ei_status")
     paid = sum((Decimal(str(p.get("amount") or 0)) for p in fic.get("payments_list") or []
                 if p.get("status") == "paid"), Decimal("0"))

@@ -46,6 +46,8 @@ IN_FLIGHT_SECONDS = 30.0
 WORKER_MAX_WAIT = "2"
 #: Redis down this long in the middle of a run: the dispatcher serves the shops itself.
 REDIS_GRACE_SECONDS = 30.0
+#: Share of FiC's limits left unused, as the shared pacer does (1,000 an hour paced as 980).
+QUOTA_MARGIN = 0.02
 TASK = "fic.run_job"
 SINGLE_SHOP = "default"  # the shop of ``fic sync --engine celery --db …``
 
@@ -109,6 +111,20 @@ def run_job(shop_id: str, job_id: int) -> str:
             _redis().zrem(_inflight_key(shop_id), job_id)
         except Exception:  # noqa: BLE001 - the mark expires by itself
             log.debug("could not clear the in-flight mark of job %s", job_id)
+
+
+def company_at_limit(context: Any) -> bool:
+    """True when the company's send log in Redis has no room left in one of FiC's windows."""
+    from .fic.ratelimit import RateLimits
+    from .fic.redis_ledger import RedisLedger
+
+    limits = RateLimits.from_env(os.environ)
+    url, _token, company = context.connection()
+    ledger = RedisLedger(_redis(), url, str(company))
+    now = time.time()
+    keep = 1.0 - QUOTA_MARGIN
+    return any(ledger.used(str(company), seconds, now) >= max(1, int(limit * keep))
+               for limit, seconds in ((limits.hourly, limits.hour_seconds), (limits.short_term, limits.short_seconds)))
 
 
 def use_redis_quota(context: Any) -> None:
@@ -175,7 +191,9 @@ def dispatch_turn(app: Celery, shop: Shop, *, check: bool) -> tuple[int, bool, f
     with shop_context(shop) as context:
         if check:
             _jobs.invoice_paid_orders(context)
-        due = _jobs.due_job_ids(context, limit=IN_FLIGHT * 4)
+        # A company at its FiC limit: its jobs stay parked in the shop's database (no worker slot
+        # spent waiting) until its window reopens; the other companies' jobs go on.
+        due = [] if company_at_limit(context) else _jobs.due_job_ids(context, limit=IN_FLIGHT * 4)
         open_jobs = context.store.jobs.count_open()
         next_retry = _jobs._next_retry_in(context)
     client.zremrangebyscore(key, "-inf", now)  # marks of messages that never finished

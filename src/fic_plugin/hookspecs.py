@@ -74,8 +74,13 @@ def payment_recorded(order: Order, payment: Payment) -> None:
 def order_refunded(order: Order, refund: Refund) -> None:
     """Money was given back to the customer for ``order``.
 
-    Reserved for credit notes (Nota di credito); today the plugin records it in the audit log.
-    Return nothing.
+    ``refund`` says what: refunded ``lines`` (``[RefundLine(line_index, qty)]``) or only an
+    ``amount``, with a ``reason`` and an ``id`` unique to this refund; ``order.refunds`` includes
+    it. The plugin queues a credit note (Nota di credito) for it: the refunded lines, or the amount
+    spread over the invoice's VAT rates, naming the invoice it corrects, an e-invoice when the
+    invoice was, emailed when automatic sending is on. Exactly once per refund id: firing it again
+    is harmless. An order without an invoice gets no credit note (the refund is only recorded).
+    Returns at once, without calling FiC. Return nothing.
     """
 
 
@@ -160,6 +165,18 @@ def fic_document_payload(order: Order, document_type: str, payload: dict[str, An
     settings; change it in place (the return value is ignored). Implementations run last-registered
     first, after the plugin's own defaults. Keep ``payments_list`` consistent with any amount you
     change, or FiC will refuse the document.
+    """
+
+
+@hookspec(firstresult=True)
+def fic_vat_number_valid(country_iso: str, vat_number: str) -> bool | None:
+    """Say whether an EU business's VAT number is registered (VIES), before a document is issued.
+
+    Called for customers in another EU country with a VAT number, whose 0% sales are
+    intra-community (N3.2, N2.1). ``vat_number`` is in VIES's form, with its prefix
+    (``DE136695976``, ``EL…`` for Greece); its shape and check digit are already checked. Return
+    ``False`` to refuse the document (the owner is told to check the number), ``True`` when VIES
+    confirms it, ``None`` when you do not know (the plugin itself never calls VIES).
     """
 
 

@@ -29,8 +29,7 @@ from .hookspecs import hookimpl
 from .manager import get_plugin_manager
 from .plugin import CORE_NAME, FicPlugin
 from .store import Store
-from .web.app import make_wsgi_app
-from .web.base import FicWebApp
+from .web.app import FicWebApp, make_wsgi_app
 from .web.panel import render_panel
 
 if TYPE_CHECKING:

@@ -25,10 +25,14 @@ import attrs
 
 from . import leases
 from .context import acting_for
+from .credit_notes import CreditNotes
 from .documents import PAYABLE_TYPES, Documents
 from .errors import Busy, FicError, NotFound
+from .formatting import format_money
 from .i18n import _
+from .model import Refund
 from .outbox import enqueue, is_transient
+from .refunds import refund_key
 from .sending import Sending
 from .store import Job, clock
 
@@ -38,6 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: A job may hold its lease this long; a dead worker's lease is freed at once (see ``leases``).
+LEASE_SECONDS = 300
 #: Transient failures are retried this many times before the job is marked failed.
 MAX_ATTEMPTS = 25
 #: First retry delay (seconds), doubled at each attempt, capped.
@@ -61,7 +67,7 @@ class RoundReport:
 
 def on_order_paid(context: Context, order: Order, *, connection: Any = None) -> None:
     """Queue the automatic document (and its email) when the settings or a schedule ask for it;
-    ``connection`` as in :func:`fic_plugin.outbox.enqueue`."""
+    ``connection`` as in :func:`enqueue`."""
     settings = context.settings
     scheduled = _scheduled_config(context, order.id)
     if not settings.auto_invoice and scheduled is None:
@@ -75,6 +81,14 @@ def on_payment_recorded(context: Context, order: Order, payment: Payment, *, con
     """Queue the update of the paid amount; keyed by the total so a replay writes nothing."""
     enqueue(context, "sync_payments", f"payments:{order.id}:{order.amount_paid}", order_id=order.id,
             connection=connection)
+
+
+def on_order_refunded(context: Context, order: Order, refund: Refund) -> None:
+    """Queue the refund's credit note; keyed by the refund, so a replay writes nothing."""
+    key = f"credit_note:{order.id}:{refund_key(refund)}"
+    if enqueue(context, "credit_note", key, order_id=order.id, args={"refund": refund.as_dict()}):
+        context.store.audit("order_refunded", _("refund of {amount} recorded").format(
+            amount=format_money(refund.amount)), order_id=order.id)
 
 
 def auto_document_type(context: Context, order: Order) -> str:
@@ -104,12 +118,13 @@ def execute_job(context: Context, job_id: int) -> str:
 
 
 def _claim(context: Context, job_id: int) -> Job | None:
-    return context.store.jobs.claim(job_id, owner=leases.owner_id(), lease_until=leases.until(leases.LEASE_SECONDS),
-                                    is_free=leases.is_free)
+    store = context.store
+    return store.jobs.claim(job_id, owner=leases.owner_id(store), lease_until=leases.until(LEASE_SECONDS),
+                            is_free=lambda owner, until: leases.is_free(store, owner, until))
 
 
 def _finish(context: Context, job: Job, state: str, error: str | None, run_after: str | None = None) -> None:
-    context.store.jobs.finish(job.id, state, error, run_after)
+    context.store.jobs.finish(job.id, state, error, run_after, owner=leases.me())
 
 
 def _record_failure(context: Context, job: Job, error: Exception) -> str:
@@ -164,6 +179,12 @@ def _run_convert(context: Context, job: Job) -> None:
     Documents(context).convert(job.args["document_id"], job.args["to"])
 
 
+def _run_delete(context: Context, job: Job) -> None:
+    """Finish a deletion the panel started when FiC did not answer within the request's budget."""
+    if context.store.document(job.args["document_id"]) is not None:
+        Documents(context).delete(job.args["document_id"])
+
+
 def _run_sync_payments(context: Context, job: Job) -> None:
     pending_create = context.store.jobs.has_open(job.order_id, "auto_document", other_than=job.id)
     unsynced = [d for d in context.store.documents(job.order_id) if d.type in PAYABLE_TYPES and not d.is_synced]
@@ -173,6 +194,21 @@ def _run_sync_payments(context: Context, job: Job) -> None:
         raise Busy(_("The document of order {order} is still being created.").format(
             order=context.order(job.order_id).number))
     Documents(context).sync_payments(job.order_id)
+
+
+def _run_credit_note(context: Context, job: Job) -> None:
+    """Create the refund's credit note (once), then email it like an automatic invoice."""
+    order = context.order(job.order_id)
+    invoice = context.store.document_for(order.id, "invoice")
+    if (invoice is not None and not invoice.is_synced) or context.store.jobs.has_open(
+            order.id, "auto_document", other_than=job.id):
+        # The invoice is still being made: the credit note waits for it rather than being skipped.
+        raise Busy(_("The invoice of order {order} is still being created.").format(order=order.number))
+    document = CreditNotes(context).for_refund(order, Refund.from_dict(job.args["refund"]))
+    if document is None or not context.settings.auto_invoice:
+        return
+    sending = Sending(context)
+    sending.deliver(document, sending.config_for(document), key=job.key)
 
 
 def _run_send(context: Context, job: Job) -> None:
@@ -188,8 +224,10 @@ _HANDLERS = {
     "auto_document": _run_auto_document,
     "create": _run_create,
     "convert": _run_convert,
+    "delete": _run_delete,
     "sync_payments": _run_sync_payments,
     "send": _run_send,
+    "credit_note": _run_credit_note,
 }
 
 
@@ -225,14 +263,16 @@ def invoice_paid_orders(context: Context) -> int:
 
 def due_job_ids(context: Context, limit: int = 500) -> list[int]:
     rows = context.store.jobs.due(limit)
-    return [r[0] for r in rows if r[1] == "pending" or leases.is_free(r[2], r[3])]
+    return [r[0] for r in rows if r[1] == "pending" or leases.is_free(context.store, r[2], r[3])]
 
 
 def _next_retry_in(context: Context) -> float | None:
+    """Seconds until a retry is due, or until a silent worker's job may be taken over."""
     run_after = context.store.jobs.next_run_after()
-    if not run_after:
-        return None
-    return max(0.0, (clock.parse(run_after) - clock.utc_now()).total_seconds())
+    waits = [(clock.parse(run_after) - clock.utc_now()).total_seconds()] if run_after else []
+    waits += [free - time.time() for owner in context.store.jobs.running_owners()
+              if (free := leases.free_at(context.store, owner)) is not None]
+    return max(0.0, min(waits)) if waits else None
 
 
 def run_round(context: Context, *, progress: bool = False, wait_for_retries: bool = False) -> RoundReport:

@@ -68,7 +68,13 @@ AREA_ROW_LABELS = {
     "IT": N_("{rate}% — customers in Italy"),
     "EU": N_("{rate}% — customers in the EU"),
     "extra-EU": N_("{rate}% — customers outside the EU"),
+    "EU-business:goods": N_("{rate}% — goods to EU businesses"),
+    "EU-business:services": N_("{rate}% — services to EU businesses"),
+    "extra-EU:goods": N_("{rate}% — goods exported outside the EU"),
+    "extra-EU:services": N_("{rate}% — services to customers outside the EU"),
 }
+#: The row of an OSS key (``19:DE``): a rate of another EU country.
+OSS_ROW_LABEL = N_("{rate}% — OSS sales to {country}")
 
 #: What the activity log and the job list call each action (``fic_audit.action``, ``fic_jobs.kind``).
 ACTIVITY_LABELS = {
@@ -78,8 +84,10 @@ ACTIVITY_LABELS = {
     "convert": N_("Conversion"),
     "delete": N_("Deletion"),
     "payments": N_("Payments"),
+    "totals": N_("Totals"),
     "sync_payments": N_("Payment update"),
     "order_refunded": N_("Refund"),
+    "credit_note": N_("Credit note"),
     "send": N_("Sending"),
     "send_fic_email": N_("Email through Fatture in Cloud"),
     "send_smtp": N_("Email"),
@@ -102,8 +110,14 @@ SETTING_GROUPS = {
 #: Setting labels (the Italian ones are the settings' ``label`` metadata, kept equal by a test).
 SETTING_LABELS = {
     "rivalsa_inps": N_("Apply INPS rivalsa 4%"),
+    "rivalsa_included_in_price": N_("Rivalsa and cassa included in the price"),
+    "withholding_tax": N_("Withholding tax"),
+    "withholding_tax_causal": N_("Withholding tax causal"),
+    "cassa_type": N_("Pension fund type"),
+    "cassa_rate": N_("Pension fund rate"),
     "ignore_required_fields": N_("Ignore required fields"),
     "stamp_duty": N_("Apply stamp duty"),
+    "stamp_duty_charged_to_customer": N_("Stamp duty charged to the customer"),
     "numeration": N_("Numbering suffix"),
     "default_notes": N_("Default notes"),
     "payment_due_days": N_("Days to payment due date"),
@@ -116,6 +130,7 @@ SETTING_LABELS = {
     "fic_client_id": N_("OAuth client ID"),
     "fic_redirect_uri": N_("OAuth redirect URI"),
     "shop_name": N_("Shop name"),
+    "public_url": N_("Public address of the plugin"),
     "email_subject": N_("Subject"),
     "email_body": N_("Email text"),
     "email_sender": N_("Sender"),
@@ -199,6 +214,7 @@ SHORTCODE_DESCRIPTIONS = (
     N_("The document number with its suffix, like 12/A"),
     N_("The document date, like 28/11/2026"),
     N_("The document total, like 1.234,56 €"),
+    N_("A link to the document's PDF for the customer, valid 60 days"),
     N_("The shop's name (setting shop_name)"),
 )
 

@@ -29,12 +29,15 @@ ACCOUNT_WORDS: dict[str, tuple[str, ...]] = {
     "paypal": ("paypal",),
     "cash": ("cassa", "contanti"),
 }
-#: For a 0% shop rate: the exemptions (natura) a shop selling abroad uses, best first. N3.2 is an
-#: intra-community supply, N3.1 an export; N2 (out of scope, forfettari) and N4 (exempt) follow.
-ZERO_RATE_NATURES = ("N3.2", "N3.1", "N3", "N2.2", "N2", "N4")
-#: For a 0% sale, the exemption by where the customer is: the mapping keys ``0:EU`` and
-#: ``0:extra-EU`` are suggested when FiC has exactly that nature and it differs from plain 0%'s.
-AREA_NATURES = {"EU": "N3.2", "extra-EU": "N3.1"}
+#: For the plain 0% rate — a domestic sale (and an EU consumer's, who pays Italian VAT): out of
+#: scope for a forfettario (N2.2) or exempt (N4, art. 10 DPR 633/1972). Never N3.x: a domestic
+#: sale is not an export nor an intra-community supply.
+ZERO_RATE_NATURES = ("N2.2", "N4", "N2.1")
+#: For a 0% sale, the exemption by customer and supply (../shared/fatturapa/BRIEF.md): goods to an
+#: EU business N3.2 (art. 41 DL 331/1993), exported goods N3.1 (art. 8 DPR 633/1972), services
+#: to a business abroad N2.1 (art. 7-ter). Suggested when FiC has exactly that natura.
+AREA_NATURES = {"EU-business:goods": "N3.2", "EU-business:services": "N2.1", "extra-EU:goods": "N3.1",
+                "extra-EU:services": "N2.1"}
 
 
 def suggest_mappings(
@@ -101,7 +104,9 @@ def _vat_type_for(vat_types: list[dict[str, Any]], rate: Decimal, natures: tuple
             for vat_type in same:
                 if _nature(vat_type) == nature or _nature(vat_type).startswith(nature + "."):
                     return vat_type["id"]
-        return same[0]["id"]
+        # Only exports or intra-EU types at 0%: the owner chooses (never a domestic sale as N3.x).
+        domestic = [v for v in same if not _nature(v).startswith("N3")]
+        return domestic[0]["id"] if domestic else None
     # A positive rate is ordinary VAT: a type that carries an exemption nature would be a mistake.
     plain = [v for v in same if not _nature(v).startswith("N")]
     return (plain or same)[0]["id"]

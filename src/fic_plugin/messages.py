@@ -61,8 +61,16 @@ BUILTIN_SHORTCODES: dict[str, str] = {
     "document_number": "The document number with its suffix, like 12/A",
     "document_date": "The document date, like 28/11/2026",
     "document_total": "The document total, like 1.234,56 €",
+    "document_url": "A link to the document's PDF for the customer, valid 60 days",
     "shop_name": "The shop's name (setting shop_name)",
 }
+
+#: The most a text may be once its shortcodes are filled: FiC takes an email body of 50 KiB, a
+#: subject is one line, an SMS is sent in at most 10 parts (each billed).
+MAX_RENDERED_BODY = 51_200
+MAX_RENDERED_SUBJECT = 1_000
+MAX_RENDERED_SMS = 1_600
+MAX_SMS_PARTS = 10
 
 #: Formatting tags an editor produces; everything else (scripts, handlers, styles) is dropped.
 ALLOWED_TAGS = frozenset({
@@ -159,7 +167,7 @@ def builtin_values(order: Order, document: Document | None, *, shop_name: str = 
     # "x", not "×": the sign is outside GSM-7 and would turn every SMS with {products} into
     # UCS-2, 70 characters a part instead of 160.
     products = ", ".join(f"{format_quantity(line.qty)} x {line.name}"
-                         for line in order.lines if line.kind == "product")
+                         for line in order.lines if line.kind in ("goods", "service"))
     values = {
         "customer_name": customer_name(order.customer),
         "customer_email": order.customer.email or "",
@@ -173,6 +181,7 @@ def builtin_values(order: Order, document: Document | None, *, shop_name: str = 
         "document_number": "",
         "document_date": "",
         "document_total": "",
+        "document_url": "",
         "shop_name": shop_name or "",
     }
     if document is not None:
@@ -208,6 +217,10 @@ def shortcode_values(context: ShopContext | None, order: Order, document: Docume
         return builtin_values(order, document)
     url = context.pm.hook.shop_order_url(order=order) or ""
     values = builtin_values(order, document, shop_name=context.settings.shop_name, order_url=url)
+    if document is not None and document.id is not None:
+        from .web.public_link import document_url
+
+        values["document_url"] = document_url(context, document.id)
     return {**plugin_values(context.pm, order, document), **values}
 
 
@@ -245,6 +258,10 @@ def render(text: str, order: Order, document: Document | None, *, html: bool,
         values = shortcode_values(context, order, document)
     check_template(text, field, extra=values)
     source = sanitize_html(text) if html else text
+    if source != text:
+        # Entities decoded by the sanitiser (&#123;name&#125;) must not smuggle in a shortcode.
+        check_template(source, field, extra=values)
+    _check_rendered_size(source, values, field, html, order)
     skeleton: list[str] = []
     literals: list[Any] = []
 
@@ -263,7 +280,33 @@ def render(text: str, order: Order, document: Document | None, *, html: bool,
         position = match.end()
     literal(source[position:])
     template = _environment(html).from_string("".join(skeleton))
-    return template.render(_lit=literals, _v={k: str(v) for k, v in values.items()})
+    rendered = template.render(_lit=literals, _v={k: str(v) for k, v in values.items()})
+    if html:
+        # Sanitised again once filled: a customer named "javascript:alert(1)//" in an href, or
+        # any markup a value brings, is dropped here (escaping alone keeps the scheme).
+        rendered = sanitize_html(rendered)
+    if field == "sms_text":
+        encoding, length, parts = sms_parts(rendered)
+        if parts > MAX_SMS_PARTS:
+            raise InvalidInput(_("The SMS for order {order} would be {parts} SMS ({length} characters, {encoding}): "
+                                 "at most {limit} are sent. Shorten the text or use fewer shortcodes.").format(
+                order=order.number, parts=parts, length=length, encoding=encoding, limit=MAX_SMS_PARTS),
+                field=field, order_id=order.id)
+    return rendered
+
+
+def _check_rendered_size(source: str, values: Mapping[str, Any], field: str, html: bool, order: Order) -> None:
+    """Refuse before rendering a text that would be too long once filled ({products} × 200 on
+    a 500-line order is 50 MB): the estimate is the text plus each shortcode's value per use."""
+    limit = MAX_RENDERED_BODY if html else MAX_RENDERED_SUBJECT if "subject" in field else MAX_RENDERED_SMS
+    fills = [len(str(values.get(m.group(2), ""))) if m.group(2) else len(ALLEGATI) for m in _TOKEN.finditer(source)]
+    size = len(_TOKEN.sub("", source)) + sum(fills)
+    if size > limit:
+        raise InvalidInput(_("The {field} for order {order} would be {size} characters once its shortcodes are "
+                             "filled, more than the {limit} allowed: shorten it or use fewer shortcodes (like "
+                             "{{products}} on a long order).").format(
+            field=field, order=order.number, size=f"{size:,}".replace(",", "."), limit=f"{limit:,}".replace(",", ".")),
+            field=field, order_id=order.id)
 
 
 def preview(context: ShopContext, order: Order, document: Document | None, *, subject: str | None = None,

@@ -73,6 +73,12 @@ EU_COUNTRIES = frozenset({
 })
 #: Where a customer is, for the VAT mapping: ``vat_mapping`` keys like ``0:EU`` apply to one area.
 VAT_AREAS = ("IT", "EU", "extra-EU")
+#: The scopes of a ``vat_mapping`` key after its rate: an area (``0:IT``; ``0:EU`` and
+#: ``0:extra-EU`` are still read), or an area of business customers and a kind of supply (a 0%
+#: sale's natura depends on both: N3.2 for goods to an EU business, N2.1 for services, N3.1 for
+#: exported goods). OSS keys name an EU country instead (``19:DE``).
+VAT_SCOPES = ("IT", "EU", "extra-EU", "EU-business:goods", "EU-business:services", "extra-EU:goods",
+              "extra-EU:services")
 
 
 @attrs.frozen
@@ -100,6 +106,12 @@ class Customer:
         return (self.country_iso or "IT").upper() == "IT"
 
     @property
+    def is_business(self) -> bool:
+        """A company, a public administration, or a person with a VAT number (a sole trader):
+        the customers who act as withholding agents for the ritenuta d'acconto."""
+        return self.type != "person" or bool((self.vat_number or "").strip())
+
+    @property
     def vat_area(self) -> str:
         """``IT``, ``EU`` or ``extra-EU``: a 0% sale's exemption (natura) depends on it, e.g. an
         intra-community supply (N3.2) or an export (N3.1)."""
@@ -108,9 +120,30 @@ class Customer:
         return "EU" if self.country_iso.upper() in EU_COUNTRIES else "extra-EU"
 
 
+#: What an order line is: ``goods``, a ``service`` (the professional's compensation: rivalsa
+#: INPS, cassa and ritenuta apply to it), ``shipping`` or another ``fee`` (cash on delivery,
+#: packaging …: not compensation). ``product``, the old name of ``goods``, is still read.
+LINE_KINDS = ("goods", "service", "shipping", "fee")
+
+
+def _line_kind(value: Any) -> str:
+    kind = "goods" if value in (None, "", "product") else str(value).strip().lower()
+    if kind == "product":
+        kind = "goods"
+    if kind not in LINE_KINDS:
+        raise InvalidInput(_kind_error(value), field="kind")
+    return kind
+
+
+def _kind_error(value: Any) -> str:
+    from .i18n import _
+
+    return _("{kind!r} is not a line kind: use one of {kinds}.").format(kind=value, kinds=", ".join(LINE_KINDS))
+
+
 @attrs.frozen
 class Line:
-    """One row of the order: a product, the shipping or a fee.
+    """One row of the order: goods, a service, the shipping or a fee (``kind``).
 
     ``unit_price`` is net of VAT unless the order says ``prices_include_vat``; ``vat_rate`` and
     ``discount`` are percentages.
@@ -121,8 +154,13 @@ class Line:
     unit_price: Decimal = attrs.field(converter=to_decimal)
     vat_rate: Decimal = attrs.field(converter=to_decimal)
     discount: Decimal = attrs.field(default=Decimal("0"), converter=to_decimal)
-    kind: str = attrs.field(default="product", validator=attrs.validators.in_(("product", "shipping", "fee")))
+    kind: str = attrs.field(default="goods", converter=_line_kind)
     code: str | None = None
+
+    @property
+    def is_compensation(self) -> bool:
+        """A professional's fee: what rivalsa INPS, cassa and ritenuta are computed on."""
+        return self.kind == "service"
 
 
 @attrs.frozen
@@ -136,13 +174,42 @@ class Payment:
 
 
 @attrs.frozen
+class RefundLine:
+    """A refunded quantity of one order line (``line_index`` counts from 0, in ``Order.lines``)."""
+
+    line_index: int = attrs.field(converter=int)
+    qty: Decimal = attrs.field(converter=to_decimal)
+
+
+def _refund_lines(value: Any) -> tuple[RefundLine, ...]:
+    return tuple(v if isinstance(v, RefundLine) else RefundLine(**v) for v in value or ())
+
+
+@attrs.frozen
 class Refund:
-    """Money given back for an order."""
+    """Money given back for an order: the refunded ``lines`` (and quantities), or only an
+    ``amount`` (then spread over the invoice's VAT rates). ``amount`` is what the customer got
+    back, VAT included; ``id`` is the shop's, unique per refund (one credit note each)."""
 
     amount: Decimal = attrs.field(converter=to_decimal)
     reason: str = ""
     refunded_at: datetime = attrs.field(factory=datetime.now)
     id: str | None = None
+    lines: tuple[RefundLine, ...] = attrs.field(default=(), converter=_refund_lines)
+
+    @property
+    def key(self) -> str:
+        """What tells this refund apart from the order's others: the shop's id, else its moment."""
+        return str(self.id) if self.id else f"{self.refunded_at.isoformat()}:{self.amount}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"amount": str(self.amount), "reason": self.reason, "refunded_at": self.refunded_at.isoformat(),
+                "id": self.id, "lines": [{"line_index": r.line_index, "qty": str(r.qty)} for r in self.lines]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Refund:
+        return cls(amount=data["amount"], reason=data.get("reason") or "", id=data.get("id"),
+                   refunded_at=datetime.fromisoformat(data["refunded_at"]), lines=data.get("lines") or ())
 
 
 @attrs.frozen
@@ -164,6 +231,10 @@ class Order:
     payments: tuple[Payment, ...] = attrs.field(default=(), converter=tuple)
     paid_at: datetime | None = None
     status: str = "pending"
+    #: The refunds made so far (the shop's, each with its id), newest last.
+    refunds: tuple[Refund, ...] = attrs.field(default=(), converter=tuple)
+    #: An OSS sale: an EU consumer charged the VAT of their country (``vat_mapping`` keys like 19:DE).
+    oss: bool = False
 
     @property
     def amount_paid(self) -> Decimal:
@@ -189,6 +260,10 @@ class Document:
     amount_due: Decimal | None = attrs.field(default=None, converter=_optional_decimal)
     amount_paid: Decimal = attrs.field(default=Decimal("0"), converter=to_decimal)
     currency: str = "EUR"
+    #: FiC's total of the document (``amount_gross``), as FiC computed it: FiC settles the totals.
+    amount_gross: Decimal | None = attrs.field(default=None, converter=_optional_decimal)
+    #: What the shop charged for the order (its total by the plugin's rules) when it was issued.
+    charged: Decimal | None = attrs.field(default=None, converter=_optional_decimal)
     sent_at: datetime | None = None
     sent_to: str | None = None
     sent_channel: str | None = None
@@ -197,6 +272,9 @@ class Document:
     converted_from_label: str | None = None
     ei_status: str | None = None
     last_error: str | None = None
+    #: For a credit note made for a refund: the shop's refund key, and the invoice it corrects.
+    refund_id: str = ""
+    corrects: int | None = None
     marker: str | None = None
     attempted_at: str | None = None
     created_at: datetime | None = None
@@ -209,6 +287,11 @@ class Document:
     @property
     def type_label(self) -> str:
         return DOCUMENT_TYPES.get(self.type, self.type)
+
+    @property
+    def total_differs(self) -> bool:
+        """FiC's total is not what the shop charged (FiC's rounding, a rule read differently)."""
+        return self.amount_gross is not None and self.charged is not None and self.amount_gross != self.charged
 
     @property
     def full_number(self) -> str:

@@ -31,6 +31,17 @@ STAMP_DUTY_IN_AMOUNT_DUE = False
 STAMP_DUTY_AMOUNT = Decimal("2.00")
 #: The bollo is due when the amount not subject to VAT *exceeds* this (DPR 642/1972).
 STAMP_DUTY_THRESHOLD = Decimal("77.47")
+#: Naturas of 0% operations on which the bollo is NOT due: exports (N3.1, DPR 642/1972 Tabella B
+#: art. 15), intra-EU supplies of goods (N3.2, art. 66 DL 331/1993) and reverse charge (N6.x:
+#: they are subject to VAT, paid by the customer). Every other natura (N1, N2.x, N3.3–N3.6, N4,
+#: N5, N7) — and a 0% line whose natura is not known — counts for the €77.47 threshold.
+STAMP_DUTY_FREE_NATURAS = ("N3.1", "N3.2", "N6")
+
+
+def stamp_duty_due_on(natura: str | None) -> bool:
+    """Whether a 0% line of this natura counts for the bollo (``../shared/fatturapa/BRIEF.md``)."""
+    code = (natura or "").upper()
+    return not any(code == free or code.startswith(free + ".") for free in STAMP_DUTY_FREE_NATURAS)
 
 
 def round2(value: Decimal | int | str) -> Decimal:
@@ -56,7 +67,9 @@ def vat_key(rate: Decimal | int | str) -> str:
 class Item:
     """One line as the totals see it: unit price (net or gross), quantity, discount %, VAT %.
 
-    ``apply_withholding_taxes`` is FiC's per-line flag: the line counts for rivalsa and ritenuta.
+    ``apply_withholding_taxes`` is FiC's per-line flag: the line is the professional's
+    compensation, on which rivalsa, cassa and ritenuta are computed. ``natura`` is the FatturaPA
+    natura of a 0% line (N2.2, N3.1 …), which decides whether it counts for the bollo.
     """
 
     price: Decimal
@@ -64,6 +77,9 @@ class Item:
     vat_rate: Decimal
     discount: Decimal = ZERO
     apply_withholding_taxes: bool = False
+    natura: str | None = None
+    #: The name of a line the plugin adds (the bollo charged, a rounding cent), None for the shop's.
+    label: str | None = None
 
     @property
     def line_total(self) -> Decimal:
@@ -77,6 +93,7 @@ class Totals:
 
     amount_net: Decimal
     amount_rivalsa: Decimal
+    amount_cassa: Decimal
     taxable_amount: Decimal
     amount_vat: Decimal
     amount_gross: Decimal
@@ -84,17 +101,15 @@ class Totals:
     stamp_duty: Decimal
     amount_due: Decimal
     vat_list: dict[str, tuple[Decimal, Decimal]]
-
-    @property
-    def not_subject_to_vat(self) -> Decimal:
-        """The part of the document outside VAT (0% rates): what the bollo threshold looks at."""
-        return _not_subject_to_vat(self.vat_list)
+    #: The 0% part on which the bollo is due (by natura, see :func:`stamp_duty_due_on`).
+    not_subject_to_vat: Decimal = ZERO
 
     def as_fic(self) -> dict[str, Any]:
         """The totals shaped like FiC's ``/issued_documents/totals`` answer, for comparisons."""
         return {
             "amount_net": self.amount_net,
             "amount_rivalsa": self.amount_rivalsa,
+            "amount_cassa": self.amount_cassa,
             "taxable_amount": self.taxable_amount,
             "amount_vat": self.amount_vat,
             "amount_gross": self.amount_gross,
@@ -103,10 +118,6 @@ class Totals:
             "amount_due": self.amount_due,
             "vat_list": {key: {"amount_net": net, "amount_vat": vat} for key, (net, vat) in self.vat_list.items()},
         }
-
-
-def _not_subject_to_vat(vat_list: dict[str, tuple[Decimal, Decimal]]) -> Decimal:
-    return sum((taxable for key, (taxable, _) in vat_list.items() if Decimal(key) == 0), ZERO)
 
 
 def stamp_duty_for(not_subject_to_vat: Decimal) -> Decimal:
@@ -119,6 +130,7 @@ def compute_totals(
     *,
     use_gross_prices: bool,
     rivalsa: Decimal | int = 0,
+    cassa: Decimal | int = 0,
     withholding_tax: Decimal | int = 0,
     withholding_tax_taxable: Decimal | int = 100,
     use_split_payment: bool = False,
@@ -126,10 +138,13 @@ def compute_totals(
 ) -> Totals:
     """Compute a document's totals by docs/totals.md (§1 lines, §2 per rate, §3 sums, §4 bollo).
 
-    ``rivalsa`` is the Rivalsa INPS percent on the flagged lines; ``apply_stamp_duty`` says the
-    document declares the bollo when the rule of §4 calls for it (the ``stamp_duty`` setting).
+    ``rivalsa`` (Rivalsa INPS) and ``cassa`` (cassa previdenziale) are percents of the flagged
+    lines (the professional's fees); ``withholding_tax`` is the ritenuta percent, on fees +
+    rivalsa. ``apply_stamp_duty`` says the document declares the bollo when §4 calls for it.
     """
     rho = Decimal(rivalsa)
+    kappa = Decimal(cassa)
+    items = list(items)
     # §1: one rounding per line, then lines are only ever summed per rate.
     groups: dict[str, list[Decimal]] = {}  # rate key -> [Σ line_total, Σ flagged line_total]
     for item in items:
@@ -140,7 +155,7 @@ def compute_totals(
             sums[1] += total
 
     vat_list: dict[str, tuple[Decimal, Decimal]] = {}
-    amount_net = amount_rivalsa = amount_vat = flagged_net = ZERO
+    amount_net = amount_rivalsa = amount_cassa = amount_vat = flagged_net = ZERO
     for key, (line_sum, flagged_sum) in groups.items():
         rate = Decimal(key)
         divisor = 1 + rate / HUNDRED
@@ -153,33 +168,39 @@ def compute_totals(
             net = line_sum
             flagged = flagged_sum
         rivalsa_r = round2(flagged * rho / HUNDRED)
-        taxable = net + rivalsa_r
+        # The cassa is a percent of the fees alone (not of the rivalsa), subject to VAT.
+        cassa_r = round2(flagged * kappa / HUNDRED)
+        taxable = net + rivalsa_r + cassa_r
         if use_gross_prices:
-            vat = (line_sum - net) + round2(rivalsa_r * rate / HUNDRED)
+            vat = (line_sum - net) + round2((rivalsa_r + cassa_r) * rate / HUNDRED)
         else:
             # §2 net: VAT per rate, never per line (FatturaPA DatiRiepilogo, SdI 00421).
             vat = round2(taxable * rate / HUNDRED)
         vat_list[key] = (taxable, vat)
         amount_net += net
         amount_rivalsa += rivalsa_r
+        amount_cassa += cassa_r
         amount_vat += vat
         flagged_net += flagged
 
-    taxable_amount = amount_net + amount_rivalsa
+    taxable_amount = amount_net + amount_rivalsa + amount_cassa
     amount_gross = taxable_amount + amount_vat
+    # §3: the ritenuta's base is fees + rivalsa INPS; the cassa stays out of it.
     amount_withholding_tax = round2(
-        flagged_net * Decimal(withholding_tax) / HUNDRED * Decimal(withholding_tax_taxable) / HUNDRED
-    )
+        (flagged_net + amount_rivalsa) * Decimal(withholding_tax) / HUNDRED
+        * Decimal(withholding_tax_taxable) / HUNDRED)
     amount_due = amount_gross - amount_withholding_tax
     if use_split_payment:
         amount_due -= amount_vat
-    # §4: only the 0% part counts; the bollo is declared, not charged (see the constant).
-    stamp_duty = stamp_duty_for(_not_subject_to_vat(vat_list)) if apply_stamp_duty else ZERO
+    # §4: only the 0% part whose natura owes the bollo counts; declared, not charged.
+    not_subject = _stamp_duty_base(items, use_gross_prices, rho + kappa)
+    stamp_duty = stamp_duty_for(not_subject) if apply_stamp_duty else ZERO
     if STAMP_DUTY_IN_AMOUNT_DUE:
         amount_due += stamp_duty
     return Totals(
         amount_net=amount_net,
         amount_rivalsa=amount_rivalsa,
+        amount_cassa=amount_cassa,
         taxable_amount=taxable_amount,
         amount_vat=amount_vat,
         amount_gross=amount_gross,
@@ -187,7 +208,94 @@ def compute_totals(
         stamp_duty=stamp_duty,
         amount_due=amount_due,
         vat_list=vat_list,
+        not_subject_to_vat=not_subject,
     )
+
+
+def _stamp_duty_base(items: list[Item], use_gross_prices: bool, contributions: Decimal) -> Decimal:
+    """§4: Σ of the 0% lines whose natura owes the bollo, with their rivalsa and cassa.
+
+    At 0% net and gross are the same; the contributions are computed on this part alone (it is
+    only compared with €77.47, never printed).
+    """
+    base = flagged = ZERO
+    for item in items:
+        if Decimal(item.vat_rate) == 0 and stamp_duty_due_on(item.natura):
+            base += item.line_total
+            if item.apply_withholding_taxes:
+                flagged += item.line_total
+    return base + round2(flagged * contributions / HUNDRED)
+
+
+#: The name of the one-cent line :func:`carve_contributions` adds when no fee gives the price.
+ROUNDING_LABEL = "Arrotondamento"
+
+
+def carve_contributions(items: list[Item], *, use_gross_prices: bool, rivalsa: Decimal,
+                        cassa: Decimal) -> list[Item]:
+    """Prices of the fees with the rivalsa and the cassa taken out, so that FiC adding them back
+    gives what the customer paid (``rivalsa_included_in_price``; docs/totals.md §6).
+
+    Per rate, the fees' sum N is the one whose document total (rivalsa, cassa and VAT added the
+    way §2 says) equals the rate's total at the shop's prices. Rounding the rivalsa skips a cent
+    now and then (N + 4% of N jumps by 2 cents every 25): then the nearest N below is taken and
+    an "Arrotondamento" line of 1 or 2 cents, outside the fees, makes up the rest.
+    """
+    by_rate: dict[Decimal, list[int]] = {}
+    for index, item in enumerate(items):
+        by_rate.setdefault(Decimal(item.vat_rate), []).append(index)
+    result = list(items)
+    extra: list[Item] = []
+    factor = 1 + (rivalsa + cassa) / HUNDRED
+    for rate, indexes in by_rate.items():
+        fees = [i for i in indexes if items[i].apply_withholding_taxes]
+        fee_sum = sum((items[i].line_total for i in fees), ZERO)
+        if not fees or fee_sum <= 0:
+            continue
+        others = [items[i] for i in indexes if not items[i].apply_withholding_taxes]
+        target = compute_totals([items[i] for i in indexes], use_gross_prices=use_gross_prices).amount_gross
+        estimate = round2(fee_sum / factor)
+
+        candidates = [(estimate + step * CENT, rounding * CENT) for rounding in range(3)
+                      for step in range(-8, 9) if estimate + step * CENT >= 0]
+        probes = {c: _rate_total(others, rate, *c, use_gross_prices, rivalsa, cassa) for c in candidates}
+        chosen, rounding = min(candidates, key=lambda c: (abs(probes[c] - target), c[1], abs(c[0] - estimate)))
+        for index, share in zip(fees, _shares(chosen, [items[i].line_total for i in fees]), strict=True):
+            result[index] = _priced_to(items[index], share)
+        if rounding:
+            extra.append(Item(price=rounding, qty=Decimal("1"), vat_rate=rate, natura=items[fees[0]].natura,
+                              label=ROUNDING_LABEL))
+    return result + extra
+
+
+def _rate_total(others: list[Item], rate: Decimal, fees_net: Decimal, rounding: Decimal, use_gross_prices: bool,
+                rivalsa: Decimal, cassa: Decimal) -> Decimal:
+    """The total of one rate whose fees sum to ``fees_net``, with a rounding line of ``rounding``."""
+    probe = [*others, Item(price=fees_net, qty=Decimal("1"), vat_rate=rate, apply_withholding_taxes=True),
+             Item(price=rounding, qty=Decimal("1"), vat_rate=rate)]
+    return compute_totals(probe, use_gross_prices=use_gross_prices, rivalsa=rivalsa, cassa=cassa).amount_gross
+
+
+def _shares(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
+    """``total`` split in cents in proportion to ``weights``; the rounding rest on the largest."""
+    whole = sum(weights, ZERO)
+    shares = [round2(total * w / whole) for w in weights]
+    largest = max(range(len(weights)), key=lambda i: weights[i])
+    shares[largest] += total - sum(shares, ZERO)
+    return shares
+
+
+def _priced_to(item: Item, line_total: Decimal) -> Item:
+    """The item with the unit price (5 decimals, as FiC keeps it) whose line total is ``line_total``."""
+    factor = item.qty * (1 - item.discount / 100)
+    if factor == 0:
+        return item
+    price = round_price(line_total / factor)
+    for step in (0, 1, -1, 2, -2, 3, -3):
+        candidate = price + step * Decimal("0.00001")
+        if candidate >= 0 and attrs.evolve(item, price=candidate).line_total == line_total:
+            return attrs.evolve(item, price=candidate)
+    return attrs.evolve(item, price=price)
 
 
 def order_totals(lines: Iterable[Line], *, prices_include_vat: bool) -> Totals:

@@ -18,22 +18,37 @@ from typing import Any
 from . import validation
 from .dates import italian_day
 from .errors import InvalidInput, SettingsError
+from .eu_vat import check_eu_vat_number
 from .formatting import country_name
 from .i18n import _
 from .model import DOCUMENT_TYPES, Line, Order
-from .money import ZERO, Item, Totals, compute_totals, round2, round_price
+from .money import (
+    STAMP_DUTY_AMOUNT,
+    ZERO,
+    Item,
+    Totals,
+    carve_contributions,
+    compute_totals,
+    round2,
+    round_price,
+)
 from .settings import Settings, rate_key
 
 #: Types that carry money owed, hence a payment method, instalments and the bollo. FiC's spec
 #: lets a quote or a DDT have ``payments_list`` too, but nothing is owed on them yet: instalments
 #: would show as due on a quote and be copied, stale, into the invoice made from it.
 PAYMENT_TYPES = ("invoice", "proforma", "receipt", "credit_note")
-#: FiC declares the bollo on the documents that stand for a payment (same four types).
-STAMP_DUTY_TYPES = PAYMENT_TYPES
+#: The bollo is due on invoices, receipts and credit notes (DPR 642/1972 Tariffa art. 13: "fatture,
+#: note, conti … e simili"), not on a proforma, quote or DDT, which are not fiscal documents.
+STAMP_DUTY_TYPES = ("invoice", "receipt", "credit_note")
 #: DDTs have their own numbering in FiC and take no suffix (API brief §3).
 NUMERATION_TYPES = tuple(t for t in DOCUMENT_TYPES if t != "delivery_note")
 #: The Rivalsa INPS percent (gestione separata) the ``rivalsa_inps`` setting applies.
 RIVALSA_INPS = Decimal("4")
+#: The line that charges the bollo to the customer (``stamp_duty_charged_to_customer``): an
+#: amount excluded from VAT's base, art. 15 DPR 633/1972, hence natura N1.
+STAMP_DUTY_LINE = "Rivalsa bollo"
+STAMP_DUTY_NATURA = "N1"
 #: FiC publishes no limit on lines; 1,000 is far beyond any shop order and keeps one create
 #: request small enough for FiC's timeouts. More is refused rather than split.
 MAX_LINES = 1000
@@ -49,7 +64,7 @@ FOREIGN_SDI = "XXXXXXX"
 
 def build_document(order: Order, document_type: str, settings: Settings, *, today: date,
                    vat_rates: dict[int, Decimal] | None = None, payment_methods: dict[int, str] | None = None,
-                   marker: str | None = None) -> dict[str, Any]:
+                   marker: str | None = None, vat_naturas: dict[int, str | None] | None = None) -> dict[str, Any]:
     """The FiC document for ``order``, or an :class:`InvalidInput` naming the order and field.
 
     ``payment_methods`` (FiC id → name, from ``/info/payment_methods``) adds the method's name,
@@ -65,6 +80,7 @@ def build_document(order: Order, document_type: str, settings: Settings, *, toda
         raise _order_error(order, _("it is in {currency}, but documents are issued in EUR only; issue "
                                     "this one by hand in Fatture in Cloud.").format(currency=order.currency),
                            "currency")
+    check_oss(order)
     data: dict[str, Any] = {
         "type": document_type,
         "date": today.isoformat(),
@@ -81,10 +97,21 @@ def build_document(order: Order, document_type: str, settings: Settings, *, toda
     notes = notes_html(settings.default_notes)
     if notes:
         data["notes"] = notes
-    # Sent even when off: an account-level default rivalsa would otherwise change the totals.
-    data["rivalsa"] = RIVALSA_INPS if settings.rivalsa_inps else ZERO
-    data["items_list"] = items_list(order, settings, vat_rates=vat_rates)
-    totals = expected_totals(order, settings, document_type=document_type)
+    # Sent even when off: an account-level default would otherwise change the totals.
+    terms = contributions(order, settings)
+    data["rivalsa"] = terms["rivalsa"]
+    data["cassa"] = terms["cassa"]
+    if terms["cassa"]:
+        data["ei_cassa_type"] = settings.cassa_type
+    data["withholding_tax"] = terms["withholding_tax"]
+    data["withholding_tax_taxable"] = Decimal("100")
+    if terms["withholding_tax"]:
+        data["ei_withholding_tax_causal"] = settings.withholding_tax_causal
+    if terms["use_split_payment"]:
+        data["use_split_payment"] = True
+    data["items_list"] = items_list(order, settings, vat_rates=vat_rates, vat_naturas=vat_naturas,
+                                    document_type=document_type)
+    totals = expected_totals(order, settings, document_type=document_type, vat_naturas=vat_naturas)
     if totals.amount_gross <= 0:
         raise _order_error(order, _("its total is {total}: a document needs a total above zero.").format(
             total=totals.amount_gross), "total")
@@ -102,14 +129,54 @@ def build_document(order: Order, document_type: str, settings: Settings, *, toda
     return data
 
 
-def expected_totals(order: Order, settings: Settings, *, document_type: str = "invoice") -> Totals:
-    """The totals FiC will compute for the document :func:`build_document` makes of ``order``."""
-    return compute_totals(
-        _items(order, settings),
-        use_gross_prices=bool(order.prices_include_vat),
-        rivalsa=RIVALSA_INPS if settings.rivalsa_inps else ZERO,
-        apply_stamp_duty=settings.stamp_duty and document_type in STAMP_DUTY_TYPES,
-    )
+def expected_totals(order: Order, settings: Settings, *, document_type: str = "invoice",
+                    vat_naturas: dict[int, str | None] | None = None) -> Totals:
+    """The totals FiC will compute for the document :func:`build_document` makes of ``order``.
+
+    Without ``vat_naturas`` every 0% line counts for the bollo (its natura is unknown).
+    """
+    return _priced(order, settings, document_type, vat_naturas)[1]
+
+
+def contributions(order: Order, settings: Settings) -> dict[str, Any]:
+    """The percents the document carries: rivalsa INPS, cassa, ritenuta (business customers only,
+    ``../shared/fatturapa/BRIEF.md``: the withholding agent is the business), split payment."""
+    return {
+        "rivalsa": RIVALSA_INPS if settings.rivalsa_inps else ZERO,
+        "cassa": settings.cassa_rate if settings.cassa_type else ZERO,
+        "withholding_tax": settings.withholding_tax if order.customer.is_business else ZERO,
+        # Scissione dei pagamenti (art. 17-ter DPR 633/1972): public administrations pay the VAT
+        # to the state themselves.
+        "use_split_payment": order.customer.type == "pa",
+    }
+
+
+def _priced(order: Order, settings: Settings, document_type: str,
+            vat_naturas: dict[int, str | None] | None) -> tuple[list[Item], Totals]:
+    """The document's items (prices as sent, bollo line included) and their totals."""
+    terms = contributions(order, settings)
+    flagging = bool(terms["rivalsa"] or terms["cassa"] or terms["withholding_tax"])
+    items = [Item(price=round_price(line.unit_price), qty=line.qty, vat_rate=line.vat_rate,
+                  discount=line.discount, apply_withholding_taxes=flagging and line.is_compensation,
+                  natura=_natura(order, line, settings, vat_naturas))
+             for line in order.lines]
+    rates = {"rivalsa": terms["rivalsa"], "cassa": terms["cassa"]}
+    gross = bool(order.prices_include_vat)
+    if settings.rivalsa_included_in_price and (rates["rivalsa"] or rates["cassa"]):
+        items = carve_contributions(items, use_gross_prices=gross, **rates)
+    if terms["use_split_payment"] and any((i.natura or "").startswith("N6") for i in items):
+        raise _order_error(order, _("a public administration's invoice uses split payment, which cannot be "
+                                    "combined with reverse charge (natura N6.x, SdI 00420). Issue it by hand."),
+                           "customer.type")
+    kwargs = dict(use_gross_prices=gross, withholding_tax=terms["withholding_tax"],
+                  use_split_payment=terms["use_split_payment"],
+                  apply_stamp_duty=settings.stamp_duty and document_type in STAMP_DUTY_TYPES, **rates)
+    totals = compute_totals(items, **kwargs)
+    if totals.stamp_duty and settings.stamp_duty_charged_to_customer:
+        items.append(Item(price=STAMP_DUTY_AMOUNT, qty=Decimal("1"), vat_rate=ZERO, natura=STAMP_DUTY_NATURA,
+                          label=STAMP_DUTY_LINE))
+        totals = compute_totals(items, **kwargs)
+    return items, totals
 
 
 def payments_list(order: Order, amount_due: Decimal, settings: Settings, today: date, *,
@@ -134,7 +201,8 @@ def payments_list(order: Order, amount_due: Decimal, settings: Settings, today: 
               "pagamenti.").format(number=order.number, method=order.payment_method),
             field="payment_mapping", order_id=order.id)
     paid_on = _last_payment_date(order) or today
-    if paid >= amount_due:
+    # A paid order (the shop says so) is paid in full, even when FiC's total is a cent above.
+    if paid >= amount_due or (order.paid_at is not None and document_type != "credit_note"):
         return [_instalment(amount_due, paid_on, "paid", account, paid_date=paid_on)]
     return [
         _instalment(paid, paid_on, "paid", account, paid_date=paid_on),
@@ -164,6 +232,9 @@ def entity(order: Order, settings: Settings) -> dict[str, Any]:
         if customer.vat_number:
             result["vat_number"] = validation.check_vat_number(customer.vat_number, iso,
                                                                field="customer.vat_number")
+            if customer.vat_area == "EU":
+                # Intra-EU VAT rests on this number: its shape and check digit, offline.
+                check_eu_vat_number(customer.vat_number, iso)
         if customer.tax_code:
             result["tax_code"] = (validation.check_tax_code(customer.tax_code, field="customer.tax_code")
                                   if italian else customer.tax_code.strip())
@@ -193,24 +264,36 @@ def entity(order: Order, settings: Settings) -> dict[str, Any]:
     return result
 
 
-def items_list(order: Order, settings: Settings, *, vat_rates: dict[int, Decimal] | None = None
+def items_list(order: Order, settings: Settings, *, vat_rates: dict[int, Decimal] | None = None,
+               vat_naturas: dict[int, str | None] | None = None, document_type: str = "invoice"
                ) -> list[dict[str, Any]]:
-    """FiC's ``items_list``: one item per order line (products, shipping, fees), in order."""
+    """FiC's ``items_list``: one item per order line (goods, services, shipping, fees), in order,
+    then the "Rivalsa bollo" line when the customer pays the bollo."""
     _check_lines(order)
     price_key = "gross_price" if order.prices_include_vat else "net_price"
+    priced, _totals = _priced(order, settings, document_type, vat_naturas)
     items = []
-    for line in order.lines:
+    for line, priced_item in zip(order.lines, priced, strict=False):  # then the added lines
         item: dict[str, Any] = {"name": line.name.strip()}
         if line.code:
             item["code"] = line.code
         item["qty"] = line.qty
-        item[price_key] = round_price(line.unit_price)
+        item[price_key] = priced_item.price
         item["discount"] = line.discount
-        item["vat"] = {"id": _vat_id(order, line, settings, vat_rates)}
-        # Rivalsa INPS in FiC applies only to items flagged apply_withholding_taxes; a freelancer
-        # owes it on the whole fee, so every line (shipping and fees included) is flagged.
-        item["apply_withholding_taxes"] = bool(settings.rivalsa_inps)
+        item["vat"] = {"id": _vat_id(order, line, settings, vat_rates, vat_naturas)}
+        # FiC computes rivalsa, cassa and ritenuta on the flagged items only: the professional's
+        # fees (kind service), never goods, shipping or other fees (BRIEF.md "Fiscal rules").
+        item["apply_withholding_taxes"] = priced_item.apply_withholding_taxes
         items.append(item)
+    for extra in priced[len(order.lines):]:
+        # Lines the plugin adds: the rounding cent of carved-out contributions, the bollo charged.
+        if extra.label == STAMP_DUTY_LINE:
+            vat_id = _natura_vat_id(order, STAMP_DUTY_NATURA, vat_naturas)
+        else:
+            vat_id = _vat_id(order, Line(extra.label or "", "1", extra.price, extra.vat_rate), settings,
+                             vat_rates, vat_naturas)
+        items.append({"name": extra.label, "qty": extra.qty, price_key: extra.price, "discount": ZERO,
+                      "vat": {"id": vat_id}, "apply_withholding_taxes": False})
     return items
 
 
@@ -218,13 +301,6 @@ def notes_html(text: str | None) -> str:
     """Plain text as the HTML FiC renders in ``notes``: escaped, blank lines make paragraphs."""
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", (text or "").replace("\r\n", "\n")) if p.strip()]
     return "".join("<p>" + html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs)
-
-
-def _items(order: Order, settings: Settings) -> list[Item]:
-    # The totals use the price as FiC stores it (5 decimals), as items_list sends it.
-    return [Item(price=round_price(line.unit_price), qty=line.qty, vat_rate=line.vat_rate,
-                 discount=line.discount, apply_withholding_taxes=bool(settings.rivalsa_inps))
-            for line in order.lines]
 
 
 def _check_lines(order: Order) -> None:
@@ -255,10 +331,69 @@ def _check_lines(order: Order) -> None:
                                         "100.").format(line=label, discount=line.discount), f"{where}.discount")
 
 
-def _vat_id(order: Order, line: Line, settings: Settings, vat_rates: dict[int, Decimal] | None) -> int:
+def _natura(order: Order, line: Line, settings: Settings, naturas: dict[int, str | None] | None) -> str | None:
+    """The FatturaPA natura of a 0% line, when FiC's VAT types are known (else ``None``)."""
+    if naturas is None or Decimal(line.vat_rate) != 0:
+        return None
+    vat_id = _mapped_vat_id(order, line, settings)
+    return naturas.get(vat_id) if vat_id is not None else None
+
+
+def _mapped_vat_id(order: Order, line: Line, settings: Settings) -> int | None:
+    mapped = next((k for k in vat_mapping_keys(order, line) if k in settings.vat_mapping), None)
+    return None if mapped is None else settings.vat_mapping[mapped]
+
+
+def vat_mapping_keys(order: Order, line: Line) -> list[str]:
+    """The ``vat_mapping`` keys that may hold the line's FiC VAT type, the most precise first.
+
+    A 0% sale's natura depends on the customer and the supply (../shared/fatturapa/BRIEF.md):
+    goods to an EU business N3.2 (art. 41 DL 331/1993), services to a business abroad N2.1
+    (art. 7-ter DPR 633/1972), exported goods N3.1 (art. 8). An EU consumer pays Italian VAT
+    (art. 7-bis), so their lines use the Italian keys — or, in an OSS sale, the VAT of their
+    country (``19:DE``, art. 74-sexies DPR 633/1972).
+    """
     key = rate_key(line.vat_rate)
-    # A rate mapped for the customer's area (0:EU, 0:extra-EU) wins over the plain rate.
-    mapped = next((k for k in (f"{key}:{order.customer.vat_area}", key) if k in settings.vat_mapping), None)
+    customer = order.customer
+    if order.oss:
+        return [f"{key}:{customer.country_iso.upper()}"]
+    supply = "services" if line.kind == "service" else "goods"
+    area = customer.vat_area
+    if area == "EU" and not is_eu_business(customer):
+        area = "IT"
+    if area == "IT":
+        return [f"{key}:IT", key]
+    scoped = "EU-business" if area == "EU" else area
+    return [f"{key}:{scoped}:{supply}", f"{key}:{area}", key]
+
+
+def is_eu_business(customer: Any) -> bool:
+    """An EU customer (outside Italy) with a VAT number: a business for intra-EU VAT."""
+    return customer.vat_area == "EU" and bool((customer.vat_number or "").strip())
+
+
+def _natura_vat_id(order: Order, natura: str, naturas: dict[int, str | None] | None) -> int:
+    found = sorted(vat_id for vat_id, code in (naturas or {}).items() if code == natura)
+    if not found:
+        raise SettingsError(
+            _("Order {number}: the bollo charged to the customer is a zero-rate line of natura {natura}, but "
+              "Fatture in Cloud has no VAT type with that natura. Add one in Fatture in Cloud, or turn "
+              "off Bollo a carico del cliente.").format(number=order.number, natura=natura),
+            field="stamp_duty_charged_to_customer", order_id=order.id)
+    return found[0]
+
+
+def _vat_id(order: Order, line: Line, settings: Settings, vat_rates: dict[int, Decimal] | None,
+            vat_naturas: dict[int, str | None] | None = None) -> int:
+    key = rate_key(line.vat_rate)
+    mapped = next((k for k in vat_mapping_keys(order, line) if k in settings.vat_mapping), None)
+    if mapped is None and order.oss:
+        raise SettingsError(
+            _("Order {number}: an OSS sale to {country} at the rate {rate} (line {line!r}) needs the FiC VAT type of "
+              "that country's rate: map {key} in Configurazione imposte.").format(
+                number=order.number, country=order.customer.country_iso.upper(), rate=key, line=line.name,
+                key=f"{key}:{order.customer.country_iso.upper()}"),
+            field="vat_mapping", order_id=order.id)
     if mapped is None:
         raise SettingsError(
             _("Order {number}: the VAT rate {rate}% (line {line!r}) has no FiC VAT type. Map it in "
@@ -274,7 +409,35 @@ def _vat_id(order: Order, line: Line, settings: Settings, vat_rates: dict[int, D
                   "Fix it in Configurazione imposte.").format(number=order.number, rate=key, id=vat_id,
                                                              found=found),
                 field="vat_mapping", order_id=order.id)
+    if vat_naturas is not None and Decimal(key) == 0 and not vat_naturas.get(vat_id):
+        # SdI 00400: a 0% line without Natura is discarded.
+        raise SettingsError(
+            _("Order {number}: the zero VAT rate (line {line!r}) is mapped to FiC VAT type {id}, which has "
+              "no natura (N1 … N7); the SdI refuses a zero-rate line without one (00400). Map it to a VAT type "
+              "with a natura in Configurazione imposte.").format(number=order.number, line=line.name, id=vat_id),
+            field="vat_mapping", order_id=order.id)
+    if vat_naturas is not None and (vat_naturas.get(vat_id) or "").startswith("N3.2") and (
+            not is_eu_business(order.customer) or line.kind == "service"):
+        # Art. 41 DL 331/1993: N3.2 is a supply of goods to a business in another EU country.
+        raise SettingsError(
+            _("Order {number}: line {line!r} would be an intra-community supply (N3.2, FiC VAT type {id}), "
+              "but that is only goods sold to an EU business with a VAT number; a consumer pays Italian VAT. "
+              "Fix the mapping {key} in Configurazione imposte.").format(
+                number=order.number, line=line.name, id=vat_id, key=mapped),
+            field="vat_mapping", order_id=order.id)
     return vat_id
+
+
+def check_oss(order: Order) -> None:
+    """An OSS sale (``order.oss``) is to a consumer in another EU country, nobody else."""
+    customer = order.customer
+    if not order.oss:
+        return
+    if customer.is_italian or customer.vat_area != "EU" or is_eu_business(customer):
+        raise _order_error(order, _("it is marked as an OSS sale, but OSS is only for consumers in another EU "
+                                    "country and the customer is in {country}{business}. Remove the OSS mark.").format(
+            country=customer.country_iso.upper(),
+            business=_(" with a VAT number") if is_eu_business(customer) else ""), "oss")
 
 
 def _payment_mapping(order: Order, settings: Settings) -> dict[str, int | None]:

@@ -14,9 +14,7 @@ from typing import TYPE_CHECKING
 
 from . import jobs
 from .context import Context
-from .formatting import format_money
 from .hookspecs import hookimpl
-from .i18n import _
 from .web.overview import list_cell
 from .web.panel import MOUNT, render_panel
 
@@ -64,8 +62,7 @@ class FicPlugin:
 
     @hookimpl(trylast=True)
     def order_refunded(self, order: Order, refund: Refund) -> None:
-        self.context.store.audit("order_refunded", _("refund of {amount} recorded").format(
-            amount=format_money(refund.amount)), order_id=order.id)
+        jobs.on_order_refunded(self.context, order, refund)
 
     @hookimpl(trylast=True)
     def order_panel_render(self, order: Order) -> str | None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .documents import total_difference
 from .formatting import format_money, moment
 from .i18n import _
 from .labels import activity_detail, activity_label
@@ -21,7 +22,10 @@ if TYPE_CHECKING:
 
 
 def status_report(context: Context, order_id: str | None = None) -> dict[str, Any]:
-    """What ``fic status`` prints: the queue, the failures, and for one order its history."""
+    """What ``fic status`` prints: the queue, the failures, and for one order its history (an
+    order neither the shop nor the plugin knows is NotFound)."""
+    if order_id is not None and not context.store.documents(order_id) and not list(jobs(context, order_id=order_id)):
+        context.order(order_id)  # raises NotFound when the shop does not know it either
     counts = job_counts(context)
     failed = [attrs.asdict(j) for j in jobs(context, order_id=order_id, states=("failed",))]
     lines = [_("Jobs: {pending} pending, {running} running, {done} done, {failed} failed.").format(
@@ -56,6 +60,8 @@ def describe_document(document: Document) -> dict[str, Any]:
             id=document.id, label=document.type_label, number=document.full_number,
             date=document.date.strftime("%d/%m/%Y") if document.date else "-", order=document.order_id,
             amount=format_money(document.amount_due, document.currency), state=state)
+        if document.total_differs:
+            summary += " (" + total_difference(document) + ")"
     else:
         summary = _("[doc {id}] {label} for order {order}: being created").format(
             id=document.id, label=document.type_label, order=document.order_id)
@@ -70,6 +76,8 @@ def describe_document(document: Document) -> dict[str, Any]:
         "status": document.status,
         "amount_due": str(document.amount_due) if document.amount_due is not None else None,
         "amount_paid": str(document.amount_paid),
+        "amount_gross": str(document.amount_gross) if document.amount_gross is not None else None,
+        "charged": str(document.charged) if document.charged is not None else None,
         "sent_at": document.sent_at.isoformat() if document.sent_at else None,
         "sent_to": document.sent_to,
         "converted_from": document.converted_from,

@@ -19,7 +19,7 @@ import attrs
 from .errors import SettingsError
 from .i18n import _
 from .messages import check_template
-from .model import VAT_AREAS
+from .model import EU_COUNTRIES, VAT_SCOPES
 
 if TYPE_CHECKING:
     from .store import Store
@@ -38,6 +38,14 @@ DEFAULT_SMS_TEXT = (
     "{shop_name}: le abbiamo inviato per email {document_with_article} n. {document_number} "
     "dell'ordine {order_number}."
 )
+
+#: Where each secret is sent: changing the place forgets the secret (unless the same change gives
+#: it again), so nobody who can edit settings can send the stored secret to a server of theirs.
+SECRET_DESTINATIONS = {
+    "fic_api_url": ("fic_access_token", "fic_refresh_token", "fic_client_secret"),
+    "smtp_host": ("smtp_password",),
+    "smtp_port": ("smtp_password",),
+}
 
 #: Settings kept in ``fic_secrets``: never printed, never rendered, never logged.
 SECRET_KEYS = (
@@ -76,16 +84,22 @@ def rate_key(rate: Any) -> str:
 
 
 def vat_mapping_key(key: Any) -> str:
-    """A ``vat_mapping`` key: a rate (``0``), or a rate for customers of one area (``0:EU``,
-    ``0:extra-EU``, ``0:IT``), which wins over the plain rate for those customers."""
-    rate, _sep, area = str(key).partition(":")
+    """A ``vat_mapping`` key: a rate (``0``); a rate for customers of one area and a kind of
+    supply (``0:IT``, ``0:EU-business:goods``, ``0:extra-EU:services`` …; ``0:EU`` and
+    ``0:extra-EU`` are still read), which wins over the plain rate for them; or an OSS rate of
+    an EU country (``19:DE``, ``20:FR``), used for the orders the shop marks as OSS sales."""
+    rate, _sep, scope = str(key).partition(":")
     if not _sep:
         return _rate_key(rate)
-    areas = {a.lower(): a for a in VAT_AREAS}
-    if area.strip().lower() not in areas:
-        raise SettingsError(_("vat_mapping: {key!r} names no customer area; after the rate write :IT, :EU "
-                              "or :extra-EU, like 0:EU").format(key=str(key)), field="vat_mapping")
-    return f"{_rate_key(rate)}:{areas[area.strip().lower()]}"
+    scopes = {s.lower(): s for s in VAT_SCOPES}
+    cleaned = scope.strip().replace(" ", "")
+    if cleaned.lower() in scopes:
+        return f"{_rate_key(rate)}:{scopes[cleaned.lower()]}"
+    if cleaned.upper() in EU_COUNTRIES and cleaned.upper() != "IT":
+        return f"{_rate_key(rate)}:{cleaned.upper()}"
+    raise SettingsError(_("vat_mapping: {key!r} names no customer area; after the rate write :IT, "
+                          ":EU-business:goods, :EU-business:services, :extra-EU:goods, :extra-EU:services, "
+                          "or an EU country for OSS (19:DE)").format(key=str(key)), field="vat_mapping")
 
 
 def _convert_vat_mapping(value: Any) -> dict[str, int]:
@@ -207,6 +221,43 @@ def _numeration(value: Any) -> str:
     return text
 
 
+def _percent(value: Any) -> Decimal:
+    """A percentage between 0 and 100 (``20``, ``"20,5"``); 0 means "off"."""
+    if value in (None, ""):
+        return Decimal("0")
+    try:
+        if isinstance(value, (bool, float)):
+            raise ValueError
+        number = Decimal(str(value).strip().rstrip("%").replace(",", "."))
+    except Exception:
+        raise ValueError(_("{value!r} is not a percentage: write it like 20 or 4").format(value=value)) from None
+    if not number.is_finite() or not 0 <= number <= 100:
+        raise ValueError(_("{value} is not between 0 and 100").format(value=value))
+    return number.normalize() if number else Decimal("0")
+
+
+#: FatturaPA TipoCassa codes (TC01 Cassa nazionale previdenza avvocati … TC22 INPS).
+CASSA_TYPES = tuple(f"TC{n:02d}" for n in range(1, 23))
+#: FatturaPA CausalePagamento of the ritenuta (A: professional services, the usual one).
+WITHHOLDING_CAUSALS = ("A", "B", "C", "D", "E", "G", "H", "I", "L", "L1", "M", "M1", "M2", "N", "O", "O1",
+                       "P", "Q", "R", "S", "T", "U", "V", "V1", "V2", "W", "X", "Y", "ZO")
+
+
+def _cassa_type(value: Any) -> str:
+    text = "" if value is None else str(value).strip().upper()
+    if text and text not in CASSA_TYPES:
+        raise ValueError(_("{value!r} is not a cassa type: use TC01 … TC22 (FatturaPA TipoCassa)").format(
+            value=value))
+    return text
+
+
+def _withholding_causal(value: Any) -> str:
+    text = "A" if value in (None, "") else str(value).strip().upper()
+    if text not in WITHHOLDING_CAUSALS:
+        raise ValueError(_("{value!r} is not a FatturaPA CausalePagamento (A, B, C … ZO)").format(value=value))
+    return text
+
+
 def _max_len(limit: int):
     def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:
         if len(value) > limit:
@@ -228,19 +279,73 @@ def _http_url(instance: Any, attribute: attrs.Attribute, value: str) -> None:
         raise ValueError(_("{value!r} is not an http(s) URL").format(value=value))
 
 
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    host = (host or "").strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _https_url(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    """The shop's token travels to this URL: https, or plain http to this machine only."""
+    from urllib.parse import urlsplit
+
+    _http_url(instance, attribute, value)
+    if urlsplit(value).scheme != "https" and not is_loopback(urlsplit(value).hostname or ""):
+        raise ValueError(_("{value!r}: the access token is sent there, so it must be https (plain http only to "
+                           "this machine: 127.0.0.1 or localhost)").format(value=value))
+
+
+def _port(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    if not 1 <= value <= 65535:
+        raise ValueError(_("{value} is not a port: give a number from 1 to 65535").format(value=value))
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """The plugin's configuration. Build it with :func:`load_settings` or :meth:`from_mapping`."""
 
     # --- documents ---
     rivalsa_inps: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
-        "Applica Rivalsa INPS 4%", "Adds the 4% INPS rivalsa to every invoice.", "documents"))
+        "Applica Rivalsa INPS 4%",
+        "Adds the 4% INPS rivalsa on the professional's fees (lines of kind service), not on goods, "
+        "shipping or other fees.", "documents"))
+    rivalsa_included_in_price: bool = attrs.field(default=True, converter=_to_bool, metadata=_meta(
+        "Rivalsa e cassa incluse nel prezzo",
+        "On: the price of a service already includes the rivalsa INPS and the cassa, which the "
+        "invoice carves out of it (like VAT from a gross price). Off: the shop charges them on top.",
+        "documents"))
+    withholding_tax: Decimal = attrs.field(default=Decimal("0"), converter=_percent, metadata=_meta(
+        "Ritenuta d'acconto",
+        "Ritenuta d'acconto percent (usually 20) withheld by business customers on fees + rivalsa "
+        "INPS; 0 = off.", "documents"))
+    withholding_tax_causal: str = attrs.field(default="A", converter=_withholding_causal, metadata=_meta(
+        "Causale ritenuta", "FatturaPA CausalePagamento of the ritenuta (A: professional services).",
+        "documents"))
+    cassa_type: str = attrs.field(default="", converter=_cassa_type, metadata=_meta(
+        "Tipo cassa previdenziale", "FatturaPA TipoCassa TC01 … TC22 of your cassa; empty = none.",
+        "documents"))
+    cassa_rate: Decimal = attrs.field(default=Decimal("0"), converter=_percent, metadata=_meta(
+        "Aliquota cassa previdenziale",
+        "Percent of the fees owed to the cassa (e.g. 4); subject to VAT, outside the ritenuta's base.",
+        "documents"))
     ignore_required_fields: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
         "Ignora campi obbligatori",
         "Issue documents even for Italian customers without Partita IVA or codice fiscale.", "documents"))
     stamp_duty: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
         "Applica marca da bollo",
-        "Adds the €2.00 stamp duty when the amount not subject to VAT exceeds €77.47.", "documents"))
+        "Declares the €2.00 stamp duty on invoices, receipts and credit notes when the amount not "
+        "subject to VAT (by natura: N1, N2.x, N3.4–N3.6, N4, N5; not N3.1, N3.2, N6.x) exceeds €77.47.",
+        "documents"))
+    stamp_duty_charged_to_customer: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
+        "Bollo a carico del cliente",
+        "On: the €2.00 bollo is a 0% N1 line \"Rivalsa bollo\" the customer pays. Off: it is only "
+        "declared on the document.", "documents"))
     numeration: str = attrs.field(default="", converter=_numeration, metadata=_meta(
         "Suffisso numerazione", "Numbering suffix of every document but delivery notes (e.g. /A gives 1/A).",
         "documents"))
@@ -258,15 +363,17 @@ class Settings:
     vat_mapping: dict = attrs.field(factory=dict, converter=_convert_vat_mapping, metadata=_meta(
         "Configurazione imposte",
         "Shop VAT rate → FiC VAT type id, e.g. 22=0,10=3. Required to issue documents. A rate "
-        "followed by :EU, :extra-EU or :IT (0:EU=28) applies to the customers of that area only "
-        "(at 0%, an intra-community supply is N3.2 and an export N3.1).",
+        "followed by a customer area and supply (0:IT, 0:EU-business:goods, 0:EU-business:services, "
+        "0:extra-EU:goods, 0:extra-EU:services) applies to those sales only: at zero VAT goods to an "
+        "EU business are N3.2, services N2.1, exported goods N3.1. OSS sales use a rate and an EU "
+        "country (19:DE).",
         "mappings"))
     payment_mapping: dict = attrs.field(factory=dict, converter=_convert_payment_mapping, metadata=_meta(
         "Configurazione pagamenti",
         'Shop payment method → FiC ids, JSON: {"bank_transfer": {"payment_method_id": 1, '
         '"payment_account_id": 2}}.', "mappings"))
     # --- Fatture in Cloud connection ---
-    fic_api_url: str = attrs.field(default="https://api-v2.fattureincloud.it", validator=_http_url,
+    fic_api_url: str = attrs.field(default="https://api-v2.fattureincloud.it", validator=_https_url,
         metadata=_meta("URL API", "Base URL of the FiC API (env FIC_API_URL overrides it).", "connection"))
     fic_company_id: int | None = attrs.field(default=None, converter=_to_optional_int, metadata=_meta(
         "Azienda", "FiC company id (env FIC_COMPANY_ID overrides it).", "connection"))
@@ -277,6 +384,9 @@ class Settings:
     # --- email ---
     shop_name: str = attrs.field(default="", validator=_max_len(200), metadata=_meta(
         "Nome negozio", "Your shop's name, for the {shop_name} shortcode.", "email"))
+    public_url: str = attrs.field(default="", validator=_max_len(500), metadata=_meta(
+        "Indirizzo pubblico del plugin", "The address where customers reach the plugin's pages, like "
+        "https://www.negozio.it/fic: the {document_url} link to the PDF starts with it.", "email"))
     email_subject: str = attrs.field(default=DEFAULT_EMAIL_SUBJECT, validator=_max_len(500), metadata=_meta(
         "Oggetto", "Subject of the [DOCUMENTO] Nuovo Documento email; shortcodes allowed.", "email"))
     email_body: str = attrs.field(default=DEFAULT_EMAIL_BODY, validator=_max_len(50_000), metadata=_meta(
@@ -301,7 +411,7 @@ class Settings:
         "Utente Skebby", "Username of your Skebby account.", "sms"))
     # --- SMTP (messages the shop sends itself) ---
     smtp_host: str = attrs.field(default="", metadata=_meta("Server SMTP", "SMTP host for the shop's own mail.", "smtp"))
-    smtp_port: int = attrs.field(default=587, converter=int, metadata=_meta("Porta SMTP", "SMTP port.", "smtp"))
+    smtp_port: int = attrs.field(default=587, converter=int, validator=_port, metadata=_meta("Porta SMTP", "SMTP port.", "smtp"))
     smtp_security: str = attrs.field(default="starttls", validator=_one_of("starttls", "ssl", "none"),
         metadata=_meta("Sicurezza SMTP", "starttls, ssl or none.", "smtp"))
     smtp_username: str = attrs.field(default="", metadata=_meta("Utente SMTP", "SMTP username.", "smtp"))
@@ -337,7 +447,8 @@ class Settings:
                                 field=name) from None
 
     def to_mapping(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        # Percentages are stored as text: a JSON float would not keep 20.5 exactly.
+        return attrs.asdict(self, value_serializer=lambda _i, _f, v: str(v) if isinstance(v, Decimal) else v)
 
 
 def _reason(error: Exception, name: str) -> str:
@@ -377,6 +488,9 @@ def update_settings(store: Store, changes: dict[str, Any], *, shortcodes: Iterab
     merged = Settings.from_mapping({**current, **changes})
     _check_templates(merged, changes, shortcodes)
     normalized = merged.to_mapping()
+    for setting, keys in SECRET_DESTINATIONS.items():
+        if setting in changes and normalized[setting] != current.get(setting):
+            secrets.update({key: None for key in keys if key not in secrets})
     with store.transaction():
         store.write_settings({k: normalized[k] for k in changes})
         for key, value in secrets.items():
@@ -396,9 +510,10 @@ def describe(settings: Settings, store: Store | None = None) -> list[dict[str, A
     """Rows for ``fic settings show`` and the settings screen; secrets only say whether they are set."""
     rows = []
     for field in Settings.fields():
+        value = getattr(settings, field.name)
         rows.append({
             "key": field.name,
-            "value": getattr(settings, field.name),
+            "value": str(value) if isinstance(value, Decimal) else value,
             "label": field.metadata.get("label", field.name),
             "help": field.metadata.get("help", ""),
             "group": field.metadata.get("group", ""),

@@ -28,7 +28,7 @@ def read_body(request: Request) -> dict:
     """The JSON body as a dict (Decimals for numbers); a 422 like FiC's when it is not."""
     try:
         body = jsonio.loads(request.get_data() or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested 100,000 deep
         raise ApiError(422, "Il corpo della richiesta non è JSON valido.") from None
     if not isinstance(body, dict):
         raise ApiError(422, "Il corpo della richiesta deve essere un oggetto JSON.")

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -93,6 +94,23 @@ _COMPANY_PATH = re.compile(r"^/c/(\d+)(?:/|$)")
 URL_MAP = Map([Rule(path, methods=methods, endpoint=handler) for path, methods, handler in ROUTES],
               strict_slashes=False)
 
+
+
+def _side_channel_refusal(request: Request) -> ApiError | None:
+    """The side channel changes the sandbox (reset, faults, limits): a web page elsewhere must not
+    reach it through the browser. A foreign ``Origin`` is refused, and a body must be JSON (which
+    a cross-site page can only send after a CORS preflight the sandbox never grants)."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    origin = request.headers.get("Origin")
+    if origin is not None and urlsplit(origin).netloc.lower() != request.host.lower():
+        return ApiError(403, f"Il canale /__sandbox__/ non accetta richieste da altri siti ({origin}).",
+                        code="FOREIGN_ORIGIN")
+    has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding") or request.content_type
+    if has_body and request.mimetype != "application/json":
+        return ApiError(415, "Il canale /__sandbox__/ accetta solo corpi JSON (Content-Type: application/json).",
+                        code="UNSUPPORTED_MEDIA_TYPE")
+    return None
 
 class _Dropped(ConnectionResetError):
     """Raised out of the WSGI app after closing the socket: werkzeug treats it as a dropped client."""
@@ -189,7 +207,10 @@ class Sandbox:
 
     def dispatch(self, request: Request) -> Response:
         path = request.path
-        if path.startswith("/__sandbox__") or path.startswith("/oauth/"):
+        if path.startswith("/__sandbox__"):
+            refusal = _side_channel_refusal(request)
+            return refusal.response() if refusal else self._route(request)
+        if path.startswith("/oauth/"):
             return self._route(request)
         match = _COMPANY_PATH.match(path)
         if self.many_companies and match and int(match.group(1)) != self.company_id:

@@ -50,7 +50,7 @@ def _params(request: Request) -> dict:
     if request.mimetype == "application/json":
         try:
             body = jsonio.loads(request.get_data() or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):
             raise OAuthError(400, "invalid_request", "The request body is not valid JSON.") from None
         return body if isinstance(body, dict) else {}
     return request.form.to_dict()

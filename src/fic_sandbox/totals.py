@@ -13,8 +13,6 @@ from typing import Any
 CENT = Decimal("0.01")
 NET_PRICE_PLACES = Decimal("0.00001")
 HUNDRED = Decimal(100)
-STAMP_DUTY = Decimal("2.00")
-STAMP_DUTY_THRESHOLD = Decimal("77.47")
 #: Twin of ``fic_plugin.money.STAMP_DUTY_IN_AMOUNT_DUE`` (docs/totals.md §4): the declared bollo is
 #: not added to what the customer owes.
 STAMP_DUTY_IN_AMOUNT_DUE = False
@@ -58,6 +56,8 @@ def compute_totals(document: Mapping[str, Any], vat_rate: Callable[[Any], Decima
     """
     gross_mode = bool(document.get("use_gross_prices"))
     rivalsa_pct = dec(document.get("rivalsa"))
+    # Cassa previdenziale: a percent of the flagged items (the fees), not of the rivalsa.
+    cassa_pct = dec(document.get("cassa"))
     groups: dict[Decimal, dict[str, Decimal]] = {}
     for item in document.get("items_list") or []:
         rate = vat_rate((item.get("vat") or {}).get("id"))
@@ -67,7 +67,8 @@ def compute_totals(document: Mapping[str, Any], vat_rate: Callable[[Any], Decima
         if item.get("apply_withholding_taxes"):
             group["flagged"] += total
 
-    amount_net = amount_rivalsa = taxable_amount = amount_vat = flagged_net = not_taxable = Decimal(0)
+    amount_net = amount_rivalsa = amount_cassa = taxable_amount = amount_vat = flagged_net = Decimal(0)
+    not_taxable = Decimal(0)
     vat_list: dict[str, dict[str, Decimal]] = {}
     for rate in sorted(groups, reverse=True):
         group = groups[rate]
@@ -79,13 +80,17 @@ def compute_totals(document: Mapping[str, Any], vat_rate: Callable[[Any], Decima
             net_r = group["sum"]
             flagged_r = group["flagged"]
         rivalsa_r = round2(flagged_r * rivalsa_pct / HUNDRED)
-        taxable_r = net_r + rivalsa_r
+        cassa_r = round2(flagged_r * cassa_pct / HUNDRED)
+        contributions_r = rivalsa_r + cassa_r
+        taxable_r = net_r + contributions_r
         if gross_mode:
-            vat_r = (group["sum"] - net_r) + round2(rivalsa_r * rate / HUNDRED)
+            # The gross of the lines is what the customer pays; VAT on the contributions on top.
+            vat_r = (group["sum"] - net_r) + round2(contributions_r * rate / HUNDRED)
         else:
             vat_r = round2(taxable_r * rate / HUNDRED)
         amount_net += net_r
         amount_rivalsa += rivalsa_r
+        amount_cassa += cassa_r
         taxable_amount += taxable_r
         amount_vat += vat_r
         flagged_net += flagged_r
@@ -96,17 +101,16 @@ def compute_totals(document: Mapping[str, Any], vat_rate: Callable[[Any], Decima
     amount_gross = taxable_amount + amount_vat
     withholding = dec(document.get("withholding_tax"))
     withholding_taxable = dec(document.get("withholding_tax_taxable"), "100")
-    amount_withholding_tax = round2(flagged_net * withholding / HUNDRED * withholding_taxable / HUNDRED)
+    # The ritenuta is withheld on the fees plus the rivalsa INPS; the cassa is outside its base.
+    withholding_base = round2((flagged_net + amount_rivalsa) * withholding_taxable / HUNDRED)
+    amount_withholding_tax = round2((flagged_net + amount_rivalsa) * withholding / HUNDRED
+                                    * withholding_taxable / HUNDRED)
     amount_due = amount_gross - amount_withholding_tax
     if document.get("use_split_payment"):
         amount_due -= amount_vat
-    declared = document.get("stamp_duty")
-    # The document's own stamp_duty wins (FiC: "0 if not present"); the 77.47 rule fills it only
-    # when the document says nothing.
-    if declared is not None:
-        stamp_duty = dec(declared)
-    else:
-        stamp_duty = STAMP_DUTY if not_taxable > STAMP_DUTY_THRESHOLD else Decimal("0")
+    # FiC's spec: stamp_duty is the amount of the bollo, "0 if not present". The sandbox never
+    # adds one a document did not ask for.
+    stamp_duty = dec(document.get("stamp_duty"))
     if STAMP_DUTY_IN_AMOUNT_DUE:
         amount_due += stamp_duty
     payments_sum = sum((round2(dec(p.get("amount"))) for p in payments), Decimal(0))
@@ -114,12 +118,12 @@ def compute_totals(document: Mapping[str, Any], vat_rate: Callable[[Any], Decima
         "amount_net": amount_net,
         "amount_rivalsa": amount_rivalsa,
         "amount_net_with_rivalsa": taxable_amount,
-        "amount_cassa": Decimal(0),
+        "amount_cassa": amount_cassa,
         "taxable_amount": taxable_amount,
         "not_taxable_amount": not_taxable,
         "amount_vat": amount_vat,
         "amount_gross": amount_gross,
-        "taxable_amount_withholding_tax": round2(flagged_net * withholding_taxable / HUNDRED),
+        "taxable_amount_withholding_tax": withholding_base,
         "amount_withholding_tax": amount_withholding_tax,
         "taxable_amount_other_withholding_tax": Decimal(0),
         "amount_other_withholding_tax": Decimal(0),

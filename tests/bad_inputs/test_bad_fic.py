@@ -34,7 +34,8 @@ def guarded():
 
 @pytest.fixture
 def revoked(fic, guarded):
-    update_settings(fic.store, {"fic_api_url": guarded.url})
+    # Moving the API URL forgets the token unless the same change gives it again (issue 13).
+    update_settings(fic.store, {"fic_api_url": guarded.url, "fic_access_token": fic.store.get_secret("fic_access_token")})
     fic.reset_client()
     return fic
 

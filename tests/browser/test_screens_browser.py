@@ -189,8 +189,8 @@ def test_settings_with_the_vat_mapping(page, demo):
     options = vat_4.locator("option").all_inner_texts()
     assert options[0] == "Seleziona imposta" and "4%" in options, options
     vat_4.select_option(label="4%")
-    # 0% for EU customers: an intra-community supply, FiC's N3.2 type.
-    page.locator('select[name="vat_mapping.0:EU"]').select_option(
+    # 0% for goods to EU businesses: an intra-community supply, FiC's N3.2 type.
+    page.locator('select[name="vat_mapping.0:EU-business:goods"]').select_option(
         label="0% — N3.2 Non imponibile - cessioni intracomunitarie (natura N3.2)")
     page.locator("#f-numeration").fill("/WEB")
     page.locator("#f-rivalsa_inps").check()
@@ -201,7 +201,7 @@ def test_settings_with_the_vat_mapping(page, demo):
     assert page.locator("#f-rivalsa_inps").is_checked()
     settings = demo.context.settings
     assert settings.numeration == "/WEB" and settings.rivalsa_inps
-    assert settings.vat_mapping["4"] == 4 and settings.vat_mapping["0:EU"] == 28
+    assert settings.vat_mapping["4"] == 4 and settings.vat_mapping["0:EU-business:goods"] == 28
     page.locator("#f-numeration").fill("A B")
     page.get_by_role("button", name="Salva impostazioni").click()
     sync_api.expect(page.locator("#error-numeration")).to_be_visible()

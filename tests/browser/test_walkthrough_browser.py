@@ -140,6 +140,14 @@ def test_walkthrough_in_italian(page, demo):
     assert texts[0]["text"] == (f"Bottega Demo: le abbiamo inviato per email la fattura n. {invoice.full_number} "
                                 f"dell'ordine {order['number']}.")
 
+    # The customer's page ({order_url}) links to the invoice's PDF through the plugin's signed link.
+    customer_url = demo.shop.shop_order_url(demo.shop.shop_get_order(str(order["id"])))
+    page.goto(customer_url)
+    assert f"Il tuo ordine n. {order['number']}" in page.locator("h1").inner_text()
+    page.get_by_role("listitem").filter(has_text="Fattura").get_by_role("link", name="Scarica il PDF").click()
+    assert page.url.startswith(demo.sandbox_url + "/__sandbox__/print/"), page.url
+    assert f"Fattura n. {invoice.full_number}" in page.locator("h1").inner_text()
+
     # Schedule a send for another order, see it after a reload, cancel it.
     other = new_order(demo, "Verdi Carla")
     other_url = f"{demo.url}/orders/{other['id']}"

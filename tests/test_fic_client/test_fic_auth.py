@@ -209,3 +209,40 @@ def test_client_for_context_explains_what_is_missing(context, monkeypatch):
     limits = client.transport.limits
     assert (limits.hourly, limits.hour_seconds, limits.short_term) == (40, 60.0, 300)
     assert client.transport.timeouts.read == 2.5
+
+
+def test_two_processes_with_an_expiring_token_refresh_it_once_and_both_keep_working(connected, shop, locked_sandbox):
+    """Issue 13: the web app and the worker used to spend the same refresh token at once; FiC
+    takes each once, so one of them was locked out until someone reconnected."""
+    import threading
+
+    from fic_plugin.manager import get_plugin_manager
+    from fic_plugin.plugin import CORE_NAME
+
+    connect(connected, args(client_id=CLIENT_ID, client_secret=CLIENT_SECRET), show=browser([]),
+            callback_timeout=10)
+    connected.store.set_meta(StoreTokens.EXPIRES_KEY, repr(time.time() + 60))  # inside the refresh margin
+    other = get_plugin_manager([shop], load_entrypoints=False).get_plugin(CORE_NAME).context  # another process
+    records: list = []
+    clients = [client_for_context(ctx, on_request=records.append) for ctx in (connected, other)]
+    requests.post(locked_sandbox.url + "/__sandbox__/faults", json={"latency_ms": 300}, timeout=10)
+    start = threading.Barrier(2)
+    failures: list = []
+
+    def call(client) -> None:
+        start.wait()
+        try:
+            client.payment_accounts()
+        except Exception as error:  # noqa: BLE001 - collected and asserted below
+            failures.append(error)
+
+    threads = [threading.Thread(target=call, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    requests.delete(locked_sandbox.url + "/__sandbox__/faults", timeout=10)
+    assert failures == []
+    assert [r.path for r in records].count("/oauth/token") == 1
+    app = OAuthApp(base_url=connected.connection()[0], client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    assert app.refresh(connected.store.get_secret("fic_refresh_token")).access_token  # the stored one is live

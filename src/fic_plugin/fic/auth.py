@@ -8,6 +8,7 @@ another process already refreshed, we adopt its token instead of spending the ol
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -184,8 +185,15 @@ class OAuthSession:
         return self._tokens.access_token
 
     def refresh(self, stale_token: str) -> bool:
-        """Get a token other than ``stale_token``; False when there is no way to (no refresh token)."""
-        with self._lock:
+        """Get a token other than ``stale_token``; False when there is no way to (no refresh token).
+
+        Serialised across processes by the token store's lock (the shop database's write lock):
+        the web app and a worker never both spend the same refresh token, since FiC takes each
+        refresh token once. Under the lock the stored pair is read again, refreshed only if still
+        stale, and the new pair is stored before the lock is let go.
+        """
+        locked = getattr(self.store, "locked", None)
+        with self._lock, (locked() if locked is not None else contextlib.nullcontext()):
             if self._tokens.access_token != stale_token:
                 return True  # another thread refreshed meanwhile
             stored = self.store.load() if self.store is not None else None

@@ -37,12 +37,13 @@ class FicClient:
                  limits: RateLimits | None = None, timeouts: Timeouts | None = None,
                  backoff: Backoff | None = None, on_request: Callable[[RequestRecord], None] | None = None,
                  session: requests.Session | None = None, lookup_ttl: float = LOOKUP_TTL,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 pacer: Any = None):
         if isinstance(auth, str):
             auth = ManualToken(auth)
         self.company_id = company_id
         self.transport = Transport(base_url, auth, limits=limits, timeouts=timeouts, backoff=backoff,
-                                   on_request=on_request, session=session, sleep=sleep)
+                                   on_request=on_request, session=session, sleep=sleep, pacer=pacer)
         if isinstance(auth, OAuthSession) and auth.app.on_request is None:
             auth.app.on_request = self.transport.record  # token refreshes count as requests too
         self._lookup_ttl = lookup_ttl

@@ -101,7 +101,8 @@ class Transport:
     def __init__(self, base_url: str, auth: Auth, *, limits: RateLimits | None = None,
                  timeouts: Timeouts | None = None, backoff: Backoff | None = None,
                  on_request: Callable[[RequestRecord], None] | None = None,
-                 session: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep):
+                 session: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
+                 pacer: Any = None):
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.limits = limits or RateLimits()
@@ -109,7 +110,8 @@ class Transport:
         self.backoff = backoff or Backoff()
         self.on_request = on_request
         self.session = session or session_for(self.base_url)
-        self.pacer = Pacer(self.limits, sleep=sleep)
+        # A pacer shared with the shop's other processes (``SharedPacer``), else this process's own.
+        self.pacer = pacer or Pacer(self.limits, sleep=sleep)
         self._sleep = sleep
         self.quota = Quota()
         self.request_count = 0

@@ -21,9 +21,11 @@ from .audit import AuditRepository
 from .documents import DocumentRepository
 from .jobs import Job, JobRepository
 from .keyvalue import MetaRepository, SecretRepository, SettingsRepository
+from .pacing import PacingRepository
 from .rows import now_iso
 from .sends import SendRepository
 from .sqlite import SqliteBackend
+from .workers import WorkerRepository
 
 __all__ = ["Job", "Store", "now_iso"]
 
@@ -62,6 +64,8 @@ class Store:
         self.settings_rows = SettingsRepository(self)
         self.secrets = SecretRepository(self)
         self.meta = MetaRepository(self)
+        self.workers = WorkerRepository(self)
+        self.pacing = PacingRepository(self)
 
     # --- connection, transactions, schema ----------------------------------------------------------------
 
@@ -154,8 +158,8 @@ class Store:
     def documents(self, order_id: str | None = None) -> list[Document]:
         return self.document_rows.list(order_id)
 
-    def document_for(self, order_id: str, document_type: str) -> Document | None:
-        return self.document_rows.for_order(order_id, document_type)
+    def document_for(self, order_id: str, document_type: str, refund_id: str = "") -> Document | None:
+        return self.document_rows.for_order(order_id, document_type, refund_id)
 
     def insert_document(self, document: Document) -> Document:
         return self.document_rows.insert(document)
@@ -165,6 +169,9 @@ class Store:
 
     def lease_document(self, document_id: int, owner: str | None, until: str | None) -> None:
         self.document_rows.lease(document_id, owner, until)
+
+    def release_document_lease(self, document_id: int, owner: str) -> None:
+        self.document_rows.release(document_id, owner)
 
     def document_lease(self, document_id: int) -> tuple[str | None, str | None]:
         return self.document_rows.lease_of(document_id)

@@ -52,9 +52,11 @@ class DocumentRepository:
                                         [str(order_id)])
         return [document_from_row(as_dict(cursor, row)) for row in cursor.fetchall()]
 
-    def for_order(self, order_id: str, document_type: str) -> Document | None:
-        cursor = self.store.execute("SELECT * FROM fic_documents WHERE order_id = ? AND type = ?",
-                                    [str(order_id), document_type])
+    def for_order(self, order_id: str, document_type: str, refund_id: str = "") -> Document | None:
+        """The order's document of this type (a refund's credit note with ``refund_id``)."""
+        cursor = self.store.execute(
+            "SELECT * FROM fic_documents WHERE order_id = ? AND type = ? AND refund_id = ?",
+            [str(order_id), document_type, refund_id])
         row = as_dict(cursor, cursor.fetchone())
         return document_from_row(row) if row else None
 
@@ -81,6 +83,11 @@ class DocumentRepository:
     def lease(self, document_id: int, owner: str | None, until: str | None) -> None:
         self.store.execute("UPDATE fic_documents SET lease_owner = ?, lease_until = ? WHERE id = ?",
                            [owner, until, document_id])
+
+    def release(self, document_id: int, owner: str) -> None:
+        """Free the row's lease if ``owner`` still holds it (another worker may have taken it over)."""
+        self.store.execute("UPDATE fic_documents SET lease_owner = NULL, lease_until = NULL"
+                           " WHERE id = ? AND lease_owner = ?", [document_id, owner])
 
     def lease_of(self, document_id: int) -> tuple[str | None, str | None]:
         row = self.store.execute("SELECT lease_owner, lease_until FROM fic_documents WHERE id = ?",

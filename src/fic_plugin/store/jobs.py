@@ -96,14 +96,20 @@ class JobRepository:
                 " updated_at = ? WHERE id = ?", [owner, lease_until, now_iso(), job_id])
             return self.get(job_id)
 
-    def finish(self, job_id: int, state: str, error: str | None, run_after: str | None = None) -> None:
-        """Release the lease and record the outcome (``run_after`` for a retry)."""
+    def finish(self, job_id: int, state: str, error: str | None, run_after: str | None = None, *,
+               owner: str) -> None:
+        """Release the lease and record the outcome (``run_after`` for a retry), if ``owner`` still
+        holds the job: one taken over by another worker is that worker's now."""
         now = now_iso()
         finished_at = now if state in ("done", "failed") else None
         self.store.execute(
             "UPDATE fic_jobs SET state = ?, last_error = ?, run_after = COALESCE(?, run_after), lease_owner = NULL,"
-            " lease_until = NULL, updated_at = ?, finished_at = ? WHERE id = ?",
-            [state, error, run_after, now, finished_at, job_id])
+            " lease_until = NULL, updated_at = ?, finished_at = ? WHERE id = ? AND lease_owner = ?",
+            [state, error, run_after, now, finished_at, job_id, owner])
+
+    def running_owners(self) -> list[str]:
+        return [r[0] for r in self.store.execute(
+            "SELECT DISTINCT lease_owner FROM fic_jobs WHERE state = 'running' AND lease_owner IS NOT NULL").fetchall()]
 
     def has_open(self, order_id: str | None, kind: str, *, other_than: int | None = None) -> bool:
         """Is a job of ``kind`` for the order still pending or running (besides ``other_than``)?"""

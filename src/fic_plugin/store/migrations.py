@@ -212,3 +212,50 @@ def m002_utc_timestamps(store: Store) -> None:
                 moment = datetime.fromisoformat(value)
                 if moment.tzinfo is None:
                     store.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", [clock.iso(moment), row_id])
+
+
+@migration
+def m003_document_totals(store: Store) -> None:
+    # FiC settles the totals: its amount_gross is kept beside what the shop charged, so a
+    # difference can be shown instead of becoming a phantom amount due.
+    store.execute("ALTER TABLE fic_documents ADD COLUMN amount_gross TEXT")
+    store.execute("ALTER TABLE fic_documents ADD COLUMN charged TEXT")
+
+
+@migration
+def m004_credit_notes(store: Store) -> None:
+    # A credit note per refund: the slot of an intent becomes (order, type, refund); documents
+    # that are not for a refund keep refund_id '' and so one per order and type, as before.
+    store.execute("ALTER TABLE fic_documents ADD COLUMN refund_id TEXT NOT NULL DEFAULT ''")
+    store.execute("ALTER TABLE fic_documents ADD COLUMN corrects BIGINT")
+    store.execute("DROP INDEX fic_documents_order_type")
+    store.execute("CREATE UNIQUE INDEX fic_documents_order_type ON fic_documents(order_id, type, refund_id)")
+
+
+@migration
+def m005_worker_heartbeats(store: Store) -> None:
+    # Each process holding leases beats here (epoch seconds); its leases are free once it stops
+    # (see ``leases``). Owners are random per process: PIDs and hostnames repeat in containers.
+    _ddl(store, "CREATE TABLE fic_workers (id TEXT PRIMARY KEY, beat_at DOUBLE PRECISION NOT NULL)")
+    _ddl(store, "CREATE INDEX fic_jobs_lease ON fic_jobs(lease_owner) WHERE lease_owner IS NOT NULL")
+    _ddl(store, "CREATE INDEX fic_documents_lease ON fic_documents(lease_owner) WHERE lease_owner IS NOT NULL")
+
+
+@migration
+def m006_request_pacing(store: Store) -> None:
+    # FiC's quota is per company, shared by the web app, the CLI and every worker: the send log
+    # lives here (see ``fic.shared_pacer``). `at` in epoch seconds, `total` the running count.
+    _ddl(store, "CREATE TABLE fic_pacing (company TEXT NOT NULL, total BIGINT NOT NULL,"
+                " at DOUBLE PRECISION NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (company, total))")
+    _ddl(store, "CREATE INDEX fic_pacing_at ON fic_pacing(company, at)")
+
+
+@migration
+def m007_encrypt_secrets(store: Store) -> None:
+    # Tokens and passwords were stored verbatim: encrypt them with the database's key. Where no
+    # key can be had yet (PostgreSQL without FIC_SECRET_KEY), rows are encrypted when next read.
+    if store.secrets.items():
+        try:
+            store.secrets.encrypt_plaintext()
+        except SettingsError:
+            pass

@@ -16,6 +16,17 @@ from typing import Any
 import sqlite_utils
 
 
+def _create_private(path: str) -> None:
+    """A database file the plugin creates is readable by its owner only (it holds the shop's
+    documents and encrypted secrets); SQLite gives its -wal and -shm files the same mode."""
+    if path == ":memory:" or path.startswith("file:") or os.path.exists(path):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:
+        pass  # made meanwhile, or a folder that is missing or not ours: SQLite says which
+
+
 class SqliteBackend:
     dialect = "sqlite"
     IntegrityError = sqlite3.IntegrityError
@@ -37,6 +48,7 @@ class SqliteBackend:
             self._inherited.append(db)
             db = None
         if db is None:
+            _create_private(self.path)
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 30000")
             db = sqlite_utils.Database(conn)

@@ -13,17 +13,16 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from .. import wording
-from ..documents import Documents
 from ..errors import Conflict, FicError, InvalidInput, NotFound
 from ..formatting import day, money
 from ..i18n import _, current_language, ngettext, pgettext
 from ..labels import N_, document_type_label
 from ..model import CONVERSIONS, PANEL_DOCUMENT_TYPES, Document
-from ..outbox import retry_jobs
-from .panel import attempt, render_panel
+from .budget import StillRunning, run_within_budget
+from .panel import UNEXPECTED, render_panel
 
 if TYPE_CHECKING:
-    from .base import FicWebApp
+    from .app import FicWebApp
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +55,38 @@ def create(web: FicWebApp, request: Request, order_id: str) -> Response:
     def action() -> str:
         if document_type not in PANEL_DOCUMENT_TYPES:
             raise InvalidInput(_("Choose the type of document to create."), field="type")
+        from ..documents import Documents
+
         document = Documents(web.context).create(order_id, document_type)
         return wording.agree(document.type, pgettext("masculine", "{doc} created."),
                              pgettext("feminine", "{doc} created.")).format(doc=wording.document_name(document))
+
+    def later() -> None:
+        # The key Documents.create queues under when FiC does not answer: one job either way.
+        generation = int(web.context.store.get_meta(f"generation:{order_id}:{document_type}") or 0)
+        _queue(web, "create", f"create:{order_id}:{document_type}:{generation}", order_id, {"type": document_type})
+
+    return web.act(request, order_id, action, web.order_url(request, order_id),
+                   later if document_type in PANEL_DOCUMENT_TYPES else None)
+
+
+def _queue(web: FicWebApp, kind: str, key: str, order_id: str, args: dict) -> None:
+    """The job that finishes an action FiC did not finish within the request's budget."""
+    from ..outbox import enqueue
+
+    enqueue(web.context, kind, key, order_id=str(order_id), args=args)
+
+
+def totals_preview(web: FicWebApp, request: Request, order_id: str) -> Response:
+    """"Anteprima totali": FiC's own totals for the chosen type, asked on demand (one request)."""
+    document_type = request.form.get("type", "")
+
+    def action() -> str:
+        if document_type not in PANEL_DOCUMENT_TYPES:
+            raise InvalidInput(_("Choose the type of document to create."), field="type")
+        from ..documents import Documents, describe_preview
+
+        return describe_preview(Documents(web.context).preview_totals(order_id, document_type), document_type)
 
     return web.act(request, order_id, action, web.order_url(request, order_id))
 
@@ -68,9 +96,19 @@ def view(web: FicWebApp, request: Request, document_id: int) -> Response:
     document = web.context.store.document(document_id)
     if document is None:
         return web.message_page(request, _("This document does not exist (it may have been deleted)."), 404)
-    url = attempt(web.context, document.order_id, lambda: Documents(web.context).view_url(document_id),
-                  doing=f"opening document {document_id}")
-    if url is None:
+    try:
+        from ..documents import Documents
+
+        url = run_within_budget(lambda: Documents(web.context).view_url(document_id), web.action_budget)
+    except StillRunning:
+        web.flash(document.order_id, _("Fatture in Cloud is slow to answer: try again in a moment."), "error")
+        return redirect(web.back(request, web.order_url(request, document.order_id)), code=303)
+    except FicError as error:
+        web.flash(document.order_id, error.message, "error")
+        return redirect(web.back(request, web.order_url(request, document.order_id)), code=303)
+    except Exception:
+        log.exception("fic-plugin: cannot open document %s", document_id)
+        web.flash(document.order_id, _(UNEXPECTED), "error")
         return redirect(web.back(request, web.order_url(request, document.order_id)), code=303)
     return redirect(url, code=302)
 
@@ -83,6 +121,8 @@ def convert(web: FicWebApp, request: Request, document_id: int) -> Response:
         if to_type not in CONVERSIONS.get(document.type, ()):
             raise InvalidInput(_("A {from_type} cannot be converted into this type.").format(
                 from_type=document_type_label(document.type)), field="to_type")
+        from ..documents import Documents
+
         earlier = web.context.store.document_for(document.order_id, to_type)
         if earlier is not None and earlier.converted_from == document.id:
             # A second click, or a page left open: say what already happened, change nothing.
@@ -93,7 +133,12 @@ def convert(web: FicWebApp, request: Request, document_id: int) -> Response:
             pgettext("feminine", "{doc} converted into {target}."),
         ).format(doc=wording.document_name(document), target=wording.document_name(converted))
 
-    return web.act(request, document.order_id, action, web.order_url(request, document.order_id))
+    def later() -> None:
+        _queue(web, "convert", f"convert:{document_id}:{to_type}:in-request", document.order_id,
+               {"document_id": document_id, "to": to_type})
+
+    return web.act(request, document.order_id, action, web.order_url(request, document.order_id),
+                   later if to_type in CONVERSIONS.get(document.type, ()) else None)
 
 
 def delete(web: FicWebApp, request: Request, document_id: int) -> Response:
@@ -115,11 +160,16 @@ def delete(web: FicWebApp, request: Request, document_id: int) -> Response:
                         and web.context.store.document_for(document.order_id, "credit_note") is None)
 
     def action() -> str:
+        from ..documents import Documents
+
         Documents(web.context).delete(document_id)
         return wording.agree(document.type, pgettext("masculine", "{doc} deleted."),
                              pgettext("feminine", "{doc} deleted.")).format(doc=wording.document_name(document))
 
-    return web.act(request, document.order_id, action, web.order_url(request, document.order_id))
+    def later() -> None:
+        _queue(web, "delete", f"delete:{document_id}", document.order_id, {"document_id": document_id})
+
+    return web.act(request, document.order_id, action, web.order_url(request, document.order_id), later)
 
 
 def delete_warnings(document: Document) -> list[str]:
@@ -157,6 +207,8 @@ def retry_document(web: FicWebApp, request: Request, document_id: int) -> Respon
         rows = web.context.store.jobs.list(document_id=document_id, states=("failed",))
         if not rows:
             raise NotFound(_("There is nothing to retry for this document."))
+        from ..outbox import retry_jobs
+
         count = sum(retry_jobs(web.context, job_id=job.id) for job in rows)
         return ngettext("{count} job queued again.", "{count} jobs queued again.", count).format(count=count)
 
@@ -170,6 +222,8 @@ def retry_job(web: FicWebApp, request: Request, job_id: int) -> Response:
     def action() -> str:
         if state is None:
             raise NotFound(_("Job {id} does not exist.").format(id=job_id))
+        from ..outbox import retry_jobs
+
         count = retry_jobs(web.context, job_id=job_id)
         return ngettext("{count} job queued again.", "{count} jobs queued again.", count).format(count=count)
 
@@ -180,6 +234,7 @@ def retry_job(web: FicWebApp, request: Request, job_id: int) -> Response:
 HANDLERS = {
     "order_page": order_page,
     "create": create,
+    "totals_preview": totals_preview,
     "view": view,
     "convert": convert,
     "delete": delete,

@@ -19,26 +19,17 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from .. import wording
-from ..documents import Documents
 from ..errors import FicError
 from ..formatting import day, money
 from ..i18n import _, language, ngettext, pgettext
-from ..labels import (
-    EI_STATUS_LABELS,
-    PAYMENT_STATUS_LABELS,
-    UNEXPECTED,
-    activity_label,
-    document_type_label,
-)
+from ..labels import EI_STATUS_LABELS, PAYMENT_STATUS_LABELS, activity_label, document_type_label
 from ..model import DOCUMENT_TYPES, Document
-from ..outbox import jobs, retry_jobs
 from ..payload import PAYMENT_TYPES
-from ..sending import Sending
-from .panel import flash, pop_flash, screen_language, sent_state
+from .panel import UNEXPECTED, pop_flash, screen_language, sent_state
 
 if TYPE_CHECKING:
     from ..context import Context
-    from .base import FicWebApp
+    from .app import FicWebApp
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +78,8 @@ def overview(web: FicWebApp, request: Request) -> Response:
     rows = [document_row(context, d, numbers) for d in context.store.documents()
             if matches(d, filters)]
     rows.sort(key=lambda row: row["id"], reverse=True)
+    from ..outbox import jobs
+
     failed = [{"id": job.id, "kind": activity_label(job.kind), "order": order_number(context, job.order_id, numbers),
                "order_id": job.order_id, "error": job.last_error or ""}
               for job in jobs(context, states=("failed",))]
@@ -165,6 +158,8 @@ def bulk(web: FicWebApp, request: Request) -> Response:
     numbers: dict[str, str] = {}
     try:
         if action == "create_invoices":
+            from ..documents import Documents
+
             for order_id in request.form.getlist("order_ids"):
                 try:
                     Documents(web.context).create(order_id, "invoice")
@@ -173,6 +168,8 @@ def bulk(web: FicWebApp, request: Request) -> Response:
                     problems.append(error.message)
             message = ngettext("{count} invoice created.", "{count} invoices created.", done)
         elif action == "send":
+            from ..sending import Sending
+
             for document_id in request.form.getlist("document_ids", type=int):
                 document = web.context.store.document(document_id)
                 if document is None or document.sent_at:
@@ -185,6 +182,8 @@ def bulk(web: FicWebApp, request: Request) -> Response:
                         order=order_number(web.context, document.order_id, numbers), error=error.message))
             message = ngettext("{count} document sent.", "{count} documents sent.", done)
         elif action == "retry":
+            from ..outbox import retry_jobs
+
             for job_id in request.form.getlist("job_ids", type=int):
                 try:
                     done += retry_jobs(web.context, job_id=job_id)
@@ -197,7 +196,7 @@ def bulk(web: FicWebApp, request: Request) -> Response:
         log.exception("fic-plugin: bulk action %s failed", action)
         message, problems = "", [_(UNEXPECTED)]
     text = " ".join(p for p in [message.format(count=done) if message else "", *problems] if p)
-    flash(web.context, FLASH_KEY, text, "warn" if problems else "ok")
+    web.flash(FLASH_KEY, text, "warn" if problems else "ok")
     return redirect(web.back(request, f"{request.script_root}/documents"), code=303)
 
 

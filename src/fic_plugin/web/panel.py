@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from .. import wording
-from ..delivery import failed_phrase, sent_phrase, unknown_phrase
+from ..documents import total_difference
 from ..errors import FicError
 from ..formatting import clock, day, money
 from ..i18n import _, current_language, language, pgettext
@@ -30,7 +29,6 @@ from ..labels import (
 )
 from ..model import CONVERSIONS, PANEL_DOCUMENT_TYPES, Document, Order
 from ..payload import PAYMENT_TYPES
-from ..sending import Sending
 from ..store import clock as store_clock
 from . import csrf
 from .templating import render
@@ -39,22 +37,24 @@ if TYPE_CHECKING:
     from ..context import Context
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
-#: Where the plugin's WSGI app is mounted unless the host says otherwise (``setup(mount=...)``).
+#: Where the host mounts the plugin's WSGI app; the fragment's forms post there.
 MOUNT = "/fic"
 FLASH_TTL = timedelta(minutes=5)
 
 
-def render_panel(context: Context, order: Order, *, mount: str = MOUNT, lang: str | None = None) -> str:
+def render_panel(context: Context, order: Order, *, mount: str = MOUNT, lang: str | None = None,
+                 csrf_token: str | None = None, csrf_field: str = csrf.FIELD, flash: bool = True) -> str:
     """The panel's HTML for ``order``; never raises, never shows a traceback.
 
     ``lang`` is the language of the page around it when known; the hook gives none, so the
-    panel then follows the setting (Italian by default).
+    panel then follows the setting (Italian by default). A host with its own CSRF protection and
+    messages (Django) passes its token and field name, and ``flash=False``.
     """
     try:
         with language(lang or screen_language(context)):
-            return render("panel.html", panel=panel_view(context, order, mount=mount))
+            view = panel_view(context, order, mount=mount, csrf_token=csrf_token, flash=flash)
+            return render("panel.html", panel={**view, "csrf_field": csrf_field})
     except Exception as error:
         with language(lang or screen_language(context, safe=True)):
             message = error.message if isinstance(error, FicError) else _(UNEXPECTED)
@@ -93,21 +93,6 @@ def flash(context: Context, order_id: str, text: str, kind: str = "ok") -> None:
     context.store.set_meta(f"web_flash:{order_id}", value)
 
 
-def attempt(context: Context, flash_key: str | None, action: Callable[[], T], *, doing: str) -> T | None:
-    """Run ``action`` for a screen; ``None`` when it failed, after saying so in the flash of
-    ``flash_key``: a FicError in its own words, anything else logged and told as unexpected."""
-    try:
-        return action()
-    except FicError as error:
-        message = error.message
-    except Exception:
-        log.exception("fic-plugin: %s failed", doing)
-        message = _(UNEXPECTED)
-    if flash_key is not None:
-        flash(context, flash_key, message, "error")
-    return None
-
-
 def pop_flash(context: Context, order_id: str) -> dict[str, str] | None:
     key = f"web_flash:{order_id}"
     raw = context.store.get_meta(key)
@@ -123,18 +108,22 @@ def pop_flash(context: Context, order_id: str) -> dict[str, str] | None:
 # --- the view model -------------------------------------------------------------------------------------
 
 
-def panel_view(context: Context, order: Order, *, mount: str = MOUNT) -> dict[str, Any]:
+def panel_view(context: Context, order: Order, *, mount: str = MOUNT, csrf_token: str | None = None,
+               flash: bool = True) -> dict[str, Any]:
     documents = context.store.documents(order.id)
     existing = {d.type for d in documents}
+    jobs = jobs_view(context, order.id)
     return {
         "order": order,
         "mount": mount,
         "lang": current_language.get(),
-        "csrf": csrf.issue(context.store, order_id=order.id),
-        "flash": pop_flash(context, order.id),
+        "csrf": csrf_token or csrf.issue(context.store, order_id=order.id),
+        "csrf_field": csrf.FIELD,
+        "flash": pop_flash(context, order.id) if flash else None,
         "documents": [dict(document_view(d, documents), channels=channel_states(context, d)) for d in documents],
         "create_types": [(t, document_type_label(t)) for t in PANEL_DOCUMENT_TYPES if t not in existing],
-        "jobs": jobs_view(context, order.id),
+        "jobs": jobs,
+        "in_progress": any(job["state"] in ("pending", "running") for job in jobs),
         "audit": [audit_view(row) for row in context.store.audit_log(order.id, limit=30)],
         # "Send when paid" plans the automatic document; once it exists, "Invia…" is the way.
         "can_schedule": order.paid_at is None and auto_document_type(context, order) not in existing,
@@ -145,6 +134,8 @@ def panel_view(context: Context, order: Order, *, mount: str = MOUNT) -> dict[st
 def plan_view(context: Context, order: Order) -> dict[str, Any] | None:
     """The order's "send when paid" plan, so the owner sees it after a reload and can change or
     cancel it."""
+    from ..sending import Sending
+
     sending = Sending(context)
     plan = sending.plan(order)
     if plan is None:
@@ -174,6 +165,8 @@ def document_view(document: Document, siblings: list[Document]) -> dict[str, Any
         "number": document.full_number,
         "date": day(document.date),
         "total": money(document.amount_due, document.currency),
+        # FiC settles the totals; when its total is not what the shop charged, say so in words.
+        "total_note": total_difference(document) if document.total_differs else "",
         "payment": payment_state(document) if document.type in PAYMENT_TYPES else "—",
         "paid": document.status == "paid" or document.type not in PAYMENT_TYPES,
         "sent": sent_state(document),
@@ -210,6 +203,8 @@ def sent_state(document: Document) -> str:
 def channel_states(context: Context, document: Document) -> list[dict[str, str]]:
     """The last attempt of each channel and recipient (email, SMS to each number): a send that
     reached the customer by email but not by SMS shows both, not one "Non inviato"."""
+    from ..delivery import failed_phrase, sent_phrase, unknown_phrase
+
     latest: dict[str, dict] = {}
     for row in reversed(context.store.sends.for_document(document.id)):
         family = "sms:" + row["recipients"] if row["channel"] == "sms" else "email"

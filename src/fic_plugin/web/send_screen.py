@@ -19,15 +19,16 @@ from werkzeug.wrappers import Request, Response
 from .. import messages
 from ..errors import FicError, InvalidInput
 from ..i18n import _
-from ..labels import N_, UNEXPECTED, document_type_label
+from ..labels import N_, document_type_label
 from ..model import Document, Order
-from ..sending import SendFailed, Sending
+from ..sending import SendFailed
 from .actions import UPDATED
-from .panel import flash, sent_state
+from .budget import IN_PROGRESS, StillRunning, run_within_budget
+from .panel import UNEXPECTED
 from .templating import render
 
 if TYPE_CHECKING:
-    from .base import FicWebApp
+    from .app import FicWebApp
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ def schedule(web: FicWebApp, request: Request, order_id: str) -> Response:
 
 def cancel_schedule(web: FicWebApp, request: Request, order_id: str) -> Response:
     """"Annulla" beside the scheduled sending on the panel."""
+    from ..sending import Sending
+
     def action() -> str:
         return Sending(web.context).cancel_plan(web.context.order(order_id))
 
@@ -64,7 +67,11 @@ def send_form(web: FicWebApp, request: Request, order: Order, document: Document
         errors["emails"] = _("Add at least one recipient.")
     if not errors:
         try:
-            result = deliver(web, order, document, typed, wants_schedule)
+            result = run_within_budget(lambda: deliver(web, order, document, typed, wants_schedule),
+                                       web.action_budget)
+        except StillRunning:
+            # The send goes on in the background (each send is keyed: never twice).
+            result = _(IN_PROGRESS)
         except InvalidInput as error:
             errors[error.field or "_form"] = error.message
         except SendFailed as error:
@@ -72,7 +79,7 @@ def send_form(web: FicWebApp, request: Request, order: Order, document: Document
                 errors["_form"] = error.message
             else:
                 # Part of it reached the customer: that is done, and the panel says what did not.
-                flash(web.context, order.id, error.message, "warn")
+                web.flash(order.id, error.message, "warn")
                 return redirect(back, code=303)
         except FicError as error:
             errors["_form"] = error.message
@@ -81,13 +88,15 @@ def send_form(web: FicWebApp, request: Request, order: Order, document: Document
             errors["_form"] = _(UNEXPECTED)
     if errors:
         return draw(web, request, order, document, typed, errors, back, status=400)
-    flash(web.context, order.id, result)
+    web.flash(order.id, result)
     return redirect(back, code=303)
 
 
 def deliver(web: FicWebApp, order: Order, document: Document | None, typed: dict[str, Any],
             wants_schedule: bool) -> str:
     """Send or schedule; returns the summary for the flash message."""
+    from ..sending import Sending
+
     options = {
         "emails": typed["emails"],
         "phones": typed["phones"] if typed["sms"] else (),
@@ -120,6 +129,8 @@ def typed_values(request: Request) -> dict[str, Any]:
 
 def defaults(web: FicWebApp, order: Order, document: Document | None) -> dict[str, Any]:
     """What the form starts with: the saved "when paid" plan, else the customer and the settings."""
+    from ..sending import Sending
+
     sending = Sending(web.context)
     if document is not None:
         config = sending.config_for(document)
@@ -175,6 +186,8 @@ def already_sent(web: FicWebApp, document: Document | None) -> str:
     """Shown above "Invia di nuovo": the customer has it already, a second send is a choice."""
     if document is None or not document.sent_at:
         return ""
+    from .panel import sent_state
+
     return sent_state(document)
 
 
@@ -205,7 +218,7 @@ def planned_document(web: FicWebApp, order: Order) -> Document:
 
 
 def preview_response(web: FicWebApp, request: Request, order: Order, document: Document | None) -> Response:
-    values = {key: request.values.get(key) for key in ("subject", "body", "sms_text")}
+    values = {key: request.form.get(key) for key in ("subject", "body", "sms_text")}
     if document is None:
         document = planned_document(web, order)
     response = Response(preview_html(web, order, document, values), mimetype="text/html")

@@ -17,28 +17,28 @@ import attrs
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
-from .. import connection, messages
+from .. import messages
 from ..errors import FicError
 from ..i18n import _, ngettext
 from ..labels import (
     AREA_ROW_LABELS,
     N_,
+    OSS_ROW_LABEL,
     PAYMENT_METHOD_LABELS,
     SECRET_LABELS,
     SECRET_PLACES,
     SETTING_GROUPS,
-    UNEXPECTED,
-    document_type_label,
     setting_help,
     setting_label,
 )
-from ..model import VAT_AREAS
+from ..model import VAT_SCOPES
 from ..settings import Settings, rate_key, update_settings, vat_mapping_key
-from .panel import attempt, flash, pop_flash
+from .oauth import redirect_uri as oauth_redirect_uri
+from .panel import UNEXPECTED, pop_flash
 
 if TYPE_CHECKING:
     from ..context import Context
-    from .base import FicWebApp
+    from .app import FicWebApp
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,24 @@ CHOICES = {
     "sms_provider": ("", "twilio", "skebby", "test"),
     "smtp_security": ("starttls", "ssl", "none"),
     "language": ("it", "en"),
+}
+#: Help in the owner's words where the setting's own help speaks to the command line (``22=0,10=3``,
+#: JSON, ids, environment variables): the screen has dropdowns for those.
+SCREEN_HELP = {
+    "vat_mapping": N_("For each VAT rate of your orders, choose the matching tax of Fatture in Cloud: without it, "
+                      "documents with that rate cannot be issued. At 0% you can choose a different one for "
+                      "customers in the EU (intra-community supply) and outside it (export)."),
+    "payment_mapping": N_("For each payment method of your shop, choose the method and the account of Fatture in "
+                          "Cloud where payments are recorded (the account with your IBAN for bank transfers)."),
+    "fic_company_id": N_("The company of your Fatture in Cloud account in which documents are issued."),
+    "fic_api_url": N_("Leave it as it is: only a test installation points it elsewhere."),
+    "fic_redirect_uri": N_("Only for the connection from the command line (fic connect); the button above uses "
+                           "the address shown next to it."),
+    "sms_senders": N_("The names (at most 11 letters or digits) or phone numbers your SMS come from, separated by "
+                      "commas."),
+    "language": N_("The language of the plugin's pages."),
+    "smtp_security": N_("How the connection to your mail server is protected: starttls (usually port 587), ssl "
+                        "(port 465) or none."),
 }
 PROVIDER_LABELS = {"test": N_("Test (writes the SMS in the log, sends nothing)")}
 CONNECTION_KEYS = {"fic_api_url", "fic_company_id", "fic_access_token"}
@@ -82,7 +100,7 @@ def settings_page(web: FicWebApp, request: Request) -> Response:
     if CONNECTION_KEYS & (set(typed) | set(secrets)):
         web.context.reset_client()
     warnings = save_warnings(web.context, before)
-    flash(web.context, FLASH_KEY, " ".join([_("Settings saved."), *warnings]), "warn" if warnings else "ok")
+    web.flash(FLASH_KEY, " ".join([_("Settings saved."), *warnings]), "warn" if warnings else "ok")
     return redirect(f"{request.script_root}/settings", code=303)
 
 
@@ -124,16 +142,20 @@ def save_warnings(context: Context, before: Settings) -> list[str]:
 
 def verify(web: FicWebApp, request: Request) -> Response:
     """"Verifica connessione": ask FiC who we are and name the company the plugin works for."""
-    def check() -> None:
+    try:
+        companies = web.context.client.user_companies()
         company_id = web.context.connection()[2]
-        names = {c.get("id"): c.get("name") for c in connection.companies(web.context)}
+        names = {c.get("id"): c.get("name") for c in flatten_companies(companies)}
         if company_id in names:
-            flash(web.context, FLASH_KEY, _("Connected to Fatture in Cloud: company {name}.").format(
+            web.flash(FLASH_KEY, _("Connected to Fatture in Cloud: company {name}.").format(
                 name=names[company_id]))
         else:
-            flash(web.context, FLASH_KEY, _("The token works, but choose the company to use."), "error")
-
-    attempt(web.context, FLASH_KEY, check, doing="checking the FiC connection")
+            web.flash(FLASH_KEY, _("The token works, but choose the company to use."), "error")
+    except FicError as error:
+        web.flash(FLASH_KEY, error.message, "error")
+    except Exception:
+        log.exception("fic-plugin: checking the FiC connection failed")
+        web.flash(FLASH_KEY, _(UNEXPECTED), "error")
     return redirect(f"{request.script_root}/settings", code=303)
 
 
@@ -141,15 +163,20 @@ def verify(web: FicWebApp, request: Request) -> Response:
 
 
 def form_values(request: Request) -> dict[str, Any]:
-    """The typed values, one per setting on the form; mappings come back as dicts."""
+    """The typed values, one per setting the form carries; mappings come back as dicts.
+
+    A setting the form does not carry is left as it is: a form with only ``fic_api_url`` must not
+    empty the VAT and payment mappings."""
     form = request.form
     values: dict[str, Any] = {}
     for field in Settings.fields():
         key = field.name
         if key == "vat_mapping":
-            values[key] = vat_mapping_from_form(form)
+            if any(name.startswith("vat_mapping.") or name in ("vat_new_rate", "vat_new_id") for name in form):
+                values[key] = vat_mapping_from_form(form)
         elif key == "payment_mapping":
-            values[key] = payment_mapping_from_form(form)
+            if any(name.startswith("payment_mapping.") for name in form):
+                values[key] = payment_mapping_from_form(form)
         elif key in form:
             items = form.getlist(key)
             # A checkbox posts a hidden "0" then, when ticked, "1": the last one wins.
@@ -198,7 +225,7 @@ def render_settings(web: FicWebApp, request: Request, *, values: dict[str, Any] 
     context = web.context
     settings = context.settings
     shown = {**settings.to_mapping(), **(values or {})}
-    lookups, lookup_error = connection.lookups(context)
+    lookups, lookup_error = fic_lookups(context)
     groups = []
     for group, title in SETTING_GROUPS.items():
         secrets = [{"key": key, "label": _(label), "is_set": bool(context.store.get_secret(key)),
@@ -214,7 +241,7 @@ def render_settings(web: FicWebApp, request: Request, *, values: dict[str, Any] 
         vat_rows=vat_rows(context, shown.get("vat_mapping") or {}, lookups["vat_types"]),
         payment_rows=payment_rows(context, shown.get("payment_mapping") or {}),
         oauth_url=f"{request.script_root}/oauth/start" if settings.fic_client_id else None,
-        callback_url=f"{request.host_url.rstrip('/')}{request.script_root}/oauth/callback",
+        callback_url=oauth_redirect_uri(web, request),
         company_id=shown.get("fic_company_id"),
         vat_new={"rate": request.form.get("vat_new_rate", ""), "id": request.form.get("vat_new_id", "")}
         if request.method == "POST" else {"rate": "", "id": ""},
@@ -239,7 +266,8 @@ def field_view(field: attrs.Attribute, shown: dict[str, Any], errors: dict[str, 
     if isinstance(value, list):
         value = ", ".join(value)
     return {
-        "key": key, "label": setting_label(key), "help": setting_help(key), "widget": widget,
+        "key": key, "label": setting_label(key), "help": _(SCREEN_HELP[key]) if key in SCREEN_HELP else setting_help(key),
+        "widget": widget,
         "value": "" if value is None else value, "error": errors.get(key),
         "checked": str(value).lower() in ("true", "1", "on", "yes"),
         "choices": [(c, choice_label(key, c)) for c in CHOICES.get(key, ())],
@@ -247,6 +275,8 @@ def field_view(field: attrs.Attribute, shown: dict[str, Any], errors: dict[str, 
 
 
 def choice_label(key: str, value: str) -> str:
+    from ..labels import document_type_label
+
     if key == "auto_document_type":
         return document_type_label(value)
     if key == "language":
@@ -254,6 +284,37 @@ def choice_label(key: str, value: str) -> str:
     if key == "sms_provider" and value in PROVIDER_LABELS:
         return _(PROVIDER_LABELS[value])
     return value or "—"
+
+
+def fic_lookups(context: Context) -> tuple[dict[str, list[dict]], str | None]:
+    """FiC's VAT types, payment methods and accounts, companies; empty with a reason when offline."""
+    lookups: dict[str, list[dict]] = {"vat_types": [], "payment_methods": [], "payment_accounts": [],
+                                      "companies": []}
+    if not context.connection()[1]:
+        return lookups, _("Not connected to Fatture in Cloud yet: paste a manual token and save.")
+    try:
+        lookups["companies"] = flatten_companies(context.client.user_companies())
+        if context.connection()[2]:
+            lookups["vat_types"] = [v for v in context.client.vat_types() if not v.get("is_disabled")]
+            lookups["payment_methods"] = list(context.client.payment_methods())
+            lookups["payment_accounts"] = list(context.client.payment_accounts())
+    except FicError as error:
+        return lookups, error.message
+    except Exception:
+        log.exception("fic-plugin: cannot load FiC's lists for the settings screen")
+        return lookups, _(UNEXPECTED)
+    return lookups, None
+
+
+def flatten_companies(companies: Any) -> list[dict]:
+    """``user_companies`` lists companies and, for accountants, their controlled companies."""
+    if isinstance(companies, dict):
+        companies = companies.get("companies", [])
+    result = []
+    for company in companies or []:
+        result.append(company)
+        result.extend(company.get("controlled_companies") or [])
+    return result
 
 
 def vat_rows(context: Context, mapping: dict[str, Any], vat_types: list[dict]) -> list[dict[str, Any]]:
@@ -270,19 +331,29 @@ def vat_rows(context: Context, mapping: dict[str, Any], vat_types: list[dict]) -
         selected = mapping.get(key, "")
         selected = "" if selected in (None, "") else str(selected)
         rows.append({"key": key, "rate": rate, "area": area,
-                     "label": _(AREA_ROW_LABELS[area]).format(rate=rate) if area else f"{rate}%",
+                     "label": _row_label(rate, area),
                      "selected": selected, "unmapped": selected == "" and not area,
                      "unknown": bool(selected and vat_types and selected not in known)})
     return rows
 
 
-#: The areas that get their own row for 0% (the others can be added as ``0:IT`` and the like).
-ZERO_RATE_AREAS = ("EU", "extra-EU")
+#: The scopes that get their own row for 0%: the natura depends on customer and supply (the
+#: others, 0:IT and the older 0:EU / 0:extra-EU, show when set).
+ZERO_RATE_AREAS = ("EU-business:goods", "EU-business:services", "extra-EU:goods", "extra-EU:services")
 
 
-def _row_order(key: str) -> tuple[Decimal, int]:
+def _row_label(rate: str, area: str) -> str:
+    if not area:
+        return f"{rate}%"
+    if area in AREA_ROW_LABELS:
+        return _(AREA_ROW_LABELS[area]).format(rate=rate)
+    return _(OSS_ROW_LABEL).format(rate=rate, country=area)
+
+
+def _row_order(key: str) -> tuple[Decimal, int, str]:
     rate, _sep, area = key.partition(":")
-    return -Decimal(rate), VAT_AREAS.index(area) + 1 if area else 0
+    position = VAT_SCOPES.index(area) + 1 if area in VAT_SCOPES else len(VAT_SCOPES) + 1
+    return -Decimal(rate), position if area else 0, area
 
 
 def _mapping_key(value: Any) -> str | None:

@@ -1,0 +1,318 @@
+"""``make bench-scale``: many shops on the Celery engine, against the many-company sandbox.
+
+N shops (SQLite files of the reference shop), each its own FiC company, M paid orders each; the
+sandbox (``fic sandbox --many-companies``, its own process) answers after 150 ms with FiC's quotas
+compressed 60x (an hour lasts a minute); ``fic sync --engine celery --all-shops --once`` dispatches,
+1, 2 and 4 ``fic worker`` processes run the jobs. Reported: invoices/s and the ratio to 1 process,
+each company's requests per window against its quota (and every 429/403), the spread of the shops'
+completion times, a noisy tenant, a ``kill -9`` of a worker mid-run (``invoices``, ``duplicates``,
+``pending jobs`` like ``make chaos``) and the workers' peak memory. The section is written into
+``bench/RESULTS.md`` between its markers.
+
+    .venv/bin/python bench/bench_scale.py [--shops 40] [--orders 5] [--noisy 60] [--workers 1,2,4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from campaign import (  # noqa: E402 - bench/ is a folder of scripts, not a package
+    REPO,
+    TOKEN,
+    create_shop,
+    end_state,
+    fic_command,
+    free_port,
+    read_db,
+    rss_peak_kib,
+)
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+BEGIN, END = "<!-- bench-scale:begin -->", "<!-- bench-scale:end -->"
+LATENCY_MS = 150
+TIME_SCALE = 60
+REDIS_URL = os.environ.get("FIC_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+FIRST_COMPANY = 1001
+
+
+class Sandbox:
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(workdir / "sandbox.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen([*fic_command(), "sandbox", "--many-companies", "--port", str(self.port),
+                                         "--token", TOKEN], stdout=self.log, stderr=subprocess.STDOUT)
+        for _ in range(300):
+            try:
+                requests.get(self.url + "/__sandbox__/", timeout=1).raise_for_status()
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+
+    def side(self, method: str, path: str, **kwargs: Any) -> Any:
+        answer = requests.request(method, f"{self.url}/__sandbox__/{path}", timeout=120, **kwargs)
+        answer.raise_for_status()
+        return answer.json()
+
+    def fresh(self) -> None:
+        self.side("POST", "reset")
+        self.side("POST", "limits", json={"latency_ms": LATENCY_MS, "time_scale": TIME_SCALE})
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(20)
+        self.log.close()
+
+
+def env_for(workdir: Path) -> dict[str, str]:
+    return {**os.environ, "FIC_REDIS_URL": REDIS_URL, "FIC_SHOPS": str(workdir / "shops.toml"), "FIC_LANGUAGE": "en",
+            # The pacer keeps to the same compressed windows as the sandbox.
+            "FIC_RATE_HOUR_SECONDS": str(3600 / TIME_SCALE), "FIC_RATE_SHORT_SECONDS": str(300 / TIME_SCALE),
+            "FIC_TIMEOUT_READ": "30"}
+
+
+def make_templates(workdir: Path, sandbox: Sandbox, shops: int, orders: int, noisy: int) -> Path:
+    """One shop file per company, made once and copied for each run."""
+    template = workdir / "template"
+    template.mkdir()
+    for n in range(shops):
+        count = noisy if (noisy and n == 0) else orders
+        create_shop(template / f"s{n:04d}.db", count, sandbox_url=sandbox.url,
+                    settings={"fic_company_id": FIRST_COMPANY + n})
+    return template
+
+
+def prepare_run(workdir: Path, template: Path, shops: int, *, noisy: bool) -> tuple[Path, dict[str, tuple[int, int]]]:
+    run = workdir / f"run-{time.monotonic_ns()}"
+    run.mkdir()
+    lines, layout = [], {}
+    first = 0 if noisy else 1  # shop 0 is the noisy one
+    for n in range(first, shops if noisy else shops + 1):
+        source = template / f"s{n:04d}.db"
+        if not source.exists():
+            continue
+        for suffix in ("", "-wal", "-shm"):  # the settings may still sit in the WAL
+            if Path(f"{source}{suffix}").exists():
+                shutil.copy(f"{source}{suffix}", run / f"{source.name}{suffix}")
+        lines.append(f'[[shop]]\nid = "s{n:04d}"\ndb = "{run / source.name}"\ncompany_id = {FIRST_COMPANY + n}\n')
+        layout[f"s{n:04d}"] = (FIRST_COMPANY + n, read_db(run / source.name, "SELECT COUNT(*) FROM demo_orders")[0][0])
+    (run / "shops.toml").write_text("\n".join(lines))
+    return run, layout
+
+
+def completion_times(run: Path, layout: dict, started_wall: float) -> dict[str, float]:
+    times = {}
+    for sid in layout:
+        row = read_db(run / f"{sid}.db", "SELECT MAX(finished_at) FROM fic_jobs")[0][0]
+        if row:
+            finished = datetime.fromisoformat(row)
+            if finished.tzinfo is None:  # the store keeps UTC
+                finished = finished.replace(tzinfo=UTC)
+            times[sid] = finished.timestamp() - started_wall
+    return times
+
+
+def one_run(workdir: Path, template: Path, sandbox: Sandbox, shops: int, workers: int, *, noisy: bool = False,
+            kill_after: int | None = None, concurrency: int = 8) -> dict[str, Any]:
+    run, layout = prepare_run(workdir, template, shops, noisy=noisy)
+    sandbox.fresh()
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    env = env_for(run)
+    log = open(run / "workers.log", "wb")  # noqa: SIM115 - closed below
+    pool = [subprocess.Popen([*fic_command(), "worker", "--concurrency", str(concurrency)], env=env, stdout=log,
+                             stderr=subprocess.STDOUT) for _ in range(workers)]
+    time.sleep(3)  # the workers connect to Redis before the clock starts
+    started, started_wall = time.monotonic(), time.time()
+    dispatcher = subprocess.Popen([*fic_command(), "sync", "--engine", "celery", "--all-shops", "--once"], env=env,
+                                  stdout=log, stderr=subprocess.STDOUT)
+    peaks = [0] * len(pool)
+    killed = False
+    while dispatcher.poll() is None:
+        time.sleep(0.2)
+        peaks = [max(p, rss_peak_kib(w.pid)) for p, w in zip(peaks, pool, strict=True)]
+        if kill_after is not None and not killed:
+            done = sum(read_db(run / f"{sid}.db", "SELECT COUNT(*) FROM fic_jobs WHERE state='done'")[0][0]
+                       for sid in layout)
+            if done >= kill_after:
+                os.kill(pool[0].pid, signal.SIGKILL)
+                pool[0].wait()
+                killed = True
+    seconds = time.monotonic() - started
+    for worker in pool:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+    for worker in pool:
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    log.close()
+    invoices = duplicates = pending = emails = 0
+    problems = []
+    for sid, (cid, orders) in layout.items():
+        docs = sandbox.side("GET", "documents", params={"company_id": cid})["data"]
+        mails = sandbox.side("GET", "emails", params={"company_id": cid})["data"]
+        counts = end_state(run / f"{sid}.db", docs, mails, orders)
+        invoices += counts.invoices
+        duplicates += counts.duplicates
+        pending += counts.pending_jobs
+        emails += counts.emails
+        problems += [f"{sid}: {p}" for p in counts.problems]
+    companies = sandbox.side("GET", "companies")["data"]
+    ours = [c for c in companies if c["company_id"] >= FIRST_COMPANY]
+    finish = completion_times(run, layout, started_wall)
+    if os.environ.get("FIC_BENCH_KEEP"):
+        print(f"kept {run}", flush=True)
+    else:
+        shutil.rmtree(run, ignore_errors=True)
+    return {"workers": workers, "seconds": seconds, "orders": sum(o for _c, o in layout.values()),
+            "invoices": invoices, "emails": emails, "duplicates": duplicates, "pending": pending,
+            "problems": problems, "rss_kib": peaks, "killed": killed,
+            "refused": sum(c["rate_limited_429"] + c["forbidden_403"] for c in ours),
+            "max_hour": max((max(c["hour_windows"]) for c in ours), default=0),
+            "max_short": max((c["peak_short_term"] for c in ours), default=0),
+            "hourly_limit": ours[0]["hourly_limit"] if ours else 0,
+            "short_limit": ours[0]["short_term_limit"] if ours else 0, "finish": finish}
+
+
+def spread(finish: dict[str, float], skip: str | None = None) -> tuple[float, float]:
+    values = [t for sid, t in finish.items() if sid != skip]
+    return (statistics.median(values), max(values)) if values else (0.0, 0.0)
+
+
+def report(args: argparse.Namespace, runs: list[dict], noisy_run: dict | None, kill_run: dict | None,
+           minutes: float) -> str:
+    base = (runs[0]["invoices"] / runs[0]["seconds"] if runs else 0) or 1e-9
+    lines = [BEGIN, "## Many shops on Celery (`make bench-scale`)", "",
+             f"Run {datetime.now():%Y-%m-%d %H:%M} in {minutes:.1f} minutes on {platform.machine()}, "
+             f"{os.cpu_count()} cores, Python {platform.python_version()}, shared with other work. "
+             f"**Scale: {args.shops} shops x {args.orders} paid orders** (SQLite files, one FiC company each), "
+             f"sandbox latency {LATENCY_MS} ms, quotas compressed {TIME_SCALE}x (1,000 an \"hour\" of "
+             f"{3600 // TIME_SCALE} s, 300 per {300 // TIME_SCALE} s), `fic worker --concurrency "
+             f"{args.concurrency}` processes. The issue asks for 1,000 shops x 20 orders (20,000 invoices): "
+             "that is hours on this 2-core machine shared with seven other sessions, so the run keeps the "
+             "shape (many companies, latency, compressed quotas, 1/2/4 processes, noisy tenant, kill -9) "
+             "at a size that runs in minutes. PostgreSQL shops are not in this run (see below).", "",
+             "| worker processes | invoices | seconds | invoices/s | ratio to 1 | 429/403 | peak RSS per worker MiB |",
+             "|---|---|---|---|---|---|---|"]
+    for run in runs:
+        rate = run["invoices"] / run["seconds"]
+        lines.append(f"| {run['workers']} | {run['invoices']} | {run['seconds']:.1f} | {rate:.2f} | "
+                     f"{rate / base:.2f}x | {run['refused']} | "
+                     f"{', '.join(f'{k / 1024:.0f}' for k in run['rss_kib'])} |")
+    lines += ["", "Per company, every run: most requests in one hourly window and in one short-term window, "
+              "against the quota:", ""]
+    for run in runs:
+        lines.append(f"- {run['workers']} process(es): max {run['max_hour']}/{run['hourly_limit']} per hour, "
+                     f"{run['max_short']}/{run['short_limit']} per 5 min; {run['refused']} refused (429/403); "
+                     f"duplicates {run['duplicates']}, pending jobs {run['pending']}"
+                     + (f"; problems: {run['problems'][:3]}" if run["problems"] else ""))
+    lines += ["", "Spread of completion times (seconds from the start to each shop's last job):", ""]
+    for run in runs:
+        median, last = spread(run["finish"])
+        lines.append(f"- {run['workers']} process(es): median {median:.1f} s, last {last:.1f} s, "
+                     f"last/median {last / median if median else 0:.2f} (goal <= 2)")
+    if noisy_run is not None:
+        plain = runs[min(1, len(runs) - 1)]
+        median_plain, _ = spread(plain["finish"])
+        median_noisy, last_noisy = spread(noisy_run["finish"], skip="s0000")
+        lines += ["", f"Noisy tenant ({noisy_run['workers']} processes): shop s0000 with {args.noisy} orders "
+                  f"replaces one small shop. Small shops' median completion {median_noisy:.1f} s against "
+                  f"{median_plain:.1f} s without it ({median_noisy / median_plain if median_plain else 0:.2f}x; "
+                  f"goal within 1.20x); the noisy shop finished at {noisy_run['finish'].get('s0000', 0):.1f} s; "
+                  f"duplicates {noisy_run['duplicates']}, pending jobs {noisy_run['pending']}, "
+                  f"429/403 {noisy_run['refused']}."]
+    if kill_run is not None:
+        lines += ["", f"kill -9 of one of {kill_run['workers']} worker processes mid-run "
+                  f"(killed: {kill_run['killed']}):", "", "```",
+                  f"invoices: {kill_run['invoices']}", f"orders: {kill_run['orders']}",
+                  f"emails: {kill_run['emails']}", f"duplicates: {kill_run['duplicates']}",
+                  f"pending jobs: {kill_run['pending']}", f"seconds: {kill_run['seconds']:.0f}", "```"]
+    lines += ["", "Reading the figures: the machine is 2 cores shared with other sessions (load average above 10 "
+              "during the run), so the ratios measure CPU left over as much as the engine; the 150 ms waits "
+              "overlap (8 threads per process), the Python work does not. At this size no company comes near its "
+              "quota (each has 5 orders); the quota per company in Redis and the parking of a company at its "
+              "limit are shown by `tests/test_engine_celery.py`, not here. After the kill -9 the jobs the killed "
+              "worker held are sent again once their in-flight mark expires (30 s), hence the longer run.",
+              "", "Not measured here: the same on the PostgreSQL store (one schema per shop). The reference "
+              "shop keeps its orders in SQLite only, so a PostgreSQL shop needs the host's own shop plugin "
+              "to answer for orders; the engine itself routes PostgreSQL shops to the shared `fic` queue and "
+              "is exercised on SQLite here.", END]
+    return "\n".join(lines)
+
+
+def write_results(section: str) -> None:
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    RESULTS.write_text(text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shops", type=int, default=60)
+    parser.add_argument("--orders", type=int, default=5)
+    parser.add_argument("--noisy", type=int, default=60, help="orders of the noisy tenant (0: skip)")
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--no-kill", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")
+    args = parser.parse_args()
+    begun = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="fic-bench-scale-"))
+    sandbox = Sandbox(workdir)
+    try:
+        # Shop files point at the sandbox's URL, so they are made once it listens.
+        template = make_templates(workdir, sandbox, args.shops + 1, args.orders, args.noisy)
+        runs = []
+        for count in [int(w) for w in args.workers.split(",")]:
+            runs.append(one_run(workdir, template, sandbox, args.shops, count, concurrency=args.concurrency))
+            print(f"{count} worker(s): {runs[-1]['invoices']} invoices in {runs[-1]['seconds']:.1f} s", flush=True)
+        noisy_run = None
+        if args.noisy:
+            noisy_run = one_run(workdir, template, sandbox, args.shops, runs[min(1, len(runs) - 1)]["workers"],
+                                noisy=True, concurrency=args.concurrency)
+            print(f"noisy tenant: {noisy_run['invoices']} invoices in {noisy_run['seconds']:.1f} s", flush=True)
+        kill_run = None
+        if not args.no_kill:
+            total = args.shops * args.orders
+            kill_run = one_run(workdir, template, sandbox, args.shops, 2, kill_after=total // 3,
+                               concurrency=args.concurrency)
+            print(f"kill -9: {kill_run['invoices']} invoices, {kill_run['duplicates']} duplicates, "
+                  f"{kill_run['pending']} pending", flush=True)
+    finally:
+        sandbox.stop()
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        if not os.environ.get("FIC_BENCH_KEEP"):
+            shutil.rmtree(workdir, ignore_errors=True)
+    section = report(args, runs, noisy_run, kill_run, (time.monotonic() - begun) / 60)
+    print(section)
+    if not args.no_write:
+        write_results(section)
+    bad = [r for r in [*runs, noisy_run, kill_run] if r and (r["duplicates"] or r["pending"] or r["problems"])]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    os.chdir(REPO)
+    sys.exit(main())

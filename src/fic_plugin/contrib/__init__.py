@@ -1,0 +1,1 @@
+"""Integrations with web frameworks: ``fic_plugin.contrib.django`` and ``fic_plugin.contrib.oscar``."""

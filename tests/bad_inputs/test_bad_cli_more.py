@@ -1,0 +1,93 @@
+"""Issue 13: what the ``fic`` command is given wrongly is one line on stderr, an exit code other
+than 0, and nothing created — no database, no folder, no key file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from fic_plugin.store import Store
+
+
+def fic(*args: str, db, user: list[str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "FIC_LANGUAGE": "en"}
+    return subprocess.run([*(user or []), sys.executable, "-m", "fic_plugin.cli", "--db", str(db), *args],
+                          capture_output=True, text=True, timeout=60, env=env)
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode != 0, result.stdout
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    return result.stderr
+
+
+@pytest.fixture
+def shop_db(tmp_path) -> Path:
+    db = tmp_path / "shop.db"
+    Store(db).migrate()
+    return db
+
+
+def test_a_document_id_no_database_can_hold(shop_db):
+    assert "999999999999999999999999" in one_line_error(fic("doc", "delete", "999999999999999999999999", db=shop_db))
+    assert "99999999999999999999" in one_line_error(fic("retry", "99999999999999999999", db=shop_db))
+
+
+def test_interval_nan_or_zero(shop_db):
+    for value in ("nan", "inf", "0", "-3"):
+        assert "--interval" in one_line_error(fic("sync", "--interval", value, db=shop_db))
+
+
+def test_status_of_an_order_nobody_knows_is_an_error(shop_db):
+    assert "99999" in one_line_error(fic("status", "99999", db=shop_db))
+
+
+@pytest.mark.parametrize("port", ["-1", "0", "65536", "99999"])
+def test_an_smtp_port_outside_1_65535_is_refused(shop_db, port):
+    assert "smtp_port" in one_line_error(fic("settings", "set", "smtp_port", port, db=shop_db))
+
+
+def test_a_db_that_is_a_folder_or_not_sqlite_creates_nothing(tmp_path):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    assert "folder" in one_line_error(fic("status", db=folder))
+    assert list(folder.iterdir()) == []
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n")
+    assert "SQLite" in one_line_error(fic("status", db=text))
+    assert text.read_text() == "not a database\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "notes.txt"]
+
+
+def test_a_db_in_a_missing_folder_is_not_created(tmp_path):
+    missing = tmp_path / "typo" / "shop.db"
+    assert "typo" in one_line_error(fic("status", db=missing))
+    assert not (tmp_path / "typo").exists()
+
+
+def test_a_read_only_database_is_one_line(shop_db):
+    # Root writes through any file mode: run the command as an unprivileged user when we are root.
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("setpriv is not available to drop root")
+        user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        folder = Path(tempfile.mkdtemp(prefix="fic-ro-"))
+        os.chmod(folder, 0o755)
+        db = folder / "shop.db"
+        shutil.copy(shop_db, db)
+        os.chmod(db, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    else:
+        user, db = None, shop_db
+        os.chmod(db, 0o444)
+    try:
+        assert "read-only" in one_line_error(fic("status", db=db, user=user))
+    finally:
+        if user:
+            shutil.rmtree(db.parent)

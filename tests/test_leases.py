@@ -1,0 +1,99 @@
+"""Issue 13: leases belong to a process by a random id with a heartbeat, never by hostname and PID.
+
+The reproduction: two ``fic sync`` workers, each PID 1 of its own PID namespace on the same host
+(as two containers with the usual entrypoint are), against a sandbox that answers slowly, with 30
+paid orders. Owners named ``host:pid:thread`` took each other's leases and made duplicates.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+from campaign import SandboxProcess, create_shop, end_state, fic_command, jobs_by_state, worker_env  # noqa: E402
+
+from fic_plugin import leases  # noqa: E402
+from fic_plugin.store import Store  # noqa: E402
+
+ORDERS = 30
+# PID 1 ignores SIGTERM unless it handles it, and unshare ignores it too: unshare is killed, and
+# the worker with it (--kill-child).
+NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+
+
+def namespaces_available() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    return subprocess.run([*NAMESPACE, "true"], capture_output=True).returncode == 0
+
+
+def finished(db: Path) -> bool:
+    states = jobs_by_state(db)
+    return states.get("done", 0) >= ORDERS and not states.get("pending") and not states.get("running")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not namespaces_available(), reason="unshare --pid is not available here")
+def test_two_workers_as_pid_1_of_their_own_namespaces_make_one_invoice_and_one_email_per_order(tmp_path):
+    db = tmp_path / "shop.db"
+    with SandboxProcess(tmp_path) as sandbox:
+        create_shop(db, ORDERS, sandbox_url=sandbox.url)
+        sandbox.limits_off()
+        sandbox.call("POST", "/__sandbox__/faults", json={"latency_ms": 400})
+        env = worker_env(sandbox.url, read_timeout=10)
+        command = [*NAMESPACE, *fic_command(), "--db", str(db), "sync", "--no-progress", "--interval", "0.2"]
+        workers = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                   for _ in range(2)]
+        try:
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline and not finished(db):
+                assert all(w.poll() is None for w in workers), workers[0].stderr.read()
+                time.sleep(0.5)
+        finally:
+            for worker in workers:
+                worker.kill()
+                worker.wait(60)
+        counts = end_state(db, sandbox.documents(), sandbox.emails(), ORDERS)
+    assert counts.problems == []
+    assert (counts.invoices, counts.emails, counts.duplicates) == (ORDERS, ORDERS, 0)
+
+
+def test_a_lease_is_free_once_its_owner_stops_beating_and_not_before(tmp_path, monkeypatch):
+    store = Store(tmp_path / "shop.db")
+    store.migrate()
+    other = "0123456789abcdef:140000000000"
+    store.workers.beat("0123456789abcdef", time.time())
+    assert not leases.is_free(store, other, leases.until(300))
+    store.workers.beat("0123456789abcdef", time.time() - leases.STALE_SECONDS - 1)
+    assert leases.is_free(store, other, leases.until(300))
+
+
+def test_a_lease_of_this_process_is_free_once_its_thread_ended(tmp_path):
+    store = Store(tmp_path / "shop.db")
+    store.migrate()
+    owners: list[str] = []
+    thread = threading.Thread(target=lambda: owners.append(leases.me()))
+    thread.start()
+    thread.join()
+    assert leases.is_free(store, owners[0], leases.until(300))
+    assert leases.is_free(store, leases.owner_id(store), leases.until(300))  # this thread's own
+
+
+def test_each_process_has_its_own_random_id_even_after_fork(tmp_path):
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, leases.process_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    assert child and child != leases.process_id()
