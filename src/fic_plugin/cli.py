@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cli_shop import DEFAULT_DB, named_database
 from .errors import FicError, NotAvailable
 from .i18n import _, ngettext
 
 #: The reference shop's file, where ``fic demo`` and the other commands look without ``--db``.
-DEFAULT_DB = "demo-data/shop.db"
 DOCUMENT_TYPE_CHOICES = ("invoice", "quote", "proforma", "delivery_note", "credit_note", "receipt")
 
 EPILOG = """\
@@ -46,9 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"fic-plugin {__version__}")
-    parser.add_argument("--db", default=os.environ.get("FIC_SHOP_DB", DEFAULT_DB),
-                        help=f"the shop database: a SQLite file (PATH or sqlite:///PATH) or "
-                             f"postgresql://USER@HOST/DB?schema=NAME (env FIC_SHOP_DB; default {DEFAULT_DB})")
+    parser.add_argument("--db", default=os.environ.get("FIC_SHOP_DB") or None,
+                        help="the shop database: a SQLite file (PATH or sqlite:///PATH) or "
+                             "postgresql://USER@HOST/DB?schema=NAME (env FIC_SHOP_DB); required unless an "
+                             f"installed shop plugin names it (fic demo: default {DEFAULT_DB})")
     parser.add_argument("--json", action="store_true", help="print answers as JSON")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -187,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(printf %s \"$PASSWORD\" | fic settings set smtp_password -), never on the command line.")
     set_.add_argument("pairs", nargs="+", metavar="KEY VALUE")
     set_.set_defaults(handler=cmd_settings_set)
+    suggest = settings_sub.add_parser(
+        "suggest-mappings", help="match the shop's VAT rates and payment methods with FiC's; --apply saves")
+    suggest.add_argument("--apply", action="store_true", help="save the suggestion for what is not mapped yet")
+    suggest.set_defaults(handler=cmd_settings_suggest)
     return parser
 
 
@@ -200,7 +205,8 @@ def open_context(args: argparse.Namespace):
     from .cli_checks import check_database_path
     from .cli_shop import cli_context
 
-    check_database_path(args.db)
+    if args.db:
+        check_database_path(args.db)
     return cli_context(args.db)
 
 
@@ -243,14 +249,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from fic_demo.server import run_demo
 
-    return run_demo(db_path=Path(args.db), host=args.host, port=args.port, fic_url=args.fic_url,
+    return run_demo(db_path=Path(args.db or DEFAULT_DB), host=args.host, port=args.port, fic_url=args.fic_url,
                     sandbox_port=args.sandbox_port, worker_interval=args.worker_interval)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from .store import Store
 
-    store = Store(args.db)
+    store = Store(named_database(args.db))
     applied = store.migrate()
     emit(args, {"database": store.describe(), "applied": applied},
          _("{db}: applied {names}.").format(db=store.describe(), names=", ".join(applied)) if applied
@@ -397,7 +403,7 @@ def _sync_with_celery(args: argparse.Namespace) -> int:
     from .engine_celery import SINGLE_SHOP, sync_with_engine
     from .shops import Shop, load_registry
 
-    shops = load_registry(args.shops) if args.all_shops else [Shop(id=SINGLE_SHOP, db=str(args.db))]
+    shops = load_registry(args.shops) if args.all_shops else [Shop(id=SINGLE_SHOP, db=named_database(args.db))]
     result = sync_with_engine(shops, once=args.once, interval=args.interval,
                               out=lambda line: print(line, file=sys.stderr, flush=True))
     if result is None:  # Redis does not answer: said on stderr, the embedded engine goes on
@@ -454,6 +460,17 @@ def cmd_settings_show(args: argparse.Namespace) -> int:
     rows = describe(context.settings, context.store)
     emit(args, {r["key"]: r["value"] for r in rows},
          lambda: "\n".join(f"{r['key']} = {json.dumps(r['value'], ensure_ascii=False)}" for r in rows))
+    return 0
+
+
+def cmd_settings_suggest(args: argparse.Namespace) -> int:
+    """Print FiC's matches for the shop's rates and methods; save only with --apply."""
+    from .connection import apply_suggested_mappings, describe_suggestion, suggested_mappings
+
+    context = open_context(args)
+    suggestion = suggested_mappings(context)
+    applied = apply_suggested_mappings(context, suggestion) if args.apply else None
+    emit(args, {**suggestion, "applied": applied or []}, describe_suggestion(suggestion, applied))
     return 0
 
 

@@ -11,7 +11,7 @@ import math
 import os
 from pathlib import Path
 
-from .cli import DEFAULT_DB
+from .cli_shop import DEFAULT_DB
 from .errors import InvalidInput, NotAvailable, NotFound
 from .i18n import _
 

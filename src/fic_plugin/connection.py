@@ -265,3 +265,29 @@ def suggested_mappings(context: Context, *, sample: int = 200) -> dict[str, Any]
     client = context.client
     return suggest_mappings(client.vat_types(), client.payment_methods(), client.payment_accounts(), rates,
                             methods)
+
+
+def apply_suggested_mappings(context: Context, suggestion: dict[str, Any]) -> list[str]:
+    """Save the suggestion for the rates and methods not mapped yet; what is mapped stays."""
+    settings = context.settings
+    changes = {key: merged for key in ("vat_mapping", "payment_mapping")
+               if (merged := {**suggestion[key], **getattr(settings, key)}) != getattr(settings, key)}
+    if changes:
+        update_settings(context.store, changes)
+    return sorted(changes)
+
+
+def describe_suggestion(suggestion: dict[str, Any], applied: list[str] | None) -> str:
+    """The suggestion as ``fic settings set`` arguments, and what happened to it."""
+    lines = [f"vat_mapping.{rate} {vat_id}" for rate, vat_id in suggestion["vat_mapping"].items()]
+    lines += [f"payment_mapping.{method} {ids['payment_method_id']}:{ids['payment_account_id'] or ''}"
+              for method, ids in suggestion["payment_mapping"].items()]
+    if suggestion["unmatched"]:
+        lines.append(_("No match in Fatture in Cloud for: {what}").format(what=", ".join(suggestion["unmatched"])))
+    if applied is None:
+        lines.append(_("Nothing saved: run again with --apply to save what is not mapped yet."))
+    elif applied:
+        lines.append(_("Saved: {keys}").format(keys=", ".join(applied)))
+    else:
+        lines.append(_("Nothing to save: every suggested mapping is set already."))
+    return "\n".join(lines)
