@@ -11,8 +11,9 @@ import pytest
 
 from fic_plugin.documents import Documents
 from fic_plugin.errors import InvalidInput
-from fic_plugin.jobs import jobs, run_round
+from fic_plugin.jobs import run_round
 from fic_plugin.model import Refund, RefundLine
+from fic_plugin.outbox import jobs
 from fic_plugin.refunds import credited_order
 from fic_plugin.settings import Settings
 from shoptest import fic_documents, make_order, order_total, sandbox_call

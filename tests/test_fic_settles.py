@@ -12,7 +12,7 @@ import pytest
 
 from fic_plugin import hookimpl
 from fic_plugin.documents import Documents
-from fic_plugin.jobs import status_report
+from fic_plugin.reporting import status_report
 from fic_plugin.web.panel import render_panel
 from shoptest import TEST_TOKEN, fic_documents, make_order, order_total, sandbox_call
 

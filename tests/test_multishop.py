@@ -127,8 +127,7 @@ def test_status_all_shops_gives_the_time_to_drain_at_the_quota(sandbox, tmp_path
 
 def test_postgresql_shops_in_the_registry(tmp_path, capsys, monkeypatch, english):
     """Shops on PostgreSQL schemas: served from any machine (the shared queue), checked like files."""
-    from fic_plugin.shop_cli import cli_context
-
+    from fic_plugin.cli_shop import cli_context
     from fic_plugin.settings import update_settings
     from fic_plugin.shops import ShopUnavailable, open_shop
     from shoptest import postgres_schema

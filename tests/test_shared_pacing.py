@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from fic_plugin.fic.client import client_for_context
+from fic_plugin.connection import client_for_context
 from fic_plugin.fic.ratelimit import RateLimits
 from fic_plugin.fic.shared_pacer import SharedPacer
 from fic_plugin.manager import get_plugin_manager

@@ -27,8 +27,8 @@ from werkzeug.wrappers import Request, Response
 from ...errors import FicError, NotFound
 from ...i18n import _, language
 from ...web.app import PUBLIC_ENDPOINTS, FicWebApp
-from ...web.formatting import render
 from ...web.panel import UNEXPECTED, screen_language
+from ...web.templating import render
 from .access import may_manage
 from .conf import fic_settings
 from .shop import get_context
