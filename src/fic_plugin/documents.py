@@ -448,7 +448,7 @@ class Documents:
 def check_vies(context: Context, order: Order) -> None:
     """Ask the host (``fic_vat_number_valid``) whether an EU business's VAT number is registered."""
     from .eu_vat import check_eu_vat_number
-    from .payload import is_eu_business
+    from .vat_types import is_eu_business
 
     customer = order.customer
     if not is_eu_business(customer):
