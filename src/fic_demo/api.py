@@ -71,7 +71,8 @@ def order_json(shop: DemoShop, order: Order, *, documents: bool = True) -> dict[
         "amount_paid": str(paid),
         "paid_at": order.paid_at.isoformat() if order.paid_at else None,
         "status": order.status,
-        "url": shop.shop_order_url(order),
+        "url": shop.admin_order_url(order),
+        "customer_url": shop.shop_order_url(order),
     }
     if documents:
         data["documents"] = [document_json(d) for d in shop.documents(order.id)]

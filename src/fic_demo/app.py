@@ -227,7 +227,8 @@ class ShopApp:
             return _json({"orders": [order_json(self.shop, o, documents=False) for o in orders],
                           "total": self.shop.count_orders(), "limit": limit, "offset": offset})
         order = self.shop.create_order(parse_order(_body(request)))
-        return _json({"id": order.id, "number": order.number, "url": self.shop.shop_order_url(order)}, 201)
+        return _json({"id": order.id, "number": order.number, "url": self.shop.admin_order_url(order),
+                      "customer_url": self.shop.shop_order_url(order)}, 201)
 
     def api_order(self, request: Request, order_id: int) -> Response:
         return _json(order_json(self.shop, self._order(order_id)))

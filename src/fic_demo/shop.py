@@ -86,6 +86,9 @@ class DemoShop:
                 from .seed import seed_orders
 
                 seed_orders(self)
+        # The key of the customers' order links exists from the start, so that a send refused
+        # for a bad address (which renders {order_url} first) writes nothing at all.
+        self.customer_key("0")
 
     # --- shop services (hooks) ------------------------------------------------------------------
 
@@ -114,6 +117,10 @@ class DemoShop:
     def shop_order_url(self, order: Order) -> str:
         """The customer's page of the order (``{order_url}`` in emails), not the owner's."""
         return f"{self.base_url.rstrip('/')}/i-miei-ordini/{order.id}/{self.customer_key(order.id)}"
+
+    def admin_order_url(self, order: Order) -> str:
+        """The owner's page of the order: the ``url`` of the JSON API, which scripts follow."""
+        return f"{self.base_url}/orders/{order.id}"
 
     def customer_key(self, order_id: str) -> str:
         """The key in the customer's link: an HMAC of the order id, so links cannot be guessed."""
