@@ -84,10 +84,17 @@ def test_preview_asks_fic_and_creates_nothing(fic, shop, sandbox):
 
 
 def test_fic_doc_preview_prints_fics_totals(tmp_path, sandbox):
+    from fic_demo.shop import DemoShop
+
     env = {key: value for key, value in os.environ.items() if key != "FIC_SHOP_DB"}
     env.update(FIC_API_URL=sandbox.url, FIC_ACCESS_TOKEN=TEST_TOKEN, FIC_COMPANY_ID="1")
+    db = tmp_path / "shop.db"
+    DemoShop(db)  # the reference shop, seeded; its mappings are filled only when asked:
+    fic_cli = [sys.executable, "-m", "fic_plugin.cli", "--db", str(db)]
+    subprocess.run([*fic_cli, "settings", "suggest-mappings", "--apply"], check=True, capture_output=True,
+                   timeout=60, cwd=tmp_path, env=env)
     before = len(fic_documents(sandbox))
-    result = subprocess.run([sys.executable, "-m", "fic_plugin.cli", "doc", "preview", "1", "--type", "invoice"],
+    result = subprocess.run([*fic_cli, "doc", "preview", "1", "--type", "invoice"],
                             capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert "Totale FiC 241,55 €" in result.stdout and "da pagare" in result.stdout

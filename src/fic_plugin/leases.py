@@ -36,10 +36,6 @@ _process_id = secrets.token_hex(8)
 _beating: dict[str, float] = {}
 _last_beat: dict[str, float] = {}
 
-#: How long a worker may hold a job or a document intent before another may take it over: longer
-#: than the slowest FiC call with its retries. A dead worker's lease is freed at once anyway.
-LEASE_SECONDS = 300
-
 
 def _new_process() -> None:
     """After a fork the child is another worker: a new id, and no heartbeat thread yet."""
