@@ -121,3 +121,21 @@ def test_the_configured_token_never_shows_in_the_contexts_repr(fic_site):
     from shoptest import TEST_TOKEN
 
     assert TEST_TOKEN not in repr(fic_site)
+
+
+def test_an_action_fic_does_not_finish_within_the_budget_is_in_progress(fic_site, staff_client, settings, sandbox):
+    from fic_plugin.jobs import run_round
+    from shoptest import sandbox_call
+
+    settings.FIC = {**settings.FIC, "ACTION_BUDGET": 0.3}
+    order = place_order(("Olio extravergine 1 L", "10.00", 1), fiscal={"tax_code": "RSSMRA85M01H501Q"})
+    sandbox_call(sandbox, "POST", "/__sandbox__/faults", json={"latency_ms": 2000})
+    response = staff_client.post(reverse("fic:create", args=[order.number]), {"type": "invoice"})
+    assert response.status_code == 303
+    page = staff_client.get(response["Location"]).content.decode()
+    assert "in corso" in page and "location.reload()" in page
+    assert [(job.kind, job.state) for job in fic_site.store.jobs.list()] == [("create", "pending")]
+
+    sandbox_call(sandbox, "DELETE", "/__sandbox__/faults")
+    run_round(fic_site, wait_for_retries=True)
+    assert [d["type"] for d in fic_documents(sandbox)] == ["invoice"]

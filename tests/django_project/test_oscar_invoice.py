@@ -73,3 +73,24 @@ def test_event_fires_only_once_the_shop_commits(fic_site):
             assert fic_site.store.jobs.list() == []
     keys = [job.key for job in fic_site.store.jobs.list()]
     assert f"auto:{order.number}" in keys
+
+
+def test_paid_from_payment_events_as_the_dashboard_records_them(fic_site, settings, sandbox):
+    from oscar.core.loading import get_model
+
+    from fic_plugin.contrib.django import get_context
+
+    settings.FIC = {**settings.FIC, "OSCAR": {"PAID_FROM": "payment_events", "PAYMENT_EVENT_TYPES": ["Pagato"]}}
+    fic_site = get_context()  # rebuilt for the new settings (its adapter reads PAID_FROM)
+    order = place_order(("Olio extravergine 1 L", "10.00", 1), fiscal={"tax_code": "RSSMRA85M01H501Q"})
+    paid = get_model("order", "PaymentEventType").objects.create(name="Pagato")
+    noted = get_model("order", "PaymentEventType").objects.create(name="Nota")
+    order.payment_events.create(event_type=noted, amount=order.total_incl_tax)  # not a payment type
+    run_round(fic_site)
+    assert fic_documents(sandbox) == []
+
+    order.payment_events.create(event_type=paid, amount=order.total_incl_tax)
+    run_round(fic_site, wait_for_retries=True)
+    [invoice] = fic_documents(sandbox)
+    assert [p["status"] for p in invoice["payments_list"]] == ["paid"]
+    assert Decimal(str(invoice["amount_gross"])) == order.total_incl_tax
