@@ -32,6 +32,7 @@ from celery.signals import worker_process_init
 
 from . import jobs as _jobs
 from .i18n import _
+from .multishop import PARK_SECONDS
 from .shops import Shop, ShopUnavailable, load_registry, shop_context
 
 log = logging.getLogger(__name__)
@@ -223,6 +224,7 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
     stop = stop or threading.Event()
     served = [shop for shop in shops if shop.enabled]
     errors: dict[str, str] = {}
+    parked_until: dict[str, float] = {}  # shops that could not be opened: not retried every pass
     checked_at: dict[str, float] = {}
     sent_total = 0
     down_since: float | None = None
@@ -244,6 +246,8 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
             out(_("fic: Redis answers again; sending the jobs still due."))
             down_since = None
         for shop in served:
+            if parked_until.get(shop.id, 0.0) > time.monotonic():
+                continue
             check = time.monotonic() - checked_at.get(shop.id, -1e9) >= (1e9 if once else interval)
             try:
                 sent, open_jobs, next_retry = dispatch_turn(app, shop, check=check)
@@ -251,6 +255,8 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
                 if errors.get(shop.id) != str(error):
                     out(_("fic: {error} (the other shops go on)").format(error=error))
                 errors[shop.id] = str(error)
+                # A broken database (a PostgreSQL server timing out) must not slow every pass.
+                parked_until[shop.id] = time.monotonic() + (float("inf") if once else PARK_SECONDS)
                 continue
             except (redis.RedisError, OSError):
                 busy = True  # Redis went away during the turn: the next pass waits for it
