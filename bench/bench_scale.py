@@ -108,7 +108,7 @@ def prepare_run(workdir: Path, template: Path, shops: int, *, noisy: bool) -> tu
         source = template / f"s{n:04d}.db"
         if not source.exists():
             continue
-        for suffix in ("", "-wal", "-shm"):  # the settings may still sit in the WAL
+        for suffix in ("", "-wal", "-shm", ".key"):  # the settings may sit in the WAL; .key: the secrets' key
             if Path(f"{source}{suffix}").exists():
                 shutil.copy(f"{source}{suffix}", run / f"{source.name}{suffix}")
         lines.append(f'[[shop]]\nid = "s{n:04d}"\ndb = "{run / source.name}"\ncompany_id = {FIRST_COMPANY + n}\n')
