@@ -108,7 +108,7 @@ def prepare_run(workdir: Path, template: Path, shops: int, *, noisy: bool) -> tu
         source = template / f"s{n:04d}.db"
         if not source.exists():
             continue
-        for suffix in ("", "-wal", "-shm"):  # the settings may still sit in the WAL
+        for suffix in ("", "-wal", "-shm", ".key"):  # the settings may sit in the WAL; .key: the secrets' key
             if Path(f"{source}{suffix}").exists():
                 shutil.copy(f"{source}{suffix}", run / f"{source.name}{suffix}")
         lines.append(f'[[shop]]\nid = "s{n:04d}"\ndb = "{run / source.name}"\ncompany_id = {FIRST_COMPANY + n}\n')
@@ -198,7 +198,7 @@ def spread(finish: dict[str, float], skip: str | None = None) -> tuple[float, fl
 
 
 def report(args: argparse.Namespace, runs: list[dict], noisy_run: dict | None, kill_run: dict | None,
-           minutes: float) -> str:
+           minutes: float, memory_run: dict | None = None) -> str:
     base = (runs[0]["invoices"] / runs[0]["seconds"] if runs else 0) or 1e-9
     lines = [BEGIN, "## Many shops on Celery (`make bench-scale`)", "",
              f"Run {datetime.now():%Y-%m-%d %H:%M} in {minutes:.1f} minutes on {platform.machine()}, "
@@ -239,12 +239,35 @@ def report(args: argparse.Namespace, runs: list[dict], noisy_run: dict | None, k
                   f"goal within 1.20x); the noisy shop finished at {noisy_run['finish'].get('s0000', 0):.1f} s; "
                   f"duplicates {noisy_run['duplicates']}, pending jobs {noisy_run['pending']}, "
                   f"429/403 {noisy_run['refused']}."]
+    one = next((run for run in runs if run["workers"] == 1), None)
+    if memory_run is not None and one is not None:
+        lines += ["", f"Worker memory as shops are added (1 process, peak RSS): "
+                  f"{len(memory_run['finish'])} shops {memory_run['rss_kib'][0] / 1024:.0f} MiB, "
+                  f"{len(one['finish'])} shops {one['rss_kib'][0] / 1024:.0f} MiB."]
     if kill_run is not None:
         lines += ["", f"kill -9 of one of {kill_run['workers']} worker processes mid-run "
                   f"(killed: {kill_run['killed']}):", "", "```",
                   f"invoices: {kill_run['invoices']}", f"orders: {kill_run['orders']}",
                   f"emails: {kill_run['emails']}", f"duplicates: {kill_run['duplicates']}",
                   f"pending jobs: {kill_run['pending']}", f"seconds: {kill_run['seconds']:.0f}", "```"]
+    yes = {True: "yes", False: "**no**"}
+    last = runs[-1]
+    ratio = (last["invoices"] / last["seconds"]) / base
+    quota_ok = all(r["refused"] == 0 and r["max_hour"] <= r["hourly_limit"] and r["max_short"] <= r["short_limit"]
+                   for r in runs)
+    spread_ok = all(spread(r["finish"])[1] <= 2 * spread(r["finish"])[0] for r in runs)
+    goals = [f"ratio at {last['workers']} processes {ratio:.2f}x (goal 3.5x at 4): {yes[ratio >= 3.5]}",
+             f"0 x 429/403, no company above its limit: {yes[quota_ok]}",
+             f"last shop <= 2x the median: {yes[spread_ok]}"]
+    if noisy_run is not None:
+        plain_median = spread(runs[min(1, len(runs) - 1)]["finish"])[0]
+        noisy_median = spread(noisy_run["finish"], skip="s0000")[0]
+        goals.append(f"small shops beside a noisy tenant within 20 %: "
+                     f"{yes[plain_median > 0 and noisy_median <= 1.2 * plain_median]}")
+    if kill_run is not None:
+        goals.append(f"kill -9: every invoice once, nothing pending: "
+                     f"{yes[kill_run['invoices'] == kill_run['orders'] and not kill_run['duplicates'] and not kill_run['pending']]}")
+    lines += ["", "Goals: " + "; ".join(goals) + "."]
     lines += ["", "Reading the figures: the machine is 2 cores shared with other sessions (load average above 10 "
               "during the run), so the ratios measure CPU left over as much as the engine; the 150 ms waits "
               "overlap (8 threads per process), the Python work does not. At this size no company comes near its "
@@ -293,6 +316,10 @@ def main() -> int:
             noisy_run = one_run(workdir, template, sandbox, args.shops, runs[min(1, len(runs) - 1)]["workers"],
                                 noisy=True, concurrency=args.concurrency)
             print(f"noisy tenant: {noisy_run['invoices']} invoices in {noisy_run['seconds']:.1f} s", flush=True)
+        # Memory against the number of shops: one worker process serving a quarter of the shops.
+        few = max(1, args.shops // 4)
+        memory_run = one_run(workdir, template, sandbox, few, 1, concurrency=args.concurrency)
+        print(f"memory: {few} shops, peak RSS {memory_run['rss_kib'][0] / 1024:.0f} MiB", flush=True)
         kill_run = None
         if not args.no_kill:
             total = args.shops * args.orders
@@ -305,7 +332,7 @@ def main() -> int:
         redis.Redis.from_url(REDIS_URL).flushdb()
         if not os.environ.get("FIC_BENCH_KEEP"):
             shutil.rmtree(workdir, ignore_errors=True)
-    section = report(args, runs, noisy_run, kill_run, (time.monotonic() - begun) / 60)
+    section = report(args, runs, noisy_run, kill_run, (time.monotonic() - begun) / 60, memory_run)
     print(section)
     if not args.no_write:
         write_results(section)

@@ -74,6 +74,16 @@ class Worker:
         self.log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen([*fic_command(), "worker", "--concurrency", str(concurrency)], env=env,
                                         stdout=self.log, stderr=subprocess.STDOUT)
+        self.redis_url = redis_url
+
+    def wait_ready(self, seconds: float = 120.0) -> None:
+        """Until the worker answers a ping on the broker (a loaded machine starts it slowly)."""
+        from fic_plugin.engine_celery import make_app
+
+        app = make_app(self.redis_url)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not app.control.ping(timeout=1.0):
+            assert self.process.poll() is None, "the worker exited"
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -114,11 +124,14 @@ def test_celery_workers_run_every_shops_jobs_once(sandbox, redis_url, tmp_path, 
     shops = {"verdi": (31, 6), "neri": (32, 4), "gialli": (33, 5)}
     for sid, (cid, orders) in shops.items():
         create_shop(tmp_path / f"{sid}.db", orders, sandbox_url=sandbox.url, settings={"fic_company_id": cid})
-    reg = registry(tmp_path, {sid: cid for sid, (cid, _n) in shops.items()})
+    reg = registry(tmp_path, {**{sid: cid for sid, (cid, _n) in shops.items()}, "sparito": 34})  # no file
     worker_factory(redis_url, reg)
     monkeypatch.setenv("FIC_REDIS_URL", redis_url)
-    assert main(["sync", "--engine", "celery", "--all-shops", "--shops", str(reg), "--once"]) == 0
-    assert "15 jobs sent" in capsys.readouterr().out
+    assert main(["sync", "--engine", "celery", "--all-shops", "--shops", str(reg), "--once"]) == 1
+    captured = capsys.readouterr()
+    # 15 jobs, each sent at least once (again when a loaded worker left it queued past its mark).
+    assert int(captured.out.split(" jobs sent")[0].split()[-1]) >= 15
+    assert "sparito" in captured.err and "does not exist" in captured.err
     assert_exactly_once(sandbox, tmp_path, shops)
 
 
@@ -127,6 +140,9 @@ def test_a_big_shop_does_not_starve_a_small_one(sandbox, redis_url, tmp_path, wo
     for sid, (cid, orders) in shops.items():
         create_shop(tmp_path / f"{sid}.db", orders, sandbox_url=sandbox.url, settings={"fic_company_id": cid})
     reg = registry(tmp_path, {sid: cid for sid, (cid, _n) in shops.items()})
+    # 60 invoices with their lookups and emails are about FiC's 300 requests in 5 minutes: the
+    # quota is not what this test is about (the parking test is), so its short window is relaxed.
+    monkeypatch.setenv("FIC_RATE_SHORT_TERM", "100000")
     worker_factory(redis_url, reg, concurrency=2)
     monkeypatch.setenv("FIC_REDIS_URL", redis_url)
     big_open_when_small_done: list[int] = []
@@ -233,10 +249,10 @@ def test_a_company_at_its_limit_is_parked_while_another_proceeds(sandbox, redis_
     for sid, (cid, orders) in shops.items():
         create_shop(tmp_path / f"{sid}.db", orders, sandbox_url=sandbox.url, settings={"fic_company_id": cid})
     reg = registry(tmp_path, {sid: cid for sid, (cid, _n) in shops.items()})
-    # A small compressed quota: 50 requests per 4-second "hour", and company 71 has used it all.
-    for name, value in (("FIC_RATE_HOURLY", "50"), ("FIC_RATE_HOUR_SECONDS", "4"), ("FIC_REDIS_URL", redis_url)):
+    # A small compressed quota: 50 requests per 20-second "hour", and company 71 has used it all.
+    for name, value in (("FIC_RATE_HOURLY", "50"), ("FIC_RATE_HOUR_SECONDS", "20"), ("FIC_REDIS_URL", redis_url)):
         monkeypatch.setenv(name, value)
-    worker_factory(redis_url, reg)
+    worker_factory(redis_url, reg).wait_ready()
     ledger = RedisLedger(redis.Redis.from_url(redis_url), sandbox.url, "71")
     full_at = time.time()
     with ledger.transaction():
@@ -249,8 +265,8 @@ def test_a_company_at_its_limit_is_parked_while_another_proceeds(sandbox, redis_
         return [datetime.fromisoformat(r).replace(tzinfo=UTC).timestamp() for r in rows]
 
     # The full company ran nothing before its window reopened; the other did not wait for it.
-    assert min(finished("pieno")) >= full_at + 4 - 0.5
-    assert min(finished("libero")) < min(finished("pieno"))
+    assert min(finished("pieno")) >= full_at + 20 - 0.5
+    assert min(finished("libero")) < full_at + 20
 
 
 def test_the_shared_pacer_on_redis_keeps_two_processes_within_one_quota(redis_url):

@@ -32,6 +32,7 @@ from celery.signals import worker_process_init
 
 from . import jobs as _jobs
 from .i18n import _
+from .multishop import PARK_SECONDS
 from .shops import Shop, ShopUnavailable, load_registry, shop_context
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ WORKER_MAX_WAIT = "2"
 REDIS_GRACE_SECONDS = 30.0
 #: Share of FiC's limits left unused, as the shared pacer does (1,000 an hour paced as 980).
 QUOTA_MARGIN = 0.02
+#: A request held back because Redis (the quota's log) does not answer is retried after this long.
+REDIS_AWAY_RETRY_SECONDS = 5.0
 TASK = "fic.run_job"
 SINGLE_SHOP = "default"  # the shop of ``fic sync --engine celery --db …``
 
@@ -133,12 +136,30 @@ def use_redis_quota(context: Any) -> None:
         from .fic.shared_pacer import SharedPacer
     except ImportError:  # the shared pacer is not there: the process's own pacer stays
         return
-    from .fic.ratelimit import RateLimits
+    import redis
+
+    from .fic.ratelimit import RateLimits, WaitTooLong
     from .fic.redis_ledger import RedisLedger
+
+    class RedisPacer(SharedPacer):
+        """Redis away for a moment (restarting): the request is held back and the job retried
+        shortly, like a full window, never failed."""
+
+        def acquire(self) -> float:
+            try:
+                return super().acquire()
+            except redis.RedisError:
+                raise WaitTooLong(REDIS_AWAY_RETRY_SECONDS) from None
+
+        def observe(self, quota: Any) -> None:
+            try:
+                super().observe(quota)
+            except redis.RedisError:
+                log.warning("FiC's quota headers not booked: Redis does not answer")
 
     url, _token, company = context.connection()
     ledger = RedisLedger(_redis(), url, str(company))
-    context.client.transport.pacer = SharedPacer(RateLimits.from_env(os.environ), ledger, str(company))
+    context.client.transport.pacer = RedisPacer(RateLimits.from_env(os.environ), ledger, str(company))
 
 
 _redis_clients: dict[tuple[int, str], Any] = {}
@@ -223,6 +244,8 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
     stop = stop or threading.Event()
     served = [shop for shop in shops if shop.enabled]
     errors: dict[str, str] = {}
+    parked_until: dict[str, float] = {}  # shops that could not be opened: not retried every pass
+    failures: dict[str, int] = {}
     checked_at: dict[str, float] = {}
     sent_total = 0
     down_since: float | None = None
@@ -244,6 +267,8 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
             out(_("fic: Redis answers again; sending the jobs still due."))
             down_since = None
         for shop in served:
+            if parked_until.get(shop.id, 0.0) > time.monotonic():
+                continue
             check = time.monotonic() - checked_at.get(shop.id, -1e9) >= (1e9 if once else interval)
             try:
                 sent, open_jobs, next_retry = dispatch_turn(app, shop, check=check)
@@ -251,6 +276,14 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
                 if errors.get(shop.id) != str(error):
                     out(_("fic: {error} (the other shops go on)").format(error=error))
                 errors[shop.id] = str(error)
+                # A broken database (a PostgreSQL server timing out) must not slow every pass; with
+                # --once a shop is given up after a few tries (a file busy for a moment is not lost).
+                failures[shop.id] = failures.get(shop.id, 0) + 1
+                if once:  # given up for this run only when waiting cannot help
+                    parked_until[shop.id] = float("inf") if error.permanent else time.monotonic() + 2.0
+                    busy = busy or not error.permanent
+                else:
+                    parked_until[shop.id] = time.monotonic() + PARK_SECONDS
                 continue
             except (redis.RedisError, OSError):
                 busy = True  # Redis went away during the turn: the next pass waits for it
@@ -258,6 +291,7 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
             if check:
                 checked_at[shop.id] = time.monotonic()
             errors.pop(shop.id, None)
+            failures.pop(shop.id, None)
             sent_total += sent
             if open_jobs and (not once or next_retry is None or next_retry <= _jobs.ONCE_HORIZON_SECONDS
                               or _has_running(shop)):

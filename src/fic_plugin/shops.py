@@ -140,9 +140,12 @@ def _database_key(db: str) -> str:
 class ShopUnavailable(FicError):
     """One shop cannot be served now (its database is missing, broken, or another company's)."""
 
-    def __init__(self, shop: Shop, message: str):
+    def __init__(self, shop: Shop, message: str, *, permanent: bool = False):
         super().__init__(message)
         self.shop = shop
+        #: True when waiting cannot help (no such file, another company's database): the registry
+        #: must change. Otherwise (a locked or unreachable database) the shop is tried again.
+        self.permanent = permanent
 
 
 def open_shop(shop: Shop) -> Context:
@@ -150,7 +153,7 @@ def open_shop(shop: Shop) -> Context:
     to the FiC company the registry names."""
     if shop.is_sqlite and not Path(shop.db.removeprefix("sqlite:///")).exists():
         raise ShopUnavailable(shop, _("Shop {shop}: its database {db} does not exist (a moved or deleted file?); "
-                                      "fix db in the shops registry.").format(shop=shop.id, db=shop.db))
+                                      "fix db in the shops registry.").format(shop=shop.id, db=shop.db), permanent=True)
     try:
         context = cli_context(shop.db)
     except FicError as error:
@@ -165,7 +168,7 @@ def open_shop(shop: Shop) -> Context:
             raise ShopUnavailable(shop, _(
                 "Shop {shop}: its database {db} is connected to FiC company {found}, not {expected}: it belongs "
                 "to another shop's company; fix db or company_id in the shops registry.").format(
-                shop=shop.id, db=shop.db, found=company, expected=shop.company_id))
+                shop=shop.id, db=shop.db, found=company, expected=shop.company_id), permanent=True)
     return context
 
 
