@@ -6,9 +6,12 @@ suite never sees Django settings (``pytest tests/test_web.py`` does not even imp
 
 from __future__ import annotations
 
+import atexit
+import gc
 import io
 import os
 import secrets
+import shutil
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -34,16 +37,22 @@ if not settings.configured:
             "PORT": url.port or 5432, "TEST": {"NAME": f"fic_django_{secrets.token_hex(4)}"}}}
     settings.configure(**values)
     django.setup()
+    # The project's temporary folder (its SQLite files), gone when the test process ends.
+    atexit.register(shutil.rmtree, values["DATA"], True)
 
 
-def pytest_unconfigure(config):
-    import shutil
+@pytest.fixture(scope="session")
+def plugin_connections_closed(django_db_setup):
+    """Torn down before Django drops its test database: no connection of the plugin keeps it open."""
+    yield
+    from fic_plugin.contrib.django.shop import reset
 
-    shutil.rmtree(getattr(settings, "DATA", ""), ignore_errors=True)  # the project's temporary folder
+    reset()
+    gc.collect()  # contexts replaced by a settings change close their connections when collected
 
 
 @pytest.fixture
-def fic_site(settings, tmp_path, sandbox, monkeypatch):
+def fic_site(settings, tmp_path, sandbox, monkeypatch, plugin_connections_closed):
     """The project connected to a freshly reset sandbox, with its own plugin database."""
     sandbox_call(sandbox, "POST", "/__sandbox__/reset")
     sandbox_call(sandbox, "DELETE", "/__sandbox__/faults")
