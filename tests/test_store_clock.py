@@ -73,7 +73,8 @@ def test_a_lease_expires_after_its_minutes_even_when_02_30_comes_twice(context, 
         job_id = _one_job(context)
         # A worker on another machine takes the job for LEASE_SECONDS (until 03:03 CEST, 01:03 UTC).
         with monkeypatch.context() as elsewhere:
-            elsewhere.setattr(leases, "owner_id", lambda: "another-host:1:1")
+            # An owner that never beats (written before heartbeats): only its lease_until frees it.
+            elsewhere.setattr(leases, "owner_id", lambda store: "another-host:1:1")
             assert jobs._claim(context, job_id) is not None
         traveller.move_to(at(datetime(2026, 10, 25, 1, 2, tzinfo=UTC)))  # 02:02 CET, four minutes later
         assert jobs._claim(context, job_id) is None  # still held: its five minutes are not over
