@@ -141,6 +141,21 @@ def with_payments(order: Order, *amounts: str) -> Order:
 POSTGRES_URL = os.environ.get("FIC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+#: What a client says when nobody listens: the one case where a service test may skip.
+NO_SERVER = ("connection refused", "could not connect", "timeout expired", "name or service not known",
+             "no such file or directory")
+
+
+def skip_only_if_no_server(service: str, url: str, variable: str, error: Exception) -> None:
+    """Skip (one line) when no server listens at ``url``; fail when one answers but refuses us
+    (too many clients, bad credentials): a server that is there must run its tests."""
+    import pytest
+
+    if any(words in str(error).lower() for words in NO_SERVER):
+        pytest.skip(f"{service} does not answer at {url}: set {variable}")
+    pytest.fail(f"{service} at {url} answered but refused the test: {error}")
+
+
 @contextmanager
 def postgres_schema() -> Iterator[str]:
     """A database URL on a fresh PostgreSQL schema of this test's own, dropped afterwards.
@@ -148,12 +163,11 @@ def postgres_schema() -> Iterator[str]:
     Skips (one line) only when the server does not answer.
     """
     import psycopg
-    import pytest
 
     try:
         admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError:
-        pytest.skip(f"PostgreSQL does not answer at {POSTGRES_URL}: set FIC_TEST_POSTGRES_URL")
+    except psycopg.OperationalError as error:
+        skip_only_if_no_server("PostgreSQL", POSTGRES_URL, "FIC_TEST_POSTGRES_URL", error)
     schema = f"fic_test_{uuid.uuid4().hex[:12]}"
     separator = "&" if "?" in POSTGRES_URL else "?"
     try:

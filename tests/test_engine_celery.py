@@ -28,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 from campaign import TOKEN, create_shop, end_state, fic_command, jobs_by_state, read_db  # noqa: E402
 
+from shoptest import skip_only_if_no_server  # noqa: E402
+
 REDIS_DB = 12  # this test file's own database on the shared Redis
 
 
@@ -42,8 +44,8 @@ def redis_url():
     client = redis.Redis.from_url(url, socket_connect_timeout=2)
     try:
         client.ping()
-    except redis.RedisError:
-        pytest.skip(f"Redis does not answer at {url}: set FIC_TEST_REDIS_URL")
+    except redis.RedisError as error:
+        skip_only_if_no_server("Redis", url, "FIC_TEST_REDIS_URL", error)
     client.flushdb()
     yield url
     client.flushdb()

@@ -164,7 +164,8 @@ def test_a_credit_note_is_td04_and_names_the_invoice_it_corrects(fic, schema):
 def test_gross_prices_rivalsa_ritenuta_and_bollo_come_out_in_their_blocks(fic, schema):
     items = [{"name": "Consulenza", "gross_price": 122, "qty": 1, "vat": {"id": 0}, "apply_withholding_taxes": True},
              {"name": "Diritti esenti", "gross_price": 100, "qty": 1, "vat": {"id": 24}}]
-    data = e_invoice(items=items, use_gross_prices=True, rivalsa=4, withholding_tax=20)
+    # FiC puts a bollo on the document only when asked (stamp_duty: "0 if not present").
+    data = e_invoice(items=items, use_gross_prices=True, rivalsa=4, withholding_tax=20, stamp_duty=2)
     document = fic.create(data)
     root = xml_of(fic, schema, data)
     general = "FatturaElettronicaBody/DatiGenerali/DatiGeneraliDocumento"

@@ -20,10 +20,12 @@ URL = os.environ.get("FIC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5
 def postgres_answers() -> bool:
     import psycopg
 
+    from shoptest import skip_only_if_no_server
+
     try:
         psycopg.connect(URL, connect_timeout=3).close()
-    except psycopg.OperationalError:
-        return False
+    except psycopg.OperationalError as error:
+        skip_only_if_no_server("PostgreSQL", URL, "FIC_TEST_POSTGRES_URL", error)
     return True
 
 
