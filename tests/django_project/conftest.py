@@ -37,7 +37,7 @@ if not settings.configured:
         values["DATABASES"] = {"default": {
             "ENGINE": "django.db.backends.postgresql", "NAME": url.path.lstrip("/") or "postgres",
             "USER": url.username or "", "PASSWORD": url.password or "", "HOST": url.hostname or "127.0.0.1",
-            "PORT": url.port or 5432, "TEST": {"NAME": f"fic_django_{secrets.token_hex(4)}"}}}
+            "PORT": url.port or 5432, "TEST": {"NAME": os.environ.get("FIC_TEST_DJANGO_DB_NAME") or f"fic_django_{secrets.token_hex(4)}"}}}
     settings.configure(**values)
     django.setup()
     # The project's temporary folder (its SQLite files), gone when the test process ends.

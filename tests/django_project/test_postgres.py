@@ -5,6 +5,7 @@ settings are configured once per process."""
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -33,10 +34,19 @@ def postgres_answers() -> bool:
 def test_oscar_end_to_end_and_outbox_on_postgresql():
     if not postgres_answers():
         pytest.skip(f"PostgreSQL does not answer at {URL}: set FIC_TEST_POSTGRES_URL")
-    env = {**os.environ, "FIC_TEST_DJANGO_DATABASE": "postgres"}
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-         str(HERE / "test_oscar_invoice.py"), str(HERE / "test_outbox.py"), str(HERE / "test_management.py")],
-        cwd=HERE.parents[1], env=env, capture_output=True, text=True, timeout=900)
+    name = f"fic_django_{secrets.token_hex(4)}"
+    env = {**os.environ, "FIC_TEST_DJANGO_DATABASE": "postgres", "FIC_TEST_DJANGO_DB_NAME": name}
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+             str(HERE / "test_oscar_invoice.py"), str(HERE / "test_outbox.py"), str(HERE / "test_management.py")],
+            cwd=HERE.parents[1], env=env, capture_output=True, text=True, timeout=900)
+    finally:
+        # Django drops its test database at the end, unless a connection still holds it: never
+        # leave one behind on the shared server.
+        import psycopg
+
+        with psycopg.connect(URL, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and "skipped" not in run.stdout.splitlines()[-1]
