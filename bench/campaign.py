@@ -27,8 +27,8 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "a/bench-access-token-7c21d0"
 VAT_MAPPING = {"22": 0, "10": 3, "5": 54, "4": 4, "0": 6}
-PAYMENT_MAPPING = {"bank_transfer": {"payment_method_id": 1, "payment_account_id": 1},
-                   "card": {"payment_method_id": 2, "payment_account_id": 2}}
+PAYMENT_MAPPING = {"bank_transfer": {"payment_method_id": 1, "payment_account_id": 1, "ei_payment_method": "MP05"},
+                   "card": {"payment_method_id": 2, "payment_account_id": 2, "ei_payment_method": "MP08"}}
 CUSTOMER = {
     "name": "Mario Rossi", "type": "person", "first_name": "Mario", "last_name": "Rossi",
     "tax_code": "RSSMRA85M01H501Q", "email": "mario.rossi@example.it", "phone": "+393331234567",
@@ -173,6 +173,10 @@ class SandboxProcess:
     def emails(self) -> list[dict]:
         return self.call("GET", "/__sandbox__/emails")["data"]
 
+    def sdi_sends(self) -> dict[int, int]:
+        """What the sandbox's SdI received: real sends by FiC document id."""
+        return {int(k): v for k, v in self.call("GET", "/__sandbox__/sdi")["by_document"].items()}
+
     def stats(self) -> dict:
         return self.call("GET", "/__sandbox__/stats")
 
@@ -228,6 +232,7 @@ class Counts:
     duplicates: int = 0
     pending_jobs: int = 0
     failed_jobs: int = 0
+    sdi_sends: int = 0
     unreferenced: int = 0
     problems: list[str] = attrs.field(factory=list)
 
@@ -237,12 +242,15 @@ class Counts:
 
     def lines(self) -> list[str]:
         return [f"invoices: {self.invoices}", f"local references: {self.local_references}",
-                f"emails: {self.emails}", f"duplicates: {self.duplicates}", f"pending jobs: {self.pending_jobs}",
+                f"emails: {self.emails}", f"sdi sends: {self.sdi_sends}", f"duplicates: {self.duplicates}",
+                f"pending jobs: {self.pending_jobs}",
                 f"failed jobs: {self.failed_jobs}"]
 
 
-def end_state(db_path: Path, documents: list[dict], emails: list[dict], orders: int) -> Counts:
-    """Compare the sandbox's documents and email log with the shop's references, order by order."""
+def end_state(db_path: Path, documents: list[dict], emails: list[dict], orders: int,
+              sdi_sends: dict[int, int] | None = None) -> Counts:
+    """Compare the sandbox's documents, email log and SdI sends with the shop's references, order
+    by order. ``sdi_sends`` (FiC id → sends) is checked when given: one per e-invoice."""
     live = [d for d in documents if not d.get("deleted")]
     invoices = [d for d in live if d["type"] == "invoice"]
     by_marker = Counter(d.get("subject") for d in invoices)
@@ -256,6 +264,8 @@ def end_state(db_path: Path, documents: list[dict], emails: list[dict], orders: 
     invoice_ids = {d["id"] for d in invoices}
     referenced = {fic_id for _order, fic_id in refs}
     counts.unreferenced = len(invoice_ids - referenced)
+    if sdi_sends is not None:
+        counts.sdi_sends = sum(sdi_sends.values())
     checks = [
         (counts.invoices == orders, f"{counts.invoices} invoices in FiC for {orders} paid orders"),
         (counts.local_references == orders, f"{counts.local_references} local references for {orders} orders"),
@@ -266,6 +276,9 @@ def end_state(db_path: Path, documents: list[dict], emails: list[dict], orders: 
         (set(sent) == invoice_ids and all(n == 1 for n in sent.values()),
          f"{counts.emails} emails for {counts.invoices} invoices "
          f"(emailed twice: {sum(1 for n in sent.values() if n > 1)}, never: {len(invoice_ids - set(sent))})"),
+        (sdi_sends is None or (set(sdi_sends) == invoice_ids and set(sdi_sends.values()) <= {1}),
+         f"{counts.sdi_sends} SdI sends for {counts.invoices} invoices (sent twice: "
+         f"{sum(1 for n in (sdi_sends or {}).values() if n > 1)}, never: {len(invoice_ids - set(sdi_sends or {}))})"),
         (counts.pending_jobs == 0, f"{counts.pending_jobs} jobs still pending"),
         (counts.failed_jobs == 0, f"{counts.failed_jobs} jobs failed"),
     ]

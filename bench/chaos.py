@@ -5,9 +5,9 @@ while FiC misbehaves and the worker is killed with SIGKILL over and over?
 of FiC requests with a 5xx, applies 5% and then never answers (timeout after commit), refuses 5%
 with 429 + ``Retry-After`` and resets 1% of connections; ``fic sync`` workers run as subprocesses
 and one is killed with SIGKILL every ~100 finished jobs, then restarted. At the end the sandbox's
-documents and email log are compared with the shop's references. Prints ``invoices: N``,
-``local references: N``, ``emails: N``, ``duplicates: N``, ``pending jobs: N`` and exits 1 when
-any is off.
+documents, email log and SdI sends (every invoice is an e-invoice, sent to the SdI once) are
+compared with the shop's references. Prints ``invoices: N``, ``local references: N``, ``emails:
+N``, ``sdi sends: N``, ``duplicates: N``, ``pending jobs: N`` and exits 1 when any is off.
 
     .venv/bin/python bench/chaos.py [--orders 1000] [--kill-every 100] [--workers 2] [--seed 8]
 """
@@ -95,7 +95,7 @@ def run_campaign(workdir: Path, *, orders: int = 1000, kill_every: int = 100, wo
             for worker in pool:
                 kill9(worker)
             stderr.close()
-        counts = end_state(db, sandbox.documents(), sandbox.emails(), orders)
+        counts = end_state(db, sandbox.documents(), sandbox.emails(), orders, sandbox.sdi_sends())
         return Report(counts=counts, kills=kills, seconds=time.monotonic() - started, requests=sandbox.stats())
 
 

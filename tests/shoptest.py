@@ -182,3 +182,17 @@ def database_url(backend: str, tmp_path: Path, stack) -> str:
     if backend == "sqlite":
         return str(tmp_path / "shop.db")  # the plain path most hosts give (sqlite:/// is tested apart)
     return stack.enter_context(postgres_schema())
+
+
+def sdi_sends(store) -> dict[str, int]:
+    """``e_invoice/send`` POSTs that reached FiC, by path, from the plugin's request log: a 200,
+    or no answer at all (FiC acted, the answer was lost). 500s and 429s come before FiC acts; a
+    second send of a sent invoice would be a 409 and is counted too, as the failure it is."""
+    rows = store.db.execute(
+        "SELECT path, status FROM fic_audit WHERE action = 'fic_request' AND method = 'POST'"
+        " AND path LIKE '%/e_invoice/send'").fetchall()
+    counts: dict[str, int] = {}
+    for path, status in rows:
+        if status in (None, 200, 409):
+            counts[path] = counts.get(path, 0) + 1
+    return counts

@@ -3,7 +3,8 @@
 Real processes: ``fic sandbox`` injecting 5xx, timeouts after commit, 429 with Retry-After and
 connection resets; two ``fic sync`` workers, one killed with SIGKILL every ~30 finished jobs and
 restarted. The end state must be what a calm run gives: one invoice per paid order in FiC, one
-reference per order in the shop, one email per invoice, no duplicate, nothing pending.
+reference per order in the shop, one SdI send and one email per invoice, no duplicate, nothing
+pending.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def test_small_fault_campaign_with_kill_9_ends_with_one_invoice_and_one_email_pe
     assert faults.get("500") and faults.get("429") and report.requests["dropped"]  # FiC did misbehave
     assert counts.problems == []
     assert (counts.invoices, counts.local_references, counts.emails) == (ORDERS, ORDERS, ORDERS)
+    assert counts.sdi_sends == ORDERS  # e_invoice/send is not idempotent: once each, through it all
     assert (counts.duplicates, counts.pending_jobs, counts.failed_jobs) == (0, 0, 0)
 
 
@@ -50,8 +52,8 @@ def test_the_campaign_prints_its_counts_and_fails_loudly_when_one_is_off(tmp_pat
     chaos = load_chaos()
     ok = chaos.run_campaign(tmp_path / "ok", orders=10, kill_every=10**6, workers=1, faults={},
                             log=lambda text: None)
-    assert ok.counts.ok and ok.lines()[:5] == ["invoices: 10", "local references: 10", "emails: 10",
-                                               "duplicates: 0", "pending jobs: 0"]
+    assert ok.counts.ok and ok.lines()[:6] == ["invoices: 10", "local references: 10", "emails: 10",
+                                               "sdi sends: 10", "duplicates: 0", "pending jobs: 0"]
     result = subprocess.run([sys.executable, str(BENCH / "chaos.py"), "--orders", "3", "--kill-every", "1000",
                              "--workers", "1", "--deadline", "0"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stdout + result.stderr

@@ -303,7 +303,7 @@ def test_documents_come_from_the_plugin_store(demo):
         "id": documents[0]["id"], "type": "invoice", "fic_id": 777, "number": 12, "numeration": "/A",
         "date": None, "status": "partly_paid", "amount_paid": "20.00", "sent_at": None, "sent_to": None,
         "converted_from": None, "last_error": None,
-        "amount_due": None, "amount_gross": None, "corrects": None,
+        "amount_due": None, "amount_gross": None, "corrects": None, "e_invoice": False, "ei_status": None,
     }]
 
 

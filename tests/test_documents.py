@@ -154,7 +154,7 @@ def test_an_order_paid_before_its_invoice_gets_a_paid_invoice(fic, shop):
 def test_timeout_after_commit_ends_with_one_document(fic, shop, sandbox):
     """FiC creates the invoice but the answer never arrives: the retry finds it by its marker."""
     shop.add(make_order("1"))
-    fic.client.vat_types(), fic.client.payment_methods()  # cached: only the create meets the fault
+    fic.client.vat_types(), fic.client.payment_methods(), fic.client.payment_accounts()  # cached: only the create meets the fault
     sandbox_call(sandbox, "POST", "/__sandbox__/faults",
                  json={"timeout_after_commit_rate": 1.0, "hang_seconds": 3, "seed": 1})
     with pytest.raises(Queued):
@@ -182,7 +182,7 @@ def test_a_conversion_whose_answer_is_lost_is_finished_by_the_worker_once(fic, s
     from fic_plugin.outbox import jobs
 
     run_round(fic)
-    assert [(j.kind, j.state) for j in jobs(fic)] == [("convert", "done")]
+    assert [(j.kind, j.state) for j in jobs(fic) if j.kind == "convert"] == [("convert", "done")]
     invoices = [d for d in fic_documents(sandbox) if d["type"] == "invoice"]
     assert len(invoices) == 1
     invoice = fic.store.document_for("1", "invoice")

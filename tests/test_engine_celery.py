@@ -31,6 +31,9 @@ from campaign import TOKEN, create_shop, end_state, fic_command, jobs_by_state, 
 from shoptest import skip_only_if_no_server  # noqa: E402
 
 REDIS_DB = 12  # this test file's own database on the shared Redis
+#: These shops measure the engine: plain invoices (no SdI send job, no verify + send requests), so
+#: job counts and throughput read as one job per order.
+PLAIN = {"e_invoice": False}
 
 
 def _redis_url(db: int) -> str:
@@ -125,7 +128,7 @@ def assert_exactly_once(sandbox, tmp_path: Path, shops: dict[str, tuple[int, int
 def test_celery_workers_run_every_shops_jobs_once(sandbox, redis_url, tmp_path, worker_factory, monkeypatch, capsys):
     shops = {"verdi": (31, 6), "neri": (32, 4), "gialli": (33, 5)}
     for sid, (cid, orders) in shops.items():
-        create_shop(tmp_path / f"{sid}.db", orders, sandbox_url=sandbox.url, settings={"fic_company_id": cid})
+        create_shop(tmp_path / f"{sid}.db", orders, sandbox_url=sandbox.url, settings={"fic_company_id": cid, **PLAIN})
     reg = registry(tmp_path, {**{sid: cid for sid, (cid, _n) in shops.items()}, "sparito": 34})  # no file
     worker_factory(redis_url, reg)
     monkeypatch.setenv("FIC_REDIS_URL", redis_url)
@@ -140,7 +143,8 @@ def test_celery_workers_run_every_shops_jobs_once(sandbox, redis_url, tmp_path, 
 def test_a_big_shop_does_not_starve_a_small_one(sandbox, redis_url, tmp_path, worker_factory, monkeypatch):
     shops = {"grande": (41, 60), "piccolo": (42, 3)}
     for sid, (cid, orders) in shops.items():
-        create_shop(tmp_path / f"{sid}.db", orders, sandbox_url=sandbox.url, settings={"fic_company_id": cid})
+        create_shop(tmp_path / f"{sid}.db", orders, sandbox_url=sandbox.url,
+                    settings={"fic_company_id": cid, **PLAIN})
     reg = registry(tmp_path, {sid: cid for sid, (cid, _n) in shops.items()})
     # 60 invoices with their lookups and emails are about FiC's 300 requests in 5 minutes: the
     # quota is not what this test is about (the parking test is), so its short window is relaxed.
@@ -168,7 +172,7 @@ def test_a_big_shop_does_not_starve_a_small_one(sandbox, redis_url, tmp_path, wo
 
 
 def test_redis_unreachable_the_embedded_engine_goes_on_and_says_so(sandbox, tmp_path, monkeypatch, capsys):
-    create_shop(tmp_path / "solo.db", 3, sandbox_url=sandbox.url, settings={"fic_company_id": 51})
+    create_shop(tmp_path / "solo.db", 3, sandbox_url=sandbox.url, settings={"fic_company_id": 51, **PLAIN})
     reg = registry(tmp_path, {"solo": 51})
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
@@ -201,7 +205,8 @@ def test_redis_restarting_mid_run_loses_no_job(sandbox, tmp_path, worker_factory
     try:
         shops = {"uno": (61, 25), "due": (62, 25)}
         for sid, (cid, orders) in shops.items():
-            create_shop(tmp_path / f"{sid}.db", orders, sandbox_url=sandbox.url, settings={"fic_company_id": cid})
+            create_shop(tmp_path / f"{sid}.db", orders, sandbox_url=sandbox.url,
+                    settings={"fic_company_id": cid, **PLAIN})
         reg = registry(tmp_path, {sid: cid for sid, (cid, _n) in shops.items()})
         url = f"redis://127.0.0.1:{port}/0"
         worker_factory(url, reg, concurrency=2)
@@ -249,7 +254,8 @@ def test_a_company_at_its_limit_is_parked_while_another_proceeds(sandbox, redis_
 
     shops = {"pieno": (71, 3), "libero": (72, 3)}
     for sid, (cid, orders) in shops.items():
-        create_shop(tmp_path / f"{sid}.db", orders, sandbox_url=sandbox.url, settings={"fic_company_id": cid})
+        create_shop(tmp_path / f"{sid}.db", orders, sandbox_url=sandbox.url,
+                    settings={"fic_company_id": cid, **PLAIN})
     reg = registry(tmp_path, {sid: cid for sid, (cid, _n) in shops.items()})
     # A small compressed quota: 50 requests per 20-second "hour", and company 71 has used it all.
     for name, value in (("FIC_RATE_HOURLY", "50"), ("FIC_RATE_HOUR_SECONDS", "20"), ("FIC_REDIS_URL", redis_url)):

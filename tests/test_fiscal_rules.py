@@ -23,9 +23,13 @@ NATURAS = {0: None, 3: None, 4: None, 21: "N1", 22: "N2.1", 6: "N2.2", 23: "N3.1
            25: "N5", 26: "N6.1"}
 RATES = {0: D("22"), 3: D("10"), 4: D("4"), **{i: D("0") for i in (21, 22, 6, 23, 28, 24, 25, 26)}}
 MAPPINGS = {"vat_mapping": {"22": 0, "10": 3, "4": 4, "0": 6},
-            "payment_mapping": {"bank_transfer": {"payment_method_id": 11, "payment_account_id": 21}}}
-PERSON = Customer(name="Mario Rossi", tax_code="RSSMRA80A01H501U")
-BUSINESS = Customer(name="Rossi S.r.l.", type="company", vat_number="00905811006", sdi_code="ABC1234")
+            "payment_mapping": {"bank_transfer": {"payment_method_id": 11, "payment_account_id": 21,
+                                                  "ei_payment_method": "MP05"}}}
+ADDRESS = dict(address_street="Via Roma 1", address_postal_code="00184", address_city="Roma", address_province="RM")
+ABROAD = dict(address_street="Hauptstraße 1", address_city="Berlin")
+PERSON = Customer(name="Mario Rossi", tax_code="RSSMRA80A01H501U", **ADDRESS)
+BUSINESS = Customer(name="Rossi S.r.l.", type="company", vat_number="00905811006", sdi_code="ABC1234",
+                    **ADDRESS)
 
 
 @pytest.fixture(autouse=True)
@@ -213,7 +217,7 @@ def test_bollo_charged_to_the_customer_is_a_zero_rate_n1_line():
 def test_split_payment_for_public_administrations():
     """Scissione dei pagamenti (art. 17-ter DPR 633/1972): the PA pays the VAT to the state;
     amount_due = total − VAT."""
-    pa = Customer(name="Comune di Roma", type="pa", tax_code="02438750586", sdi_code="ABC123") \
+    pa = Customer(name="Comune di Roma", type="pa", tax_code="02438750586", sdi_code="ABC123", **ADDRESS) \
         if "pa" in Customer.__attrs_attrs__.type.validator.options else None
     if pa is None:
         pytest.skip("Customer type 'pa' arrives with the e-invoicing work")
@@ -243,9 +247,10 @@ def test_zero_rate_mapped_to_a_vat_type_without_natura_is_refused():
 
 # --- 0% naturas by customer and supply, OSS ---------------------------------------------------------------
 
-EU_BUSINESS = Customer(name="Feinkost GmbH", type="company", vat_number="DE136695976", country_iso="DE")
-EU_CONSUMER = Customer(name="Hans Meier", country_iso="DE")
-US_BUSINESS = Customer(name="Acme Inc.", type="company", vat_number="US12345", country_iso="US")
+EU_BUSINESS = Customer(name="Feinkost GmbH", type="company", vat_number="DE136695976", country_iso="DE",
+                       **ABROAD)
+EU_CONSUMER = Customer(name="Hans Meier", country_iso="DE", **ABROAD)
+US_BUSINESS = Customer(name="Acme Inc.", type="company", vat_number="US12345", country_iso="US", **ABROAD)
 ZERO_MAPPING = {"22": 0, "0": 6, "0:IT": 24, "0:EU-business:goods": 28, "0:EU-business:services": 22,
                 "0:extra-EU:goods": 23, "0:extra-EU:services": 22}
 

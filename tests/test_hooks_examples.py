@@ -46,7 +46,7 @@ class ShopOrder(Order):
 
 SETTINGS = Settings.from_mapping({
     "vat_mapping": {"22": 0},
-    "payment_mapping": {"bank_transfer": {"payment_method_id": 1, "payment_account_id": 2}},
+    "payment_mapping": {"bank_transfer": {"payment_method_id": 1, "payment_account_id": 2, "ei_payment_method": "MP05"}},
 })
 MARKER = "fic-plugin:order-5:invoice:1"
 
@@ -63,7 +63,9 @@ def _payload_after_hooks(order: Order, module: ModuleType) -> dict:
 
 def _order(**changes) -> ShopOrder:
     values = dict(id="5", number="1005", created_at=datetime(2026, 11, 20, 10, 30),
-                  customer=Customer(name="Rossi S.r.l.", type="company", vat_number="00905811006"),
+                  customer=Customer(name="Rossi S.r.l.", type="company", vat_number="00905811006",
+                                    sdi_code="M5UXCR1", address_street="Via Torino 12",
+                                    address_postal_code="20123", address_city="Milano", address_province="MI"),
                   lines=(Line("Vaso", "1", "35", "22"),))
     values.update(changes)
     return ShopOrder(**values)

@@ -17,6 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 from campaign import TOKEN, create_shop, end_state, jobs_by_state  # noqa: E402
 
+#: These shops measure the engine: plain invoices (no SdI send job, no verify + send requests), so
+#: job counts and throughput read as one job per order.
+PLAIN = {"e_invoice": False}
+
 
 @pytest.fixture
 def sandbox(monkeypatch):
@@ -75,11 +79,11 @@ def test_json_registry_is_read_too(tmp_path):
 
 
 def test_sync_all_shops_serves_every_shop_and_a_bad_one_stops_none(sandbox, tmp_path, capsys):
-    create_shop(tmp_path / "small.db", 3, sandbox_url=sandbox.url, settings={"fic_company_id": 11})
-    create_shop(tmp_path / "big.db", 12, sandbox_url=sandbox.url, settings={"fic_company_id": 12})
+    create_shop(tmp_path / "small.db", 3, sandbox_url=sandbox.url, settings={"fic_company_id": 11, **PLAIN})
+    create_shop(tmp_path / "big.db", 12, sandbox_url=sandbox.url, settings={"fic_company_id": 12, **PLAIN})
     create_shop(tmp_path / "badtoken.db", 2, sandbox_url=sandbox.url,
-                settings={"fic_company_id": 13, "fic_access_token": "a/not-the-token"})
-    create_shop(tmp_path / "other.db", 2, sandbox_url=sandbox.url, settings={"fic_company_id": 14})
+                settings={"fic_company_id": 13, "fic_access_token": "a/not-the-token", **PLAIN})
+    create_shop(tmp_path / "other.db", 2, sandbox_url=sandbox.url, settings={"fic_company_id": 14, **PLAIN})
     (tmp_path / "broken.db").write_bytes(b"this is not a database at all" * 100)
     registry = write_registry(tmp_path / "shops.toml", [
         {"id": "big", "db": str(tmp_path / "big.db")},
@@ -110,7 +114,7 @@ def test_sync_all_shops_serves_every_shop_and_a_bad_one_stops_none(sandbox, tmp_
 
 
 def test_status_all_shops_gives_the_time_to_drain_at_the_quota(sandbox, tmp_path, capsys, monkeypatch):
-    create_shop(tmp_path / "a.db", 50, sandbox_url=sandbox.url, settings={"fic_company_id": 21})
+    create_shop(tmp_path / "a.db", 50, sandbox_url=sandbox.url, settings={"fic_company_id": 21, **PLAIN})
     registry = write_registry(tmp_path / "shops.toml", [{"id": "a", "db": str(tmp_path / "a.db")}])
     from fic_plugin.multishop import run_turn
     from fic_plugin.shops import load_registry as load

@@ -23,8 +23,8 @@ def english():
         yield
 MAPPINGS = {
     "vat_mapping": {"22": 0, "10": 3, "5": 7, "4": 4, "0": 1010},
-    "payment_mapping": {"bank_transfer": {"payment_method_id": 11, "payment_account_id": 21},
-                        "card": {"payment_method_id": 12, "payment_account_id": None}},
+    "payment_mapping": {"bank_transfer": {"payment_method_id": 11, "payment_account_id": 21, "ei_payment_method": "MP05"},
+                        "card": {"payment_method_id": 12, "payment_account_id": None, "ei_payment_method": "MP08"}},
 }
 
 
@@ -43,7 +43,8 @@ def person(**changes) -> Customer:
 
 def company(**changes) -> Customer:
     values = dict(name="Rossi S.r.l.", type="company", vat_number="IT00905811006", pec="rossi@pec.it",
-                  sdi_code="abc1234")
+                  sdi_code="abc1234", address_street="Via Torino 12", address_postal_code="20123",
+                  address_city="Milano", address_province="MI")
     values.update(changes)
     return Customer(**values)
 
@@ -279,10 +280,12 @@ def test_unknown_document_type():
 def test_italian_customer_without_vat_number_or_tax_code():
     anonymous = order(customer=person(tax_code=None))
     with pytest.raises(InvalidInput) as error:
-        build(anonymous)
+        build(anonymous, e_invoice=False)
     assert "1007" in str(error.value) and "codice fiscale" in str(error.value)
     assert error.value.field == "customer.tax_code" and error.value.order_id == "o-7"
-    assert build(anonymous, ignore_required_fields=True)["entity"]["ei_code"] == "0000000"
+    assert build(anonymous, ignore_required_fields=True, e_invoice=False)["entity"]["ei_code"] == "0000000"
+    # Quotes are never e-invoices: the setting still lets them out.
+    assert build(anonymous, "quote", ignore_required_fields=True)["entity"]["ei_code"] == "0000000"
     assert build(order(customer=company(tax_code=None)))  # a Partita IVA is enough
 
 

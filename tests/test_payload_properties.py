@@ -20,8 +20,9 @@ from fic_plugin.settings import Settings
 
 RATES = ("22", "10", "5", "4", "0")
 MAPPING = {"vat_mapping": {"22": 0, "10": 3, "5": 7, "4": 4, "0": 1010},
-           "payment_mapping": {"bank_transfer": {"payment_method_id": 11, "payment_account_id": 21}}}
-CUSTOMER = Customer(name="Mario Rossi", tax_code="RSSMRA80A01H501U")
+           "payment_mapping": {"bank_transfer": {"payment_method_id": 11, "payment_account_id": 21, "ei_payment_method": "MP05"}}}
+CUSTOMER = Customer(name="Mario Rossi", tax_code="RSSMRA80A01H501U", address_street="Via Roma 1",
+                    address_postal_code="00184", address_city="Roma", address_province="RM")
 
 
 def cents(low: int, high: int) -> st.SearchStrategy[D]:

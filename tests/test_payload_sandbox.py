@@ -27,7 +27,8 @@ pytest.importorskip("fic_sandbox.server", reason="the sandbox server is not ther
 HEADERS = {"Authorization": "Bearer sandbox-test", "Content-Type": "application/json"}
 COMPARED = ("amount_net", "amount_rivalsa", "taxable_amount", "amount_vat", "amount_gross", "amount_due")
 RATES = ("22", "10", "5", "4", "0")
-CUSTOMER = Customer(name="Mario Rossi", tax_code="RSSMRA80A01H501U")
+CUSTOMER = Customer(name="Mario Rossi", tax_code="RSSMRA80A01H501U", address_street="Via Roma 1",
+                    address_postal_code="00184", address_city="Roma", address_province="RM")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,8 @@ def test_local_totals_match_the_sandbox_to_the_cent(fic, case):
     order, options, document_type = case
     settings_ = Settings.from_mapping({
         **options, "vat_mapping": vat_mapping,
-        "payment_mapping": {"bank_transfer": {"payment_method_id": 1, "payment_account_id": 1}}})
+        "payment_mapping": {"bank_transfer": {"payment_method_id": 1, "payment_account_id": 1,
+                                          "ei_payment_method": "MP05"}}})
     local = expected_totals(order, settings_, document_type=document_type)
     assume(local.amount_gross > 0)
     payload = build_document(order, document_type, settings_, today=date(2026, 3, 10))
@@ -98,7 +100,8 @@ def test_sandbox_totals_echo_the_declared_stamp_duty(fic):
     base, vat_mapping = fic
     settings_ = Settings.from_mapping({
         "stamp_duty": False, "vat_mapping": vat_mapping,
-        "payment_mapping": {"bank_transfer": {"payment_method_id": 1, "payment_account_id": 1}}})
+        "payment_mapping": {"bank_transfer": {"payment_method_id": 1, "payment_account_id": 1,
+                                          "ei_payment_method": "MP05"}}})
     order = Order(id="2", number="2", customer=CUSTOMER, lines=(Line("Consulenza", "1", "500", "0"),))
     payload = build_document(order, "invoice", settings_, today=date(2026, 3, 10))
     assert payload["stamp_duty"] == 0
@@ -115,9 +118,13 @@ kinds = st.sampled_from(("goods", "service", "shipping", "fee"))
 fiscal_lines = st.builds(Line, name=st.just("Riga"), qty=cents(1, 500), unit_price=cents(0, 99_999),
                          vat_rate=st.sampled_from(RATES), discount=st.one_of(st.just(D(0)), cents(0, 10_000)),
                          kind=kinds)
-BUSINESS = Customer(name="Rossi S.r.l.", type="company", vat_number="00905811006", sdi_code="ABC1234")
-EU_BUSINESS = Customer(name="Feinkost GmbH", type="company", vat_number="DE136695976", country_iso="DE")
-US_BUSINESS = Customer(name="Acme Inc.", type="company", vat_number="US12345", country_iso="US")
+BUSINESS = Customer(name="Rossi S.r.l.", type="company", vat_number="00905811006", sdi_code="ABC1234",
+                    address_street="Via Torino 12", address_postal_code="20123", address_city="Milano",
+                    address_province="MI")
+EU_BUSINESS = Customer(name="Feinkost GmbH", type="company", vat_number="DE136695976", country_iso="DE",
+                       address_street="Unter den Linden 1", address_city="Berlin")
+US_BUSINESS = Customer(name="Acme Inc.", type="company", vat_number="US12345", country_iso="US",
+                       address_street="1 Main Street", address_city="Springfield")
 
 
 @st.composite
@@ -153,7 +160,8 @@ def test_fiscal_rules_local_equal_sandbox_and_invoice_equals_order(fic, case):
     vat_naturas = {v["id"]: v.get("ei_type") for v in answer}
     settings_ = Settings.from_mapping({
         **options, "vat_mapping": {**vat_mapping, "0": zero_id, **SCOPED},
-        "payment_mapping": {"bank_transfer": {"payment_method_id": 1, "payment_account_id": 1}}})
+        "payment_mapping": {"bank_transfer": {"payment_method_id": 1, "payment_account_id": 1,
+                                              "ei_payment_method": "MP05"}}})
     local = expected_totals(order, settings_, document_type=document_type, vat_naturas=vat_naturas)
     assume(local.amount_gross > 0)
     payload = build_document(order, document_type, settings_, today=date(2026, 3, 10), vat_rates=vat_rates,

@@ -23,7 +23,7 @@ sdk = pytest.importorskip("fattureincloud_python_sdk")
 
 SETTINGS = Settings.from_mapping({
     "vat_mapping": {"22": 0, "10": 3, "4": 4, "0": 1010},
-    "payment_mapping": {"bank_transfer": {"payment_method_id": 11, "payment_account_id": 21}},
+    "payment_mapping": {"bank_transfer": {"payment_method_id": 11, "payment_account_id": 21, "ei_payment_method": "MP05"}},
     "rivalsa_inps": True, "stamp_duty": True, "numeration": "/WEB", "payment_due_days": 30,
     "default_notes": "Grazie per l'acquisto!\n\nIBAN IT60X0542811101000000123456",
 })
@@ -33,8 +33,10 @@ CUSTOMERS = {
                        email="mario@example.it", phone="+393331234567", address_street="Via Roma 1",
                        address_postal_code="00184", address_city="Roma", address_province="RM"),
     "company": Customer(name="Rossi S.r.l.", type="company", vat_number="00905811006", sdi_code="M5UXCR1",
-                        pec="rossi@pec.it"),
-    "foreign": Customer(name="Müller GmbH", type="company", vat_number="DE136695976", country_iso="DE"),
+                        pec="rossi@pec.it", address_street="Via Torino 12", address_postal_code="20123",
+                        address_city="Milano", address_province="MI"),
+    "foreign": Customer(name="Müller GmbH", type="company", vat_number="DE136695976", country_iso="DE",
+                        address_street="Friedrichstraße 100", address_postal_code="10117", address_city="Berlin"),
 }
 
 

@@ -309,7 +309,9 @@ def test_bad_input_is_refused_before_sending(ctx, sandbox, smtp, options, field,
 
 
 def test_no_recipient_at_all(ctx, shop, sandbox):
-    shop.add(make_order("8", customer=Customer(name="Senza Email Srl", type="company", vat_number="01234567897")))
+    shop.add(make_order("8", customer=Customer(
+        name="Senza Email Srl", type="company", vat_number="01234567897", sdi_code="M5UXCR1",
+        address_street="Via Torino 12", address_postal_code="20123", address_city="Milano", address_province="MI")))
     invoice = Documents(ctx).create("8", "invoice")
     with pytest.raises(InvalidInput, match="No recipient"):
         Sending(ctx).send_now(invoice.id)

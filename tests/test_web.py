@@ -92,7 +92,8 @@ def test_panel_shows_documents_in_italian_with_states_and_formats(context, shop,
     assert "12/A" in text and "28/11/2026" in text and "1.234,56\xa0€" in text
     assert "Parzialmente pagato: 100,00\xa0€" in text
     assert "Inviata il 28/11/2026 alle 10:42 a mario@example.it" in text
-    assert "Fattura elettronica: accettata" in text
+    # FiC's "accepted" is, for a business or consumer, the SdI's receipt of delivery.
+    assert "Fattura elettronica: Consegnata" in text
     assert "Pagato" in text and "Non inviato" in text
     assert "Convertita da Proforma 12/A" in text
     assert "FiC ha rifiutato il cliente" in text and "/fic/documents/2/retry" in text

@@ -32,7 +32,7 @@ from fic_plugin import jobs, outbox  # noqa: E402
 from fic_plugin.manager import get_plugin_manager  # noqa: E402
 from fic_plugin.plugin import CORE_NAME  # noqa: E402
 from fic_plugin.settings import update_settings  # noqa: E402
-from shoptest import fic_documents, make_order, sandbox_call, sandbox_emails  # noqa: E402
+from shoptest import fic_documents, make_order, sandbox_call, sandbox_emails, sdi_sends  # noqa: E402
 
 ORDERS = 40
 
@@ -124,7 +124,7 @@ def test_200_paid_orders_through_5xx_timeouts_after_commit_and_429_make_200_invo
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(85)
+        thread.join(170)  # verify + send made each order two requests longer
     stats = sandbox_call(sandbox, "GET", "/__sandbox__/stats")
     sandbox_call(sandbox, "DELETE", "/__sandbox__/faults")
 
@@ -137,4 +137,13 @@ def test_200_paid_orders_through_5xx_timeouts_after_commit_and_429_make_200_invo
     assert len(local) == FAULTY_ORDERS and {d.fic_id for d in local} == {d["id"] for d in remote}
     emailed = Counter(e["document_id"] for e in sandbox_emails(sandbox))
     assert set(emailed) == {d["id"] for d in remote} and set(emailed.values()) == {1}
-    assert dict(Counter(j.state for j in outbox.jobs(faulty))) == {"done": FAULTY_ORDERS}
+    assert dict(Counter((j.kind, j.state) for j in outbox.jobs(faulty))) == {
+        ("auto_document", "done"): FAULTY_ORDERS, ("sdi_send", "done"): FAULTY_ORDERS}
+    # Each e-invoice went to the SdI once, though sends met 500s, 429s and lost answers too.
+    # At the SdI, all of them (a send settled by reading FiC may find the SdI's walk further on).
+    assert {d.ei_status for d in local} <= {"sent", "processing", "accepted"}
+    assert {d["ei_status"] for d in remote} <= {"sent", "processing", "accepted"}
+    sends = sdi_sends(faulty.store)
+    assert len(sends) == FAULTY_ORDERS and set(sends.values()) == {1}
+    by_fic = sandbox_call(sandbox, "GET", "/__sandbox__/sdi")["by_document"]
+    assert set(by_fic) == {str(d["id"]) for d in remote} and set(by_fic.values()) == {1}

@@ -20,7 +20,7 @@ from .totals import line_total
 DOCUMENT_KEYS = ("id", "type", "fic_id", "number", "numeration", "date", "status", "amount_paid",
                  "sent_at", "sent_to", "converted_from", "last_error", "amount_due", "amount_gross",
                  # a credit note: the local id of the invoice it corrects
-                 "corrects")
+                 "corrects", "e_invoice", "ei_status")
 
 
 def _text(value: Any) -> Any:
@@ -71,6 +71,8 @@ def order_json(shop: DemoShop, order: Order, *, documents: bool = True) -> dict[
         "amount_paid": str(paid),
         "paid_at": order.paid_at.isoformat() if order.paid_at else None,
         "status": order.status,
+        "cig": order.cig, "cup": order.cup, "po_number": order.po_number,
+        "po_date": order.po_date.isoformat() if order.po_date else None,
         "url": shop.admin_order_url(order),
         "customer_url": shop.shop_order_url(order),
     }

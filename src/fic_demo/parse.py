@@ -9,6 +9,7 @@ parsed it may no longer be exactly twelve euro and ten cents.
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -26,7 +27,10 @@ CUSTOMER_KEYS = (
     "country_iso",
 )
 LINE_KEYS = ("name", "qty", "unit_price", "vat_rate", "discount", "code", "kind")
-ORDER_KEYS = ("customer", "lines", "prices_include_vat", "payment_method", "shipping", "oss")
+ORDER_KEYS = ("customer", "lines", "prices_include_vat", "payment_method", "shipping", "oss",
+              "cig", "cup", "po_number", "po_date")
+#: FatturaPA's limits for a purchase order's references (DatiOrdineAcquisto, 2.1.2).
+ORDER_REFERENCES = {"cig": r"[A-Z0-9]{10}", "cup": r"[A-Z0-9]{15}", "po_number": r"[^\x00-\x1f]{1,20}"}
 PAYMENT_KEYS = ("amount", "method")
 MAX_LINES = 500
 METHOD_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,49}")
@@ -43,6 +47,10 @@ class NewOrder:
     shipping: Decimal = Decimal("0.00")
     #: An OSS sale: an EU consumer charged the VAT of their own country.
     oss: bool = False
+    cig: str | None = None
+    cup: str | None = None
+    po_number: str | None = None
+    po_date: date | None = None
 
 
 def parse_order(body: Any) -> NewOrder:
@@ -66,6 +74,7 @@ def parse_order(body: Any) -> NewOrder:
         payment_method=parse_method(body.get("payment_method", "bank_transfer"), "payment_method"),
         shipping=amount(body.get("shipping", "0"), "shipping", places=2, minimum=Decimal("0")),
         oss=_oss(body.get("oss", False), customer),
+        **order_references(body),
     )
 
 
@@ -79,6 +88,29 @@ def _oss(value: Any, customer: Customer) -> bool:
             country=customer.country_iso, business=_(" with a VAT number") if customer.vat_number else ""),
             field="oss")
     return value
+
+
+def order_references(body: dict) -> dict[str, Any]:
+    """The optional CIG, CUP and purchase order number and date a public administration gives."""
+    result: dict[str, Any] = {}
+    words = {"cig": _("cig must be the 10 letters and digits of the tender code (CIG)."),
+             "cup": _("cup must be the 15 letters and digits of the project code (CUP)."),
+             "po_number": _("po_number must be 1 to 20 characters (the purchase order's number).")}
+    for key, pattern in ORDER_REFERENCES.items():
+        value = body.get(key)
+        if value is None or value == "":
+            continue
+        text = value.strip().upper() if isinstance(value, str) and key != "po_number" else value
+        if not isinstance(text, str) or not re.fullmatch(pattern, text.strip()):
+            raise InvalidInput(words[key], field=key)
+        result[key] = text.strip()
+    if body.get("po_date") not in (None, ""):
+        try:
+            result["po_date"] = date.fromisoformat(str(body["po_date"]))
+        except ValueError:
+            raise InvalidInput(_("po_date must be a date like 2026-11-30."), field="po_date") from None
+    return result
+
 
 
 def parse_customer(data: Any) -> Customer:
@@ -97,8 +129,12 @@ def parse_customer(data: Any) -> Customer:
         raise InvalidInput(_("customer.name is missing: give the company's or the person's name."),
                            field="customer.name")
     values["type"] = values.get("type", "person")
-    if values["type"] not in ("company", "person"):
-        raise InvalidInput(_('customer.type must be "company" or "person".'), field="customer.type")
+    if values["type"] not in ("company", "person", "pa"):
+        raise InvalidInput(_('customer.type must be "company", "person" or "pa" (public administration).'),
+                           field="customer.type")
+    if values["type"] == "pa" and not re.fullmatch(r"[A-Za-z0-9]{6}", values.get("sdi_code", "")):
+        raise InvalidInput(_("customer.sdi_code of a public administration is its 6-character office code "
+                             "(codice univoco ufficio)."), field="customer.sdi_code")
     values["country_iso"] = values.get("country_iso", "IT").upper()
     if not re.fullmatch(r"[A-Z]{2}", values["country_iso"]):
         raise InvalidInput(_("customer.country_iso must be the 2-letter ISO code of the country, like IT or DE."),

@@ -28,6 +28,8 @@ TABLES: dict[str, dict] = {
             "total": str,
             # Set once, when the payments first cover the total: the order is then "paid".
             "paid_at": str,
+            # A public administration's purchase order: tender and project codes, number, date.
+            "cig": str, "cup": str, "po_number": str, "po_date": str,
         },
         "not_null": {"number", "customer_id", "created_at", "prices_include_vat", "payment_method",
                      "currency", "shipping", "total"},
@@ -66,6 +68,12 @@ def create_tables(db: sqlite_utils.Database) -> bool:
                         foreign_keys=spec.get("foreign_keys"), if_not_exists=True)
     if "oss" not in db["demo_orders"].columns_dict:  # a shop file from before OSS orders
         db["demo_orders"].add_column("oss", int)
+    for name, spec in TABLES.items():
+        # A shop file made before a column existed gets it (empty) instead of failing.
+        have = {column.name for column in db[name].columns}
+        for column, kind in spec["columns"].items():
+            if column not in have:
+                db[name].add_column(column, kind)
     db.execute("CREATE UNIQUE INDEX IF NOT EXISTS demo_orders_number ON demo_orders(number)")
     # shop_paid_orders pages through paid orders by (paid_at, id).
     db.execute("CREATE INDEX IF NOT EXISTS demo_orders_paid ON demo_orders(paid_at, id)")

@@ -53,13 +53,15 @@ class DemoRuntime:
 
     def __init__(self, db_path: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
                  fic_url: str | None = None, sandbox_port: int = 8765, worker_interval: float = 2.0,
-                 worker: bool = True, public_url: str | None = None, auto_invoice: bool = False):
+                 worker: bool = True, public_url: str | None = None, auto_invoice: bool = False,
+                 webhooks: bool = True):
         self.db_path = Path(db_path)
         self.host, self.port = host, port
         self.fic_url, self.sandbox_port = fic_url, sandbox_port
         self.worker_interval, self.run_worker = worker_interval, worker
         self.public_url = public_url
         self.auto_invoice = auto_invoice
+        self.webhooks = webhooks
         self.url = ""
         self.sandbox_url: str | None = None
         self.server: BaseWSGIServer | None = None
@@ -105,6 +107,12 @@ class DemoRuntime:
             update_settings(self.context.store, {"public_url": f"{self.shop.base_url}/fic"})
         if self.run_worker:
             self._start_worker()
+        if self.webhooks and self.sandbox_url:
+            # The sandbox verifies the sink with a request to this very server: subscribe once it serves.
+            thread = threading.Thread(target=subscribe_to_sandbox, args=(self.context, self.sandbox_url, self.url),
+                                      name="demo-webhooks", daemon=True)
+            thread.start()
+            self._threads.append(thread)
         if serve_in_thread:
             thread = threading.Thread(target=self.server.serve_forever, name="demo-shop", daemon=True)
             thread.start()
@@ -191,6 +199,25 @@ def configure_plugin(context: Any, shop: DemoShop, fic_url: str, *, sandbox_comp
     update_settings(store, changes)
     context.reset_client()
     fill_missing_mappings(context, shop)
+
+
+def subscribe_to_sandbox(context: Any, sandbox_url: str, shop_url: str) -> None:
+    """Trust the sandbox's webhook key and subscribe ``/fic/webhooks`` to its events, once: the
+    panel then shows an e-invoice go "Inviata allo SdI" → "Consegnata" as the SdI answers."""
+    import requests
+
+    from fic_plugin.errors import FicError
+    from fic_plugin.webhooks import subscribe, subscriptions
+
+    sink = f"{shop_url}/fic/webhooks"
+    try:
+        key = requests.get(f"{sandbox_url}/__sandbox__/webhooks/public_key", timeout=10).json()["pem"]
+        if context.settings.fic_webhook_public_key != key.strip():
+            update_settings(context.store, {"fic_webhook_public_key": key})
+        if not any(row.get("sink") == sink for row in subscriptions(context)):
+            subscribe(context, sink)
+    except (FicError, requests.RequestException, KeyError, ValueError) as error:
+        log.warning("the demo is not subscribed to the sandbox's webhooks (%s): SdI states come by polling", error)
 
 
 def fill_missing_mappings(context: Any, shop: DemoShop) -> None:

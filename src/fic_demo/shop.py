@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -190,7 +190,8 @@ class DemoShop:
                 "created_at": _iso(created), "prices_include_vat": int(new.prices_include_vat),
                 "payment_method": new.payment_method, "currency": "EUR", "shipping": str(new.shipping),
                 "oss": int(new.oss),
-                "total": str(total), "paid_at": None,
+                "total": str(total), "paid_at": None, "cig": new.cig, "cup": new.cup,
+                "po_number": new.po_number, "po_date": new.po_date.isoformat() if new.po_date else None,
             })
             db["demo_lines"].insert_all(
                 {"order_id": order_id, "position": i, "name": line.name, "code": line.code,
@@ -327,6 +328,8 @@ class DemoShop:
             currency=row["currency"], payments=payments,
             paid_at=datetime.fromisoformat(row["paid_at"]) if row["paid_at"] else None, status=status,
             refunds=refunds,
+            cig=row.get("cig"), cup=row.get("cup"), po_number=row.get("po_number"),
+            po_date=date.fromisoformat(row["po_date"]) if row.get("po_date") else None,
         )
 
 

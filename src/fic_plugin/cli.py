@@ -35,6 +35,8 @@ examples:
   fic settings set vat_mapping 22=0,10=3,4=4,0=6
   fic sync --once                           run due jobs and invoice paid orders, then exit
   fic sync --all-shops --shops shops.toml   serve every shop of a platform, round-robin
+  fic doc send-sdi 5                        verify e-invoice 5 and send it to the SdI
+  fic webhooks subscribe https://shop.example/fic/webhooks
 """
 
 
@@ -152,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--body", default=None, help="email body (HTML); shortcodes allowed")
         command.add_argument("--sms-text", default=None, help="SMS text; shortcodes allowed")
         command.set_defaults(handler=cmd_doc_send if name == "send" else cmd_doc_schedule)
+
+    from .cli_sdi import add_commands, add_doc_commands
+
+    add_doc_commands(docs)
+    add_commands(sub)
 
     status = sub.add_parser("status", help="queue, failures and quota; with ORDER_ID its documents and audit log")
     status.add_argument("order_id", metavar="ORDER_ID", nargs="?")
@@ -485,6 +492,9 @@ def cmd_settings_set(args: argparse.Namespace) -> int:
              for key, value in pairs]
     context = open_context(args)
     changes = _settings_changes(context, pairs)
+    from .sdi import check_mappings
+
+    check_mappings(context, changes)
     update_settings(context.store, changes, shortcodes=known_shortcodes(context.pm))
     emit(args, {"updated": sorted(changes)}, _("Saved: {keys}").format(keys=", ".join(sorted(changes))))
     return 0

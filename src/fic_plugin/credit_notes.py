@@ -73,6 +73,10 @@ class CreditNotes:
             "vat_rates": {int(t["id"]): Decimal(str(t["value"])) for t in vat_types if t.get("value") is not None},
             "vat_naturas": {int(t["id"]): t.get("ei_type") or None for t in vat_types},
             "payment_methods": {int(m["id"]): m.get("name") for m in client.payment_methods()},
+            # A credit note is an e-invoice too (TD04): natura, ModalitaPagamento, bank.
+            "vat_types": {int(t["id"]): t for t in vat_types},
+            "fic_payment_methods": {int(m["id"]): m for m in client.payment_methods()},
+            "payment_accounts": {int(a["id"]): a for a in client.payment_accounts()},
         }
         settings = self.context.settings
         payload = build_credit_note(order, refund, settings, invoice, today=date.today(), marker=marker, **lookups)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import dates, leases, wording
 from .context import acting_for
+from .einvoice import is_e_invoice
 from .errors import Busy, Conflict, InvalidInput, NotFound, Queued
 from .fic.errors import FicNotFound, OutcomeUnknown
 from .formatting import format_money
@@ -30,6 +31,7 @@ from .model import CONVERSIONS, DOCUMENT_TYPES, Document, Order
 from .money import Totals
 from .outbox import enqueue, is_transient
 from .payload import build_document, expected_totals, payments_list
+from .sdi import enqueue_send
 from .store import now_iso
 
 if TYPE_CHECKING:
@@ -205,13 +207,19 @@ class Documents:
         check_vies(self.context, order)
         # FiC's VAT types (cached by the client) let a rate mapped to a VAT type of another value
         # be refused here, with the order and the rate named, instead of by FiC.
-        vat_types = self.context.client.vat_types()
+        client = self.context.client
+        vat_types = client.vat_types()
         vat_rates = {int(t["id"]): Decimal(str(t["value"])) for t in vat_types if t.get("value") is not None}
         # The natura of each 0% VAT type (its FatturaPA ei_type) decides the bollo.
         vat_naturas = {int(t["id"]): t.get("ei_type") or None for t in vat_types}
-        payment_methods = {int(m["id"]): m.get("name") for m in self.context.client.payment_methods()}
+        methods = {int(m["id"]): m for m in client.payment_methods()}
+        payment_methods = {method_id: m.get("name") for method_id, m in methods.items()}
+        lookups: dict[str, Any] = {}
+        if is_e_invoice(document_type, settings.e_invoice):
+            lookups = {"vat_types": {int(t["id"]): t for t in vat_types}, "fic_payment_methods": methods,
+                       "payment_accounts": {int(a["id"]): a for a in client.payment_accounts()}}
         payload = build_document(order, document_type, settings, today=dates.today(), vat_rates=vat_rates,
-                                 payment_methods=payment_methods, marker=marker, vat_naturas=vat_naturas)
+                                 payment_methods=payment_methods, marker=marker, vat_naturas=vat_naturas, **lookups)
         self.context.pm.hook.fic_document_payload(order=order, document_type=document_type, payload=payload)
         # The marker is what prevents duplicates: a plugin may not take it away.
         if marker is not None:
@@ -243,6 +251,8 @@ class Documents:
         document.last_error = None
         with self.store.transaction():
             self.store.update_document(document)
+            # In the same transaction: an e-invoice is never left created but not queued for the SdI.
+            enqueue_send(self.context, document)
         self.store.audit("create", f"{document.type_label} n. {document.full_number}",
                          order_id=order.id, document_id=document.id)
         if document.total_differs:
@@ -302,8 +312,9 @@ class Documents:
             found = self._find_in_fic(target)
             if found is not None:
                 return self._adopt_conversion(order, original, target, found)
+        e_invoice = is_e_invoice(to_type, self.context.settings.e_invoice)
         transformed = self.context.client.transform_document(
-            original.fic_id, to_type, current_type=original.type, keep_copy=True)
+            original.fic_id, to_type, current_type=original.type, keep_copy=True, e_invoice=e_invoice)
         data = dict(transformed.get("data") or {})
         options = dict(transformed.get("options") or {})
         options.setdefault("create_from", [str(original.fic_id)])
@@ -317,6 +328,15 @@ class Documents:
         else:
             data["numeration"] = self.context.settings.numeration
         data["subject"] = target.marker
+        if e_invoice:
+            # The original (a quote, a proforma) was not checked for the SdI: its customer, payment
+            # method and 0% lines are, now, from the order, as for an invoice made directly.
+            fresh, _totals = self._payload(order, to_type, target.marker)
+            data["e_invoice"] = True
+            data["entity"] = fresh["entity"]
+            data["ei_data"] = {**(data.get("ei_data") or {}), **fresh["ei_data"]}
+            if fresh.get("use_split_payment"):
+                data["use_split_payment"] = True
         options["fix_payments"] = True
         self._mark_attempted(target)
         try:
@@ -333,6 +353,7 @@ class Documents:
         _apply_fic_fields(target, fic)
         with self.store.transaction():
             self.store.update_document(target)
+            enqueue_send(self.context, target)
         self.store.audit("convert", f"{original.type_label} n. {original.full_number} → "
                          f"{target.type_label} n. {target.full_number}", order_id=order.id, document_id=target.id)
         self.context.pm.hook.fic_document_converted(order=order, document=target, original=original)
@@ -379,6 +400,28 @@ class Documents:
             self.context.client.delete_document(document.fic_id)
         except FicNotFound:
             pass
+        self._forget(document)
+
+    def rewrite(self, document: Document) -> Document:
+        """Write the document again in FiC from the order as it is now (to correct an e-invoice
+        the SdI discarded); its number, date and marker stay."""
+        order = self.context.order(document.order_id)
+        payload, _totals = self._payload(order, document.type, document.marker)
+        for key in ("date", "numeration"):
+            payload.pop(key, None)
+        with acting_for(order.id, document.id):
+            fic = self.context.client.modify_document(document.fic_id, payload)
+        status = document.ei_status
+        _apply_fic_fields(document, fic)
+        document.ei_status = fic.get("ei_status") or status
+        with self.store.transaction():
+            self.store.update_document(document)
+        self.store.audit("rewrite", f"{document.type_label} n. {document.full_number}", order_id=order.id,
+                         document_id=document.id)
+        return document
+
+    def forget(self, document: Document) -> None:
+        """Drop the local row of a document FiC no longer has (deleted there by hand)."""
         self._forget(document)
 
     def _forget(self, document: Document) -> None:
@@ -512,6 +555,7 @@ def _apply_fic_fields(document: Document, fic: dict[str, Any]) -> None:
     if fic.get("amount_gross") is not None:
         document.amount_gross = Decimal(str(fic["amount_gross"]))
     document.ei_status = fic.get("ei_status")
+    document.e_invoice = bool(fic.get("e_invoice"))
     paid = sum((Decimal(str(p.get("amount") or 0)) for p in fic.get("payments_list") or []
                 if p.get("status") == "paid"), Decimal("0"))
     document.amount_paid = paid

@@ -160,6 +160,12 @@ def _run_auto_document(context: Context, job: Job) -> None:
     document = documents.ensure(order, job.args.get("type", "invoice"))
     documents.sync_payments(order.id)
     document = context.store.document(document.id)
+    if document.e_invoice:
+        from .sdi import Sdi
+
+        # Verify and send before the courtesy email: the customer is told of an invoice the SdI
+        # has. Sdi.send does nothing for one already sent (its own job may have been first).
+        document = Sdi(context).send(document.id)
     sending = Sending(context)
     key = f"auto:{order.id}"
     # The owner may have sent this document by hand meanwhile: the customer has it already, so
@@ -220,6 +226,30 @@ def _run_send(context: Context, job: Job) -> None:
     sending.deliver(document, sending.config_for(document, job.args.get("config_id")), key=job.key)
 
 
+def _run_sdi_send(context: Context, job: Job) -> None:
+    """Verify and send an e-invoice to the SdI (exactly once: see ``fic_plugin.sdi``)."""
+    from .sdi import Sdi
+
+    if context.store.document(job.document_id) is None:
+        raise NotFound(_("Document {id} no longer exists.").format(id=job.document_id))
+    if job.args.get("resend"):
+        Sdi(context).correct_and_resend(job.document_id)
+    else:
+        Sdi(context).send(job.document_id)
+
+
+def _run_ei_refresh(context: Context, job: Job) -> None:
+    """Read the SdI state of the documents a webhook named (or the poll chose) and store it."""
+    from .sdi import Sdi
+
+    sdi = Sdi(context)
+    if job.document_id is not None:
+        if context.store.document(job.document_id) is not None:
+            sdi.refresh(job.document_id)
+        return
+    sdi.refresh_fic_ids(list(job.args.get("ids") or ()))
+
+
 _HANDLERS = {
     "auto_document": _run_auto_document,
     "create": _run_create,
@@ -228,6 +258,8 @@ _HANDLERS = {
     "sync_payments": _run_sync_payments,
     "send": _run_send,
     "credit_note": _run_credit_note,
+    "sdi_send": _run_sdi_send,
+    "ei_refresh": _run_ei_refresh,
 }
 
 
@@ -261,6 +293,18 @@ def invoice_paid_orders(context: Context) -> int:
     return queued
 
 
+def poll_sdi_states(context: Context) -> int:
+    """The fallback of webhooks: ask FiC about e-invoices still in flight that no event updated
+    for ``sdi_poll_seconds``; a shop that cannot receive webhooks still sees the outcome."""
+    from .sdi import stale_in_flight
+
+    queued = 0
+    for document in stale_in_flight(context, seconds=context.settings.sdi_poll_seconds):
+        key = f"poll:{document.id}:{document.ei_checked_at or document.ei_status_at or 'first'}"
+        queued += enqueue(context, "ei_refresh", key, order_id=document.order_id, document_id=document.id)
+    return queued
+
+
 def due_job_ids(context: Context, limit: int = 500) -> list[int]:
     rows = context.store.jobs.due(limit)
     return [r[0] for r in rows if r[1] == "pending" or leases.is_free(context.store, r[2], r[3])]
@@ -283,6 +327,7 @@ def run_round(context: Context, *, progress: bool = False, wait_for_retries: boo
     """
     report = RoundReport()
     report.queued_by_check = invoice_paid_orders(context)
+    poll_sdi_states(context)
     bar = _progress_bar(context, progress)
     try:
         while True:

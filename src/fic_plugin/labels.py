@@ -39,21 +39,33 @@ PAYMENT_STATUS_LABELS = {
 
 #: FiC's e-invoice states (``ei_status``), in the words of FiC's own screens.
 EI_STATUS_LABELS = {
-    "attempt": N_("E-invoice: sending attempt"),
-    "missing": N_("E-invoice: missing"),
-    "not_sent": N_("E-invoice: not sent"),
-    "sent": N_("E-invoice: sent to SDI"),
-    "pending": N_("E-invoice: waiting for SDI"),
-    "processing": N_("E-invoice: being processed by SDI"),
-    "error": N_("E-invoice: error"),
-    "discarded": N_("E-invoice: discarded by SDI"),
-    "not_delivered": N_("E-invoice: not delivered"),
-    "accepted": N_("E-invoice: accepted"),
-    "rejected": N_("E-invoice: rejected"),
-    "no_response": N_("E-invoice: no response"),
-    "manual_accepted": N_("E-invoice: accepted manually"),
-    "manual_rejected": N_("E-invoice: rejected manually"),
+    "attempt": N_("Being sent to the SdI"),
+    "missing": N_("E-invoice missing"),
+    "not_sent": N_("Not sent to the SdI"),
+    "sent": N_("Sent to the SdI"),
+    "pending": N_("Being checked"),
+    "processing": N_("Being processed"),
+    "delivered": N_("Delivered"),
+    "error": N_("Sending error"),
+    "discarded": N_("Discarded by the SdI"),
+    "not_delivered": N_("Not delivered"),
+    "accepted": N_("Accepted"),
+    "rejected": N_("Rejected"),
+    "no_response": N_("No response"),
+    "manual_accepted": N_("Accepted (recorded by hand)"),
+    "manual_rejected": N_("Rejected (recorded by hand)"),
 }
+
+
+
+def ei_state(status: str | None, *, public_administration: bool = False) -> str:
+    """``ei_status`` in words. FiC's states have no "delivered": for a business or a consumer
+    (FPR12) the SdI's receipt of delivery is ``accepted``, so it reads "Consegnata"; only a public
+    administration (FPA12) accepts or rejects an invoice."""
+    if status == "accepted" and not public_administration:
+        status = "delivered"
+    return _(EI_STATUS_LABELS[status]) if status in EI_STATUS_LABELS else (status or _("Not sent to the SdI"))
+
 
 #: States of a queued job (table ``fic_jobs``).
 JOB_STATE_LABELS = {
@@ -92,6 +104,10 @@ ACTIVITY_LABELS = {
     "send_fic_email": N_("Email through Fatture in Cloud"),
     "send_smtp": N_("Email"),
     "send_sms": N_("SMS"),
+    "sdi_send": N_("Sending to the SdI"),
+    "sdi_status": N_("SdI state"),
+    "ei_refresh": N_("SdI state update"),
+    "rewrite": N_("Correction from the order"),
 }
 
 
@@ -104,6 +120,7 @@ SETTING_GROUPS = {
     "email": N_("Email"),
     "sms": N_("SMS"),
     "smtp": N_("SMTP"),
+    "sdi": N_("E-invoices (SdI)"),
     "screens": N_("Screens"),
 }
 
@@ -121,6 +138,9 @@ SETTING_LABELS = {
     "numeration": N_("Numbering suffix"),
     "default_notes": N_("Default notes"),
     "payment_due_days": N_("Days to payment due date"),
+    "e_invoice": N_("Electronic invoice"),
+    "fic_webhook_public_key": N_("Webhook public key"),
+    "sdi_poll_seconds": N_("SdI state check (seconds)"),
     "auto_invoice": N_("Enable automatic sending"),
     "auto_document_type": N_("Document type"),
     "vat_mapping": N_("Tax settings"),

@@ -83,17 +83,18 @@ VAT_SCOPES = ("IT", "EU", "extra-EU", "EU-business:goods", "EU-business:services
 
 @attrs.frozen
 class Customer:
-    """Who the document is made out to: a company (``type="company"``) or a person."""
+    """Who the document is made out to: a company (``type="company"``), a person, or a public
+    administration (``type="pa"``, whose ``sdi_code`` is the 6-character office code)."""
 
     name: str
-    type: str = attrs.field(default="person", validator=attrs.validators.in_(("company", "person")))
+    type: str = attrs.field(default="person", validator=attrs.validators.in_(("company", "person", "pa")))
     first_name: str | None = None
     last_name: str | None = None
     vat_number: str | None = None  # Partita IVA, without the country prefix for Italians
     tax_code: str | None = None  # Codice fiscale
     email: str | None = None
     pec: str | None = None  # Posta elettronica certificata
-    sdi_code: str | None = None  # Codice destinatario (SDI), 7 characters
+    sdi_code: str | None = None  # Codice destinatario (SDI), 7 characters; a PA's office code has 6
     phone: str | None = None  # E.164, e.g. +393331234567
     address_street: str | None = None
     address_postal_code: str | None = None
@@ -235,6 +236,12 @@ class Order:
     refunds: tuple[Refund, ...] = attrs.field(default=(), converter=tuple)
     #: An OSS sale: an EU consumer charged the VAT of their country (``vat_mapping`` keys like 19:DE).
     oss: bool = False
+    #: What a public administration's purchase order says (FatturaPA DatiOrdineAcquisto): the
+    #: tender code (CIG), the project code (CUP), the order's number and date.
+    cig: str | None = None
+    cup: str | None = None
+    po_number: str | None = None
+    po_date: date | None = None
 
     @property
     def amount_paid(self) -> Decimal:
@@ -271,6 +278,11 @@ class Document:
     converted_from: int | None = None
     converted_from_label: str | None = None
     ei_status: str | None = None
+    ei_status_at: str | None = None  # when the plugin saw ei_status change (ISO, local time)
+    ei_checked_at: str | None = None  # when FiC was last asked (or told us) about it
+    ei_error: str | None = None  # FiC's error_reason for a discarded or rejected e-invoice
+    e_invoice: bool = attrs.field(default=False, converter=bool)
+    sdi_attempted_at: str | None = None  # committed before e_invoice/send: its outcome may be unknown
     last_error: str | None = None
     #: For a credit note made for a refund: the shop's refund key, and the invoice it corrects.
     refund_id: str = ""

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from . import validation
+from . import einvoice, validation
 from .dates import italian_day
 from .errors import InvalidInput, SettingsError
 from .eu_vat import check_eu_vat_number
@@ -65,7 +65,9 @@ FOREIGN_SDI = "XXXXXXX"
 
 def build_document(order: Order, document_type: str, settings: Settings, *, today: date,
                    vat_rates: dict[int, Decimal] | None = None, payment_methods: dict[int, str] | None = None,
-                   marker: str | None = None, vat_naturas: dict[int, str | None] | None = None) -> dict[str, Any]:
+                   marker: str | None = None, vat_naturas: dict[int, str | None] | None = None,
+                   vat_types: dict[int, dict] | None = None, fic_payment_methods: dict[int, dict] | None = None,
+                   payment_accounts: dict[int, dict] | None = None) -> dict[str, Any]:
     """The FiC document for ``order``, or an :class:`InvalidInput` naming the order and field.
 
     ``payment_methods`` (FiC id → name, from ``/info/payment_methods``) adds the method's name,
@@ -73,6 +75,11 @@ def build_document(order: Order, document_type: str, settings: Settings, *, toda
     ``vat_rates`` (FiC VAT id → percent, from ``/info/vat_types``) lets a mapping that points a
     rate at the wrong FiC VAT type be refused here. ``marker`` goes verbatim into ``subject``
     (not printed) so the document can be found again after a lost answer.
+
+    An invoice or credit note is an e-invoice when the ``e_invoice`` setting is on: then the
+    customer must be as the SdI needs it, and ``vat_types``, ``fic_payment_methods`` and
+    ``payment_accounts`` (FiC's lists by id) give the natura of 0% lines, the ModalitaPagamento
+    and the bank of a transfer (see :mod:`fic_plugin.einvoice`).
     """
     if document_type not in DOCUMENT_TYPES:
         raise InvalidInput(_("Unknown document type {type!r}: use one of {types}.").format(
@@ -82,12 +89,13 @@ def build_document(order: Order, document_type: str, settings: Settings, *, toda
                                     "this one by hand in Fatture in Cloud.").format(currency=order.currency),
                            "currency")
     check_oss(order)
+    e_invoice = einvoice.is_e_invoice(document_type, settings.e_invoice)
     data: dict[str, Any] = {
         "type": document_type,
         "date": today.isoformat(),
         "currency": {"id": "EUR"},
         "language": dict(ITALIAN),
-        "entity": entity(order, settings),
+        "entity": entity(order, settings, e_invoice=e_invoice),
         "use_gross_prices": bool(order.prices_include_vat),
         "visible_subject": f"Ordine n. {order.number}",
     }
@@ -111,7 +119,12 @@ def build_document(order: Order, document_type: str, settings: Settings, *, toda
     if terms["use_split_payment"]:
         data["use_split_payment"] = True
     data["items_list"] = items_list(order, settings, vat_rates=vat_rates, vat_naturas=vat_naturas,
-                                    document_type=document_type)
+                                    document_type=document_type, vat_types=vat_types if e_invoice else None)
+    if e_invoice:
+        data["e_invoice"] = True
+        data["ei_data"] = einvoice.ei_data(order, _payment_mapping(order, settings),
+                                           payment_methods=fic_payment_methods, payment_accounts=payment_accounts,
+                                           beneficiary=settings.shop_name)
     totals = expected_totals(order, settings, document_type=document_type, vat_naturas=vat_naturas)
     if totals.amount_gross <= 0:
         raise _order_error(order, _("its total is {total}: a document needs a total above zero.").format(
@@ -211,8 +224,9 @@ def payments_list(order: Order, amount_due: Decimal, settings: Settings, today: 
     ]
 
 
-def entity(order: Order, settings: Settings) -> dict[str, Any]:
-    """FiC's ``entity`` (the client, inline) from the order's customer, checked and normalised."""
+def entity(order: Order, settings: Settings, *, e_invoice: bool = False) -> dict[str, Any]:
+    """FiC's ``entity`` (the client, inline) from the order's customer, checked and normalised;
+    for an e-invoice also as the SdI needs it (:func:`fic_plugin.einvoice.customer_entity`)."""
     customer = order.customer
     name = (customer.name or "").strip()
     if not name:
@@ -224,8 +238,9 @@ def entity(order: Order, settings: Settings) -> dict[str, Any]:
                            "customer.name")
     italian = customer.is_italian
     iso = (customer.country_iso or "IT").upper()
-    result: dict[str, Any] = {"type": "company" if customer.type == "company" else "person", "name": name}
-    if customer.type != "company":
+    result: dict[str, Any] = {"type": customer.type if customer.type in ("company", "pa") else "person",
+                              "name": name}
+    if customer.type == "person":
         for key in ("first_name", "last_name"):
             if (getattr(customer, key) or "").strip():
                 result[key] = getattr(customer, key).strip()
@@ -258,6 +273,9 @@ def entity(order: Order, settings: Settings) -> dict[str, Any]:
         else:
             # Private Italians (or firms with only a PEC): the SdI's "no code" value.
             result["ei_code"] = PRIVATE_ITALIAN_SDI
+    if e_invoice:
+        with _about(order):
+            return einvoice.customer_entity(order, result)
     if italian and not customer.vat_number and not customer.tax_code and not settings.ignore_required_fields:
         raise _order_error(order, _("the customer is Italian but has neither a VAT number (Partita IVA) "
                                     "nor a tax code (codice fiscale). Add one to the order, or turn on "
@@ -266,10 +284,11 @@ def entity(order: Order, settings: Settings) -> dict[str, Any]:
 
 
 def items_list(order: Order, settings: Settings, *, vat_rates: dict[int, Decimal] | None = None,
-               vat_naturas: dict[int, str | None] | None = None, document_type: str = "invoice"
-               ) -> list[dict[str, Any]]:
+               vat_naturas: dict[int, str | None] | None = None, document_type: str = "invoice",
+               vat_types: dict[int, dict] | None = None) -> list[dict[str, Any]]:
     """FiC's ``items_list``: one item per order line (goods, services, shipping, fees), in order,
-    then the "Rivalsa bollo" line when the customer pays the bollo."""
+    then the "Rivalsa bollo" line when the customer pays the bollo. ``vat_types`` (for an
+    e-invoice) refuses a 0% line whose VAT type has no valid natura."""
     _check_lines(order)
     price_key = "gross_price" if order.prices_include_vat else "net_price"
     priced, _totals = _priced(order, settings, document_type, vat_naturas)
@@ -282,6 +301,7 @@ def items_list(order: Order, settings: Settings, *, vat_rates: dict[int, Decimal
         item[price_key] = priced_item.price
         item["discount"] = line.discount
         item["vat"] = {"id": vat_id_for(order, line, settings, vat_rates, vat_naturas)}
+        einvoice.check_vat_natura(order, item["name"], item["vat"]["id"], vat_types)
         # FiC computes rivalsa, cassa and ritenuta on the flagged items only: the professional's
         # fees (kind service), never goods, shipping or other fees (BRIEF.md "Fiscal rules").
         item["apply_withholding_taxes"] = priced_item.apply_withholding_taxes

@@ -82,5 +82,9 @@ def describe_document(document: Document) -> dict[str, Any]:
         "sent_to": document.sent_to,
         "converted_from": document.converted_from,
         "last_error": document.last_error,
+        "e_invoice": document.e_invoice,
+        "ei_status": document.ei_status,
+        "ei_status_at": document.ei_status_at,
+        "ei_error": document.ei_error,
         "summary": summary,
     }

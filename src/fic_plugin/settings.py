@@ -137,17 +137,27 @@ def _convert_payment_mapping(value: Any) -> dict[str, dict[str, int | None]]:
                     method=method),
                 field="payment_mapping",
             )
-        unknown = set(target) - {"payment_method_id", "payment_account_id"}
+        unknown = set(target) - {"payment_method_id", "payment_account_id", "ei_payment_method"}
         if unknown:
             raise SettingsError(
-                _("payment_mapping.{method}: unknown key {key!r} (use payment_method_id and payment_account_id)").format(
-                    method=method, key=sorted(unknown)[0]),
+                _("payment_mapping.{method}: unknown key {key!r} (use payment_method_id, payment_account_id and "
+                  "ei_payment_method)").format(method=method, key=sorted(unknown)[0]),
                 field="payment_mapping",
             )
-        result[str(method)] = {
+        entry: dict[str, Any] = {
             key: (None if target.get(key) in (None, "") else _positive_int(target[key], f"payment_mapping.{method}.{key}"))
             for key in ("payment_method_id", "payment_account_id")
         }
+        code = str(target.get("ei_payment_method") or "").strip().upper()
+        if code:
+            if not re.fullmatch(r"MP(0[1-9]|1[0-9]|2[0-3])", code):
+                raise SettingsError(
+                    _("payment_mapping.{method}.ei_payment_method: {code!r} is not a ModalitaPagamento; use MP01 "
+                      "to MP23 (MP05 bank transfer, MP08 card, MP01 cash).").format(method=method, code=code),
+                    field="payment_mapping")
+            # Overrides the FiC payment method's own ei_payment_method on e-invoices.
+            entry["ei_payment_method"] = code
+        result[str(method)] = entry
     return result
 
 
@@ -274,6 +284,28 @@ def _one_of(*choices: str):
     return check
 
 
+def _pem_public_key(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    if not value:
+        return
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        key = load_pem_public_key(value.encode())
+    except ValueError:
+        raise ValueError(_("not a public key in PEM form (-----BEGIN PUBLIC KEY-----)")) from None
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError(_("FiC signs webhooks with ES256: give its elliptic-curve (P-256) public key"))
+
+
+def _at_least(minimum: int):
+    def check(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+        if value < minimum:
+            raise ValueError(_("at least {minimum}").format(minimum=minimum))
+
+    return check
+
+
 def _http_url(instance: Any, attribute: attrs.Attribute, value: str) -> None:
     if not re.match(r"^https?://[^\s/]+", value or ""):
         raise ValueError(_("{value!r} is not an http(s) URL").format(value=value))
@@ -351,6 +383,10 @@ class Settings:
         "documents"))
     default_notes: str = attrs.field(default="", validator=_max_len(5000), metadata=_meta(
         "Note predefinite", "Text put in the Notes of every new document.", "documents"))
+    e_invoice: bool = attrs.field(default=True, converter=_to_bool, metadata=_meta(
+        "Fattura elettronica",
+        "Issue invoices and credit notes as e-invoices and send them to the SdI (receipts, quotes, "
+        "proformas and delivery notes never are).", "documents"))
     payment_due_days: int = attrs.field(default=0, converter=int, metadata=_meta(
         "Giorni alla scadenza", "Days between the document date and the payment due date.", "documents"))
     # --- automation ---
@@ -372,6 +408,15 @@ class Settings:
         "Configurazione pagamenti",
         'Shop payment method → FiC ids, JSON: {"bank_transfer": {"payment_method_id": 1, '
         '"payment_account_id": 2}}.', "mappings"))
+    # --- SdI (e-invoices) ---
+    fic_webhook_public_key: str = attrs.field(default="", converter=lambda v: str(v or "").strip(),
+        validator=_pem_public_key, metadata=_meta(
+        "Chiave pubblica webhook",
+        "FiC's public key (PEM, ES256) that signs its webhooks; events with another signature are refused.",
+        "sdi"))
+    sdi_poll_seconds: int = attrs.field(default=900, converter=int, validator=_at_least(1), metadata=_meta(
+        "Controllo stato SdI (secondi)",
+        "Ask FiC the SdI state of an e-invoice still in flight when no webhook told it for this long.", "sdi"))
     # --- Fatture in Cloud connection ---
     fic_api_url: str = attrs.field(default="https://api-v2.fattureincloud.it", validator=_https_url,
         metadata=_meta("URL API", "Base URL of the FiC API (env FIC_API_URL overrides it).", "connection"))

@@ -219,7 +219,7 @@ class Sandbox:
 
     def _fic(self, request: Request) -> Response:
         """A request on FiC's paths: faults first, then quota and token, then the endpoint."""
-        decision = self.faults.decide()
+        decision = self.faults.decide(request.path)
         latency = decision.latency + self.limits.config.latency_ms / 1000
         if latency:
             self.stopping.wait(latency)

@@ -42,6 +42,9 @@ class FaultConfig:
     garbage_kind: str = attrs.field(default="html", validator=attrs.validators.in_(GARBAGE_KINDS))
     seed: int | None = None
     hang_seconds: float = attrs.field(default=35.0, converter=float)
+    #: Only requests whose path contains this meet the faults ("" = all), e.g. "/e_invoice/send"
+    #: to lose the answer of a send while its verify goes through.
+    path_contains: str = attrs.field(default="", converter=str)
 
 
 @attrs.define
@@ -74,9 +77,11 @@ class Faults:
     def clear(self) -> None:
         self.configure({})
 
-    def decide(self) -> Decision:
+    def decide(self, path: str = "") -> Decision:
         with self._lock:
             config = self.config
+            if config.path_contains and config.path_contains not in path:
+                return Decision()
             rolls = [self._rng.random() for _ in range(5)]
         decision = Decision(latency=config.latency_ms / 1000, garbage_kind=config.garbage_kind)
         for roll, rate, kind in zip(rolls, (config.reset_rate, config.error_rate, config.rate_limit_rate,

@@ -31,7 +31,8 @@ from shoptest import (
 )
 
 GOOD = Customer(name="Mario Rossi", first_name="Mario", last_name="Rossi", tax_code="RSSMRA85M01H501Q",
-                email="mario.rossi@example.it")
+                email="mario.rossi@example.it", address_street="Via Roma 1", address_postal_code="00184",
+                address_city="Roma", address_province="RM")
 OLIO = Line(name="Olio extravergine di oliva 1 L", qty="2", unit_price="12.50", vat_rate="22")
 
 

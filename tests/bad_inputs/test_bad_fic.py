@@ -64,7 +64,7 @@ def test_garbage_from_fic_on_a_create_is_looked_up_later_never_created_twice(fic
                                                                             monkeypatch):
     monkeypatch.setattr(jobs_module, "RETRY_BASE_SECONDS", 0.05)  # the policy, without its 2 s wait
     shop.add(make_order("1"))
-    fic.client.vat_types(), fic.client.payment_methods()  # cached: the garbage meets the create itself
+    fic.client.vat_types(), fic.client.payment_methods(), fic.client.payment_accounts()  # cached: the garbage meets the create itself
     sandbox_call(sandbox, "POST", "/__sandbox__/faults", json={"garbage_rate": 1.0, "garbage_kind": kind})
     with pytest.raises(Queued) as caught:
         Documents(fic).create("1", "invoice")

@@ -19,6 +19,8 @@ CUSTOMER = {"name": "Mario Rossi", "type": "person", "tax_code": "RSSMRA85M01H50
 LINES = [{"name": "Olio extravergine di oliva 1 L", "qty": "2", "unit_price": "12.50", "vat_rate": "22"},
          {"name": "Consulenza", "qty": "1", "unit_price": "100", "vat_rate": "22", "kind": "service"}]
 
+ADDRESS = dict(address_street="Via Roma 1", address_postal_code="00184", address_city="Roma", address_province="RM")
+
 
 @pytest.fixture
 def api(tmp_path):
@@ -125,7 +127,7 @@ def _build(order, mapping, rates, naturas):
 def test_a_rate_mapped_to_a_vat_type_of_another_rate_names_order_line_and_field():
     from fic_plugin.model import Customer, Line, Order
 
-    order = Order(id="5", number="2026-0005", customer=Customer(name="Mario Rossi", tax_code="RSSMRA85M01H501Q"),
+    order = Order(id="5", number="2026-0005", customer=Customer(name="Mario Rossi", tax_code="RSSMRA85M01H501Q", **ADDRESS),
                   lines=[Line("Pasta", "1", "2.10", "10")])
     with pytest.raises(SettingsError) as error:
         _build(order, {"10": 0}, {0: 22}, {0: None})
@@ -136,7 +138,7 @@ def test_a_rate_mapped_to_a_vat_type_of_another_rate_names_order_line_and_field(
 def test_a_zero_rate_mapped_to_a_vat_type_without_natura_names_order_line_and_field():
     from fic_plugin.model import Customer, Line, Order
 
-    order = Order(id="5", number="2026-0005", customer=Customer(name="Mario Rossi", tax_code="RSSMRA85M01H501Q"),
+    order = Order(id="5", number="2026-0005", customer=Customer(name="Mario Rossi", tax_code="RSSMRA85M01H501Q", **ADDRESS),
                   lines=[Line("Libro usato", "1", "8", "0")])
     with pytest.raises(SettingsError) as error:
         _build(order, {"0": 40}, {40: 0}, {40: None})

@@ -26,9 +26,12 @@ from fic_plugin.settings import update_settings
 from shoptest import fic_documents, make_order, sandbox_emails
 
 PERSON = dict(name="Mario Rossi", type="person", first_name="Mario", last_name="Rossi",
-              tax_code="RSSMRA85M01H501Q", email="mario.rossi@example.it", country_iso="IT")
+              tax_code="RSSMRA85M01H501Q", email="mario.rossi@example.it", country_iso="IT",
+              address_street="Via Roma 1", address_postal_code="00184", address_city="Roma", address_province="RM")
 COMPANY = dict(name="Rossi Forniture S.r.l.", type="company", vat_number="01234567897",
-               email="amministrazione@rossiforniture.example", sdi_code="M5UXCR1", country_iso="IT")
+               email="amministrazione@rossiforniture.example", sdi_code="M5UXCR1", country_iso="IT",
+               address_street="Via Torino 12", address_postal_code="20123", address_city="Milano",
+               address_province="MI")
 
 
 def person(**changes) -> Customer:

@@ -72,7 +72,8 @@ def sent() -> Iterator[list[requests.PreparedRequest]]:
     with SandboxServer(port=0) as sandbox:
         client = FicClient(sandbox.url, TOKEN, 1, limits=RELAXED_LIMITS, backoff=FAST_BACKOFF, session=session)
         settings = Settings(vat_mapping={"22": 0, "10": 3}, numeration="/A", rivalsa_inps=True,
-                            payment_mapping={"bank_transfer": {"payment_method_id": 1, "payment_account_id": 1}})
+                            payment_mapping={"bank_transfer": {"payment_method_id": 1, "payment_account_id": 1,
+                                                              "ei_payment_method": "MP05"}})
         document = build_document(_order(), "invoice", settings, today=date(2026, 11, 20),
                                   payment_methods={1: "Bonifico bancario"})
         totals = client.new_document_totals(document)

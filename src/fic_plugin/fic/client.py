@@ -173,6 +173,18 @@ class FicClient:
     def e_invoice_error_reason(self, document_id: int) -> dict:
         return self._data(self._call("GET", self._doc(document_id) + "/e_invoice/error_reason"))
 
+    # --- webhooks subscriptions ----------------------------------------------------------------
+
+    def list_subscriptions(self) -> list[dict]:
+        return self._list(self._c("/subscriptions"))
+
+    def create_subscription(self, data: dict) -> dict:
+        """``{"id": "SUB…", ...}``; FiC posts its verification challenge to the sink first."""
+        return self._data(self._call("POST", self._c("/subscriptions"), body={"data": data}))
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        self._call("DELETE", self._c(f"/subscriptions/{subscription_id}"), expect_json=False)
+
     # --- plumbing ------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:

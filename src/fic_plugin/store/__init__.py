@@ -161,6 +161,9 @@ class Store:
     def document_for(self, order_id: str, document_type: str, refund_id: str = "") -> Document | None:
         return self.document_rows.for_order(order_id, document_type, refund_id)
 
+    def document_by_fic_id(self, fic_id: int) -> Document | None:
+        return self.document_rows.by_fic_id(fic_id)
+
     def insert_document(self, document: Document) -> Document:
         return self.document_rows.insert(document)
 

@@ -32,7 +32,9 @@ def document_from_row(data: dict[str, Any]) -> Document:
 
 
 def _values(document: Document) -> dict[str, Any]:
-    return {k: to_text(v) for k, v in attrs.asdict(document, recurse=False).items()}
+    # e_invoice is an INTEGER column: PostgreSQL takes no Python bool there.
+    return {k: int(v) if isinstance(v, bool) else to_text(v)
+            for k, v in attrs.asdict(document, recurse=False).items()}
 
 
 class DocumentRepository:
@@ -57,6 +59,11 @@ class DocumentRepository:
         cursor = self.store.execute(
             "SELECT * FROM fic_documents WHERE order_id = ? AND type = ? AND refund_id = ?",
             [str(order_id), document_type, refund_id])
+        row = as_dict(cursor, cursor.fetchone())
+        return document_from_row(row) if row else None
+
+    def by_fic_id(self, fic_id: int) -> Document | None:
+        cursor = self.store.execute("SELECT * FROM fic_documents WHERE fic_id = ?", [fic_id])
         row = as_dict(cursor, cursor.fetchone())
         return document_from_row(row) if row else None
 

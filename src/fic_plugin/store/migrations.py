@@ -259,3 +259,15 @@ def m007_encrypt_secrets(store: Store) -> None:
             store.secrets.encrypt_plaintext()
         except SettingsError:
             pass
+
+
+@migration
+def m008_e_invoice(store: Store) -> None:
+    """The SdI side of a document: whether it is an e-invoice, its ``ei_status`` and when that
+    changed, FiC's reason for a discard, and the moment a send was attempted (its outcome may be
+    unknown until FiC is asked)."""
+    have = {c[0] for c in store.execute("SELECT * FROM fic_documents LIMIT 0").description}
+    for column in ("ei_status_at TEXT", "ei_checked_at TEXT", "ei_error TEXT",
+                   "e_invoice INTEGER NOT NULL DEFAULT 0", "sdi_attempted_at TEXT"):
+        if column.split()[0] not in have:  # a file whose migration record was lost has them
+            _ddl(store, f"ALTER TABLE fic_documents ADD COLUMN {column}")

@@ -231,7 +231,35 @@ def retry_job(web: FicWebApp, request: Request, job_id: int) -> Response:
     return web.act(request, order_id, action, fallback)
 
 
+def send_sdi(web: FicWebApp, request: Request, document_id: int) -> Response:
+    """"Invia allo SdI": the worker verifies and sends the e-invoice (exactly once)."""
+    document = web.document_or_404(document_id)
+
+    def action() -> str:
+        from ..sdi import queue_send
+
+        queue_send(web.context, document_id)
+        return _("The e-invoice will be sent to the SdI in a moment.")
+
+    return web.act(request, document.order_id, action, web.order_url(request, document.order_id))
+
+
+def resend_sdi(web: FicWebApp, request: Request, document_id: int) -> Response:
+    """"Correggi e reinvia": the worker writes the invoice again from the order and sends it."""
+    document = web.document_or_404(document_id)
+
+    def action() -> str:
+        from ..sdi import queue_send
+
+        queue_send(web.context, document_id, resend=True)
+        return _("The corrected e-invoice will be sent to the SdI in a moment.")
+
+    return web.act(request, document.order_id, action, web.order_url(request, document.order_id))
+
+
 HANDLERS = {
+    "send_sdi": send_sdi,
+    "resend_sdi": resend_sdi,
     "order_page": order_page,
     "create": create,
     "totals_preview": totals_preview,

@@ -58,6 +58,9 @@ URLS = Map([
     Rule("/settings/verify", endpoint="verify", methods=["POST"]),
     Rule("/oauth/start", endpoint="oauth_start", methods=["GET"]),
     Rule("/oauth/callback", endpoint="oauth_callback", methods=["GET"]),
+    Rule("/webhooks", endpoint="webhooks", methods=["GET", "POST"]),
+    Rule("/documents/<int:document_id>/sdi", endpoint="send_sdi", methods=["POST"]),
+    Rule("/documents/<int:document_id>/resend_sdi", endpoint="resend_sdi", methods=["POST"]),
 ], strict_slashes=False)
 
 
@@ -106,6 +109,11 @@ class FicWebApp:
             return self.message_page(request, _("Page not found."), 404)
         if endpoint == "static":
             return self.static(args["name"])
+        if endpoint == "webhooks":
+            # FiC, not an administrator, calls it: its JWT signature is the check.
+            from ..webhooks import handle
+
+            return handle(self.context, request)
         # The customer's signed PDF link is the one page for people who are not administrators.
         if endpoint not in PUBLIC_ENDPOINTS and not self.is_admin(request):
             return self.message_page(

@@ -13,7 +13,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from .. import wording
+from .. import einvoice, wording
 from ..documents import total_difference
 from ..errors import FicError
 from ..formatting import clock, day, money
@@ -26,6 +26,7 @@ from ..labels import (
     activity_detail,
     activity_label,
     document_type_label,
+    ei_state,
 )
 from ..model import CONVERSIONS, PANEL_DOCUMENT_TYPES, Document, Order
 from ..payload import PAYMENT_TYPES
@@ -120,7 +121,7 @@ def panel_view(context: Context, order: Order, *, mount: str = MOUNT, csrf_token
         "csrf": csrf_token or csrf.issue(context.store, order_id=order.id),
         "csrf_field": csrf.FIELD,
         "flash": pop_flash(context, order.id) if flash else None,
-        "documents": [dict(document_view(d, documents), channels=channel_states(context, d)) for d in documents],
+        "documents": [dict(document_view(d, documents, public_administration=order.customer.type == "pa"), channels=channel_states(context, d)) for d in documents],
         "create_types": [(t, document_type_label(t)) for t in PANEL_DOCUMENT_TYPES if t not in existing],
         "jobs": jobs,
         "in_progress": any(job["state"] in ("pending", "running") for job in jobs),
@@ -157,7 +158,8 @@ def auto_document_type(context: Context, order: Order) -> str:
     return context.pm.hook.fic_auto_document_type(order=order) or context.settings.auto_document_type
 
 
-def document_view(document: Document, siblings: list[Document]) -> dict[str, Any]:
+def document_view(document: Document, siblings: list[Document], *, public_administration: bool = False
+                  ) -> dict[str, Any]:
     taken = {d.type for d in siblings if d.id != document.id}
     return {
         "id": document.id,
@@ -170,13 +172,34 @@ def document_view(document: Document, siblings: list[Document]) -> dict[str, Any
         "payment": payment_state(document) if document.type in PAYMENT_TYPES else "—",
         "paid": document.status == "paid" or document.type not in PAYMENT_TYPES,
         "sent": sent_state(document),
-        "ei": _(EI_STATUS_LABELS[document.ei_status]) if document.ei_status in EI_STATUS_LABELS
-        else (document.ei_status or ""),
+        **sdi_view(document, public_administration=public_administration),
         "converted_from": converted_from(document),
         "last_error": document.last_error,
         "synced": document.fic_id is not None,
         "conversions": [(t, document_type_label(t)) for t in CONVERSIONS.get(document.type, ())
                         if t not in taken],
+    }
+
+
+def sdi_view(document: Document, *, public_administration: bool = False) -> dict[str, Any]:
+    """The SdI side of a row: the state in words and since when, FiC's reason for a discard,
+    which of "Invia allo SdI" / "Correggi e reinvia" applies, and whether it may still be deleted."""
+    status = document.ei_status
+    sent = status in einvoice.SENT_STATES
+    if document.e_invoice or status:
+        ei = _("E-invoice: {state}").format(state=ei_state(status, public_administration=public_administration))
+        if document.ei_status_at:
+            ei = _("{state} (since {date} at {time})").format(
+                state=ei, date=day(document.ei_status_at), time=clock(document.ei_status_at))
+    else:
+        ei = ""
+    return {
+        "ei": ei,
+        "ei_error": document.ei_error if status in einvoice.FAILED_STATES or document.ei_error else None,
+        "can_send_sdi": bool(document.e_invoice and document.fic_id is not None and not sent
+                             and status not in einvoice.RESENDABLE_STATES),
+        "can_resend_sdi": bool(document.e_invoice and status in einvoice.RESENDABLE_STATES),
+        "locked_by_sdi": sent,
     }
 
 

@@ -88,6 +88,9 @@ def settings_page(web: FicWebApp, request: Request) -> Response:
     before = web.context.settings
     if not errors:
         try:
+            from ..sdi import check_mappings
+
+            check_mappings(web.context, typed)
             update_settings(web.context.store, {**typed, **secrets},
                             shortcodes=messages.known_shortcodes(web.context.pm))
         except FicError as error:
@@ -200,7 +203,7 @@ def payment_mapping_from_form(form) -> dict[str, dict[str, str]]:
     for name, value in form.items(multi=True):
         if name.startswith("payment_mapping."):
             method, _, key = name[len("payment_mapping."):].rpartition(".")
-            if method and key in ("payment_method_id", "payment_account_id"):
+            if method and key in ("payment_method_id", "payment_account_id", "ei_payment_method"):
                 mapping.setdefault(method, {})[key] = value.strip()
     return {m: t for m, t in mapping.items() if any(t.values())}
 
@@ -388,6 +391,7 @@ def payment_rows(context: Context, mapping: dict[str, Any]) -> list[dict[str, An
         rows.append({"method": method, "label": f"{_(label)} ({method})" if label else method,
                      "method_id": "" if method_id in (None, "") else str(method_id),
                      "account_id": "" if account_id in (None, "") else str(account_id),
+                     "ei_payment_method": target.get("ei_payment_method") or "",
                      "unmapped": method_id in (None, "")})
     return rows
 
