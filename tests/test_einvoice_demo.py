@@ -16,7 +16,7 @@ import requests
 
 from einvoicetest import official_schema
 from fic_demo.server import DemoRuntime
-from fic_plugin.jobs import jobs
+from fic_plugin.outbox import jobs
 from fic_plugin.sdi import queue_send
 from fic_plugin.settings import update_settings
 

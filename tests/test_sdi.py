@@ -14,7 +14,8 @@ from fic_plugin.cli import main
 from fic_plugin.documents import Documents
 from fic_plugin.errors import Conflict, InvalidInput
 from fic_plugin.fic.errors import OutcomeUnknown
-from fic_plugin.jobs import jobs, run_round
+from fic_plugin.jobs import run_round
+from fic_plugin.outbox import jobs
 from fic_plugin.sdi import Sdi, queue_send
 from fic_plugin.settings import update_settings
 from fic_plugin.web.panel import render_panel
@@ -199,7 +200,7 @@ def test_cli_send_sdi_and_sdi_status(fic, shop, sandbox, capsys, monkeypatch):
     invoice = Documents(fic).create("1", "invoice")
     db = str(fic.store.path)
     monkeypatch.setenv("FIC_LANGUAGE", "it")
-    from fic_plugin import shop_cli
+    from fic_plugin import cli_shop as shop_cli
 
     monkeypatch.setattr(shop_cli, "cli_context", lambda path: fic)
     assert main(["--db", db, "doc", "send-sdi", str(invoice.id)]) == 0

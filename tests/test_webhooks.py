@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from werkzeug.test import Client
 
 from fic_plugin.documents import Documents
-from fic_plugin.jobs import jobs, run_round
+from fic_plugin.jobs import run_round
+from fic_plugin.outbox import jobs
 from fic_plugin.settings import update_settings
 from fic_plugin.web.app import make_wsgi_app
 from fic_plugin.webhooks import PREFIX, STATUS_UPDATE
@@ -100,7 +101,7 @@ def test_a_missing_public_key_refuses_events(fic):
 
 
 def test_cli_subscribes_lists_and_deletes_against_the_sandbox(fic, monkeypatch, capsys):
-    from fic_plugin import shop_cli
+    from fic_plugin import cli_shop as shop_cli
     from fic_plugin.cli import main
 
     monkeypatch.setattr(shop_cli, "cli_context", lambda path: fic)

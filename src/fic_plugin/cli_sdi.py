@@ -31,7 +31,7 @@ def add_commands(sub: Any) -> None:
 
 
 def _describe(context: Any, document: Any) -> dict[str, Any]:
-    from .documents import describe_document
+    from .reporting import describe_document
     from .labels import ei_state
 
     data = describe_document(document)

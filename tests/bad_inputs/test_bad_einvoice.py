@@ -18,7 +18,8 @@ from werkzeug.test import Client
 from fic_plugin.documents import Documents
 from fic_plugin.errors import InvalidInput, SettingsError
 from fic_plugin.i18n import language
-from fic_plugin.jobs import jobs, run_round
+from fic_plugin.jobs import run_round
+from fic_plugin.outbox import jobs
 from fic_plugin.settings import update_settings
 from fic_plugin.web.app import make_wsgi_app
 from fic_plugin.webhooks import STATUS_UPDATE
@@ -102,7 +103,7 @@ def test_an_unmapped_modalita_pagamento_is_refused_on_save_and_at_issue(fic, sho
 
 
 def test_cli_refuses_a_mapping_that_leaves_an_e_invoice_without_modalita_pagamento(fic, monkeypatch, capsys):
-    from fic_plugin import shop_cli
+    from fic_plugin import cli_shop as shop_cli
     from fic_plugin.cli import main
 
     monkeypatch.setattr(shop_cli, "cli_context", lambda path: fic)

@@ -19,7 +19,6 @@ from ..errors import FicError
 from ..formatting import clock, day, money
 from ..i18n import _, current_language, language, pgettext
 from ..labels import (
-    EI_STATUS_LABELS,
     JOB_STATE_LABELS,
     PAYMENT_STATUS_LABELS,
     UNEXPECTED,
