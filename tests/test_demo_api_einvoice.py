@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
-from fic_demo.shop import DemoShop
 from fic_demo.parse import parse_order
+from fic_demo.shop import DemoShop
 from fic_plugin.errors import InvalidInput
 from fic_plugin.i18n import language
 from fic_plugin.model import Document

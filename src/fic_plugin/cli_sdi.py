@@ -31,8 +31,8 @@ def add_commands(sub: Any) -> None:
 
 
 def _describe(context: Any, document: Any) -> dict[str, Any]:
-    from .reporting import describe_document
     from .labels import ei_state
+    from .reporting import describe_document
 
     data = describe_document(document)
     order = context.pm.hook.shop_get_order(order_id=document.order_id)
