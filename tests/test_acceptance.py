@@ -80,7 +80,11 @@ def test_an_order_refunded_in_two_parts_gets_two_credit_notes_linked_to_its_invo
         return next((d for d in docs if d["type"] == "invoice" and d["fic_id"]), None)
 
     the_invoice = wait_for(invoice)
-    for body in ({"amount": "10.00", "reason": "reso parziale"}, {"lines": [{"index": 0, "qty": 1}]}):
+    # The SdI answers within a second of the sandbox's clock, not in days.
+    requests.post(f"{demo.sandbox_url}/__sandbox__/sdi", json={"processing_ms": 100, "after_ms": 300},
+                  timeout=10).raise_for_status()
+    # A reason typed with an em dash and curly quotes: FatturaPA's Causale takes only Latin-1 (00200).
+    for body in ({"amount": "10.00", "reason": "reso parziale \u2014 \u201ccassa ammaccata\u201d"}, {"lines": [{"index": 0, "qty": 1}]}):
         answer = requests.post(f"{demo.url}/api/orders/{order_id}/refunds", json=body, timeout=10)
         assert answer.status_code == 201, answer.text
 
@@ -99,3 +103,11 @@ def test_an_order_refunded_in_two_parts_gets_two_credit_notes_linked_to_its_invo
     order = requests.get(f"{demo.url}/api/orders/{order_id}", timeout=10).json()
     assert len(order["refunds"]) == 2
     assert sum(Decimal(n["amount_gross"]) for n in notes) <= total
+
+    # Both credit notes are e-invoices like the invoice they correct, and the SdI delivers them.
+    def both_delivered():
+        docs = requests.get(f"{demo.url}/api/orders/{order_id}", timeout=10).json()["documents"]
+        notes = [d for d in docs if d["type"] == "credit_note"]
+        return notes if all(n["e_invoice"] and n["ei_status"] == "accepted" for n in notes) else None
+
+    assert len(wait_for(both_delivered, timeout=40)) == 2

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cli_secrets import read_secret
 from .cli_shop import DEFAULT_DB, named_database
 from .errors import FicError, NotAvailable
 from .i18n import _, ngettext
@@ -278,27 +279,6 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
                        many_companies=args.many_companies)
 
 
-def read_secret(option: str, value: str | None, hint: str) -> str | None:
-    """A secret the owner types without echo (a terminal) or pipes in (``-``); one given as a
-    plain argument is refused: ps, the shell's history and process accounting would keep it."""
-    if value is None:
-        return None
-    if value != "-":
-        raise NotAvailable(_("{option}: a secret on the command line is visible to ps and kept in the shell's "
-                             "history. Give {option} alone to type it without echo, {option} - to read it "
-                             "from stdin, or {hint}.").format(option=option, hint=hint))
-    if sys.stdin.isatty():
-        import getpass
-
-        secret = getpass.getpass(_("{option}: ").format(option=option.lstrip("-")))
-    else:
-        secret = sys.stdin.readline()
-    secret = secret.strip()
-    if not secret:
-        raise NotAvailable(_("{option}: nothing was given.").format(option=option))
-    return secret
-
-
 def cmd_connect(args: argparse.Namespace) -> int:
     from .connection import connect
 
@@ -329,7 +309,8 @@ def cmd_doc_create(args: argparse.Namespace) -> int:
 
 
 def cmd_doc_preview(args: argparse.Namespace) -> int:
-    from .documents import Documents, describe_preview
+    from .documents import Documents
+    from .reporting import describe_preview
 
     preview = Documents(open_context(args)).preview_totals(args.order_id, args.type)
     data = {"fic": preview["fic"], "local": preview["local"], "charged": preview["charged"]}

@@ -62,9 +62,9 @@ class CreditNotes:
 
     def _payload(self, order: Order, refund: Refund, invoice: Document, marker: str | None
                  ) -> tuple[dict[str, Any], Totals]:
-        from .documents import check_vies
         from .payload import expected_totals
         from .refunds import credit_settings, credited_order
+        from .vies import check_vies
 
         check_vies(self.context, order)
         client = self.context.client

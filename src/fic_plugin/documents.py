@@ -25,7 +25,7 @@ from .context import acting_for
 from .einvoice import is_e_invoice
 from .errors import Busy, Conflict, InvalidInput, NotFound, Queued
 from .fic.errors import FicNotFound, OutcomeUnknown
-from .formatting import format_money
+from .formatting import format_money, total_difference
 from .i18n import _, pgettext
 from .model import CONVERSIONS, DOCUMENT_TYPES, Document, Order
 from .money import Totals
@@ -33,6 +33,7 @@ from .outbox import enqueue, is_transient
 from .payload import build_document, expected_totals, payments_list
 from .sdi import enqueue_send
 from .store import now_iso
+from .vies import check_vies
 
 if TYPE_CHECKING:
     from .context import Context
@@ -42,9 +43,6 @@ log = logging.getLogger(__name__)
 #: FiC e-invoice states after which a document can no longer be deleted.
 EI_LOCKED_STATES = {"sent", "pending", "processing", "accepted", "manual_accepted", "no_response", "not_delivered"}
 
-#: How long a worker may hold a document intent before another may take it over. Longer than
-#: the slowest FiC call with its retries. Unused while the owner beats (see ``leases``): kept for old rows.
-LEASE_SECONDS = 300
 
 #: Which document of an order receives the payments, in order of preference.
 PAYABLE_TYPES = ("invoice", "receipt", "proforma")
@@ -175,7 +173,7 @@ class Documents:
                     # so look its marker up in FiC before creating anything.
                     document.attempted_at = now_iso()
                     self.store.update_document(document)
-            self.store.lease_document(document.id, leases.owner_id(self.store), leases.until(LEASE_SECONDS))
+            self.store.lease_document(document.id, leases.owner_id(self.store), leases.until(leases.LEASE_SECONDS))
             return document
 
     def _mark_attempted(self, document: Document) -> None:
@@ -488,26 +486,6 @@ class Documents:
         return document
 
 
-def check_vies(context: Context, order: Order) -> None:
-    """Ask the host (``fic_vat_number_valid``) whether an EU business's VAT number is registered."""
-    from .eu_vat import check_eu_vat_number
-    from .vat_types import is_eu_business
-
-    customer = order.customer
-    if not is_eu_business(customer):
-        return
-    try:
-        number = check_eu_vat_number(customer.vat_number, customer.country_iso)
-    except InvalidInput as error:
-        raise InvalidInput(_("Order {number}: {problem}").format(number=order.number, problem=error.message),
-                           field="customer.vat_number", order_id=order.id) from None
-    if context.pm.hook.fic_vat_number_valid(country_iso=customer.country_iso.upper(), vat_number=number) is False:
-        raise InvalidInput(
-            _("Order {number}: the VAT number {vat} is not registered in VIES, so the sale cannot be an "
-              "intra-community one. Check it with the customer.").format(number=order.number, vat=number),
-            field="customer.vat_number", order_id=order.id)
-
-
 def _maybe_applied(error: Exception) -> bool:
     """True when FiC may have done what was asked (the intent must stay for the lookup)."""
     return isinstance(error, OutcomeUnknown)
@@ -517,30 +495,6 @@ def _payment_status(paid: Decimal, due: Decimal) -> str:
     if paid <= 0:
         return "not_paid"
     return "paid" if paid >= due else "partly_paid"
-
-
-def describe_preview(preview: dict[str, Any], document_type: str) -> str:
-    """One sentence of FiC's preview: total, amount due, VAT, and a difference if there is one."""
-    fic = preview["fic"]
-    total = Decimal(str(fic.get("amount_gross", 0)))
-    text = _("Preview of the {label}: FiC total {total}, amount due {due}, VAT {vat}.").format(
-        label=DOCUMENT_TYPES.get(document_type, document_type), total=format_money(total),
-        due=format_money(Decimal(str(fic.get("amount_due", 0)))), vat=format_money(Decimal(str(fic.get("amount_vat", 0)))))
-    if total != preview["charged"]:
-        text += " " + _("FiC total {fic} — order total {charged}").format(
-            fic=format_money(total), charged=format_money(preview["charged"]))
-    return text
-
-
-def total_difference(document: Document, order: Order | None = None) -> str:
-    """"Totale FiC 44,91 € — incassati 44,90 €": FiC's total beside what the shop charged."""
-    if order is not None and order.paid_at is not None:
-        return _("FiC total {fic} — collected {charged}").format(
-            fic=format_money(document.amount_gross, document.currency),
-            charged=format_money(document.charged, document.currency))
-    return _("FiC total {fic} — order total {charged}").format(
-        fic=format_money(document.amount_gross, document.currency),
-        charged=format_money(document.charged, document.currency))
 
 
 def _apply_fic_fields(document: Document, fic: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ The lookups (FiC's VAT types, payment methods and accounts, by id) come from the
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -271,3 +272,15 @@ def mapping_problems(vat_mapping: Mapping[str, int], payment_mapping: Mapping[st
 def order_error(order: Order, problem: str, field: str) -> InvalidInput:
     return InvalidInput(_("Order {number}: {problem}").format(number=order.number, problem=problem),
                         field=field, order_id=order.id)
+
+
+#: Signs owners type that FatturaPA's free text refuses (only Basic Latin and Latin-1, SdI 00200).
+_SDI_FOLDS = str.maketrans({"\u2014": "-", "\u2013": "-", "\u201c": '"', "\u201d": '"', "\u2018": "'",
+                            "\u2019": "'", "\u20ac": "EUR", "\u2026": "...", "\u00a0": " "})
+
+
+def sdi_text(value: str) -> str:
+    """``value`` in the characters the SdI accepts in a text field: dashes, curly quotes and the
+    euro sign written plainly, accents kept, anything else outside Latin-1 as ``?``."""
+    folded = unicodedata.normalize("NFC", value.translate(_SDI_FOLDS))
+    return folded.encode("latin-1", errors="replace").decode("latin-1")

@@ -17,7 +17,8 @@ from babel.dates import format_date, format_time
 from babel.numbers import format_currency, format_decimal
 
 from .dates import ROME
-from .i18n import current_language
+from .i18n import _, current_language
+from .model import Document, Order
 from .money import round2
 
 #: Babel locale for each screen language. English keeps day/month order (en_GB) because the
@@ -101,3 +102,14 @@ def country_name(code: str) -> str:
     FiC's spelling where it differs); the code itself when unknown."""
     code = code.upper()
     return FIC_COUNTRY_NAMES.get(code) or Locale.parse(ITALIAN).territories.get(code, code)
+
+
+def total_difference(document: Document, order: Order | None = None) -> str:
+    """"Totale FiC 44,91 € — incassati 44,90 €": FiC's total beside what the shop charged."""
+    if order is not None and order.paid_at is not None:
+        return _("FiC total {fic} — collected {charged}").format(
+            fic=format_money(document.amount_gross, document.currency),
+            charged=format_money(document.charged, document.currency))
+    return _("FiC total {fic} — order total {charged}").format(
+        fic=format_money(document.amount_gross, document.currency),
+        charged=format_money(document.charged, document.currency))

@@ -42,8 +42,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: A job may hold its lease this long; a dead worker's lease is freed at once (see ``leases``).
-LEASE_SECONDS = 300
 #: Transient failures are retried this many times before the job is marked failed.
 MAX_ATTEMPTS = 25
 #: First retry delay (seconds), doubled at each attempt, capped.
@@ -119,7 +117,7 @@ def execute_job(context: Context, job_id: int) -> str:
 
 def _claim(context: Context, job_id: int) -> Job | None:
     store = context.store
-    return store.jobs.claim(job_id, owner=leases.owner_id(store), lease_until=leases.until(LEASE_SECONDS),
+    return store.jobs.claim(job_id, owner=leases.owner_id(store), lease_until=leases.until(leases.LEASE_SECONDS),
                             is_free=lambda owner, until: leases.is_free(store, owner, until))
 
 

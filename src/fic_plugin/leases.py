@@ -81,6 +81,11 @@ class LeaseLost(Busy):
     """This worker was silent too long and another took its row over: it must not call FiC for it."""
 
 
+#: How long a worker may hold a job or a document intent before another may take it over: longer
+#: than the slowest FiC call with its retries. A silent owner's lease is freed sooner (heartbeats).
+LEASE_SECONDS = 300
+
+
 def until(seconds: float) -> str:
     """The lease's end, in UTC (see ``store.clock``): what frees a lease of an owner from before
     heartbeats (it never beats)."""

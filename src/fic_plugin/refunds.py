@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from .einvoice import sdi_text
 from .errors import InvalidInput
 from .formatting import format_money
 from .i18n import _
@@ -87,8 +88,9 @@ def build_credit_note(order: Order, refund: Refund, settings: Settings, invoice:
     """FiC's ``data`` of the credit note for ``refund`` (``lookups``: as :func:`build_document`)."""
     credited = credited_order(order, refund, settings)
     data = build_document(credited, "credit_note", credit_settings(settings), today=today, marker=marker, **lookups)
-    reason = f" — {refund.reason.strip()}" if refund.reason.strip() else ""
-    data["visible_subject"] = f"Rimborso ordine n. {order.number}{reason}"[:2000]
+    # The subject becomes FatturaPA's Causale: in the characters the SdI accepts (00200).
+    reason = f" - {refund.reason.strip()}" if refund.reason.strip() else ""
+    data["visible_subject"] = sdi_text(f"Rimborso ordine n. {order.number}{reason}")[:2000]
     # FatturaPA DatiFattureCollegate: the invoice this credit note corrects.
     data["ei_data"] = {**(data.get("ei_data") or {}), "invoice_number": invoice.full_number,
                        "invoice_date": invoice.date.isoformat() if invoice.date else None}

@@ -6,14 +6,15 @@ sentences in the owner's language, for the CLI and the screens. It reads, it nev
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .documents import total_difference
-from .formatting import format_money, moment
+from .formatting import format_money, moment, total_difference
 from .i18n import _
 from .labels import activity_detail, activity_label
+from .model import DOCUMENT_TYPES
 from .outbox import job_counts, jobs
 
 if TYPE_CHECKING:
@@ -88,3 +89,16 @@ def describe_document(document: Document) -> dict[str, Any]:
         "ei_error": document.ei_error,
         "summary": summary,
     }
+
+
+def describe_preview(preview: dict[str, Any], document_type: str) -> str:
+    """One sentence of FiC's preview: total, amount due, VAT, and a difference if there is one."""
+    fic = preview["fic"]
+    total = Decimal(str(fic.get("amount_gross", 0)))
+    text = _("Preview of the {label}: FiC total {total}, amount due {due}, VAT {vat}.").format(
+        label=DOCUMENT_TYPES.get(document_type, document_type), total=format_money(total),
+        due=format_money(Decimal(str(fic.get("amount_due", 0)))), vat=format_money(Decimal(str(fic.get("amount_vat", 0)))))
+    if total != preview["charged"]:
+        text += " " + _("FiC total {fic} — order total {charged}").format(
+            fic=format_money(total), charged=format_money(preview["charged"]))
+    return text

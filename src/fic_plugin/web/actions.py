@@ -84,7 +84,8 @@ def totals_preview(web: FicWebApp, request: Request, order_id: str) -> Response:
     def action() -> str:
         if document_type not in PANEL_DOCUMENT_TYPES:
             raise InvalidInput(_("Choose the type of document to create."), field="type")
-        from ..documents import Documents, describe_preview
+        from ..documents import Documents
+        from ..reporting import describe_preview
 
         return describe_preview(Documents(web.context).preview_totals(order_id, document_type), document_type)
 

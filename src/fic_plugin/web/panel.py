@@ -14,9 +14,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import einvoice, wording
-from ..documents import total_difference
 from ..errors import FicError
-from ..formatting import clock, day, money
+from ..formatting import clock, day, money, total_difference
 from ..i18n import _, current_language, language, pgettext
 from ..labels import (
     JOB_STATE_LABELS,
