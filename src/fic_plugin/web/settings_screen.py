@@ -18,6 +18,8 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from .. import messages
+from ..connection import flatten_companies
+from ..connection import lookups as fic_lookups
 from ..errors import FicError
 from ..i18n import _, ngettext
 from ..labels import (
@@ -287,37 +289,6 @@ def choice_label(key: str, value: str) -> str:
     if key == "sms_provider" and value in PROVIDER_LABELS:
         return _(PROVIDER_LABELS[value])
     return value or "—"
-
-
-def fic_lookups(context: Context) -> tuple[dict[str, list[dict]], str | None]:
-    """FiC's VAT types, payment methods and accounts, companies; empty with a reason when offline."""
-    lookups: dict[str, list[dict]] = {"vat_types": [], "payment_methods": [], "payment_accounts": [],
-                                      "companies": []}
-    if not context.connection()[1]:
-        return lookups, _("Not connected to Fatture in Cloud yet: paste a manual token and save.")
-    try:
-        lookups["companies"] = flatten_companies(context.client.user_companies())
-        if context.connection()[2]:
-            lookups["vat_types"] = [v for v in context.client.vat_types() if not v.get("is_disabled")]
-            lookups["payment_methods"] = list(context.client.payment_methods())
-            lookups["payment_accounts"] = list(context.client.payment_accounts())
-    except FicError as error:
-        return lookups, error.message
-    except Exception:
-        log.exception("fic-plugin: cannot load FiC's lists for the settings screen")
-        return lookups, _(UNEXPECTED)
-    return lookups, None
-
-
-def flatten_companies(companies: Any) -> list[dict]:
-    """``user_companies`` lists companies and, for accountants, their controlled companies."""
-    if isinstance(companies, dict):
-        companies = companies.get("companies", [])
-    result = []
-    for company in companies or []:
-        result.append(company)
-        result.extend(company.get("controlled_companies") or [])
-    return result
 
 
 def vat_rows(context: Context, mapping: dict[str, Any], vat_types: list[dict]) -> list[dict[str, Any]]:
