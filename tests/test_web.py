@@ -17,7 +17,8 @@ from fic_plugin import hookimpl
 from fic_plugin.model import Customer, Document, Line, Order, Payment
 from fic_plugin.settings import update_settings
 from fic_plugin.web import csrf
-from fic_plugin.web.app import make_wsgi_app, safe_local_target
+from fic_plugin.web.app import make_wsgi_app
+from fic_plugin.web.base import safe_local_target
 from fic_plugin.web.panel import flash, render_panel
 
 XSS = "<script>alert(1)</script>"

@@ -154,11 +154,12 @@ def oauth_app(context: Context) -> OAuthApp:
     return OAuthApp(base_url=context.connection()[0], client_id=settings.fic_client_id, client_secret=secret)
 
 
-def connect_with_code(context: Context, code: str) -> dict[str, Any] | None:
+def connect_with_code(context: Context, code: str, redirect_uri: str) -> dict[str, Any] | None:
     """Trade FiC's redirect ``code`` for tokens and keep them; the company when the token has one
-    (then it is chosen), ``None`` when the owner must choose among several."""
+    (then it is chosen), ``None`` when the owner must choose among several. ``redirect_uri`` is
+    the one the flow started with (FiC checks that both are the same)."""
     app = oauth_app(context)
-    tokens = app.exchange_code(code, context.settings.fic_redirect_uri)
+    tokens = app.exchange_code(code, redirect_uri)
     companies = FicClient(app.base_url, tokens.access_token, None).user_companies()
     company = companies[0] if len(companies) == 1 else None
     save_connection(context, tokens, None, None if company is None else company["id"])

@@ -232,7 +232,13 @@ def _one_of(*choices: str):
         if value not in choices:
             raise ValueError(_("{value!r} is not one of: {choices}").format(value=value, choices=", ".join(choices)))
 
+    check.choices = choices  # type: ignore[attr-defined]  # the settings screen offers these
     return check
+
+
+def choices_of(field: attrs.Attribute) -> tuple[str, ...]:
+    """The values a setting accepts when its validator names them (a select on the screen), else ()."""
+    return getattr(field.validator, "choices", ())
 
 
 def _pem_public_key(instance: Any, attribute: attrs.Attribute, value: str) -> None:

@@ -13,16 +13,20 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from .. import wording
+from ..documents import Documents
 from ..errors import Conflict, FicError, InvalidInput, NotFound
 from ..formatting import day, money
 from ..i18n import _, current_language, ngettext, pgettext
 from ..labels import N_, document_type_label
 from ..model import CONVERSIONS, PANEL_DOCUMENT_TYPES, Document
+from ..outbox import enqueue, retry_jobs
+from ..reporting import describe_preview
+from ..sdi import queue_send
 from .budget import StillRunning, run_within_budget
-from .panel import UNEXPECTED, render_panel
+from .panel import render_panel
 
 if TYPE_CHECKING:
-    from .app import FicWebApp
+    from .base import Screens
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,7 @@ def already_converted(original: Document, converted: Document) -> str:
     ).format(type=document_type_label(original.type).lower(), into=into)
 
 
-def order_page(web: FicWebApp, request: Request, order_id: str) -> Response:
+def order_page(web: Screens, request: Request, order_id: str) -> Response:
     """The panel on a page of its own: the fallback target of the redirects, handy without a host."""
     try:
         order = web.context.order(order_id)
@@ -49,14 +53,12 @@ def order_page(web: FicWebApp, request: Request, order_id: str) -> Response:
     return web.page(request, "order.html", order=order, panel=panel)
 
 
-def create(web: FicWebApp, request: Request, order_id: str) -> Response:
+def create(web: Screens, request: Request, order_id: str) -> Response:
     document_type = request.form.get("type", "")
 
     def action() -> str:
         if document_type not in PANEL_DOCUMENT_TYPES:
             raise InvalidInput(_("Choose the type of document to create."), field="type")
-        from ..documents import Documents
-
         document = Documents(web.context).create(order_id, document_type)
         return wording.agree(document.type, pgettext("masculine", "{doc} created."),
                              pgettext("feminine", "{doc} created.")).format(doc=wording.document_name(document))
@@ -70,51 +72,40 @@ def create(web: FicWebApp, request: Request, order_id: str) -> Response:
                    later if document_type in PANEL_DOCUMENT_TYPES else None)
 
 
-def _queue(web: FicWebApp, kind: str, key: str, order_id: str, args: dict) -> None:
+def _queue(web: Screens, kind: str, key: str, order_id: str, args: dict) -> None:
     """The job that finishes an action FiC did not finish within the request's budget."""
-    from ..outbox import enqueue
-
     enqueue(web.context, kind, key, order_id=str(order_id), args=args)
 
 
-def totals_preview(web: FicWebApp, request: Request, order_id: str) -> Response:
+def totals_preview(web: Screens, request: Request, order_id: str) -> Response:
     """"Anteprima totali": FiC's own totals for the chosen type, asked on demand (one request)."""
     document_type = request.form.get("type", "")
 
     def action() -> str:
         if document_type not in PANEL_DOCUMENT_TYPES:
             raise InvalidInput(_("Choose the type of document to create."), field="type")
-        from ..documents import Documents
-        from ..reporting import describe_preview
-
         return describe_preview(Documents(web.context).preview_totals(order_id, document_type), document_type)
 
     return web.act(request, order_id, action, web.order_url(request, order_id))
 
 
-def view(web: FicWebApp, request: Request, document_id: int) -> Response:
+def view(web: Screens, request: Request, document_id: int) -> Response:
     """Redirect to a fresh link to the PDF: FiC's links expire, so none is ever stored."""
     document = web.context.store.document(document_id)
     if document is None:
         return web.message_page(request, _("This document does not exist (it may have been deleted)."), 404)
-    try:
-        from ..documents import Documents
-
-        url = run_within_budget(lambda: Documents(web.context).view_url(document_id), web.action_budget)
-    except StillRunning:
-        web.flash(document.order_id, _("Fatture in Cloud is slow to answer: try again in a moment."), "error")
-        return redirect(web.back(request, web.order_url(request, document.order_id)), code=303)
-    except FicError as error:
-        web.flash(document.order_id, error.message, "error")
-        return redirect(web.back(request, web.order_url(request, document.order_id)), code=303)
-    except Exception:
-        log.exception("fic-plugin: cannot open document %s", document_id)
-        web.flash(document.order_id, _(UNEXPECTED), "error")
+    url = None
+    with web.flashing(document.order_id, f"opening document {document_id}"):
+        try:
+            url = run_within_budget(lambda: Documents(web.context).view_url(document_id), web.action_budget)
+        except StillRunning:
+            web.flash(document.order_id, _("Fatture in Cloud is slow to answer: try again in a moment."), "error")
+    if url is None:
         return redirect(web.back(request, web.order_url(request, document.order_id)), code=303)
     return redirect(url, code=302)
 
 
-def convert(web: FicWebApp, request: Request, document_id: int) -> Response:
+def convert(web: Screens, request: Request, document_id: int) -> Response:
     document = web.document_or_404(document_id)
     to_type = request.form.get("to_type", "")
 
@@ -122,8 +113,6 @@ def convert(web: FicWebApp, request: Request, document_id: int) -> Response:
         if to_type not in CONVERSIONS.get(document.type, ()):
             raise InvalidInput(_("A {from_type} cannot be converted into this type.").format(
                 from_type=document_type_label(document.type)), field="to_type")
-        from ..documents import Documents
-
         earlier = web.context.store.document_for(document.order_id, to_type)
         if earlier is not None and earlier.converted_from == document.id:
             # A second click, or a page left open: say what already happened, change nothing.
@@ -142,7 +131,7 @@ def convert(web: FicWebApp, request: Request, document_id: int) -> Response:
                    later if to_type in CONVERSIONS.get(document.type, ()) else None)
 
 
-def delete(web: FicWebApp, request: Request, document_id: int) -> Response:
+def delete(web: Screens, request: Request, document_id: int) -> Response:
     """GET asks "are you sure?" on a page of its own (works without JavaScript); POST deletes."""
     document = web.context.store.document(document_id)
     if document is None:
@@ -161,8 +150,6 @@ def delete(web: FicWebApp, request: Request, document_id: int) -> Response:
                         and web.context.store.document_for(document.order_id, "credit_note") is None)
 
     def action() -> str:
-        from ..documents import Documents
-
         Documents(web.context).delete(document_id)
         return wording.agree(document.type, pgettext("masculine", "{doc} deleted."),
                              pgettext("feminine", "{doc} deleted.")).format(doc=wording.document_name(document))
@@ -200,7 +187,7 @@ def delete_warnings(document: Document) -> list[str]:
     return warnings
 
 
-def retry_document(web: FicWebApp, request: Request, document_id: int) -> Response:
+def retry_document(web: Screens, request: Request, document_id: int) -> Response:
     """Queue again the failed jobs of a document, after the owner fixed what the error said."""
     document = web.document_or_404(document_id)
 
@@ -208,23 +195,19 @@ def retry_document(web: FicWebApp, request: Request, document_id: int) -> Respon
         rows = web.context.store.jobs.list(document_id=document_id, states=("failed",))
         if not rows:
             raise NotFound(_("There is nothing to retry for this document."))
-        from ..outbox import retry_jobs
-
         count = sum(retry_jobs(web.context, job_id=job.id) for job in rows)
         return ngettext("{count} job queued again.", "{count} jobs queued again.", count).format(count=count)
 
     return web.act(request, document.order_id, action, web.order_url(request, document.order_id))
 
 
-def retry_job(web: FicWebApp, request: Request, job_id: int) -> Response:
+def retry_job(web: Screens, request: Request, job_id: int) -> Response:
     state = web.context.store.jobs.state_of(job_id)
     order_id = web.context.store.jobs.order_of(job_id)
 
     def action() -> str:
         if state is None:
             raise NotFound(_("Job {id} does not exist.").format(id=job_id))
-        from ..outbox import retry_jobs
-
         count = retry_jobs(web.context, job_id=job_id)
         return ngettext("{count} job queued again.", "{count} jobs queued again.", count).format(count=count)
 
@@ -232,26 +215,22 @@ def retry_job(web: FicWebApp, request: Request, job_id: int) -> Response:
     return web.act(request, order_id, action, fallback)
 
 
-def send_sdi(web: FicWebApp, request: Request, document_id: int) -> Response:
+def send_sdi(web: Screens, request: Request, document_id: int) -> Response:
     """"Invia allo SdI": the worker verifies and sends the e-invoice (exactly once)."""
     document = web.document_or_404(document_id)
 
     def action() -> str:
-        from ..sdi import queue_send
-
         queue_send(web.context, document_id)
         return _("The e-invoice will be sent to the SdI in a moment.")
 
     return web.act(request, document.order_id, action, web.order_url(request, document.order_id))
 
 
-def resend_sdi(web: FicWebApp, request: Request, document_id: int) -> Response:
+def resend_sdi(web: Screens, request: Request, document_id: int) -> Response:
     """"Correggi e reinvia": the worker writes the invoice again from the order and sends it."""
     document = web.document_or_404(document_id)
 
     def action() -> str:
-        from ..sdi import queue_send
-
         queue_send(web.context, document_id, resend=True)
         return _("The corrected e-invoice will be sent to the SdI in a moment.")
 

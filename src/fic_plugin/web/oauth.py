@@ -10,7 +10,6 @@ code is traded for tokens at once; tokens go to the secrets table only, never to
 from __future__ import annotations
 
 import hmac
-import logging
 import secrets
 from typing import TYPE_CHECKING
 
@@ -18,37 +17,23 @@ import attrs
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
-from ..errors import FicError, SettingsError
+from ..connection import connect_with_code, oauth_app
+from ..errors import SettingsError
 from ..i18n import _
-from .panel import UNEXPECTED
+from ..settings import Settings
 
 if TYPE_CHECKING:
-    from .app import FicWebApp
-
-log = logging.getLogger(__name__)
+    from .base import Screens
 
 STATE_COOKIE = "fic_oauth_state"
 STATE_MAX_AGE = 900
 FLASH_KEY = "__settings__"
 
 
-def _app(web: FicWebApp):
-    from ..fic.auth import OAuthApp
-
-    settings = web.context.settings
-    secret = web.context.store.get_secret("fic_client_secret")
-    if not settings.fic_client_id or not secret:
-        raise SettingsError(_("To connect with OAuth, save your FiC app's client ID and client secret first."),
-                            field="fic_client_id")
-    return OAuthApp(base_url=web.context.connection()[0], client_id=settings.fic_client_id, client_secret=secret)
-
-
-def redirect_uri(web: FicWebApp, request: Request) -> str:
+def redirect_uri(web: Screens, request: Request) -> str:
     """The one redirect URI the screen shows and the web flow uses: this shop's
     ``/fic/oauth/callback``, unless the owner set another (a proxy in front) in ``fic_redirect_uri``;
     the setting's default is the ``fic connect`` command's local listener, not a web page."""
-    from ..settings import Settings
-
     configured = web.context.settings.fic_redirect_uri
     default = attrs.fields(Settings).fic_redirect_uri.default
     if configured and configured != default:
@@ -56,11 +41,10 @@ def redirect_uri(web: FicWebApp, request: Request) -> str:
     return f"{request.host_url.rstrip('/')}{request.script_root}/oauth/callback"
 
 
-def start(web: FicWebApp, request: Request) -> Response:
-    try:
-        app = _app(web)
-    except FicError as error:
-        web.flash(FLASH_KEY, error.message, "error")
+def start(web: Screens, request: Request) -> Response:
+    with web.flashing(FLASH_KEY, "starting the OAuth connection") as failure:
+        app = oauth_app(web.context)
+    if failure:
         return redirect(f"{request.script_root}/settings", code=303)
     state = secrets.token_urlsafe(24)
     response = redirect(app.authorize_url(redirect_uri(web, request), state), code=302)
@@ -71,46 +55,27 @@ def start(web: FicWebApp, request: Request) -> Response:
     return response
 
 
-def callback(web: FicWebApp, request: Request) -> Response:
+def callback(web: Screens, request: Request) -> Response:
     expected = request.cookies.get(STATE_COOKIE, "")
     state = request.args.get("state", "")
     matched = bool(expected) and hmac.compare_digest(expected, state)
-    try:
+    with web.flashing(FLASH_KEY, "the OAuth connection"):
         if not matched:
             raise SettingsError(_("This connection link is expired or not from this shop: press "
                                   "“Connect with Fatture in Cloud” again."))
         if request.args.get("error") or not request.args.get("code"):
             raise SettingsError(_("Fatture in Cloud did not grant access ({reason}): try again.").format(
                 reason=request.args.get("error_description") or request.args.get("error") or _("no code")))
-        connect(web, _app(web), request.args["code"], redirect_uri(web, request))
-    except FicError as error:
-        web.flash(FLASH_KEY, error.message, "error")
-    except Exception:
-        log.exception("fic-plugin: the OAuth connection failed")
-        web.flash(FLASH_KEY, _(UNEXPECTED), "error")
+        company = connect_with_code(web.context, request.args["code"], redirect_uri(web, request))
+        if company is not None:
+            web.flash(FLASH_KEY, _("Connected to Fatture in Cloud: company {name}.").format(
+                name=company.get("name", "")))
+        else:
+            web.flash(FLASH_KEY, _("The token works, but choose the company to use."), "error")
     response = redirect(f"{request.script_root}/settings", code=303)
     if matched:  # one use: a replayed link does nothing; a wrong one leaves the flow in progress
         response.delete_cookie(STATE_COOKIE, path=request.script_root or "/")
     return response
-
-
-def connect(web: FicWebApp, app, code: str, uri: str) -> None:
-    """Trade the code, keep the tokens, and choose the company when there is only one."""
-    from ..connection import StoreTokens
-    from ..fic.client import FicClient
-    from ..settings import update_settings
-
-    tokens = app.exchange_code(code, uri)
-    StoreTokens(web.context.store).save(tokens)
-    web.context.reset_client()
-    companies = FicClient(app.base_url, tokens.access_token, None).user_companies()
-    if len(companies) == 1:
-        update_settings(web.context.store, {"fic_company_id": companies[0]["id"]})
-        web.context.reset_client()
-        web.flash(FLASH_KEY, _("Connected to Fatture in Cloud: company {name}.").format(
-            name=companies[0].get("name", "")))
-    else:
-        web.flash(FLASH_KEY, _("The token works, but choose the company to use."), "error")
 
 
 HANDLERS = {"oauth_start": start, "oauth_callback": callback}

@@ -19,17 +19,21 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from .. import wording
+from ..documents import Documents
 from ..errors import FicError
 from ..formatting import day, money
 from ..i18n import _, language, ngettext, pgettext
 from ..labels import EI_STATUS_LABELS, PAYMENT_STATUS_LABELS, activity_label, document_type_label
 from ..model import DOCUMENT_TYPES, Document
+from ..outbox import jobs, retry_jobs
 from ..payload import PAYMENT_TYPES
-from .panel import UNEXPECTED, pop_flash, screen_language, sent_state
+from ..sending import Sending
+from .base import caught
+from .panel import pop_flash, screen_language, sent_state
 
 if TYPE_CHECKING:
     from ..context import Context
-    from .app import FicWebApp
+    from .base import Screens
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +75,13 @@ def short_state(document: Document) -> str:
 # --- the page ----------------------------------------------------------------------------------------
 
 
-def overview(web: FicWebApp, request: Request) -> Response:
+def overview(web: Screens, request: Request) -> Response:
     context = web.context
     filters = {key: request.args.get(key, "") for key in ("type", "state", "since", "until")}
     numbers: dict[str, str] = {}
     rows = [document_row(context, d, numbers) for d in context.store.documents()
             if matches(d, filters)]
     rows.sort(key=lambda row: row["id"], reverse=True)
-    from ..outbox import jobs
-
     failed = [{"id": job.id, "kind": activity_label(job.kind), "order": order_number(context, job.order_id, numbers),
                "order_id": job.order_id, "error": job.last_error or ""}
               for job in jobs(context, states=("failed",))]
@@ -151,15 +153,13 @@ def paid_orders_without_invoice(context: Context, limit: int = 100) -> list[dict
 # --- bulk actions --------------------------------------------------------------------------------------
 
 
-def bulk(web: FicWebApp, request: Request) -> Response:
+def bulk(web: Screens, request: Request) -> Response:
     """Create, send or retry the selected ones; one message says what happened to each."""
     action = request.form.get("action", "")
     done, problems = 0, []
     numbers: dict[str, str] = {}
-    try:
+    with caught(f"bulk action {action}") as failure:
         if action == "create_invoices":
-            from ..documents import Documents
-
             for order_id in request.form.getlist("order_ids"):
                 try:
                     Documents(web.context).create(order_id, "invoice")
@@ -168,8 +168,6 @@ def bulk(web: FicWebApp, request: Request) -> Response:
                     problems.append(error.message)
             message = ngettext("{count} invoice created.", "{count} invoices created.", done)
         elif action == "send":
-            from ..sending import Sending
-
             for document_id in request.form.getlist("document_ids", type=int):
                 document = web.context.store.document(document_id)
                 if document is None or document.sent_at:
@@ -182,8 +180,6 @@ def bulk(web: FicWebApp, request: Request) -> Response:
                         order=order_number(web.context, document.order_id, numbers), error=error.message))
             message = ngettext("{count} document sent.", "{count} documents sent.", done)
         elif action == "retry":
-            from ..outbox import retry_jobs
-
             for job_id in request.form.getlist("job_ids", type=int):
                 try:
                     done += retry_jobs(web.context, job_id=job_id)
@@ -192,9 +188,8 @@ def bulk(web: FicWebApp, request: Request) -> Response:
             message = ngettext("{count} job queued again.", "{count} jobs queued again.", done)
         else:
             message, problems = "", [_("Choose what to do with the selected rows.")]
-    except Exception:
-        log.exception("fic-plugin: bulk action %s failed", action)
-        message, problems = "", [_(UNEXPECTED)]
+    if failure:
+        message, problems = "", [failure.message]
     text = " ".join(p for p in [message.format(count=done) if message else "", *problems] if p)
     web.flash(FLASH_KEY, text, "warn" if problems else "ok")
     return redirect(web.back(request, f"{request.script_root}/documents"), code=303)

@@ -24,7 +24,7 @@ from . import csrf
 if TYPE_CHECKING:
     from ..context import Context
     from ..store import Store
-    from .app import FicWebApp
+    from .base import Screens
 
 #: How long a link in an email works.
 VALID_DAYS = 60
@@ -60,7 +60,7 @@ def document_url(context: Context, document_id: int | None) -> str:
     return f"{base}/public/documents/{token(context.store, document_id)}"
 
 
-def public_document(web: FicWebApp, request: Request, value: str) -> Response:
+def public_document(web: Screens, request: Request, value: str) -> Response:
     document_id = read(web.context.store, value)
     if document_id is None or web.context.store.document(document_id) is None:
         return web.message_page(request, _("This link has expired or is not valid: ask the shop for a new one."),

@@ -21,42 +21,41 @@ from ..errors import FicError, InvalidInput
 from ..i18n import _
 from ..labels import N_, document_type_label
 from ..model import Document, Order
-from ..sending import SendFailed
+from ..sending import SendFailed, Sending
 from .actions import UPDATED
+from .base import caught
 from .budget import IN_PROGRESS, StillRunning, run_within_budget
-from .panel import UNEXPECTED
+from .panel import sent_state
 from .templating import render
 
 if TYPE_CHECKING:
-    from .app import FicWebApp
+    from .base import Screens
 
 log = logging.getLogger(__name__)
 
 SCHEDULED = N_("Sending scheduled: the invoice will be sent when the payment is received.")
 
 
-def send(web: FicWebApp, request: Request, document_id: int) -> Response:
+def send(web: Screens, request: Request, document_id: int) -> Response:
     document = web.document_or_404(document_id)
     order = web.context.order(document.order_id)
     return send_form(web, request, order, document)
 
 
-def schedule(web: FicWebApp, request: Request, order_id: str) -> Response:
+def schedule(web: Screens, request: Request, order_id: str) -> Response:
     order = web.context.order(order_id)
     return send_form(web, request, order, None)
 
 
-def cancel_schedule(web: FicWebApp, request: Request, order_id: str) -> Response:
+def cancel_schedule(web: Screens, request: Request, order_id: str) -> Response:
     """"Annulla" beside the scheduled sending on the panel."""
-    from ..sending import Sending
-
     def action() -> str:
         return Sending(web.context).cancel_plan(web.context.order(order_id))
 
     return web.act(request, order_id, action, web.order_url(request, order_id))
 
 
-def send_form(web: FicWebApp, request: Request, order: Order, document: Document | None) -> Response:
+def send_form(web: Screens, request: Request, order: Order, document: Document | None) -> Response:
     back = web.back(request, web.order_url(request, order.id))
     if request.method == "GET":
         return draw(web, request, order, document, defaults(web, order, document), {}, back)
@@ -66,37 +65,32 @@ def send_form(web: FicWebApp, request: Request, order: Order, document: Document
     if not typed["emails"] and not typed["phones"]:
         errors["emails"] = _("Add at least one recipient.")
     if not errors:
-        try:
-            result = run_within_budget(lambda: deliver(web, order, document, typed, wants_schedule),
-                                       web.action_budget)
-        except StillRunning:
-            # The send goes on in the background (each send is keyed: never twice).
-            result = _(IN_PROGRESS)
-        except InvalidInput as error:
-            errors[error.field or "_form"] = error.message
-        except SendFailed as error:
-            if not error.sent:
-                errors["_form"] = error.message
-            else:
+        with caught(f"sending for order {order.id}") as failure:
+            try:
+                result = run_within_budget(lambda: deliver(web, order, document, typed, wants_schedule),
+                                           web.action_budget)
+            except StillRunning:
+                # The send goes on in the background (each send is keyed: never twice).
+                result = _(IN_PROGRESS)
+            except SendFailed as error:
+                if not error.sent:
+                    raise
                 # Part of it reached the customer: that is done, and the panel says what did not.
                 web.flash(order.id, error.message, "warn")
                 return redirect(back, code=303)
-        except FicError as error:
-            errors["_form"] = error.message
-        except Exception:
-            log.exception("fic-plugin: sending for order %s failed", order.id)
-            errors["_form"] = _(UNEXPECTED)
+        if failure:
+            # A refused value goes next to its field; anything else above the form.
+            field = failure.field if isinstance(failure.error, InvalidInput) else None
+            errors[field or "_form"] = failure.message
     if errors:
         return draw(web, request, order, document, typed, errors, back, status=400)
     web.flash(order.id, result)
     return redirect(back, code=303)
 
 
-def deliver(web: FicWebApp, order: Order, document: Document | None, typed: dict[str, Any],
+def deliver(web: Screens, order: Order, document: Document | None, typed: dict[str, Any],
             wants_schedule: bool) -> str:
     """Send or schedule; returns the summary for the flash message."""
-    from ..sending import Sending
-
     options = {
         "emails": typed["emails"],
         "phones": typed["phones"] if typed["sms"] else (),
@@ -127,10 +121,8 @@ def typed_values(request: Request) -> dict[str, Any]:
     }
 
 
-def defaults(web: FicWebApp, order: Order, document: Document | None) -> dict[str, Any]:
+def defaults(web: Screens, order: Order, document: Document | None) -> dict[str, Any]:
     """What the form starts with: the saved "when paid" plan, else the customer and the settings."""
-    from ..sending import Sending
-
     sending = Sending(web.context)
     if document is not None:
         config = sending.config_for(document)
@@ -149,7 +141,7 @@ def defaults(web: FicWebApp, order: Order, document: Document | None) -> dict[st
     }
 
 
-def draw(web: FicWebApp, request: Request, order: Order, document: Document | None,
+def draw(web: Screens, request: Request, order: Order, document: Document | None,
          values: dict[str, Any], errors: dict[str, str], back: str, status: int = 200) -> Response:
     settings = web.context.settings
     base = f"{request.script_root}/documents/{document.id}" if document else \
@@ -168,7 +160,7 @@ def draw(web: FicWebApp, request: Request, order: Order, document: Document | No
     )
 
 
-def rendered_sms(web: FicWebApp, order: Order, document: Document | None, text: str) -> str:
+def rendered_sms(web: Screens, order: Order, document: Document | None, text: str) -> str:
     """The SMS as the customer gets it: the counter under the text counts this, like the preview
     (a shortcode's name is not its value's length)."""
     try:
@@ -178,37 +170,35 @@ def rendered_sms(web: FicWebApp, order: Order, document: Document | None, text: 
         return text
 
 
-def planned_type(web: FicWebApp, order: Order) -> str:
+def planned_type(web: Screens, order: Order) -> str:
     return web.context.pm.hook.fic_auto_document_type(order=order) or web.context.settings.auto_document_type
 
 
-def already_sent(web: FicWebApp, document: Document | None) -> str:
+def already_sent(web: Screens, document: Document | None) -> str:
     """Shown above "Invia di nuovo": the customer has it already, a second send is a choice."""
     if document is None or not document.sent_at:
         return ""
-    from .panel import sent_state
-
     return sent_state(document)
 
 
-def shortcode_help(web: FicWebApp) -> list[tuple[str, str]]:
+def shortcode_help(web: Screens) -> list[tuple[str, str]]:
     names = messages.known_shortcodes(web.context.pm)
     return [(name, _(messages.BUILTIN_SHORTCODES[name]) if name in messages.BUILTIN_SHORTCODES else "")
             for name in names]
 
 
-def preview(web: FicWebApp, request: Request, document_id: int) -> Response:
+def preview(web: Screens, request: Request, document_id: int) -> Response:
     document = web.document_or_404(document_id)
     order = web.context.order(document.order_id)
     return preview_response(web, request, order, document)
 
 
-def order_preview(web: FicWebApp, request: Request, order_id: str) -> Response:
+def order_preview(web: Screens, request: Request, order_id: str) -> Response:
     order = web.context.order(order_id)
     return preview_response(web, request, order, planned_document(web, order))
 
 
-def planned_document(web: FicWebApp, order: Order) -> Document:
+def planned_document(web: Screens, order: Order) -> Document:
     """The document a scheduled send will carry, as far as it is known now: its type, today's
     date and the order's total (FiC gives the number when it creates it)."""
     from datetime import date
@@ -217,7 +207,7 @@ def planned_document(web: FicWebApp, order: Order) -> Document:
                     amount_due=messages.order_total(order), currency=order.currency)
 
 
-def preview_response(web: FicWebApp, request: Request, order: Order, document: Document | None) -> Response:
+def preview_response(web: Screens, request: Request, order: Order, document: Document | None) -> Response:
     values = {key: request.form.get(key) for key in ("subject", "body", "sms_text")}
     if document is None:
         document = planned_document(web, order)
@@ -226,7 +216,7 @@ def preview_response(web: FicWebApp, request: Request, order: Order, document: D
     return response
 
 
-def preview_html(web: FicWebApp, order: Order, document: Document | None, values: dict[str, Any]) -> str:
+def preview_html(web: Screens, order: Order, document: Document | None, values: dict[str, Any]) -> str:
     """The texts as the customer reads them; a wrong shortcode shows its message instead."""
     try:
         planned = document is not None and document.id is None

@@ -18,7 +18,7 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from .. import messages
-from ..connection import flatten_companies
+from ..connection import companies
 from ..connection import lookups as fic_lookups
 from ..errors import FicError
 from ..i18n import _, ngettext
@@ -30,17 +30,21 @@ from ..labels import (
     SECRET_LABELS,
     SECRET_PLACES,
     SETTING_GROUPS,
+    document_type_label,
     setting_help,
     setting_label,
 )
 from ..model import VAT_SCOPES
+from ..sdi import check_mappings
 from ..settings import Settings, rate_key, update_settings, vat_mapping_key
+from ..settings_fields import choices_of
+from .base import caught
 from .oauth import redirect_uri as oauth_redirect_uri
-from .panel import UNEXPECTED, pop_flash
+from .panel import pop_flash
 
 if TYPE_CHECKING:
     from ..context import Context
-    from .app import FicWebApp
+    from .base import Screens
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +54,6 @@ COMMON_RATES = ("22", "10", "5", "4", "0")
 #: Fields drawn by their own widgets rather than a plain input.
 SPECIAL = {"vat_mapping", "payment_mapping", "fic_company_id"}
 TEXTAREAS = {"email_body", "default_notes", "sms_text"}
-CHOICES = {
-    "auto_document_type": ("invoice", "receipt", "proforma", "quote", "delivery_note"),
-    "sms_provider": ("", "twilio", "skebby", "test"),
-    "smtp_security": ("starttls", "ssl", "none"),
-    "language": ("it", "en"),
-}
 #: Help in the owner's words where the setting's own help speaks to the command line (``22=0,10=3``,
 #: JSON, ids, environment variables): the screen has dropdowns for those.
 SCREEN_HELP = {
@@ -78,7 +76,7 @@ PROVIDER_LABELS = {"test": N_("Test (writes the SMS in the log, sends nothing)")
 CONNECTION_KEYS = {"fic_api_url", "fic_company_id", "fic_access_token"}
 
 
-def settings_page(web: FicWebApp, request: Request) -> Response:
+def settings_page(web: Screens, request: Request) -> Response:
     if request.method == "GET":
         return render_settings(web, request, values=None, errors={})
     typed = form_values(request)
@@ -89,17 +87,12 @@ def settings_page(web: FicWebApp, request: Request) -> Response:
         errors.setdefault("vat_mapping", new_row)
     before = web.context.settings
     if not errors:
-        try:
-            from ..sdi import check_mappings
-
+        with caught("saving the settings") as failure:
             check_mappings(web.context, typed)
             update_settings(web.context.store, {**typed, **secrets},
                             shortcodes=messages.known_shortcodes(web.context.pm))
-        except FicError as error:
-            errors[error.field or "_form"] = error.message
-        except Exception:
-            log.exception("fic-plugin: saving the settings failed")
-            errors["_form"] = _(UNEXPECTED)
+        if failure:
+            errors[failure.field or "_form"] = failure.message
     if errors:
         return render_settings(web, request, values=typed, errors=errors, status=400)
     if CONNECTION_KEYS & (set(typed) | set(secrets)):
@@ -145,22 +138,16 @@ def save_warnings(context: Context, before: Settings) -> list[str]:
     return warnings
 
 
-def verify(web: FicWebApp, request: Request) -> Response:
+def verify(web: Screens, request: Request) -> Response:
     """"Verifica connessione": ask FiC who we are and name the company the plugin works for."""
-    try:
-        companies = web.context.client.user_companies()
+    with web.flashing(FLASH_KEY, "checking the FiC connection"):
         company_id = web.context.connection()[2]
-        names = {c.get("id"): c.get("name") for c in flatten_companies(companies)}
+        names = {c.get("id"): c.get("name") for c in companies(web.context)}
         if company_id in names:
             web.flash(FLASH_KEY, _("Connected to Fatture in Cloud: company {name}.").format(
                 name=names[company_id]))
         else:
             web.flash(FLASH_KEY, _("The token works, but choose the company to use."), "error")
-    except FicError as error:
-        web.flash(FLASH_KEY, error.message, "error")
-    except Exception:
-        log.exception("fic-plugin: checking the FiC connection failed")
-        web.flash(FLASH_KEY, _(UNEXPECTED), "error")
     return redirect(f"{request.script_root}/settings", code=303)
 
 
@@ -225,7 +212,7 @@ def field_errors(context: Context, typed: dict[str, Any]) -> dict[str, str]:
 # --- drawing the form ------------------------------------------------------------------------------------
 
 
-def render_settings(web: FicWebApp, request: Request, *, values: dict[str, Any] | None,
+def render_settings(web: Screens, request: Request, *, values: dict[str, Any] | None,
                     errors: dict[str, str], status: int = 200) -> Response:
     context = web.context
     settings = context.settings
@@ -256,7 +243,8 @@ def render_settings(web: FicWebApp, request: Request, *, values: dict[str, Any] 
 def field_view(field: attrs.Attribute, shown: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
     key = field.name
     value = shown.get(key)
-    if key in CHOICES:
+    choices = choices_of(field)
+    if choices:
         widget = "select"
     elif isinstance(field.default, bool):
         widget = "checkbox"
@@ -264,7 +252,7 @@ def field_view(field: attrs.Attribute, shown: dict[str, Any], errors: dict[str, 
         widget = "textarea"
     elif key in SPECIAL:
         widget = key
-    elif key in ("payment_due_days", "smtp_port"):
+    elif field.converter is int:
         widget = "number"
     else:
         widget = "text"
@@ -275,13 +263,11 @@ def field_view(field: attrs.Attribute, shown: dict[str, Any], errors: dict[str, 
         "widget": widget,
         "value": "" if value is None else value, "error": errors.get(key),
         "checked": str(value).lower() in ("true", "1", "on", "yes"),
-        "choices": [(c, choice_label(key, c)) for c in CHOICES.get(key, ())],
+        "choices": [(c, choice_label(key, c)) for c in choices],
     }
 
 
 def choice_label(key: str, value: str) -> str:
-    from ..labels import document_type_label
-
     if key == "auto_document_type":
         return document_type_label(value)
     if key == "language":
