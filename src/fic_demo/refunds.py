@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from fic_plugin.errors import InvalidInput
 from fic_plugin.i18n import _
@@ -21,10 +21,21 @@ from fic_plugin.refunds import check_refund
 
 from .parse import amount
 
-if TYPE_CHECKING:
-    from .shop import DemoShop
-
 REFUND_KEYS = ("amount", "lines", "reason")
+
+
+class RefundingShop(Protocol):
+    """What a refund needs of the shop (the demo's ``DemoShop`` is one). A protocol, so this module
+    sits below the shop, which reads its orders' refunds from here."""
+
+    store: Any
+    pm: Any
+
+    def shop_get_order(self, order_id: str) -> Order: ...
+
+    def settings(self) -> Any: ...
+
+    def totals(self, order: Order) -> Any: ...
 
 
 def parse_refund(order: Order, body: Any, refunded_at: datetime) -> Refund:
@@ -66,7 +77,7 @@ def _lines(order: Order, value: Any) -> tuple[RefundLine, ...]:
     return tuple(result)
 
 
-def record_refund(shop: DemoShop, order_id: str, body: Any) -> tuple[Order, Refund]:
+def record_refund(shop: RefundingShop, order_id: str, body: Any) -> tuple[Order, Refund]:
     """Check, store and announce a refund; nothing is written when it is refused."""
     order = shop.shop_get_order(str(order_id))
     refund = parse_refund(order, body, datetime.now())
@@ -90,13 +101,13 @@ def record_refund(shop: DemoShop, order_id: str, body: Any) -> tuple[Order, Refu
     return order, refund
 
 
-def load_refunds(shop: DemoShop, ids: list[int]) -> dict[int, list[Refund]]:
-    """The refunds of these orders, oldest first."""
+def load_refunds(store: Any, ids: list[int]) -> dict[int, list[Refund]]:
+    """The refunds of these orders (the shop's ``store``), oldest first."""
     result: dict[int, list[Refund]] = {i: [] for i in ids}
-    if not ids or not shop.store.db["demo_refunds"].exists():
+    if not ids or not store.db["demo_refunds"].exists():
         return result
     marks = ", ".join("?" for _ in ids)
-    for row in shop.store.db.query(f"SELECT * FROM demo_refunds WHERE order_id IN ({marks}) ORDER BY id", ids):
+    for row in store.db.query(f"SELECT * FROM demo_refunds WHERE order_id IN ({marks}) ORDER BY id", ids):
         result[row["order_id"]].append(Refund(
             amount=row["amount"], reason=row["reason"] or "", id=str(row["id"]),
             refunded_at=datetime.fromisoformat(row["refunded_at"]), lines=json.loads(row["lines"] or "[]")))

@@ -26,6 +26,7 @@ from fic_plugin.settings import Settings, load_settings
 from fic_plugin.store import Store
 
 from .parse import CUSTOMER_KEYS, NewOrder
+from .refunds import load_refunds
 from .schema import create_tables
 from .seed import demo_orders
 from .totals import OrderTotals, order_totals
@@ -308,9 +309,7 @@ class DemoShop:
         for r in db.query(f"SELECT * FROM demo_payments WHERE order_id IN ({marks}) ORDER BY id", ids):
             payments[r["order_id"]].append(Payment(amount=r["amount"], method=r["method"],
                                                    paid_at=datetime.fromisoformat(r["paid_at"]), id=str(r["id"])))
-        from .refunds import load_refunds
-
-        refunds = load_refunds(self, ids)
+        refunds = load_refunds(self.store, ids)
         return [self._order(r, customers[r["customer_id"]], lines[r["id"]], payments[r["id"]], refunds[r["id"]])
                 for r in rows]
 

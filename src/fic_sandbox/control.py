@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from .knobs import probability, refuse_unknown, settings_from
 from .responses import ApiError
 
 GARBAGE_KINDS = ("html", "empty", "invalid_json")
@@ -24,21 +25,14 @@ NOMINAL_MONTHLY = 40000
 MONTH_SECONDS = 30 * 24 * 3600
 
 
-def _rate(value: Any) -> float:
-    rate = float(value)  # a probability, not money
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError("a rate is between 0 and 1")
-    return rate
-
-
 @attrs.define
 class FaultConfig:
     latency_ms: int = attrs.field(default=0, converter=int)
-    error_rate: float = attrs.field(default=0.0, converter=_rate)
-    timeout_after_commit_rate: float = attrs.field(default=0.0, converter=_rate)
-    rate_limit_rate: float = attrs.field(default=0.0, converter=_rate)
-    reset_rate: float = attrs.field(default=0.0, converter=_rate)
-    garbage_rate: float = attrs.field(default=0.0, converter=_rate)
+    error_rate: float = attrs.field(default=0.0, converter=probability)
+    timeout_after_commit_rate: float = attrs.field(default=0.0, converter=probability)
+    rate_limit_rate: float = attrs.field(default=0.0, converter=probability)
+    reset_rate: float = attrs.field(default=0.0, converter=probability)
+    garbage_rate: float = attrs.field(default=0.0, converter=probability)
     garbage_kind: str = attrs.field(default="html", validator=attrs.validators.in_(GARBAGE_KINDS))
     seed: int | None = None
     hang_seconds: float = attrs.field(default=35.0, converter=float)
@@ -65,10 +59,7 @@ class Faults:
 
     def configure(self, values: dict) -> FaultConfig:
         """Replace the fault settings (keys not given go back to 0); ValueError/TypeError on bad input."""
-        unknown = set(values) - {field.name for field in attrs.fields(FaultConfig)}
-        if unknown:
-            raise ValueError(f"unknown fault setting(s): {', '.join(sorted(unknown))}")
-        config = FaultConfig(**values)
+        config = settings_from(FaultConfig, values, "fault")
         with self._lock:
             self.config = config
             self._rng = random.Random(config.seed)
@@ -141,9 +132,7 @@ class Limits:
                     "hour_windows": [*self._past_hours, self._hour_count], "peak_short_term": self._peak_short}
 
     def configure(self, values: dict) -> LimitConfig:
-        unknown = set(values) - {field.name for field in attrs.fields(LimitConfig)}
-        if unknown:
-            raise ValueError(f"unknown limit setting(s): {', '.join(sorted(unknown))}")
+        refuse_unknown(values, (field.name for field in attrs.fields(LimitConfig)), "limit")
         config = LimitConfig(**{key: (int(v) if key in _INTS else float(v)) for key, v in values.items()})
         if config.time_scale <= 0 or config.latency_ms < 0:
             raise ValueError("time_scale is above 0 and latency_ms is 0 or more")

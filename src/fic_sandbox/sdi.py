@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from .events import STATUS_UPDATE
+from .knobs import settings_from
 from .state import State, now
 
 log = logging.getLogger(__name__)
@@ -110,10 +111,7 @@ class Sdi:
     def configure(self, values: dict) -> SdiConfig:
         """Replace what the next sends meet (keys left out go back to the default)."""
         clock = {key: values.pop(key) for key in ("speed", "advance_ms") if key in values}
-        unknown = set(values) - {field.name for field in attrs.fields(SdiConfig)}
-        if unknown:
-            raise ValueError(f"unknown SdI setting(s): {', '.join(sorted(unknown))}")
-        config = SdiConfig(**values)
+        config = settings_from(SdiConfig, values, "SdI")
         with self._lock:
             self.config = config
         self.set_clock(clock)

@@ -3,6 +3,7 @@ purpose. Never subject to faults, quotas or tokens."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,26 +32,29 @@ def _asdict(config: Any) -> dict:
     return attrs.asdict(config)
 
 
-def faults(sandbox: Any, request: Request) -> Response:
+def turn_knob(request: Request, *, configure: Callable[[dict], object], clear: Callable[[], object],
+              refused: str) -> None:
+    """DELETE: the knob back to its defaults; POST: the body's settings, a wrong one refused with a
+    422 that starts with ``refused`` ("Configurazione dei guasti non valida")."""
     if request.method == "DELETE":
-        sandbox.faults.clear()
+        clear()
     elif request.method == "POST":
         try:
-            sandbox.faults.configure(read_body(request))
+            configure(read_body(request))
         except (TypeError, ValueError) as error:
-            raise ApiError(422, f"Configurazione dei guasti non valida: {error}") from None
+            raise ApiError(422, f"{refused}: {error}") from None
+
+
+def faults(sandbox: Any, request: Request) -> Response:
+    turn_knob(request, configure=sandbox.faults.configure, clear=sandbox.faults.clear,
+              refused="Configurazione dei guasti non valida")
     return json_response(_asdict(sandbox.faults.config))
 
 
 def limits(sandbox: Any, request: Request) -> Response:
     """Quotas (and ``time_scale``, ``latency_ms``) for every company of the sandbox."""
-    if request.method == "DELETE":
-        sandbox.set_limits(None)
-    elif request.method == "POST":
-        try:
-            sandbox.set_limits(read_body(request))
-        except (TypeError, ValueError) as error:
-            raise ApiError(422, f"Configurazione dei limiti non valida: {error}") from None
+    turn_knob(request, configure=sandbox.set_limits, clear=lambda: sandbox.set_limits(None),
+              refused="Configurazione dei limiti non valida")
     return json_response({"enabled": sandbox.limits.enabled, **_asdict(sandbox.limits.config)})
 
 

@@ -10,7 +10,9 @@ from werkzeug.wrappers import Request, Response
 
 from . import seeds
 from .api import read_body
+from .knobs import refuse_unknown
 from .responses import ApiError, json_response
+from .sidechannel import turn_knob
 
 
 def company(sandbox: Any, request: Request) -> Response:
@@ -42,23 +44,16 @@ def _sends_view(sandbox: Any) -> dict:
 
 def sdi(sandbox: Any, request: Request) -> Response:
     """GET: sends per document; POST: what the next sends meet; DELETE: the happy path again."""
-    if request.method == "DELETE":
-        sandbox.sdi.clear()
-    elif request.method == "POST":
-        try:
-            sandbox.sdi.configure(read_body(request))
-        except (TypeError, ValueError) as error:
-            raise ApiError(422, f"Configurazione dello SdI non valida: {error}") from None
+    turn_knob(request, configure=sandbox.sdi.configure, clear=sandbox.sdi.clear,
+              refused="Configurazione dello SdI non valida")
     return json_response(_sends_view(sandbox))
 
 
 def sdi_clock(sandbox: Any, request: Request) -> Response:
     """``{"speed": 10}`` runs the SdI's clock 10 times faster; ``{"advance_ms": 5000}`` jumps it."""
     values = read_body(request)
-    unknown = set(values) - {"speed", "advance_ms"}
     try:
-        if unknown:
-            raise ValueError(f"unknown clock setting(s): {', '.join(sorted(unknown))}")
+        refuse_unknown(values, ("speed", "advance_ms"), "clock")
         sandbox.sdi.set_clock(values)
     except (TypeError, ValueError) as error:
         raise ApiError(422, f"Orologio dello SdI non valido: {error}") from None
@@ -67,13 +62,8 @@ def sdi_clock(sandbox: Any, request: Request) -> Response:
 
 def webhooks(sandbox: Any, request: Request) -> Response:
     """GET: faults, pending events and the delivery log; POST: faults; DELETE: no faults."""
-    if request.method == "DELETE":
-        sandbox.webhooks.configure({})
-    elif request.method == "POST":
-        try:
-            sandbox.webhooks.configure(read_body(request))
-        except (TypeError, ValueError) as error:
-            raise ApiError(422, f"Configurazione dei webhook non valida: {error}") from None
+    turn_knob(request, configure=sandbox.webhooks.configure, clear=lambda: sandbox.webhooks.configure({}),
+              refused="Configurazione dei webhook non valida")
     return json_response({**sandbox.webhooks.deliveries(), "subscriptions": sandbox.webhooks.subscriptions()})
 
 

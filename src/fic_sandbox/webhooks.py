@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from . import jsonio
 from .events import EVENT_TYPES, GROUPS, WELCOME
+from .knobs import probability, settings_from
 from .state import State, now
 
 log = logging.getLogger(__name__)
@@ -48,16 +49,9 @@ class Refused(ValueError):
     """A subscription request FiC would refuse (the message says why)."""
 
 
-def _rate(value: Any) -> float:
-    rate = float(value)  # a probability, not money
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError("a rate is between 0 and 1")
-    return rate
-
-
 @attrs.define
 class WebhookFaults:
-    duplicate_rate: float = attrs.field(default=0.0, converter=_rate)  # delivered again, same ce-id
+    duplicate_rate: float = attrs.field(default=0.0, converter=probability)  # delivered again, same ce-id
     reorder: bool = attrs.field(default=False, converter=bool)  # events waiting together go newest first
     delay_ms: int = attrs.field(default=0, converter=int)  # every event waits this long first
     retry_ms: int = attrs.field(default=500, converter=int)  # first pause before a retry; doubles
@@ -278,10 +272,7 @@ class Webhooks:
         self._wake.set()
 
     def configure(self, values: dict) -> WebhookFaults:
-        unknown = set(values) - {field.name for field in attrs.fields(WebhookFaults)}
-        if unknown:
-            raise ValueError(f"unknown webhook setting(s): {', '.join(sorted(unknown))}")
-        faults = WebhookFaults(**values)
+        faults = settings_from(WebhookFaults, values, "webhook")
         with self._lock:
             self.faults, self._rng = faults, random.Random(faults.seed)
         self._wake.set()
