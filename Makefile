@@ -33,8 +33,12 @@ $(AXE): tests/browser/package.json
 	npm install --prefix tests/browser --no-audit --no-fund --no-package-lock --silent
 	touch $(AXE)
 
+# Two pytest processes (pytest-xdist), a test file kept whole in one process: the files that share
+# a service's state (a Redis database number, a sandbox they reset) never run beside themselves.
+# Most tests wait on a server, a browser or a subprocess, so two processes halve the wall time.
+TEST_PROCESSES ?= 2
 test: $(STAMP) chromium axe
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
