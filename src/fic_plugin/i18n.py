@@ -25,6 +25,11 @@ def translations(language: str) -> gettext.NullTranslations:
     return gettext.translation("messages", localedir=str(LOCALE_DIR), languages=[language], fallback=True)
 
 
+def N_(message: str) -> str:
+    """Mark ``message`` for extraction without translating it yet (it is translated when shown)."""
+    return message
+
+
 def _(message: str) -> str:
     """Translate ``message`` into the current language (English text when no translation)."""
     return translations(current_language.get()).gettext(message)

@@ -1,34 +1,18 @@
 """The words the screens show for the plugin's codes, as English source strings.
 
-The model and the settings keep Italian names for the shop owner's benefit (``DOCUMENT_TYPES``,
-the settings' ``label`` metadata); the screens need both languages, so the English source lives
-here, marked with :func:`N_` for extraction, and the Italian comes from the catalog. A test checks
-that the Italian catalog says exactly what the model and the settings say.
+Each word is written once, in English, marked with :func:`N_` for extraction; the Italian comes
+from the catalog. The document types are the model's (``DOCUMENT_TYPE_LABELS``) and the setting
+labels the settings' own ``label`` metadata: they are read from there, not copied here.
 """
 
 from __future__ import annotations
 
 from . import settings as settings_module
-from .i18n import _
-
-
-def N_(message: str) -> str:
-    """Mark ``message`` for extraction without translating it yet (it is translated per request)."""
-    return message
-
+from .i18n import N_, _
+from .model import DOCUMENT_TYPE_LABELS
 
 #: What a screen says when something it did not expect went wrong (the details go to the log).
 UNEXPECTED = N_("Unexpected error: try again or check the log")
-
-#: Document types (``fic_plugin.model.DOCUMENT_TYPES`` holds the Italian names).
-DOCUMENT_TYPE_LABELS = {
-    "invoice": N_("Invoice"),
-    "quote": N_("Quote"),
-    "proforma": N_("Proforma"),
-    "delivery_note": N_("Delivery note"),
-    "credit_note": N_("Credit note"),
-    "receipt": N_("Receipt"),
-}
 
 #: Payment state of a document (``Document.status``).
 PAYMENT_STATUS_LABELS = {
@@ -124,51 +108,6 @@ SETTING_GROUPS = {
     "screens": N_("Screens"),
 }
 
-#: Setting labels (the Italian ones are the settings' ``label`` metadata, kept equal by a test).
-SETTING_LABELS = {
-    "rivalsa_inps": N_("Apply INPS rivalsa 4%"),
-    "rivalsa_included_in_price": N_("Rivalsa and cassa included in the price"),
-    "withholding_tax": N_("Withholding tax"),
-    "withholding_tax_causal": N_("Withholding tax causal"),
-    "cassa_type": N_("Pension fund type"),
-    "cassa_rate": N_("Pension fund rate"),
-    "ignore_required_fields": N_("Ignore required fields"),
-    "stamp_duty": N_("Apply stamp duty"),
-    "stamp_duty_charged_to_customer": N_("Stamp duty charged to the customer"),
-    "numeration": N_("Numbering suffix"),
-    "default_notes": N_("Default notes"),
-    "payment_due_days": N_("Days to payment due date"),
-    "e_invoice": N_("Electronic invoice"),
-    "fic_webhook_public_key": N_("Webhook public key"),
-    "sdi_poll_seconds": N_("SdI state check (seconds)"),
-    "auto_invoice": N_("Enable automatic sending"),
-    "auto_document_type": N_("Document type"),
-    "vat_mapping": N_("Tax settings"),
-    "payment_mapping": N_("Payment settings"),
-    "fic_api_url": N_("API URL"),
-    "fic_company_id": N_("Company"),
-    "fic_client_id": N_("OAuth client ID"),
-    "fic_redirect_uri": N_("OAuth redirect URI"),
-    "shop_name": N_("Shop name"),
-    "public_url": N_("Public address of the plugin"),
-    "email_subject": N_("Subject"),
-    "email_body": N_("Email text"),
-    "email_sender": N_("Sender"),
-    "email_attach_pdf": N_("Attach PDF"),
-    "sms_enabled": N_("Custom SMS"),
-    "sms_provider": N_("SMS provider"),
-    "sms_senders": N_("SMS senders"),
-    "sms_text": N_("SMS text"),
-    "twilio_account_sid": N_("Twilio Account SID"),
-    "skebby_username": N_("Skebby username"),
-    "smtp_host": N_("SMTP server"),
-    "smtp_port": N_("SMTP port"),
-    "smtp_security": N_("SMTP security"),
-    "smtp_username": N_("SMTP username"),
-    "smtp_from": N_("SMTP sender"),
-    "language": N_("Language"),
-}
-
 #: Secrets the settings screen lets the owner type in (never shown back), by group.
 SECRET_LABELS = {
     "fic_access_token": (N_("Manual token"), "connection"),
@@ -202,7 +141,9 @@ def document_type_label(document_type: str) -> str:
 
 
 def setting_label(key: str) -> str:
-    return _(SETTING_LABELS.get(key, key))
+    """The setting's ``label`` metadata (declared with the setting), translated."""
+    field = getattr(attrs_fields(), key, None)
+    return _(field.metadata["label"]) if field is not None and "label" in field.metadata else key
 
 
 def setting_help(key: str) -> str:

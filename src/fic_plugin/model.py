@@ -13,16 +13,23 @@ from typing import Any
 import attrs
 
 from .errors import InvalidInput
+from .i18n import N_, translations
 
-#: FiC document types the plugin issues, with the Italian names shop owners know.
-DOCUMENT_TYPES: dict[str, str] = {
-    "invoice": "Fattura",
-    "quote": "Preventivo",
-    "proforma": "Proforma",
-    "delivery_note": "Documento di trasporto",
-    "credit_note": "Nota di credito",
-    "receipt": "Ricevuta",
+#: FiC document types the plugin issues, in the source's English; the screens translate them
+#: (``fic_plugin.labels.document_type_label``), the catalog holds the Italian.
+DOCUMENT_TYPE_LABELS: dict[str, str] = {
+    "invoice": N_("Invoice"),
+    "quote": N_("Quote"),
+    "proforma": N_("Proforma"),
+    "delivery_note": N_("Delivery note"),
+    "credit_note": N_("Credit note"),
+    "receipt": N_("Receipt"),
 }
+
+#: The Italian names shop owners know (Fattura, Preventivo…), from the catalog: what the customer
+#: and FiC read is Italian whatever the screen's language.
+DOCUMENT_TYPES: dict[str, str] = {key: translations("it").gettext(label)
+                                  for key, label in DOCUMENT_TYPE_LABELS.items()}
 
 #: The Italian name with its article, for what the customer reads (``{document_type_article}``):
 #: la fattura, il preventivo, la proforma, il documento di trasporto, la nota di credito, la ricevuta.

@@ -1,7 +1,8 @@
 """Every setting of the plugin, declared once.
 
 The settings screen, ``fic settings show|set``, the docs and the defaults all come from the
-:class:`Settings` fields and their metadata (``label`` in Italian, ``help``, ``group``). Values
+:class:`Settings` fields and their metadata (``label``, ``help``, ``group``; in English, the
+Italian in the catalog). Values
 live in the shop database (table ``fic_settings``); tokens and passwords live apart
 (``fic_secrets``, see :data:`SECRET_KEYS`) and never appear in a dump.
 """
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .errors import SettingsError
-from .i18n import _
+from .i18n import N_, _
 from .messages import check_template
 from .settings_fields import (  # noqa: F401 - the fields' converters, and names callers import from here
     CASSA_TYPES,
@@ -84,6 +85,8 @@ AUTO_DOCUMENT_TYPES = ("invoice", "receipt", "proforma", "quote", "delivery_note
 
 
 def _meta(label: str, help: str, group: str) -> dict[str, str]:
+    """``label`` is English marked with ``N_`` (the catalog gives the Italian: one source);
+    ``help`` is extracted as ``_meta``'s second argument."""
     return {"label": label, "help": help, "group": group}
 
 
@@ -93,60 +96,60 @@ class Settings:
 
     # --- documents ---
     rivalsa_inps: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
-        "Applica Rivalsa INPS 4%",
+        N_("Apply INPS rivalsa 4%"),
         "Adds the 4% INPS rivalsa on the professional's fees (lines of kind service), not on goods, "
         "shipping or other fees.", "documents"))
     rivalsa_included_in_price: bool = attrs.field(default=True, converter=_to_bool, metadata=_meta(
-        "Rivalsa e cassa incluse nel prezzo",
+        N_("Rivalsa and cassa included in the price"),
         "On: the price of a service already includes the rivalsa INPS and the cassa, which the "
         "invoice carves out of it (like VAT from a gross price). Off: the shop charges them on top.",
         "documents"))
     withholding_tax: Decimal = attrs.field(default=Decimal("0"), converter=_percent, metadata=_meta(
-        "Ritenuta d'acconto",
+        N_("Withholding tax"),
         "Ritenuta d'acconto percent (usually 20) withheld by business customers on fees + rivalsa "
         "INPS; 0 = off.", "documents"))
     withholding_tax_causal: str = attrs.field(default="A", converter=_withholding_causal, metadata=_meta(
-        "Causale ritenuta", "FatturaPA CausalePagamento of the ritenuta (A: professional services).",
+        N_("Withholding tax causal"), "FatturaPA CausalePagamento of the ritenuta (A: professional services).",
         "documents"))
     cassa_type: str = attrs.field(default="", converter=_cassa_type, metadata=_meta(
-        "Tipo cassa previdenziale", "FatturaPA TipoCassa TC01 … TC22 of your cassa; empty = none.",
+        N_("Pension fund type"), "FatturaPA TipoCassa TC01 … TC22 of your cassa; empty = none.",
         "documents"))
     cassa_rate: Decimal = attrs.field(default=Decimal("0"), converter=_percent, metadata=_meta(
-        "Aliquota cassa previdenziale",
+        N_("Pension fund rate"),
         "Percent of the fees owed to the cassa (e.g. 4); subject to VAT, outside the ritenuta's base.",
         "documents"))
     ignore_required_fields: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
-        "Ignora campi obbligatori",
+        N_("Ignore required fields"),
         "Issue documents even for Italian customers without Partita IVA or codice fiscale.", "documents"))
     stamp_duty: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
-        "Applica marca da bollo",
+        N_("Apply stamp duty"),
         "Declares the €2.00 stamp duty on invoices, receipts and credit notes when the amount not "
         "subject to VAT (by natura: N1, N2.x, N3.4–N3.6, N4, N5; not N3.1, N3.2, N6.x) exceeds €77.47.",
         "documents"))
     stamp_duty_charged_to_customer: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
-        "Bollo a carico del cliente",
+        N_("Stamp duty charged to the customer"),
         "On: the €2.00 bollo is a 0% N1 line \"Rivalsa bollo\" the customer pays. Off: it is only "
         "declared on the document.", "documents"))
     numeration: str = attrs.field(default="", converter=_numeration, metadata=_meta(
-        "Suffisso numerazione", "Numbering suffix of every document but delivery notes (e.g. /A gives 1/A).",
+        N_("Numbering suffix"), "Numbering suffix of every document but delivery notes (e.g. /A gives 1/A).",
         "documents"))
     default_notes: str = attrs.field(default="", validator=_max_len(5000), metadata=_meta(
-        "Note predefinite", "Text put in the Notes of every new document.", "documents"))
+        N_("Default notes"), "Text put in the Notes of every new document.", "documents"))
     e_invoice: bool = attrs.field(default=True, converter=_to_bool, metadata=_meta(
-        "Fattura elettronica",
+        N_("Electronic invoice"),
         "Issue invoices and credit notes as e-invoices and send them to the SdI (receipts, quotes, "
         "proformas and delivery notes never are).", "documents"))
     payment_due_days: int = attrs.field(default=0, converter=int, metadata=_meta(
-        "Giorni alla scadenza", "Days between the document date and the payment due date.", "documents"))
+        N_("Days to payment due date"), "Days between the document date and the payment due date.", "documents"))
     # --- automation ---
     auto_invoice: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
-        "Abilita invio automatico",
+        N_("Enable automatic sending"),
         "Create and email the invoice automatically when an order is paid.", "automation"))
     auto_document_type: str = attrs.field(default="invoice", validator=_one_of(*AUTO_DOCUMENT_TYPES),
-        metadata=_meta("Tipologia documento", "Type of the document created automatically.", "automation"))
+        metadata=_meta(N_("Document type"), "Type of the document created automatically.", "automation"))
     # --- mappings ---
     vat_mapping: dict = attrs.field(factory=dict, converter=_convert_vat_mapping, metadata=_meta(
-        "Configurazione imposte",
+        N_("Tax settings"),
         "Shop VAT rate → FiC VAT type id, e.g. 22=0,10=3. Required to issue documents. A rate "
         "followed by a customer area and supply (0:IT, 0:EU-business:goods, 0:EU-business:services, "
         "0:extra-EU:goods, 0:extra-EU:services) applies to those sales only: at zero VAT goods to an "
@@ -154,65 +157,65 @@ class Settings:
         "country (19:DE).",
         "mappings"))
     payment_mapping: dict = attrs.field(factory=dict, converter=_convert_payment_mapping, metadata=_meta(
-        "Configurazione pagamenti",
+        N_("Payment settings"),
         'Shop payment method → FiC ids, JSON: {"bank_transfer": {"payment_method_id": 1, '
         '"payment_account_id": 2}}.', "mappings"))
     # --- SdI (e-invoices) ---
     fic_webhook_public_key: str = attrs.field(default="", converter=lambda v: str(v or "").strip(),
         validator=_pem_public_key, metadata=_meta(
-        "Chiave pubblica webhook",
+        N_("Webhook public key"),
         "FiC's public key (PEM, ES256) that signs its webhooks; events with another signature are refused.",
         "sdi"))
     sdi_poll_seconds: int = attrs.field(default=900, converter=int, validator=_at_least(1), metadata=_meta(
-        "Controllo stato SdI (secondi)",
+        N_("SdI state check (seconds)"),
         "Ask FiC the SdI state of an e-invoice still in flight when no webhook told it for this long.", "sdi"))
     # --- Fatture in Cloud connection ---
     fic_api_url: str = attrs.field(default="https://api-v2.fattureincloud.it", validator=_https_url,
-        metadata=_meta("URL API", "Base URL of the FiC API (env FIC_API_URL overrides it).", "connection"))
+        metadata=_meta(N_("API URL"), "Base URL of the FiC API (env FIC_API_URL overrides it).", "connection"))
     fic_company_id: int | None = attrs.field(default=None, converter=_to_optional_int, metadata=_meta(
-        "Azienda", "FiC company id (env FIC_COMPANY_ID overrides it).", "connection"))
+        N_("Company"), "FiC company id (env FIC_COMPANY_ID overrides it).", "connection"))
     fic_client_id: str = attrs.field(default="", metadata=_meta(
-        "Client ID OAuth", "Client id of your FiC app, for the OAuth connection.", "connection"))
+        N_("OAuth client ID"), "Client id of your FiC app, for the OAuth connection.", "connection"))
     fic_redirect_uri: str = attrs.field(default="http://127.0.0.1:8977/callback", metadata=_meta(
-        "Redirect URI OAuth", "Redirect URI registered in your FiC app.", "connection"))
+        N_("OAuth redirect URI"), "Redirect URI registered in your FiC app.", "connection"))
     # --- email ---
     shop_name: str = attrs.field(default="", validator=_max_len(200), metadata=_meta(
-        "Nome negozio", "Your shop's name, for the {shop_name} shortcode.", "email"))
+        N_("Shop name"), "Your shop's name, for the {shop_name} shortcode.", "email"))
     public_url: str = attrs.field(default="", validator=_max_len(500), metadata=_meta(
-        "Indirizzo pubblico del plugin", "The address where customers reach the plugin's pages, like "
+        N_("Public address of the plugin"), "The address where customers reach the plugin's pages, like "
         "https://www.negozio.it/fic: the {document_url} link to the PDF starts with it.", "email"))
     email_subject: str = attrs.field(default=DEFAULT_EMAIL_SUBJECT, validator=_max_len(500), metadata=_meta(
-        "Oggetto", "Subject of the [DOCUMENTO] Nuovo Documento email; shortcodes allowed.", "email"))
+        N_("Subject"), "Subject of the [DOCUMENTO] Nuovo Documento email; shortcodes allowed.", "email"))
     email_body: str = attrs.field(default=DEFAULT_EMAIL_BODY, validator=_max_len(50_000), metadata=_meta(
-        "Testo email", "Body of the [DOCUMENTO] Nuovo Documento email (HTML); shortcodes allowed.", "email"))
+        N_("Email text"), "Body of the [DOCUMENTO] Nuovo Documento email (HTML); shortcodes allowed.", "email"))
     email_sender: str = attrs.field(default="", metadata=_meta(
-        "Mittente", "FiC sender address for documents sent through FiC (empty: FiC's default).", "email"))
+        N_("Sender"), "FiC sender address for documents sent through FiC (empty: FiC's default).", "email"))
     email_attach_pdf: bool = attrs.field(default=True, converter=_to_bool, metadata=_meta(
-        "Allega PDF", "Attach the document's PDF to the email.", "email"))
+        N_("Attach PDF"), "Attach the document's PDF to the email.", "email"))
     # --- SMS ---
     sms_enabled: bool = attrs.field(default=False, converter=_to_bool, metadata=_meta(
-        "SMS personalizzato", "Also send an SMS when a document is sent automatically.", "sms"))
+        N_("Custom SMS"), "Also send an SMS when a document is sent automatically.", "sms"))
     sms_provider: str = attrs.field(default="", validator=_one_of("", "twilio", "skebby", "test"), metadata=_meta(
-        "Provider SMS", "twilio or skebby; test only writes each SMS in the log, to try SMS without an account "
+        N_("SMS provider"), "twilio or skebby; test only writes each SMS in the log, to try SMS without an account "
         "(another provider can be a plugin).", "sms"))
     sms_senders: list = attrs.field(factory=list, converter=_to_str_list, metadata=_meta(
-        "Mittenti SMS", "Allowed SMS senders: aliases (max 11 characters) or numbers, comma separated.", "sms"))
+        N_("SMS senders"), "Allowed SMS senders: aliases (max 11 characters) or numbers, comma separated.", "sms"))
     sms_text: str = attrs.field(default=DEFAULT_SMS_TEXT, validator=_max_len(1600), metadata=_meta(
-        "Testo SMS", "Text of the SMS; shortcodes allowed.", "sms"))
+        N_("SMS text"), "Text of the SMS; shortcodes allowed.", "sms"))
     twilio_account_sid: str = attrs.field(default="", metadata=_meta(
-        "Twilio Account SID", "Account SID of your Twilio account.", "sms"))
+        N_("Twilio Account SID"), "Account SID of your Twilio account.", "sms"))
     skebby_username: str = attrs.field(default="", metadata=_meta(
-        "Utente Skebby", "Username of your Skebby account.", "sms"))
+        N_("Skebby username"), "Username of your Skebby account.", "sms"))
     # --- SMTP (messages the shop sends itself) ---
-    smtp_host: str = attrs.field(default="", metadata=_meta("Server SMTP", "SMTP host for the shop's own mail.", "smtp"))
-    smtp_port: int = attrs.field(default=587, converter=int, validator=_port, metadata=_meta("Porta SMTP", "SMTP port.", "smtp"))
+    smtp_host: str = attrs.field(default="", metadata=_meta(N_("SMTP server"), "SMTP host for the shop's own mail.", "smtp"))
+    smtp_port: int = attrs.field(default=587, converter=int, validator=_port, metadata=_meta(N_("SMTP port"), "SMTP port.", "smtp"))
     smtp_security: str = attrs.field(default="starttls", validator=_one_of("starttls", "ssl", "none"),
-        metadata=_meta("Sicurezza SMTP", "starttls, ssl or none.", "smtp"))
-    smtp_username: str = attrs.field(default="", metadata=_meta("Utente SMTP", "SMTP username.", "smtp"))
-    smtp_from: str = attrs.field(default="", metadata=_meta("Mittente SMTP", "From address of the shop's mail.", "smtp"))
+        metadata=_meta(N_("SMTP security"), "starttls, ssl or none.", "smtp"))
+    smtp_username: str = attrs.field(default="", metadata=_meta(N_("SMTP username"), "SMTP username.", "smtp"))
+    smtp_from: str = attrs.field(default="", metadata=_meta(N_("SMTP sender"), "From address of the shop's mail.", "smtp"))
     # --- screens ---
     language: str = attrs.field(default="it", validator=_one_of("it", "en"), metadata=_meta(
-        "Lingua", "Language of the plugin's screens: it or en.", "screens"))
+        N_("Language"), "Language of the plugin's screens: it or en.", "screens"))
 
     @classmethod
     def fields(cls) -> tuple[attrs.Attribute, ...]:
@@ -308,7 +311,7 @@ def describe(settings: Settings, store: Store | None = None) -> list[dict[str, A
         rows.append({
             "key": field.name,
             "value": str(value) if isinstance(value, Decimal) else value,
-            "label": field.metadata.get("label", field.name),
+            "label": _(field.metadata["label"]) if "label" in field.metadata else field.name,
             "help": field.metadata.get("help", ""),
             "group": field.metadata.get("group", ""),
         })
