@@ -30,7 +30,7 @@ def test_import_contracts_of_pyproject_hold():
 
 #: Modules already over the limit when the check came in (other work landed them): each may shrink,
 #: none may grow, and no other module may join them. Split them and take them off this list.
-OVER_THE_LIMIT = {"fic_plugin/cli.py": 514, "fic_plugin/documents.py": 519, "fic_plugin/settings.py": 525}
+OVER_THE_LIMIT = {"fic_plugin/documents.py": 519}
 
 
 def test_no_module_is_two_jobs():

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .cli_shop import emit, open_context
+from .formatting import moment
 from .i18n import _
+from .labels import ei_state
+from .reporting import describe_document
+from .sdi import Sdi
+from .webhooks import subscribe, subscriptions, unsubscribe
 
 
 def add_doc_commands(docs: Any) -> None:
@@ -31,17 +37,12 @@ def add_commands(sub: Any) -> None:
 
 
 def _describe(context: Any, document: Any) -> dict[str, Any]:
-    from .labels import ei_state
-    from .reporting import describe_document
-
     data = describe_document(document)
     order = context.pm.hook.shop_get_order(order_id=document.order_id)
     state = ei_state(document.ei_status, public_administration=order is not None and order.customer.type == "pa")
     data["ei_status_label"] = state
     text = _("[doc {id}] SdI: {state}").format(id=document.id, state=state)
     if document.ei_status_at:
-        from .formatting import moment
-
         text += " " + _("(since {moment})").format(moment=moment(document.ei_status_at))
     if document.ei_error:
         text += "\n  " + _("Reason: {reason}").format(reason=document.ei_error)
@@ -50,9 +51,6 @@ def _describe(context: Any, document: Any) -> dict[str, Any]:
 
 
 def cmd_send_sdi(args: argparse.Namespace) -> int:
-    from .cli import emit, open_context
-    from .sdi import Sdi
-
     context = open_context(args)
     document = Sdi(context).send(args.doc_id)
     data = _describe(context, document)
@@ -61,9 +59,6 @@ def cmd_send_sdi(args: argparse.Namespace) -> int:
 
 
 def cmd_sdi_status(args: argparse.Namespace) -> int:
-    from .cli import emit, open_context
-    from .sdi import Sdi
-
     context = open_context(args)
     document = Sdi(context).refresh(args.doc_id)
     data = _describe(context, document)
@@ -72,18 +67,12 @@ def cmd_sdi_status(args: argparse.Namespace) -> int:
 
 
 def cmd_subscribe(args: argparse.Namespace) -> int:
-    from .cli import emit, open_context
-    from .webhooks import subscribe
-
     created = subscribe(open_context(args), args.url)
     emit(args, created, _("Subscribed: {id} → {url}").format(id=created.get("id"), url=args.url))
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .cli import emit, open_context
-    from .webhooks import subscriptions
-
     rows = subscriptions(open_context(args))
     lines = [f"{row.get('id')}  {row.get('sink')}  {', '.join(row.get('types') or [])}" for row in rows]
     emit(args, rows, "\n".join(lines) or _("No webhook subscription."))
@@ -91,9 +80,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from .cli import emit, open_context
-    from .webhooks import unsubscribe
-
     unsubscribe(open_context(args), args.subscription_id)
     emit(args, {"deleted": args.subscription_id}, _("Subscription {id} deleted.").format(id=args.subscription_id))
     return 0

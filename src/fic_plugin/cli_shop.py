@@ -1,5 +1,5 @@
-"""The shop the ``fic`` command talks to (always one that was named, never a stand-in), and how
-the command answers (``emit``).
+"""The shop the ``fic`` command talks to (always one that was named, never a stand-in, and a
+``--db`` that can be its database), and how the command answers (``emit``).
 
 ``--db`` (or ``FIC_SHOP_DB``) names the database of the plugin's tables: a SQLite file (a path or
 ``sqlite:///path``) or the host's PostgreSQL (``postgresql://…``); an installed shop plugin
@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .context import Context
-from .errors import SettingsError
+from .errors import NotAvailable, SettingsError
 from .i18n import _
 from .integration import DatabaseFile
 from .manager import get_plugin_manager
@@ -27,6 +28,11 @@ from .store import Store
 
 #: Where ``fic demo`` keeps the reference shop when no ``--db`` is given.
 DEFAULT_DB = "demo-data/shop.db"
+
+
+def _no_shop_named() -> SettingsError:
+    return SettingsError(_("No shop named: give --db PATH (or set FIC_SHOP_DB), or install your shop's "
+                           "plugin; `fic demo` runs the reference shop."), field="db")
 
 
 def _is_demo_database(path: Path) -> bool:
@@ -45,8 +51,7 @@ def named_database(db_path: str | Path | None) -> str:
         return str(db_path)
     named = get_plugin_manager().hook.shop_database()
     if not named:
-        raise SettingsError(_("No shop named: give --db PATH (or set FIC_SHOP_DB), or install your shop's "
-                              "plugin; `fic demo` runs the reference shop."), field="db")
+        raise _no_shop_named()
     return str(named)
 
 
@@ -66,13 +71,44 @@ def cli_context(db_path: str | Path | None) -> Context:
         plugins.append(DatabaseFile(path))
     pm = get_plugin_manager(plugins)
     if not db_path and not pm.hook.shop_database.get_hookimpls():
-        raise SettingsError(_("No shop named: give --db PATH (or set FIC_SHOP_DB), or install your shop's "
-                              "plugin; `fic demo` runs the reference shop."), field="db")
+        raise _no_shop_named()
     return pm.get_plugin(CORE_NAME).context
 
 
+def check_database_path(db: str) -> None:
+    """Refuse, before anything is created, a ``--db`` that cannot be the shop's database: a
+    folder, a file that is not SQLite, one that cannot be written, or one in a missing folder
+    (only the default ``demo-data/shop.db``, :data:`DEFAULT_DB`, is made from
+    nothing, for a fresh clone)."""
+    if db.startswith(("postgresql://", "postgres://")):
+        return  # the server says what is wrong with it, in one line (see cli.main)
+    path = Path(db.removeprefix("sqlite:///"))
+    if path.is_dir():
+        raise NotAvailable(_("--db {path} is a folder: give the shop's SQLite file.").format(path=db))
+    if not path.exists():
+        if not path.parent.exists() and path != Path(DEFAULT_DB):
+            raise NotAvailable(_("--db {path}: the folder {folder} does not exist. Check the path, or create the "
+                                 "folder first.").format(path=db, folder=path.parent))
+        return
+    try:
+        with path.open("rb") as file:
+            header = file.read(16)
+    except OSError as error:
+        raise NotAvailable(_("--db {path} cannot be read ({reason}).").format(path=db, reason=error.strerror)) from None
+    if header and header != b"SQLite format 3\x00":
+        raise NotAvailable(_("--db {path} is not a SQLite database: give the shop's database file.").format(path=db))
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        raise NotAvailable(_("--db {path} is read-only: the plugin writes its queue and documents there. Give the "
+                             "user running fic write access to the file and its folder.").format(path=db))
+
+
 def open_context(args: argparse.Namespace) -> Context:
-    """The plugin context for the shop named by ``--db`` (or an installed shop plugin)."""
+    """The plugin context for the shop named by ``--db`` (or an installed shop plugin), or the
+    host's own when a Django management command set ``args.context``."""
+    if getattr(args, "context", None) is not None:
+        return args.context
+    if args.db:
+        check_database_path(args.db)
     return cli_context(args.db)
 
 
