@@ -8,8 +8,8 @@ from werkzeug.test import Client
 from fic_plugin import messages
 from fic_plugin.documents import Documents
 from fic_plugin.settings import update_settings
+from fic_plugin.signing import read, token
 from fic_plugin.web.app import PUBLIC_ENDPOINTS, make_wsgi_app
-from fic_plugin.web.public_link import read, token
 from shoptest import make_order
 
 

@@ -30,6 +30,7 @@ from .formatting import format_money
 from .i18n import _
 from .model import WITH_ARTICLE, Customer, Document, Order
 from .money import order_totals
+from .signing import document_url
 
 if TYPE_CHECKING:
     import pluggy
@@ -39,10 +40,12 @@ log = logging.getLogger(__name__)
 
 class ShopContext(Protocol):
     """What the texts need of a shop (a :class:`fic_plugin.context.Context` is one): its plugins,
-    for their shortcodes, and its settings. A protocol, so the texts sit below the context."""
+    for their shortcodes, its settings, and its store, whose secret signs ``{document_url}``. A
+    protocol, so the texts sit below the context."""
 
     pm: Any
     settings: Any
+    store: Any
 
 #: FiC replaces this with the document's buttons; it must reach FiC untouched.
 ALLEGATI = "{{allegati}}"
@@ -218,8 +221,6 @@ def shortcode_values(context: ShopContext | None, order: Order, document: Docume
     url = context.pm.hook.shop_order_url(order=order) or ""
     values = builtin_values(order, document, shop_name=context.settings.shop_name, order_url=url)
     if document is not None and document.id is not None:
-        from .web.public_link import document_url
-
         values["document_url"] = document_url(context, document.id)
     return {**plugin_values(context.pm, order, document), **values}
 

@@ -20,24 +20,12 @@ import hmac
 import secrets
 import time
 
+from ..signing import shop_secret
 from ..store import Store
 
-SECRET_KEY = "web_csrf_secret"
 COOKIE = "fic_csrf"
 FIELD = "csrf_token"
 MAX_AGE = 12 * 3600
-
-
-def shop_secret(store: Store) -> bytes:
-    """The per-shop HMAC key, created on first use."""
-    value = store.get_secret(SECRET_KEY)
-    if not value:
-        with store.transaction():
-            value = store.get_secret(SECRET_KEY)
-            if not value:
-                value = secrets.token_hex(32)
-                store.set_secret(SECRET_KEY, value)
-    return value.encode()
 
 
 def new_nonce() -> str:

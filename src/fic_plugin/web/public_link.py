@@ -1,17 +1,12 @@
-"""A signed, expiring link to a document's PDF for the customer (``{document_url}``).
+"""The page behind the customer's signed, expiring link to a document's PDF (``{document_url}``).
 
-FiC's own ``url`` expires within hours, so it cannot go in an email. The plugin gives the customer
-``{public_url}/public/documents/{token}`` instead: ``token`` is ``id.expiry.mac`` with an HMAC of
-the shop's secret, so it cannot be guessed or altered; each click asks FiC for a fresh ``url`` and
-redirects there. No administrator is needed for this one page, and it never says more than
-"expired" or "not found".
+The link is signed in :mod:`fic_plugin.signing` (``id.expiry.mac``, an HMAC of the shop's
+secret); this page checks it, asks FiC for a fresh ``url`` on each click and redirects there.
+No administrator is needed for this one page, and it never says more than "expired" or "not found".
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import time
 from typing import TYPE_CHECKING
 
 from werkzeug.utils import redirect
@@ -19,45 +14,14 @@ from werkzeug.wrappers import Request, Response
 
 from ..errors import FicError
 from ..i18n import _
-from . import csrf
+from ..signing import document_url, read
 
 if TYPE_CHECKING:
-    from ..context import Context
-    from ..store import Store
     from .base import Screens
 
-#: How long a link in an email works.
-VALID_DAYS = 60
-
-
-def _mac(store: Store, document_id: int, expires: int) -> str:
-    return hmac.new(csrf.shop_secret(store), f"pdf|{document_id}|{expires}".encode(), hashlib.sha256).hexdigest()
-
-
-def token(store: Store, document_id: int, *, now: float | None = None, days: int = VALID_DAYS) -> str:
-    expires = int((now if now is not None else time.time()) + days * 86400)
-    return f"{document_id}.{expires}.{_mac(store, document_id, expires)}"
-
-
-def read(store: Store, value: str, *, now: float | None = None) -> int | None:
-    """The document id of a genuine token not expired yet, else ``None``."""
-    parts = value.split(".")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
-        return None
-    document_id, expires = int(parts[0]), int(parts[1])
-    if not hmac.compare_digest(_mac(store, document_id, expires), parts[2]):
-        return None
-    if expires < (now if now is not None else time.time()):
-        return None
-    return document_id
-
-
-def document_url(context: Context, document_id: int | None) -> str:
-    """The customer's link, or "" when the plugin's public address is not set (setting public_url)."""
-    base = (context.settings.public_url or "").rstrip("/")
-    if not base or document_id is None:
-        return ""
-    return f"{base}/public/documents/{token(context.store, document_id)}"
+#: ``document_url`` is signed in :mod:`fic_plugin.signing`, below the texts that mail it; the demo
+#: shop's customer page takes it from here, beside the page it leads to.
+__all__ = ["HANDLERS", "document_url", "public_document"]
 
 
 def public_document(web: Screens, request: Request, value: str) -> Response:
