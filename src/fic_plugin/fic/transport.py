@@ -216,10 +216,22 @@ class Transport:
             self.pacer.answered(time.monotonic() - let_go)
             self.record(RequestRecord(method, path, status, round((time.monotonic() - started) * 1000), outcome))
 
+    def _hold_back(self, seconds: float) -> None:
+        """Tell the pacer FiC's ``Retry-After``, so every process waits, not only this one; a pacer
+        that cannot record it (its store away) must not hide FiC's answer."""
+        refused = getattr(self.pacer, "refused", None)
+        if refused is None:
+            return
+        try:
+            refused(seconds)
+        except Exception:  # noqa: BLE001 - FiC's refusal is the error the caller needs
+            log.warning("FiC's Retry-After not shared with the other processes", exc_info=True)
+
     def _interpret(self, response: requests.Response, method: str, path: str, idempotent: bool,
                    expect_json: bool) -> Any:
         self.quota = Quota.from_headers(response.headers, self.quota)
-        self.pacer.observe(self.quota)
+        if "RateLimit-HourlyRemaining" in response.headers:  # only FiC's word of now, not a past one
+            self.pacer.observe(self.quota)
         status = response.status_code
         where = {"status": status, "method": method, "path": path}
         request = f"{method} {path}"
@@ -245,6 +257,7 @@ class Transport:
         retry_after = _retry_after(response.headers.get("Retry-After"))
         if status == 429 or (status == 403 and retry_after is not None):
             seconds = retry_after if retry_after is not None else DEFAULT_RETRY_AFTER
+            self._hold_back(seconds)
             kind = _("hourly or monthly quota") if status == 403 else _("short-term request limit")
             raise errors.RateLimited(
                 _("Fatture in Cloud's {kind} was reached ({request}): it accepts requests again in "
