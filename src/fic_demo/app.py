@@ -27,6 +27,7 @@ from fic_plugin.errors import FicError, InvalidInput
 from fic_plugin.errors import NotFound as OrderNotFound
 from fic_plugin.formatting import format_money
 from fic_plugin.i18n import _
+from fic_plugin.web import csrf
 
 from .api import order_json, payment_json
 from .parse import amount, parse_method, parse_order, parse_payment
@@ -146,12 +147,21 @@ class ShopApp:
         order = self._order(order_id)
         totals = self.shop.totals(order)
         due = max(totals.to_pay - order.amount_paid, Decimal("0.00"))
-        return self.render(
-            "order.html", status, order=order, totals=totals, due=due, panel=self._panel(order),
+        # The panel's forms work only from this browser: bound to its fic_csrf cookie, made here
+        # when it has none yet (the plugin's own pages would make it only on a first visit there).
+        nonce = request.cookies.get(csrf.COOKIE) or csrf.new_nonce()
+        with csrf.browser(nonce):
+            panel = self._panel(order)
+        response = self.render(
+            "order.html", status, order=order, totals=totals, due=due, panel=panel,
             form_error=form_error, form=form or {"amount": str(due) if due else "", "method": order.payment_method},
             recorded=request.args.get("registrato"), event_failed=request.args.get("avviso") == "evento",
             refund_error=refund_error, refunded=request.args.get("rimborsato"),
         )
+        if nonce != request.cookies.get(csrf.COOKIE):
+            response.set_cookie(csrf.COOKIE, nonce, httponly=True, samesite="Strict", path="/",
+                                secure=request.is_secure)
+        return response
 
     def customer_order(self, request: Request, order_id: int, key: str) -> Response:
         """What the customer sees behind ``{order_url}``: the order, its state and its documents,

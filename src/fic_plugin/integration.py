@@ -29,6 +29,7 @@ from .hookspecs import hookimpl
 from .manager import get_plugin_manager
 from .plugin import CORE_NAME, FicPlugin
 from .store import Store
+from .web import csrf
 from .web.app import FicWebApp, make_wsgi_app
 from .web.panel import render_panel
 
@@ -114,9 +115,14 @@ class FicApp:
     def panel(self, order: Order, *, language: str | None = None, request: Any = None) -> str:
         """The panel for the order page, in ``language`` (``it``/``en``), else the language the
         request's browser prefers (a WSGI ``environ`` or an object with ``.environ`` / ``.META``),
-        else the ``language`` setting. Never raises: a problem is shown inside the panel."""
-        return render_panel(self.context, order, mount=self.mount,
-                            lang=language or _browser_language(request))
+        else the ``language`` setting. Never raises: a problem is shown inside the panel.
+
+        With the request, the panel's forms only work from this browser (bound to its ``fic_csrf``
+        cookie, which the plugin's pages set); without it, or before the browser has the cookie,
+        they are bound to the order alone (``docs/security.md``)."""
+        with csrf.browser(csrf.nonce_of(request)):
+            return render_panel(self.context, order, mount=self.mount,
+                                lang=language or _browser_language(request))
 
 
 class Events:

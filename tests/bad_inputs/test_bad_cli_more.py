@@ -91,3 +91,22 @@ def test_a_read_only_database_is_one_line(shop_db):
     finally:
         if user:
             shutil.rmtree(db.parent)
+
+
+def test_the_cli_never_fills_the_mappings_of_a_demo_database_on_its_own(tmp_path, sandbox, monkeypatch, capsys):
+    """A partial save once emptied the mappings and the next `fic` command on the demo's file
+    refilled them from FiC without a word; only `fic demo` and `suggest-mappings --apply` may."""
+    from fic_demo.shop import DemoShop
+    from fic_plugin.cli import main
+    from fic_plugin.cli_shop import cli_context
+    from shoptest import TEST_TOKEN
+
+    for name, value in (("FIC_API_URL", sandbox.url), ("FIC_ACCESS_TOKEN", TEST_TOKEN), ("FIC_COMPANY_ID", "1")):
+        monkeypatch.setenv(name, value)
+    db = tmp_path / "shop.db"
+    DemoShop(db, seed=True)
+    assert main(["--db", str(db), "migrate"]) == 0
+    for command in (["settings", "show"], ["doc", "list"], ["status"]):
+        assert main(["--db", str(db), *command]) == 0
+    settings = cli_context(db).settings
+    assert settings.vat_mapping == {} and settings.payment_mapping == {}

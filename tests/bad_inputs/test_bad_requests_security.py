@@ -119,3 +119,107 @@ def test_a_settings_post_with_one_field_leaves_the_mappings_alone(fic, shop):
     settings = fic.settings
     assert settings.shop_name == "Bottega Nuova"
     assert settings.vat_mapping and settings.payment_mapping
+
+
+def _panel_token(page: str) -> str:
+    return page.split('class="fic-panel"', 1)[1].split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+
+
+def test_a_panel_token_issued_to_one_browser_is_refused_in_another(demo):
+    """Real HTTP on the demo: the panel drawn for browser A carries A's binding; browser B (another
+    fic_csrf cookie), or a request with no cookie at all, cannot use it."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, make_app(*demo), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        first, second = requests.Session(), requests.Session()
+        token = _panel_token(first.get(f"{url}/orders/1", timeout=30).text)
+        assert token.startswith("p.")  # bound to the order and to this browser
+        other = _panel_token(second.get(f"{url}/orders/1", timeout=30).text)
+        assert first.cookies["fic_csrf"] != second.cookies["fic_csrf"]
+        cancel = f"{url}/fic/orders/1/schedule/cancel"
+        stolen = second.post(cancel, data={"csrf_token": token}, allow_redirects=False, timeout=30)
+        assert stolen.status_code == 403 and "Traceback" not in stolen.text
+        bare = requests.post(cancel, data={"csrf_token": token}, allow_redirects=False, timeout=30)
+        assert bare.status_code == 403
+        elsewhere = first.post(f"{url}/fic/orders/2/schedule/cancel", data={"csrf_token": token},
+                               allow_redirects=False, timeout=30)
+        assert elsewhere.status_code == 403  # and still bound to its order
+        for session, own in ((first, token), (second, other)):
+            answer = session.post(cancel, data={"csrf_token": own}, allow_redirects=False, timeout=30)
+            assert answer.status_code == 303
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_panel_drawn_without_a_browser_keeps_order_bound_tokens(demo):
+    """Hosts that draw the panel through the hook alone (no request) still get working forms."""
+    pm, _shop = demo
+    pm.register(Admin())
+    context = pm.get_plugin(CORE_NAME).context
+    page = pm.hook.order_panel_render(order=context.order("1"))
+    token = _panel_token(page)
+    assert token.startswith("o.")
+    plugin = Client(make_wsgi_app(context))
+    answer = plugin.post("/orders/1/schedule/cancel", data={"csrf_token": token})
+    assert answer.status_code == 303
+    assert plugin.post("/orders/2/schedule/cancel", data={"csrf_token": token}).status_code == 403
+
+
+def test_fic_app_panel_binds_its_forms_to_the_requests_browser(demo):
+    from fic_plugin import setup
+    from fic_plugin.web import csrf
+
+    app = setup(demo[1], load_entrypoints=False)
+    order = app.context.order("1")
+    for request in ({"HTTP_COOKIE": "theme=dark; fic_csrf=browser-a"},
+                    type("DjangoLike", (), {"COOKIES": {"fic_csrf": "browser-a"}})()):
+        token = _panel_token(app.panel(order, request=request))
+        assert csrf.check(app.context.store, token, nonce="browser-a", order_id="1")
+        assert not csrf.check(app.context.store, token, nonce="browser-b", order_id="1")
+        assert not csrf.check(app.context.store, token, nonce=None, order_id="1")
+    # No cookie yet (or no request): bound to the order alone, as before.
+    assert _panel_token(app.panel(order, request={})).startswith("o.")
+    assert _panel_token(app.panel(order)).startswith("o.")
+
+
+def test_moving_the_fic_address_from_the_settings_screen_sends_the_token_nowhere(fic):
+    """The reproduction: POST /fic/settings with only fic_api_url pointing at a listener, then
+    "Verifica connessione": the listener must not receive the stored token."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from shoptest import TEST_TOKEN
+
+    heard: list[str] = []
+
+    class Listener(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            heard.append(self.headers.get("Authorization") or "")
+            self.send_response(401)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    listener = HTTPServer(("127.0.0.1", 0), Listener)
+    threading.Thread(target=listener.serve_forever, daemon=True).start()
+    try:
+        fic.pm.register(Admin())
+        web = Client(make_wsgi_app(fic))
+        page = web.get("/settings").get_data(as_text=True)
+        token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        moved = web.post("/settings", data={"csrf_token": token,
+                                            "fic_api_url": f"http://127.0.0.1:{listener.server_port}"})
+        assert moved.status_code in (200, 303)
+        web.post("/settings/verify", data={"csrf_token": token})
+        assert not any(TEST_TOKEN in header for header in heard)
+        assert fic.store.get_secret("fic_access_token") is None
+    finally:
+        listener.shutdown()
+        listener.server_close()

@@ -120,7 +120,10 @@ class FicWebApp(Screens):
         except FicError as error:
             return self.message_page(request, error.message, 404 if isinstance(error, NotFound) else 400)
         new_nonce = getattr(request, "fic_new_nonce", None)
+        if not new_nonce and not request.cookies.get(csrf.COOKIE):
+            new_nonce = csrf.new_nonce()  # so the next panel the host draws is bound to this browser
         if new_nonce:
-            response.set_cookie(csrf.COOKIE, new_nonce, httponly=True, samesite="Strict",
-                                path=request.script_root or "/", secure=request.is_secure)
+            # Path /: the host's order page, where the panel is drawn, must see it too.
+            response.set_cookie(csrf.COOKIE, new_nonce, httponly=True, samesite="Strict", path="/",
+                                secure=request.is_secure)
         return response

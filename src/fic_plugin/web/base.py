@@ -87,7 +87,7 @@ class Screens:
         if origin and origin != "null" and urlsplit(origin).netloc != request.host:
             return False
         token = request.form.get(csrf.FIELD) or request.headers.get("X-CSRF-Token")
-        return csrf.check(self.context.store, token, nonce=request.cookies.get(csrf.COOKIE),
+        return csrf.check(self.context.store, token, nonce=request.cookies.getlist(csrf.COOKIE),
                           order_id=self.order_scope(endpoint, args))
 
     def order_scope(self, endpoint: str, args: dict[str, Any]) -> str | None:

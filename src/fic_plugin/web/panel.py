@@ -1,9 +1,10 @@
 """The order panel: the fragment the shop inserts in its order page.
 
 It shows the order's fiscal documents (payment, sending and e-invoice state, the last error), the
-jobs still queued or failed, the recent audit log, and the forms that act on them. It is drawn
-without the request (the hook only passes the order), so its forms carry order-bound CSRF tokens
-and its messages come from a per-order flash kept in the database.
+jobs still queued or failed, the recent audit log, and the forms that act on them. The hook only
+passes the order, so its messages come from a per-order flash kept in the database, and its forms'
+CSRF tokens are bound to the order and, when the host says which browser it is drawn for
+(``FicApp.panel(order, request=...)``, :func:`~fic_plugin.web.csrf.browser`), to that browser.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def panel_view(context: Context, order: Order, *, mount: str = MOUNT, csrf_token
         "order": order,
         "mount": mount,
         "lang": current_language.get(),
-        "csrf": csrf_token or csrf.issue(context.store, order_id=order.id),
+        "csrf": csrf_token or csrf.issue(context.store, order_id=order.id, nonce=csrf.browser_nonce()),
         "csrf_field": csrf.FIELD,
         "flash": pop_flash(context, order.id) if flash else None,
         "documents": [dict(document_view(d, documents, public_administration=order.customer.type == "pa"), channels=channel_states(context, d)) for d in documents],
