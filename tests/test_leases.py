@@ -97,3 +97,55 @@ def test_each_process_has_its_own_random_id_even_after_fork(tmp_path):
     os.waitpid(pid, 0)
     child = os.read(read, 64).decode()
     assert child and child != leases.process_id()
+
+
+# --- what a worker does with a row another one held -----------------------------------------------------
+
+
+def _silent_owner(store: Store) -> str:
+    """A worker of another process that stopped beating an hour ago."""
+    store.workers.beat("silentworker0001", time.time() - 3600)
+    return "silentworker0001:1"
+
+
+def test_a_row_taken_over_from_a_silent_worker_is_looked_up_in_fic_before_creating(fic, shop, sandbox):
+    from fic_plugin.documents import Documents, marker_for
+    from fic_plugin.model import Document
+    from shoptest import fic_documents, make_order
+
+    order = shop.add(make_order("41", paid=True))
+    documents = Documents(fic)
+    # The silent worker had reserved the invoice and reached FiC with it before it went quiet.
+    intent = fic.store.insert_document(Document(id=None, order_id="41", type="invoice", numeration="",
+                                                marker=marker_for("41", "invoice", 0)))
+    fic.store.lease_document(intent.id, _silent_owner(fic.store), leases.until(leases.LEASE_SECONDS))
+    payload, _totals = documents._payload(order, "invoice", intent.marker)
+    created = fic.client.create_document(payload)
+    taken_over = documents.ensure(order, "invoice")
+    assert taken_over.fic_id == created["id"]  # adopted, not made again
+    assert [d["id"] for d in fic_documents(sandbox) if d.get("subject") == intent.marker] == [created["id"]]
+
+
+def test_a_worker_whose_row_was_taken_over_calls_fic_for_nothing_more(fic, shop, sandbox):
+    from fic_plugin import hookimpl
+    from fic_plugin.documents import Documents
+    from shoptest import fic_documents, make_order
+
+    order = shop.add(make_order("42", paid=True))
+
+    class SilentWhileBuilding:
+        """This worker stalls while it builds the payload; another takes its row over meanwhile."""
+
+        @hookimpl
+        def fic_document_payload(self, order, document_type, payload):
+            row = fic.store.document_for(order.id, document_type, "")
+            fic.store.workers.beat("otherworker00001", time.time())
+            fic.store.lease_document(row.id, "otherworker00001:1", leases.until(leases.LEASE_SECONDS))
+
+    fic.pm.register(SilentWhileBuilding())
+    before = len(fic_documents(sandbox))
+    with pytest.raises(leases.LeaseLost):
+        Documents(fic).ensure(order, "invoice")
+    assert len(fic_documents(sandbox)) == before
+    row = fic.store.document_for("42", "invoice", "")
+    assert row is not None and row.fic_id is None  # left to the worker that holds it now
