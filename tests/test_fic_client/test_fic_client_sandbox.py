@@ -199,3 +199,20 @@ def test_proxy_settings_are_read_once_from_the_environment_and_obeyed(sandbox, m
     monkeypatch.delenv("NO_PROXY")
     assert list(direct.list_documents("invoice")) == [], "a client already made keeps what it read"
     assert direct.transport.session.trust_env is False
+
+
+def test_fics_retry_after_holds_back_the_next_call_of_this_process_too(sandbox):
+    """A 429's Retry-After is for every caller: the next call is held back by the pacer (raised
+    here, beyond max_wait), not sent to be refused again."""
+    side(sandbox, "POST", "limits", {"hourly": 10**6, "short_term": 2, "short_seconds": 30})
+    limits = RateLimits(hourly=1000, hour_seconds=60, short_term=1000, short_seconds=60, max_wait=0.5)
+    client = FicClient(sandbox.url, TOKEN, 1, limits=limits, backoff=FAST_BACKOFF)
+    client.user_companies(), client.user_companies()
+    with pytest.raises(errors.RateLimited):
+        client.user_companies()  # FiC's 429
+    refused = side(sandbox, "GET", "stats")["rate_limited_429"]
+    with pytest.raises(errors.RateLimited) as held:
+        client.user_companies()
+    assert "holds back" in held.value.message
+    assert side(sandbox, "GET", "stats")["rate_limited_429"] == refused
+    side(sandbox, "DELETE", "limits")

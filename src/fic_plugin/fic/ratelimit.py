@@ -113,12 +113,13 @@ class Pacer:
         self._totals: list[int] = []  # requests booked up to and including each entry
         self._start = 0  # first entry still inside the longest window
         self._dropped = 0  # requests booked in entries already removed from the lists
+        self._until = float("-inf")  # FiC's last Retry-After: nothing goes before it
 
     def acquire(self) -> float:
         """Wait until a request may be sent, record it, and return how long we waited."""
         with self._lock:
             now = self._clock()
-            at = self._earliest_slot(now)
+            at = self._earliest_slot(max(now, self._until))
             if at - now > self.limits.max_wait:
                 raise WaitTooLong(at - now)
             self._record(at)
@@ -142,6 +143,11 @@ class Pacer:
             missing = ours_remaining - max(0, quota.hourly_remaining)
             if missing > 0:
                 self._record(now, missing)
+
+    def refused(self, retry_after: float) -> None:
+        """FiC refused a request for its quota: no thread sends before ``Retry-After`` is over."""
+        with self._lock:
+            self._until = max(self._until, self._clock() + max(0.0, retry_after))
 
     def answered(self, seconds: float) -> None:
         """How long a request took from its slot to its answer (or its failure): within that
