@@ -111,9 +111,11 @@ def shared_rate_limited(workdir: Path, windows: int = 2, workers: int = 3) -> di
             "FIC_RATE_HOURLY": str(HOURLY), "FIC_RATE_HOUR_SECONDS": str(WINDOW_SECONDS),
             "FIC_RATE_SHORT_TERM": str(SHORT_TERM), "FIC_RATE_SHORT_SECONDS": str(SHORT_SECONDS),
             "FIC_RATE_MAX_WAIT": str(WINDOW_SECONDS * 2)})
+        before = sandbox.stats()["requests"]
         sandbox.call("POST", "/__sandbox__/limits", json={
             "hourly": HOURLY, "hour_seconds": WINDOW_SECONDS, "short_term": SHORT_TERM,
             "short_seconds": SHORT_SECONDS, "monthly": 10**6})
+        opened = time.monotonic()
         pool = [start_worker(db, env, interval=0.5) for _ in range(workers)]
         stop = threading.Event()
         cli_runs = []
@@ -132,15 +134,18 @@ def shared_rate_limited(workdir: Path, windows: int = 2, workers: int = 3) -> di
         loop = threading.Thread(target=cli_loop, daemon=True)
         loop.start()
         starts: list[float] = []  # when each window after the warm-up one was seen to open
+        from_start: list[int] = []  # accepted by then, counted from the limits' setting (the old figure)
         seen = 1
         deadline = time.monotonic() + (windows + 3) * WINDOW_SECONDS
         try:
             while len(starts) < windows + 1 and time.monotonic() < deadline:
                 time.sleep(0.05)
-                now_seen = len(usage()["hour_windows"])
-                if now_seen > seen:
+                now = usage()
+                if len(from_start) < windows and time.monotonic() >= opened + (len(from_start) + 1) * WINDOW_SECONDS:
+                    from_start.append(now["requests"] - before - now["rate_limited_429"] - now["forbidden_403"])
+                if len(now["hour_windows"]) > seen:
                     starts.append(time.monotonic())
-                    seen = now_seen
+                    seen = len(now["hour_windows"])
             last = usage()
         finally:
             stop.set()
@@ -156,4 +161,5 @@ def shared_rate_limited(workdir: Path, windows: int = 2, workers: int = 3) -> di
             "window_seconds": WINDOW_SECONDS, "span_seconds": span, "allowed": allowed, "accepted": accepted,
             "ratio": accepted / allowed if complete else 0.0, "per_window": counted,
             "warm_up": last["hour_windows"][0], "cli_failures": sum(1 for code in cli_runs if code != 0),
+            "from_start": from_start,
             "http_429": last["rate_limited_429"], "http_403": last["forbidden_403"]}

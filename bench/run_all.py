@@ -120,7 +120,11 @@ def shared_rate_section(r: dict) -> str:
               [[r["windows"], f"{r['allowed']:.0f}", r["accepted"], f"{r['ratio']:.3f}", r["http_429"],
                 r["http_403"], ", ".join(str(n) for n in r["per_window"])]]), "",
         f"Target ≥ 0.95 with no 429/403 (in the whole run, warm-up included): {verdict(ok)} (the pacer keeps 2 % "
-        "under each limit, so 0.98 is the most it can use)."])
+        "under each limit, so 0.98 is the most it can use).", "",
+        f"For comparison, the earlier figure (requests accepted in the first {r['windows']} × "
+        f"{r['window_seconds']:.0f} s after the limits were set, the processes' start included): "
+        + ", ".join(str(n) for n in r["from_start"])
+        + (f" → {r['from_start'][-1] / (r['windows'] * bench_backlog.HOURLY):.3f}" if r["from_start"] else "") + "."])
 
 
 def panel_section(r: dict) -> str:
