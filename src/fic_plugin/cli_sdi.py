@@ -52,16 +52,14 @@ def _describe(context: Any, document: Any) -> dict[str, Any]:
 
 def cmd_send_sdi(args: argparse.Namespace) -> int:
     context = open_context(args)
-    document = Sdi(context).send(args.doc_id)
-    data = _describe(context, document)
+    data = _describe(context, Sdi(context).send(args.doc_id))
     emit(args, data, data["text"])
     return 0
 
 
 def cmd_sdi_status(args: argparse.Namespace) -> int:
     context = open_context(args)
-    document = Sdi(context).refresh(args.doc_id)
-    data = _describe(context, document)
+    data = _describe(context, Sdi(context).refresh(args.doc_id))
     emit(args, data, data["text"])
     return 0
 

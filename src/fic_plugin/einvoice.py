@@ -14,9 +14,9 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import InvalidInput, SettingsError
+from .errors import SettingsError
 from .i18n import _
-from .model import Order
+from .model import Order, order_error
 
 #: The documents FiC sends to the SdI. Receipts, quotes, proformas and DDTs never are.
 E_INVOICE_TYPES = ("invoice", "credit_note")
@@ -267,11 +267,6 @@ def mapping_problems(vat_mapping: Mapping[str, int], payment_mapping: Mapping[st
                                             "(MP05) but its payment account has no IBAN: choose a bank "
                                             "account.").format(method=method), field="payment_mapping"))
     return problems
-
-
-def order_error(order: Order, problem: str, field: str) -> InvalidInput:
-    return InvalidInput(_("Order {number}: {problem}").format(number=order.number, problem=problem),
-                        field=field, order_id=order.id)
 
 
 #: Signs owners type that FatturaPA's free text refuses (only Basic Latin and Latin-1, SdI 00200).

@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from .errors import InvalidInput
-from .i18n import N_, translations
+from .i18n import N_, _, translations
 
 #: FiC document types the plugin issues, in the source's English; the screens translate them
 #: (``fic_plugin.labels.document_type_label``), the catalog holds the Italian.
@@ -253,6 +253,12 @@ class Order:
     @property
     def amount_paid(self) -> Decimal:
         return sum((p.amount for p in self.payments), Decimal("0"))
+
+
+def order_error(order: Order, problem: str, field: str) -> InvalidInput:
+    """What is wrong with one order, for its owner: "Order 12: the customer has no name…"."""
+    return InvalidInput(_("Order {number}: {problem}").format(number=order.number, problem=problem),
+                        field=field, order_id=order.id)
 
 
 @attrs.define

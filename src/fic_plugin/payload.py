@@ -21,7 +21,7 @@ from .errors import InvalidInput, SettingsError
 from .eu_vat import check_eu_vat_number
 from .formatting import country_name
 from .i18n import _
-from .model import DOCUMENT_TYPES, Line, Order
+from .model import DOCUMENT_TYPES, Line, Order, order_error
 from .money import (
     STAMP_DUTY_AMOUNT,
     ZERO,
@@ -85,7 +85,7 @@ def build_document(order: Order, document_type: str, settings: Settings, *, toda
         raise InvalidInput(_("Unknown document type {type!r}: use one of {types}.").format(
             type=document_type, types=", ".join(DOCUMENT_TYPES)), field="document_type", order_id=order.id)
     if (order.currency or "").upper() != "EUR":
-        raise _order_error(order, _("it is in {currency}, but documents are issued in EUR only; issue "
+        raise order_error(order, _("it is in {currency}, but documents are issued in EUR only; issue "
                                     "this one by hand in Fatture in Cloud.").format(currency=order.currency),
                            "currency")
     check_oss(order)
@@ -127,7 +127,7 @@ def build_document(order: Order, document_type: str, settings: Settings, *, toda
                                            beneficiary=settings.shop_name)
     totals = expected_totals(order, settings, document_type=document_type, vat_naturas=vat_naturas)
     if totals.amount_gross <= 0:
-        raise _order_error(order, _("its total is {total}: a document needs a total above zero.").format(
+        raise order_error(order, _("its total is {total}: a document needs a total above zero.").format(
             total=totals.amount_gross), "total")
     if document_type in STAMP_DUTY_TYPES:
         data["stamp_duty"] = totals.stamp_duty
@@ -179,7 +179,7 @@ def _priced(order: Order, settings: Settings, document_type: str,
     if settings.rivalsa_included_in_price and (rates["rivalsa"] or rates["cassa"]):
         items = carve_contributions(items, use_gross_prices=gross, **rates)
     if terms["use_split_payment"] and any((i.natura or "").startswith("N6") for i in items):
-        raise _order_error(order, _("a public administration's invoice uses split payment, which cannot be "
+        raise order_error(order, _("a public administration's invoice uses split payment, which cannot be "
                                     "combined with reverse charge (natura N6.x, SdI 00420). Issue it by hand."),
                            "customer.type")
     kwargs = dict(use_gross_prices=gross, withholding_tax=terms["withholding_tax"],
@@ -230,10 +230,10 @@ def entity(order: Order, settings: Settings, *, e_invoice: bool = False) -> dict
     customer = order.customer
     name = (customer.name or "").strip()
     if not name:
-        raise _order_error(order, _("the customer has no name; add the company or person name to the "
+        raise order_error(order, _("the customer has no name; add the company or person name to the "
                                     "order."), "customer.name")
     if len(name) > MAX_ENTITY_NAME:
-        raise _order_error(order, _("the customer name is {length} characters long; Fatture in Cloud "
+        raise order_error(order, _("the customer name is {length} characters long; Fatture in Cloud "
                                     "takes at most {limit}.").format(length=len(name), limit=MAX_ENTITY_NAME),
                            "customer.name")
     italian = customer.is_italian
@@ -277,7 +277,7 @@ def entity(order: Order, settings: Settings, *, e_invoice: bool = False) -> dict
         with _about(order):
             return einvoice.customer_entity(order, result)
     if italian and not customer.vat_number and not customer.tax_code and not settings.ignore_required_fields:
-        raise _order_error(order, _("the customer is Italian but has neither a VAT number (Partita IVA) "
+        raise order_error(order, _("the customer is Italian but has neither a VAT number (Partita IVA) "
                                     "nor a tax code (codice fiscale). Add one to the order, or turn on "
                                     "Ignora campi obbligatori in the settings."), "customer.tax_code")
     return result
@@ -326,29 +326,29 @@ def notes_html(text: str | None) -> str:
 
 def _check_lines(order: Order) -> None:
     if not order.lines:
-        raise _order_error(order, _("it has no lines: add at least one product."), "lines")
+        raise order_error(order, _("it has no lines: add at least one product."), "lines")
     if len(order.lines) > MAX_LINES:
-        raise _order_error(order, _("it has {count} lines; a document takes at most {limit}. Split the "
+        raise order_error(order, _("it has {count} lines; a document takes at most {limit}. Split the "
                                     "order.").format(count=len(order.lines), limit=MAX_LINES), "lines")
     for index, line in enumerate(order.lines):
         where = f"lines[{index}]"
         label = line.name or str(index + 1)
         name = (line.name or "").strip()
         if not name:
-            raise _order_error(order, _("line {n} has no name.").format(n=index + 1), f"{where}.name")
+            raise order_error(order, _("line {n} has no name.").format(n=index + 1), f"{where}.name")
         if len(name) > MAX_ITEM_NAME:
-            raise _order_error(order, _("the name of line {n} is {length} characters long; at most {limit} "
+            raise order_error(order, _("the name of line {n} is {length} characters long; at most {limit} "
                                         "are allowed.").format(n=index + 1, length=len(name), limit=MAX_ITEM_NAME),
                                f"{where}.name")
         if line.qty <= 0:
-            raise _order_error(order, _("line {line!r} has quantity {qty}; it must be above zero.").format(
+            raise order_error(order, _("line {line!r} has quantity {qty}; it must be above zero.").format(
                 line=label, qty=line.qty), f"{where}.qty")
         if line.unit_price < 0:
-            raise _order_error(order, _("line {line!r} has a negative price ({price}); give discounts as a "
+            raise order_error(order, _("line {line!r} has a negative price ({price}); give discounts as a "
                                         "percentage instead.").format(line=label, price=line.unit_price),
                                f"{where}.unit_price")
         if not 0 <= line.discount <= 100:
-            raise _order_error(order, _("line {line!r} has discount {discount}%; it must be between 0 and "
+            raise order_error(order, _("line {line!r} has discount {discount}%; it must be between 0 and "
                                         "100.").format(line=label, discount=line.discount), f"{where}.discount")
 
 
@@ -378,11 +378,6 @@ def _last_payment_date(order: Order) -> date | None:
     return max(days) if days else None
 
 
-def _order_error(order: Order, problem: str, field: str) -> InvalidInput:
-    return InvalidInput(_("Order {number}: {problem}").format(number=order.number, problem=problem),
-                        field=field, order_id=order.id)
-
-
 class _about:
     """Re-raise a validator's error with the order's number in front and its id attached."""
 
@@ -394,5 +389,5 @@ class _about:
 
     def __exit__(self, kind: type | None, error: BaseException | None, tb: Any) -> bool:
         if isinstance(error, InvalidInput) and error.order_id is None:
-            raise _order_error(self.order, error.message, error.field or "customer") from None
+            raise order_error(self.order, error.message, error.field or "customer") from None
         return False

@@ -18,10 +18,9 @@ from typing import Any
 import attrs
 
 from .einvoice import sdi_text
-from .errors import InvalidInput
 from .formatting import format_money
 from .i18n import _
-from .model import Document, Line, Order, Refund
+from .model import Document, Line, Order, Refund, order_error
 from .money import ZERO, Totals, round2
 from .payload import build_document, expected_totals
 from .settings import Settings
@@ -62,22 +61,22 @@ def check_refund(order: Order, refund: Refund, settings: Settings, *, invoice_to
     for position, line in enumerate(refund.lines):
         where = f"refund.lines[{position}]"
         if not 0 <= line.line_index < len(order.lines):
-            raise _refund_error(order, _("the refund names line {index}, but the order has lines 0 to {last}.").format(
+            raise order_error(order, _("the refund names line {index}, but the order has lines 0 to {last}.").format(
                 index=line.line_index, last=len(order.lines) - 1), f"{where}.line_index")
         sold = order.lines[line.line_index]
         before = sum((r.qty for e in earlier for r in e.lines if r.line_index == line.line_index), ZERO)
         if line.qty <= 0 or line.qty + before > sold.qty:
-            raise _refund_error(order, _("line {index} ({name!r}): {qty} refunded, but {sold} were sold and {before} "
+            raise order_error(order, _("line {index} ({name!r}): {qty} refunded, but {sold} were sold and {before} "
                                          "already refunded.").format(index=line.line_index, name=sold.name,
                                                                      qty=line.qty, sold=sold.qty, before=before),
                                 f"{where}.qty")
     if not refund.lines and refund.amount <= 0:
-        raise _refund_error(order, _("a refund needs an amount above zero or refunded lines."), "refund.amount")
+        raise order_error(order, _("a refund needs an amount above zero or refunded lines."), "refund.amount")
     totals = expected_totals(credited_order(order, refund, settings), credit_settings(settings),
                              document_type="credit_note")
     left = invoice_total - credited
     if totals.amount_gross > left:
-        raise _refund_error(order, _("the refund of {amount} is more than what is left to refund of the invoice "
+        raise order_error(order, _("the refund of {amount} is more than what is left to refund of the invoice "
                                      "({left}).").format(amount=format_money(totals.amount_gross),
                                                          left=format_money(left)), "refund.amount")
     return totals
@@ -113,8 +112,3 @@ def _spread(amount: Decimal, weights: dict[str, Decimal]) -> dict[str, Decimal]:
     heaviest = max(weights, key=lambda rate: weights[rate])
     shares[heaviest] += amount - sum(shares.values(), ZERO)
     return shares
-
-
-def _refund_error(order: Order, problem: str, field: str) -> InvalidInput:
-    return InvalidInput(_("Order {number}: {problem}").format(number=order.number, problem=problem),
-                        field=field, order_id=order.id)

@@ -24,9 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from . import einvoice, leases
 from .context import acting_for
+from .document_intents import DocumentIntents, synced_document
 from .errors import Busy, Conflict, FicError, InvalidInput, NotFound
+from .fic.errors import FicNotFound, OutcomeUnknown, ValidationFailed
 from .i18n import _
+from .labels import ei_state
 from .model import Document
+from .outbox import enqueue, retry_jobs
+from .settings import Settings
 from .store import now_iso
 from .store.clock import iso, utc_now
 
@@ -45,8 +50,6 @@ def send_job_key(document: Document) -> str:
 
 def enqueue_send(context: Context, document: Document) -> bool:
     """Queue verify + send for an e-invoice not yet at the SdI (called inside the creating transaction)."""
-    from .outbox import enqueue
-
     if not document.e_invoice or not einvoice.needs_send(document.ei_status):
         return False
     return enqueue(context, "sdi_send", send_job_key(document), order_id=document.order_id,
@@ -55,8 +58,6 @@ def enqueue_send(context: Context, document: Document) -> bool:
 
 def queue_send(context: Context, document_id: int, *, resend: bool = False) -> None:
     """The panel's "Invia allo SdI" / "Correggi e reinvia": checked now, done by the worker."""
-    from .outbox import enqueue, retry_jobs
-
     sdi = Sdi(context)
     document = sdi._e_invoice(document_id)
     if resend and document.ei_status not in einvoice.RESENDABLE_STATES:
@@ -119,8 +120,6 @@ class Sdi:
         try:
             client.send_e_invoice(document.fic_id)
         except BaseException as error:
-            from .fic.errors import OutcomeUnknown
-
             if not isinstance(error, OutcomeUnknown | KeyboardInterrupt | SystemExit):
                 with self.store.transaction():
                     document.sdi_attempted_at = None
@@ -129,8 +128,6 @@ class Sdi:
         return self._record(document, "sent", sent=True)
 
     def _verify(self, document: Document) -> None:
-        from .fic.errors import ValidationFailed
-
         try:
             self.context.client.verify_e_invoice_xml(document.fic_id)
         except ValidationFailed as error:
@@ -149,23 +146,19 @@ class Sdi:
     def correct_and_resend(self, document_id: int) -> Document:
         """The owner fixed the order (or the settings): write the document again from the order,
         then send it once more. Only for a state FiC lets correct (discarded, rejected, error)."""
-        from .documents import Documents
-
         document = self._e_invoice(document_id)
         if document.ei_status not in einvoice.RESENDABLE_STATES and not document.sdi_attempted_at:
             raise Conflict(_("The e-invoice n. {number} is {state}: there is nothing to correct.").format(
                 number=document.full_number, state=self._state_words(document.ei_status)),
                 order_id=document.order_id)
         if not document.sdi_attempted_at:
-            Documents(self.context).rewrite(document)
+            DocumentIntents(self.context).rewrite(document)
         return self.send(document.id, resend=True)
 
     # --- the SdI's answer ------------------------------------------------------------------------------
 
     def refresh(self, document_id: int) -> Document:
         """Read the document's ``ei_status`` in FiC and store it (with the reason of a discard)."""
-        from .fic.errors import FicNotFound
-
         document = self.store.document(document_id)
         if document is None or not document.is_synced:
             raise NotFound(_("Document {id} does not exist.").format(id=document_id))
@@ -174,9 +167,7 @@ class Sdi:
                 fic = self.context.client.get_document(document.fic_id, fieldset="detailed")
             except FicNotFound:
                 log.info("document %s: deleted in Fatture in Cloud", document.id)
-                from .documents import Documents
-
-                Documents(self.context).forget(document)
+                DocumentIntents(self.context).forget(document)
                 return document
             document.e_invoice = bool(fic.get("e_invoice", document.e_invoice))
             return self._record(document, fic.get("ei_status"), sent=False)
@@ -232,12 +223,7 @@ class Sdi:
     # --- helpers --------------------------------------------------------------------------------------
 
     def _e_invoice(self, document_id: int) -> Document:
-        document = self.store.document(document_id)
-        if document is None:
-            raise NotFound(_("Document {id} does not exist.").format(id=document_id))
-        if not document.is_synced:
-            raise Conflict(_("This document is still being created in Fatture in Cloud: try again shortly."),
-                           order_id=document.order_id)
+        document = synced_document(self.store, document_id)
         if not document.e_invoice:
             raise Conflict(_("The {label} n. {number} is not an e-invoice: only invoices and credit notes issued "
                              "with Fattura elettronica on go to the SdI.").format(
@@ -255,8 +241,6 @@ class Sdi:
             setattr(document, key, getattr(fresh, key))
 
     def _state_words(self, status: str | None, order_id: str | None = None) -> str:
-        from .labels import ei_state
-
         return ei_state(status, public_administration=self._for_pa(order_id))
 
     def _for_pa(self, order_id: str | None) -> bool:
@@ -294,8 +278,6 @@ def check_mappings(context: Context, changes: dict[str, Any]) -> None:
     Needs FiC's lists; when FiC cannot be reached the check is left to the moment a document is
     issued (the payload refuses the same things, naming the order).
     """
-    from .settings import Settings
-
     if not {"vat_mapping", "payment_mapping", "e_invoice"} & set(changes):
         return
     settings = Settings.from_mapping({**context.settings.to_mapping(), **changes})

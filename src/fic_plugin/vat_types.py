@@ -10,15 +10,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from .errors import InvalidInput, SettingsError
+from .errors import SettingsError
 from .i18n import _
-from .model import Line, Order
+from .model import Line, Order, order_error
 from .settings import Settings, rate_key
-
-
-def order_error(order: Order, problem: str, field: str) -> InvalidInput:
-    return InvalidInput(_("Order {number}: {problem}").format(number=order.number, problem=problem),
-                        field=field, order_id=order.id)
 
 
 def line_natura(order: Order, line: Line, settings: Settings, naturas: dict[int, str | None] | None) -> str | None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from .errors import InvalidInput
 from .eu_vat import check_eu_vat_number
 from .i18n import _
-from .model import Order
+from .model import Order, order_error
 from .vat_types import is_eu_business
 
 if TYPE_CHECKING:
@@ -23,8 +23,7 @@ def check_vies(context: Context, order: Order) -> None:
     try:
         number = check_eu_vat_number(customer.vat_number, customer.country_iso)
     except InvalidInput as error:
-        raise InvalidInput(_("Order {number}: {problem}").format(number=order.number, problem=error.message),
-                           field="customer.vat_number", order_id=order.id) from None
+        raise order_error(order, error.message, "customer.vat_number") from None
     if context.pm.hook.fic_vat_number_valid(country_iso=customer.country_iso.upper(), vat_number=number) is False:
         raise InvalidInput(
             _("Order {number}: the VAT number {vat} is not registered in VIES, so the sale cannot be an "
