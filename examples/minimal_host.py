@@ -22,7 +22,8 @@ from werkzeug.wrappers import Request, Response
 import fic_plugin
 from fic_plugin import hookimpl
 from fic_plugin.model import Customer, Line, Order, Payment
-from fic_plugin.money import order_totals
+from fic_plugin.payload import expected_totals
+from fic_plugin.settings import Settings
 
 MARIO = Customer(name="Mario Rossi", first_name="Mario", last_name="Rossi", tax_code="RSSMRA85M01H501Q",
                  email="mario.rossi@example.it", address_street="Via Roma 1", address_postal_code="00100",
@@ -46,7 +47,8 @@ class Shop:
 
     def pay(self, order_id: str) -> tuple[Order, Payment]:
         order = self.orders[order_id]
-        total = order_totals(order.lines, prices_include_vat=order.prices_include_vat).amount_gross
+        # The plugin's totals of the order (docs/totals.md) with this shop's settings, the defaults.
+        total = expected_totals(order, Settings()).amount_gross
         payment = Payment(amount=total, method=order.payment_method)
         order = attrs.evolve(order, payments=(*order.payments, payment), paid_at=datetime.now(), status="paid")
         self.orders[order_id] = order

@@ -103,6 +103,16 @@ def test_order_shortcodes(context, order):
     assert values["document_number"] == ""  # no document yet: empty, not "None"
 
 
+def test_order_total_is_what_the_shop_charges_with_its_settings(context):
+    """{order_total} is read by the same totals function as the invoice: a professional's rivalsa
+    INPS charged on top of the price is in it (100 + 4% rivalsa, 22% VAT on both)."""
+    fee = Order(id="8", number="108", customer=Customer(name="Studio Bianchi", type="company"),
+                lines=(Line(name="Consulenza", qty="1", unit_price="100", vat_rate="22", kind="service"),))
+    assert shortcode_values(context, fee, None)["order_total"] == "122,00 €"
+    update_settings(context.store, {"rivalsa_inps": True, "rivalsa_included_in_price": False})
+    assert shortcode_values(context, fee, None)["order_total"] == "126,88 €"
+
+
 @pytest.mark.parametrize(("amount", "text"), [
     ("1234.56", "1.234,56 €"), ("0.5", "0,50 €"), ("1000000", "1.000.000,00 €"),
     ("-12.345", "-12,35 €"), ("999.995", "1.000,00 €"),

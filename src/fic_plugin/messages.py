@@ -11,12 +11,11 @@ document buttons) passes through verbatim.
 
 from __future__ import annotations
 
-import difflib
 import html as html_lib
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,7 +28,9 @@ from .errors import InvalidInput
 from .formatting import format_money
 from .i18n import _
 from .model import WITH_ARTICLE, Customer, Document, Order
-from .money import order_totals
+from .payload import expected_totals
+from .settings import Settings
+from .shortcodes import ALLEGATI, BUILTIN_SHORTCODES, TOKEN, check_template
 from .signing import document_url
 
 if TYPE_CHECKING:
@@ -47,26 +48,6 @@ class ShopContext(Protocol):
     settings: Any
     store: Any
 
-#: FiC replaces this with the document's buttons; it must reach FiC untouched.
-ALLEGATI = "{{allegati}}"
-
-#: The built-in shortcodes, with what they print (English source, shown translated).
-BUILTIN_SHORTCODES: dict[str, str] = {
-    "customer_name": "The customer's name (company name or first and last name)",
-    "customer_email": "The customer's email address",
-    "order_number": "The order number",
-    "order_url": "The link to the order in the shop",
-    "order_total": "The order total, like 1.234,56 €",
-    "order_date": "The order date, like 28/11/2026",
-    "products": "The ordered products, like 2 x Pasta di Gragnano 500 g",
-    "document_type": "The document type in Italian, like Fattura",
-    "document_with_article": "The document type with its article, like la fattura or il preventivo",
-    "document_number": "The document number with its suffix, like 12/A",
-    "document_date": "The document date, like 28/11/2026",
-    "document_total": "The document total, like 1.234,56 €",
-    "document_url": "A link to the document's PDF for the customer, valid 60 days",
-    "shop_name": "The shop's name (setting shop_name)",
-}
 
 #: The most a text may be once its shortcodes are filled: FiC takes an email body of 50 KiB, a
 #: subject is one line, an SMS is sent in at most 10 parts (each billed).
@@ -83,50 +64,10 @@ ALLOWED_TAGS = frozenset({
 ALLOWED_ATTRIBUTES = {"a": {"href"}}
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 
-# `{{allegati}}` first, so its inner `{allegati}` is never read as a shortcode.
-_TOKEN = re.compile(r"(\{\{allegati\}\})|\{([A-Za-z][A-Za-z0-9_]*)\}")
-_JINJA_MARKERS = ("{{", "}}", "{%", "%}", "{#")
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 
-# --- checking ---------------------------------------------------------------------------------------
-
-
-def shortcode_names(text: str) -> list[str]:
-    """The shortcodes used in ``text``, in order of first use (``{{allegati}}`` is not one)."""
-    names: list[str] = []
-    for match in _TOKEN.finditer(text or ""):
-        name = match.group(2)
-        if name and name not in names:
-            names.append(name)
-    return names
-
-
-def check_template(text: str, field: str, *, extra: Iterable[str] = ()) -> None:
-    """Refuse a subject, body or SMS text with template syntax or an unknown shortcode.
-
-    ``extra`` are the names plugins add (see :func:`known_shortcodes`). Raises
-    :class:`~fic_plugin.errors.InvalidInput` with ``field`` set; returns nothing when fine.
-    """
-    if not isinstance(text, str):
-        raise InvalidInput(_("{field} must be text.").format(field=field), field=field)
-    rest = text.replace(ALLEGATI, "")
-    for marker in _JINJA_MARKERS:
-        if marker in rest:
-            raise InvalidInput(
-                _("Template syntax {marker} is not allowed in {field}: write shortcodes with single "
-                  "braces, like {{customer_name}}; only {allegati} may use double braces.").format(
-                    marker=marker, field=field, allegati=ALLEGATI),
-                field=field)
-    known = set(BUILTIN_SHORTCODES) | set(extra)
-    for name in shortcode_names(text):
-        if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = _(" Did you mean {{{name}}}?").format(name=close[0]) if close else ""
-            raise InvalidInput(
-                _("Unknown shortcode {{{name}}} in {field}: known ones are {known}.").format(
-                    name=name, field=field, known=", ".join(f"{{{k}}}" for k in sorted(known))) + hint,
-                field=field)
+# --- HTML ---------------------------------------------------------------------------------------------
 
 
 def sanitize_html(text: str) -> str:
@@ -159,14 +100,17 @@ def customer_name(customer: Customer) -> str:
     return customer.name
 
 
-def order_total(order: Order) -> Decimal:
-    """What the customer pays for ``order``: the gross of docs/totals.md (VAT per rate)."""
-    return order_totals(order.lines, prices_include_vat=order.prices_include_vat).amount_gross
+def order_total(order: Order, settings: Settings | None = None) -> Decimal:
+    """What the order costs the customer: its invoice's gross by docs/totals.md, read by the
+    plugin's one totals function (``payload.expected_totals``), so rivalsa and cassa charged on
+    top of the prices and a bollo the customer pays are in it, as at the shop's checkout."""
+    return expected_totals(order, settings or Settings()).amount_gross
 
 
 def builtin_values(order: Order, document: Document | None, *, shop_name: str = "",
-                   order_url: str = "") -> dict[str, str]:
-    """The built-in shortcodes for ``order`` (and ``document`` when there is one), as text."""
+                   order_url: str = "", settings: Settings | None = None) -> dict[str, str]:
+    """The built-in shortcodes for ``order`` (and ``document`` when there is one), as text;
+    ``settings`` are the shop's (its totals rules), the defaults without a shop."""
     # "x", not "×": the sign is outside GSM-7 and would turn every SMS with {products} into
     # UCS-2, 70 characters a part instead of 160.
     products = ", ".join(f"{format_quantity(line.qty)} x {line.name}"
@@ -176,7 +120,7 @@ def builtin_values(order: Order, document: Document | None, *, shop_name: str = 
         "customer_email": order.customer.email or "",
         "order_number": order.number,
         "order_url": order_url or "",
-        "order_total": format_money(order_total(order), order.currency),
+        "order_total": format_money(order_total(order, settings), order.currency),
         "order_date": order.created_at.strftime("%d/%m/%Y") if order.created_at else "",
         "products": products,
         "document_type": "",
@@ -219,7 +163,8 @@ def shortcode_values(context: ShopContext | None, order: Order, document: Docume
     if context is None:
         return builtin_values(order, document)
     url = context.pm.hook.shop_order_url(order=order) or ""
-    values = builtin_values(order, document, shop_name=context.settings.shop_name, order_url=url)
+    values = builtin_values(order, document, shop_name=context.settings.shop_name, order_url=url,
+                            settings=context.settings)
     if document is not None and document.id is not None:
         values["document_url"] = document_url(context, document.id)
     return {**plugin_values(context.pm, order, document), **values}
@@ -272,7 +217,7 @@ def render(text: str, order: Order, document: Document | None, *, html: bool,
             skeleton.append(f"{{{{ _lit[{len(literals) - 1}] }}}}")
 
     position = 0
-    for match in _TOKEN.finditer(source):
+    for match in TOKEN.finditer(source):
         literal(source[position:match.start()])
         if match.group(1):
             literal(ALLEGATI)
@@ -300,8 +245,8 @@ def _check_rendered_size(source: str, values: Mapping[str, Any], field: str, htm
     """Refuse before rendering a text that would be too long once filled ({products} × 200 on
     a 500-line order is 50 MB): the estimate is the text plus each shortcode's value per use."""
     limit = MAX_RENDERED_BODY if html else MAX_RENDERED_SUBJECT if "subject" in field else MAX_RENDERED_SMS
-    fills = [len(str(values.get(m.group(2), ""))) if m.group(2) else len(ALLEGATI) for m in _TOKEN.finditer(source)]
-    size = len(_TOKEN.sub("", source)) + sum(fills)
+    fills = [len(str(values.get(m.group(2), ""))) if m.group(2) else len(ALLEGATI) for m in TOKEN.finditer(source)]
+    size = len(TOKEN.sub("", source)) + sum(fills)
     if size > limit:
         raise InvalidInput(_("The {field} for order {order} would be {size} characters once its shortcodes are "
                              "filled, more than the {limit} allowed: shorten it or use fewer shortcodes (like "

@@ -16,8 +16,6 @@ from typing import Any
 
 import attrs
 
-from .model import Line
-
 ZERO = Decimal("0")
 HUNDRED = Decimal("100")
 CENT = Decimal("0.01")
@@ -296,12 +294,3 @@ def _priced_to(item: Item, line_total: Decimal) -> Item:
         if candidate >= 0 and attrs.evolve(item, price=candidate).line_total == line_total:
             return attrs.evolve(item, price=candidate)
     return attrs.evolve(item, price=price)
-
-
-def order_totals(lines: Iterable[Line], *, prices_include_vat: bool) -> Totals:
-    """What the customer pays for an order's ``lines`` (shipping and fees included): the
-    document's rules without rivalsa and bollo, which belong to the invoice, not to the price.
-    The shop's total, the ``{order_total}`` shortcode and the demo's pages all come from here."""
-    items = [Item(price=line.unit_price, qty=line.qty, vat_rate=line.vat_rate, discount=line.discount)
-             for line in lines]
-    return compute_totals(items, use_gross_prices=bool(prices_include_vat))

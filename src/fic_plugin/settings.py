@@ -17,7 +17,6 @@ import attrs
 
 from .errors import SettingsError
 from .i18n import N_, _
-from .messages import check_template
 from .settings_fields import (  # noqa: F401 - the fields' converters, and names callers import from here
     CASSA_TYPES,
     WITHHOLDING_CAUSALS,
@@ -44,6 +43,7 @@ from .settings_fields import (  # noqa: F401 - the fields' converters, and names
     rate_key,
     vat_mapping_key,
 )
+from .shortcodes import check_template
 
 if TYPE_CHECKING:
     from .store import Store

@@ -204,7 +204,7 @@ def planned_document(web: Screens, order: Order) -> Document:
     from datetime import date
 
     return Document(id=None, order_id=order.id, type=planned_type(web, order), date=date.today(),
-                    amount_due=messages.order_total(order), currency=order.currency)
+                    amount_due=messages.order_total(order, web.context.settings), currency=order.currency)
 
 
 def preview_response(web: Screens, request: Request, order: Order, document: Document | None) -> Response:
