@@ -20,6 +20,7 @@ from shoptest import (
     TEST_TOKEN,
     MemoryShop,
     database_url,
+    reset_sandbox,
     sandbox_call,
 )
 
@@ -56,11 +57,25 @@ def context(pm):
 
 
 @pytest.fixture(scope="session")
-def sandbox() -> Iterator:
-    """One local FiC sandbox for the session (reset it in tests that need a clean state)."""
+def shared_sandbox() -> Iterator:
     from fic_sandbox.server import SandboxServer
 
     with SandboxServer(port=0) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def sandbox(request) -> Iterator:
+    """A local FiC sandbox: one for the session (reset it in tests that need a clean state), or a
+    module's own when it sets ``OWN_SANDBOX`` (the ``SandboxServer`` options, ``{}`` for none):
+    the sandbox's own tests, whose knobs (SdI, company, webhooks) must not reach other modules."""
+    options = getattr(request.module, "OWN_SANDBOX", None)
+    if options is None:
+        yield request.getfixturevalue("shared_sandbox")
+        return
+    from fic_sandbox.server import SandboxServer
+
+    with SandboxServer(**options) as server:
         yield server
 
 
@@ -70,9 +85,7 @@ def fic(context, sandbox, monkeypatch):
     """The plugin context connected to a freshly reset sandbox, with mappings and quick timeouts."""
     from fic_plugin.settings import update_settings
 
-    sandbox_call(sandbox, "POST", "/__sandbox__/reset")
-    sandbox_call(sandbox, "DELETE", "/__sandbox__/faults")
-    sandbox_call(sandbox, "DELETE", "/__sandbox__/limits")
+    reset_sandbox(sandbox, "faults", "limits")
     for name in ("FIC_API_URL", "FIC_ACCESS_TOKEN", "FIC_COMPANY_ID"):
         monkeypatch.delenv(name, raising=False)
     # Relaxed pacing (the sandbox's limits are off) and a short read timeout so "timeout after

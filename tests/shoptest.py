@@ -115,6 +115,14 @@ def sandbox_call(sandbox, method: str, path: str, **kwargs):
     return response.json() if response.content else None
 
 
+def reset_sandbox(sandbox, *knobs: str) -> None:
+    """A sandbox as new: no documents, emails or stats, and each side-channel knob named
+    (``faults``, ``limits``, ``sdi``, ``webhooks``) back to its defaults."""
+    sandbox_call(sandbox, "POST", "/__sandbox__/reset")
+    for knob in knobs:
+        sandbox_call(sandbox, "DELETE", f"/__sandbox__/{knob}")
+
+
 def fic_documents(sandbox, *, include_deleted: bool = False) -> list[dict]:
     """Every document the sandbox holds (the side channel), live ones by default."""
     answer = sandbox_call(sandbox, "GET", "/__sandbox__/documents")

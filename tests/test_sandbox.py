@@ -11,19 +11,18 @@ import requests
 
 from fic_sandbox import jsonio
 from fic_sandbox.server import SandboxServer
+from shoptest import reset_sandbox
 
 AUTH = {"Authorization": "Bearer test-token"}
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with SandboxServer() as server:
-        yield server
+#: A sandbox of this module's own (tests/conftest.py): its knobs stay here.
+OWN_SANDBOX: dict = {}
 
 
 @pytest.fixture(autouse=True)
 def clean(sandbox):
-    requests.post(f"{sandbox.url}/__sandbox__/reset", timeout=5).raise_for_status()
+    reset_sandbox(sandbox)
 
 
 class Fic:

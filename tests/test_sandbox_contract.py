@@ -13,8 +13,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from fic_sandbox.server import SandboxServer
-
 sdk = pytest.importorskip("fattureincloud_python_sdk")
 
 FIC_BASE = "https://api-v2.fattureincloud.it"
@@ -41,10 +39,8 @@ def openapi():
     return openapi_core.OpenAPI.from_dict(spec, config=openapi_core.Config(spec_validator_cls=None))
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with SandboxServer() as server:
-        yield server
+#: A sandbox of this module's own (tests/conftest.py): its knobs stay here.
+OWN_SANDBOX: dict = {}
 
 
 @pytest.fixture(scope="module")

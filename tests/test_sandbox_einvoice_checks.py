@@ -7,7 +7,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-import requests
 
 from einvoicetest import (
     Fic,
@@ -17,18 +16,15 @@ from einvoicetest import (
     private_person,
     public_administration,
 )
-from fic_sandbox.server import SandboxServer
+from shoptest import reset_sandbox
 
-
-@pytest.fixture(scope="module")
-def sandbox():
-    with SandboxServer() as server:
-        yield server
+#: A sandbox of this module's own (tests/conftest.py): its knobs stay here.
+OWN_SANDBOX: dict = {}
 
 
 @pytest.fixture
 def fic(sandbox):
-    requests.post(f"{sandbox.url}/__sandbox__/reset", timeout=5).raise_for_status()
+    reset_sandbox(sandbox)
     return Fic(sandbox)
 
 

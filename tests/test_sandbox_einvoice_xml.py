@@ -21,13 +21,9 @@ from einvoicetest import (
     public_administration,
 )
 from fic_sandbox import sdi_checks, seeds
-from fic_sandbox.server import SandboxServer
 
-
-@pytest.fixture(scope="module")
-def sandbox():
-    with SandboxServer() as server:
-        yield server
+#: A sandbox of this module's own (tests/conftest.py): its knobs stay here.
+OWN_SANDBOX: dict = {}
 
 
 @pytest.fixture(scope="module")

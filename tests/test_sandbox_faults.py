@@ -18,21 +18,19 @@ from fic_plugin.errors import FicError
 from fic_plugin.i18n import language
 from fic_sandbox.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from fic_sandbox.server import SandboxServer
+from shoptest import reset_sandbox
 
 AUTH = {"Authorization": "Bearer test-token"}
 DOC = {"data": {"entity": {"name": "Mario Rossi"}, "items_list": [{"name": "Tazza", "net_price": 10}]}}
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with SandboxServer() as server:
-        yield server
+#: A sandbox of this module's own (tests/conftest.py): its knobs stay here.
+OWN_SANDBOX: dict = {}
 
 
 @pytest.fixture(autouse=True)
 def clean(sandbox):
-    for method, path in (("POST", "reset"), ("DELETE", "faults"), ("DELETE", "limits")):
-        requests.request(method, f"{sandbox.url}/__sandbox__/{path}", timeout=5).raise_for_status()
+    reset_sandbox(sandbox, "faults", "limits")
     yield
     for path in ("faults", "limits"):
         requests.delete(f"{sandbox.url}/__sandbox__/{path}", timeout=5)

@@ -13,23 +13,20 @@ import requests
 
 from einvoicetest import Fic, Receiver, e_invoice, wait_for
 from fic_sandbox.server import SandboxServer
+from shoptest import reset_sandbox
 
 PREFIX = "it.fattureincloud.webhooks."
 STATUS_UPDATE = PREFIX + "issued_documents.e_invoices.status_update"
 INVOICE_UPDATE = PREFIX + "issued_documents.invoices.update"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with SandboxServer() as server:
-        yield server
+#: A sandbox of this module's own (tests/conftest.py): its knobs stay here.
+OWN_SANDBOX: dict = {}
 
 
 @pytest.fixture
 def fic(sandbox):
-    requests.post(f"{sandbox.url}/__sandbox__/reset", timeout=5).raise_for_status()
-    requests.delete(f"{sandbox.url}/__sandbox__/sdi", timeout=5).raise_for_status()
-    requests.delete(f"{sandbox.url}/__sandbox__/webhooks", timeout=5).raise_for_status()
+    reset_sandbox(sandbox, "sdi", "webhooks")
     return Fic(sandbox)
 
 

@@ -15,17 +15,10 @@ from werkzeug.test import Client
 from fic_plugin.settings import update_settings
 from fic_plugin.web.app import make_wsgi_app
 from fic_plugin.web.panel import render_panel
+from shoptest import sandbox_call
 from test_web import AdminGate, as_admin, make_order, panel_token
 
 REFERER = {"Referer": "http://localhost/admin/orders/3"}
-
-
-def sandbox_call(sandbox, method: str, path: str, **kwargs):
-    import requests
-
-    response = requests.request(method, sandbox.url + path, timeout=10, **kwargs)
-    response.raise_for_status()
-    return response.json() if response.content else None
 
 
 @pytest.fixture

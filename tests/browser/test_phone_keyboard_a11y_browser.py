@@ -8,8 +8,6 @@ by ``make test`` into tests/browser/node_modules) finds no serious or critical v
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,55 +15,20 @@ import requests
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"width": 390, "height": 844}
 
-if CHROMIUM is None:
-    pytest.skip("Debian chromium is not on PATH (make test installs it; never download a browser)",
-                allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Iterator:
-    from fic_demo.testing import DemoServer
-
-    with DemoServer(tmp_path_factory.mktemp("demo"), worker_interval=0.2) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def open_page(browser, viewport: dict):
-    context = browser.new_context(locale="it-IT", viewport=viewport)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    return context, page
+@pytest.fixture
+def phone(open_page):
+    return open_page(PHONE)
 
 
 @pytest.fixture
-def phone(browser, tmp_path, request) -> Iterator:
-    context, page = open_page(browser, PHONE)
-    yield page
-    page.screenshot(path=str(tmp_path / f"{request.node.name}.png"), full_page=True)
-    context.close()
-
-
-@pytest.fixture
-def desktop(browser, tmp_path, request) -> Iterator:
-    context, page = open_page(browser, {"width": 1280, "height": 900})
-    yield page
-    page.screenshot(path=str(tmp_path / f"{request.node.name}.png"), full_page=True)
-    context.close()
+def desktop(open_page):
+    return open_page()
 
 
 def order_with_documents(demo) -> dict:
@@ -199,20 +162,17 @@ def axe_violations(page, context: str = "document") -> list[dict]:
 
 
 @pytest.mark.parametrize("viewport", [PHONE, {"width": 1280, "height": 900}], ids=["phone", "desktop"])
-def test_axe_finds_nothing_serious_on_the_screens(browser, demo, viewport):
+def test_axe_finds_nothing_serious_on_the_screens(open_page, demo, viewport):
     order = order_with_documents(demo)
-    context, page = open_page(browser, viewport)
-    try:
-        page.goto(f"{demo.url}/orders/{order['id']}")
-        assert axe_violations(page, "document.querySelector('.fic-panel')") == []
-        page.goto(f"{demo.url}/fic/documents/{order['invoice'].id}/send")
-        sync_api.expect(page.locator(".fic-editor")).to_be_visible()
-        assert axe_violations(page) == []
-        page.goto(f"{demo.url}/fic/settings")
-        assert axe_violations(page) == []
-        page.goto(f"{demo.url}/fic/documents")  # the overview of every order's documents
-        sync_api.expect(page.locator(".fic-all-docs")).to_be_visible()
-        assert axe_violations(page) == []
-        assert outside_viewport(page, ACTIONS) == []
-    finally:
-        context.close()
+    page = open_page(viewport)
+    page.goto(f"{demo.url}/orders/{order['id']}")
+    assert axe_violations(page, "document.querySelector('.fic-panel')") == []
+    page.goto(f"{demo.url}/fic/documents/{order['invoice'].id}/send")
+    sync_api.expect(page.locator(".fic-editor")).to_be_visible()
+    assert axe_violations(page) == []
+    page.goto(f"{demo.url}/fic/settings")
+    assert axe_violations(page) == []
+    page.goto(f"{demo.url}/fic/documents")  # the overview of every order's documents
+    sync_api.expect(page.locator(".fic-all-docs")).to_be_visible()
+    assert axe_violations(page) == []
+    assert outside_viewport(page, ACTIONS) == []

@@ -7,57 +7,29 @@ test makes its own orders. Every test leaves a screenshot in its pytest tmp dir.
 from __future__ import annotations
 
 import re
-import shutil
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 XSS = "<script>alert(1)</script>"
 
-if CHROMIUM is None:
-    pytest.skip("Debian chromium is not on PATH (make test installs it; never download a browser)",
-                allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Iterator:
-    from fic_demo.testing import DemoServer
-
-    with DemoServer(tmp_path_factory.mktemp("demo"), worker_interval=0.2) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
-def page(browser, tmp_path, request) -> Iterator:
-    context = browser.new_context(locale="it-IT", viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
+def page(open_page):
+    page = open_page()
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.dialogs = dialogs
-    yield page
-    page.screenshot(path=str(tmp_path / f"{request.node.name}.png"), full_page=True)
-    context.close()
+    return page
 
 
 def new_order(demo, name: str = "Mario Rossi") -> dict:
-    response = requests.post(demo.url + "/api/orders", timeout=10, json={
+    return demo.place_order({
         "customer": {"name": name, "type": "person", "tax_code": "RSSMRA85M01H501Q",
                      "email": "mario.rossi@example.it", "phone": "+393331234567",
                      "address_street": "Via Roma 1", "address_postal_code": "00100",
@@ -65,8 +37,6 @@ def new_order(demo, name: str = "Mario Rossi") -> dict:
         "lines": [{"name": "Olio extravergine 1 L", "qty": "2", "unit_price": "12.50", "vat_rate": "22"},
                   {"name": "Pasta di Gragnano 500 g", "qty": "3", "unit_price": "2.10", "vat_rate": "10"}],
         "payment_method": "bank_transfer", "shipping": "6.90"})
-    response.raise_for_status()
-    return requests.get(f"{demo.url}/api/orders/{response.json()['id']}", timeout=10).json()
 
 
 def panel(page):

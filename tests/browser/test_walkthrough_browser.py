@@ -10,22 +10,14 @@ sandbox's logs hold exactly one email and one SMS for the one send.
 from __future__ import annotations
 
 import re
-import shutil
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
-if CHROMIUM is None:
-    pytest.skip("Debian chromium is not on PATH (make test installs it; never download a browser)",
-                allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
 #: What must never be read on the panel: the other gender's article or ending next to a type,
@@ -40,36 +32,19 @@ WRONG = [
 ]
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Iterator:
-    from fic_demo.testing import DemoServer
-
-    with DemoServer(tmp_path_factory.mktemp("demo"), worker_interval=0.2) as server:
-        yield server
-
-
 @pytest.fixture
-def page(tmp_path, request) -> Iterator:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="it-IT", viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        yield page
-        page.screenshot(path=str(tmp_path / f"{request.node.name}.png"), full_page=True)
-        browser.close()
+def page(open_page):
+    return open_page()
 
 
 def new_order(demo, name: str) -> dict:
-    response = requests.post(demo.url + "/api/orders", timeout=10, json={
+    return demo.place_order({
         "customer": {"name": name, "type": "person", "tax_code": "RSSMRA85M01H501Q",
                      "email": "amministrazione@example.it", "phone": "+393331234567",
                      "address_street": "Via Roma 1", "address_postal_code": "00100",
                      "address_city": "Roma", "address_province": "RM"},
         "lines": [{"name": "Olio extravergine 1 L", "qty": "2", "unit_price": "12.50", "vat_rate": "22"}],
         "payment_method": "bank_transfer"})
-    response.raise_for_status()
-    return requests.get(f"{demo.url}/api/orders/{response.json()['id']}", timeout=10).json()
 
 
 class Reader:
