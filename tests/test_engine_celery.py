@@ -294,3 +294,34 @@ def test_the_shared_pacer_on_redis_keeps_two_processes_within_one_quota(redis_ur
     other_company = shared_pacer.SharedPacer(limits, RedisLedger(client, "http://fic.example", "10"), "10",
                                              margin=0.0, sleep=lambda _s: None)
     assert other_company.acquire() == 0  # another company's quota is untouched
+
+
+def test_the_redis_pacer_books_each_request_atomically_within_the_quota(redis_url):
+    """The workers' pacer (one Lua script per request): two processes within one company's
+    quota, another company untouched, and what FiC says was used elsewhere booked too."""
+    from fic_plugin.fic.ratelimit import Quota, RateLimits, WaitTooLong
+    from fic_plugin.fic.redis_ledger import RedisLedger, RedisPacer
+
+    client = redis.Redis.from_url(redis_url)
+    limits = RateLimits(hourly=10, hour_seconds=60, short_term=100, short_seconds=60, max_wait=0.5)
+    pacers = [RedisPacer(limits, RedisLedger(client, "http://fic.example", "9"), "9", margin=0.0,
+                         sleep=lambda _s: None) for _ in range(2)]
+    threads = [threading.Thread(target=lambda p=pacers[n % 2]: p.acquire()) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ledger = RedisLedger(client, "http://fic.example", "9")
+    assert ledger.used("9", 60) == 10 and ledger.full("9", [(10, 60.0)])
+    with pytest.raises(WaitTooLong):
+        pacers[1].acquire()
+    assert ledger.used("9", 60) == 10  # a refused slot is not booked
+    other = RedisPacer(limits, RedisLedger(client, "http://fic.example", "10"), "10", margin=0.0,
+                       sleep=lambda _s: None)
+    assert other.acquire() == 0 and not ledger.full("10", [(10, 60.0)])
+    # FiC says 5 remain for company 10 after our one request: 4 were made by someone else.
+    other.observe(Quota(hourly_remaining=5, hourly_limit=10))
+    assert ledger.used("10", 60) == 5
+    # Past the window the company has its quota again (the slots age out of the log).
+    later = RedisPacer(limits, ledger, "9", margin=0.0, sleep=lambda _s: None, clock=lambda: time.time() + 61)
+    assert later.acquire() == 0

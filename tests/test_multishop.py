@@ -155,3 +155,40 @@ def test_postgresql_shops_in_the_registry(tmp_path, capsys, monkeypatch, english
         assert main(["--json", "status", "--all-shops", "--shops", str(registry)]) == 0
         rows = {row["shop"]: row for row in json.loads(capsys.readouterr().out)}
         assert rows["pg-a"]["queued"] == 0 and "82" in rows["pg-b"]["error"]
+
+
+def test_a_worker_keeps_a_shops_context_between_jobs_and_checks_it_on_every_use(sandbox, tmp_path, english):
+    """``OpenShops``: the context (plugins, FiC client and its lookups) is reused between jobs; a
+    shop whose database changed company or disappeared is refused on its next use, a changed
+    token gives a new client, and at most ``size`` shops are kept."""
+    from fic_plugin.settings import update_settings
+    from fic_plugin.shops import OpenShops, ShopUnavailable
+
+    for name, cid in (("a", 31), ("b", 32)):
+        create_shop(tmp_path / f"{name}.db", 1, sandbox_url=sandbox.url, settings={"fic_company_id": cid, **PLAIN})
+    shop_a, shop_b = load_registry(write_registry(tmp_path / "shops.toml", [
+        {"id": "a", "db": str(tmp_path / "a.db"), "company_id": 31},
+        {"id": "b", "db": str(tmp_path / "b.db"), "company_id": 32}]))
+    shops = OpenShops(size=1)
+    with shops.use(shop_a) as context:
+        client = context.client
+        client.vat_types()
+    with shops.use(shop_a) as again:
+        assert again is context and again.client is client
+        again.client.vat_types()
+    assert len(shops) == 1
+    with shops.use(shop_b) as other:
+        assert other is not context
+    assert len(shops) == 1  # a was let go
+    with shops.use(shop_a) as reopened:
+        assert reopened is not context
+        old_client = reopened.client
+        reopened.store.set_secret("fic_access_token", TOKEN + "x")
+    with shops.use(shop_a) as fresh:
+        assert fresh is reopened and fresh.client is not old_client  # the new token's client
+        update_settings(fresh.store, {"fic_company_id": 99})
+    with pytest.raises(ShopUnavailable, match="company 99, not 31"), shops.use(shop_a):
+        pass
+    (tmp_path / "b.db").unlink()
+    with pytest.raises(ShopUnavailable, match="does not exist"), shops.use(shop_b):
+        pass

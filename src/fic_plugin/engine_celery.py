@@ -33,13 +33,19 @@ from celery.signals import worker_process_init
 from . import jobs as _jobs
 from .i18n import _
 from .multishop import PARK_SECONDS
-from .shops import Shop, ShopUnavailable, load_registry, shop_context
+from .shops import OpenShops, Shop, ShopUnavailable, load_registry, shop_context, shop_jobs
 
 log = logging.getLogger(__name__)
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 #: Jobs of one shop sent and not finished yet, at most.
 IN_FLIGHT = 8
+#: With ``--once``, a shop that could not be opened this many times is given up for the run.
+ONCE_TRIES = 5
+#: A shop with no job open is looked at again after this long (a new order waits at most this).
+IDLE_SECONDS = 2.0
+#: A shop whose jobs in flight did not change is opened again after this long at the latest.
+REVISIT_SECONDS = 1.0
 #: A sent job not finished after this long is sent again (its worker died, or Redis lost it).
 IN_FLIGHT_SECONDS = 30.0
 #: Inside a worker a request waits at most this long for its company's quota; beyond, the job is
@@ -49,8 +55,6 @@ WORKER_MAX_WAIT = "2"
 REDIS_GRACE_SECONDS = 30.0
 #: Share of FiC's limits left unused, as the shared pacer does (1,000 an hour paced as 980).
 QUOTA_MARGIN = 0.02
-#: A request held back because Redis (the quota's log) does not answer is retried after this long.
-REDIS_AWAY_RETRY_SECONDS = 5.0
 TASK = "fic.run_job"
 SINGLE_SHOP = "default"  # the shop of ``fic sync --engine celery --db …``
 
@@ -68,7 +72,9 @@ def make_app(url: str | None = None) -> Celery:
         task_acks_late=True, task_reject_on_worker_lost=True,
         broker_connection_retry_on_startup=True, broker_connection_timeout=3,
         broker_transport_options={"visibility_timeout": 3600, "socket_connect_timeout": 3},
-        worker_hijack_root_logger=False, worker_send_task_events=True, task_send_sent_event=True)
+        # Workers send task events (Flower shows them); the dispatcher sends no "sent" event, which
+        # would cost a second broker write per message.
+        worker_hijack_root_logger=False, worker_send_task_events=True, task_send_sent_event=False)
     app.task(name=TASK, bind=False)(run_job)
     return app
 
@@ -101,12 +107,16 @@ def _shop(shop_id: str) -> Shop:
     return shop
 
 
+#: The shops this worker process served last, kept open between jobs (see ``shops.OpenShops``).
+_open_shops = OpenShops()
+
+
 def run_job(shop_id: str, job_id: int) -> str:
     """The task: run one job of one shop, as ``fic sync`` would."""
     os.environ.setdefault("FIC_RATE_MAX_WAIT", WORKER_MAX_WAIT)
     shop = _shop(shop_id)
     try:
-        with shop_context(shop) as context:
+        with _open_shops.use(shop) as context:
             use_redis_quota(context)
             return _jobs.execute_job(context, job_id)
     finally:
@@ -116,50 +126,32 @@ def run_job(shop_id: str, job_id: int) -> str:
             log.debug("could not clear the in-flight mark of job %s", job_id)
 
 
-def company_at_limit(context: Any) -> bool:
-    """True when the company's send log in Redis has no room left in one of FiC's windows."""
+def company_at_limit(connection: tuple[str, Any, int | None]) -> bool:
+    """True when the company's send log in Redis has no room left in one of FiC's windows
+    (``connection``: the shop's base URL, token and company, as ``Context.connection``)."""
     from .fic.ratelimit import RateLimits
     from .fic.redis_ledger import RedisLedger
 
     limits = RateLimits.from_env(os.environ)
-    url, _token, company = context.connection()
-    ledger = RedisLedger(_redis(), url, str(company))
-    now = time.time()
+    url, _token, company = connection
     keep = 1.0 - QUOTA_MARGIN
-    return any(ledger.used(str(company), seconds, now) >= max(1, int(limit * keep))
-               for limit, seconds in ((limits.hourly, limits.hour_seconds), (limits.short_term, limits.short_seconds)))
+    windows = [(max(1, int(limit * keep)), seconds)
+               for limit, seconds in ((limits.hourly, limits.hour_seconds), (limits.short_term, limits.short_seconds))]
+    return RedisLedger(_redis(), url, str(company)).full(str(company), windows)
 
 
 def use_redis_quota(context: Any) -> None:
-    """Book the shop's FiC requests in Redis, with every other worker of the company and app."""
-    try:
-        from .fic.shared_pacer import SharedPacer
-    except ImportError:  # the shared pacer is not there: the process's own pacer stays
+    """Book the shop's FiC requests in Redis, with every other worker of the company and app
+    (once per client: the context, and so its client, is kept between jobs)."""
+    from .fic.ratelimit import RateLimits
+    from .fic.redis_ledger import RedisLedger, RedisPacer
+
+    transport = context.client.transport
+    if isinstance(transport.pacer, RedisPacer):
         return
-    import redis
-
-    from .fic.ratelimit import RateLimits, WaitTooLong
-    from .fic.redis_ledger import RedisLedger
-
-    class RedisPacer(SharedPacer):
-        """Redis away for a moment (restarting): the request is held back and the job retried
-        shortly, like a full window, never failed."""
-
-        def acquire(self) -> float:
-            try:
-                return super().acquire()
-            except redis.RedisError:
-                raise WaitTooLong(REDIS_AWAY_RETRY_SECONDS) from None
-
-        def observe(self, quota: Any) -> None:
-            try:
-                super().observe(quota)
-            except redis.RedisError:
-                log.warning("FiC's quota headers not booked: Redis does not answer")
-
     url, _token, company = context.connection()
     ledger = RedisLedger(_redis(), url, str(company))
-    context.client.transport.pacer = RedisPacer(RateLimits.from_env(os.environ), ledger, str(company))
+    transport.pacer = RedisPacer(RateLimits.from_env(os.environ), ledger, str(company))
 
 
 _redis_clients: dict[tuple[int, str], Any] = {}
@@ -178,7 +170,9 @@ def _redis() -> Any:
 
 @worker_process_init.connect
 def _fresh_connections(**_kwargs: Any) -> None:
+    global _open_shops
     _redis_clients.clear()
+    _open_shops = OpenShops()
 
 
 def _inflight_key(shop_id: str) -> str:
@@ -202,36 +196,48 @@ def check_redis() -> None:
         raise RedisUnavailable(str(error)) from None
 
 
-def dispatch_turn(app: Celery, shop: Shop, *, check: bool) -> tuple[int, bool, float | None]:
+def _flying(client: Any, shop: Shop, now: float) -> frozenset[int]:
+    """The shop's jobs sent and not finished (a mark not cleared in time is dropped: sent again)."""
+    key = _inflight_key(shop.id)
+    pipe = client.pipeline(transaction=False)
+    pipe.zremrangebyscore(key, "-inf", now)
+    pipe.zrange(key, 0, -1)
+    return frozenset(int(member) for member in pipe.execute()[1])
+
+
+def dispatch_turn(app: Celery, shop: Shop, *, check: bool, flying: frozenset[int] | None = None,
+                  connections: dict[str, tuple] | None = None) -> tuple[int, bool, float | None, frozenset[int]]:
     """Send a shop's due jobs that are not in flight, up to :data:`IN_FLIGHT`.
 
-    Returns (sent, open: jobs still pending or running, seconds to its next retry)."""
+    ``connections``: each shop's (URL, token, company), read on its check turn (the full context)
+    and kept by the caller, so the other turns only open the database file.
+    Returns (sent, open: jobs still pending or running, seconds to its next retry, jobs in flight)."""
     client = _redis()
     key = _inflight_key(shop.id)
     now = time.time()
-    with shop_context(shop) as context:
-        if check:
-            _jobs.invoice_paid_orders(context)
+    connections = {} if connections is None else connections
+    flying = _flying(client, shop, now) if flying is None else flying
+    if len(flying) >= IN_FLIGHT and not check:
+        return 0, True, None, flying  # nothing could be sent: the shop's database is not even opened
+    if check or shop.id not in connections:
+        with shop_context(shop) as context:
+            if check:  # the paid orders without a document: the shop's own plugin answers for its orders
+                _jobs.invoice_paid_orders(context)
+            connections[shop.id] = context.connection()
+    with shop_jobs(shop) as context:
         # A company at its FiC limit: its jobs stay parked in the shop's database (no worker slot
         # spent waiting) until its window reopens; the other companies' jobs go on.
-        due = [] if company_at_limit(context) else _jobs.due_job_ids(context, limit=IN_FLIGHT * 4)
+        due = [] if company_at_limit(connections[shop.id]) else _jobs.due_job_ids(context, limit=IN_FLIGHT * 4)
         open_jobs = context.store.jobs.count_open()
         next_retry = _jobs._next_retry_in(context)
-    client.zremrangebyscore(key, "-inf", now)  # marks of messages that never finished
-    flying = {int(member) for member in client.zrange(key, 0, -1)}
-    room = IN_FLIGHT - len(flying)
-    sent = 0
-    for job_id in due:
-        if room <= 0:
-            break
-        if job_id in flying:
-            continue
-        client.zadd(key, {str(job_id): now + IN_FLIGHT_SECONDS})
+    sent = [job_id for job_id in due if job_id not in flying][:max(0, IN_FLIGHT - len(flying))]
+    if sent:
+        client.zadd(key, {str(job_id): now + IN_FLIGHT_SECONDS for job_id in sent})
         client.expire(key, int(IN_FLIGHT_SECONDS * 4))
-        app.send_task(TASK, args=[shop.id, job_id], queue=shop.engine_queue())
-        sent += 1
-        room -= 1
-    return sent, open_jobs > 0, next_retry
+        with app.producer_or_acquire() as producer:  # one broker connection for the shop's messages
+            for job_id in sent:
+                app.send_task(TASK, args=[shop.id, job_id], queue=shop.engine_queue(), producer=producer)
+    return len(sent), open_jobs > 0, next_retry, flying | frozenset(sent)
 
 
 def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, pause: float = 0.2,
@@ -247,6 +253,13 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
     parked_until: dict[str, float] = {}  # shops that could not be opened: not retried every pass
     failures: dict[str, int] = {}
     checked_at: dict[str, float] = {}
+    # A shop with no job open is looked at again after IDLE_SECONDS (with --once: never, its jobs
+    # are all done): a pass over thousands of shops opens only those with work.
+    idle_until: dict[str, float] = {}
+    # What a shop had in flight when last looked at: while none of it finished (and for at most
+    # REVISIT_SECONDS, for retries coming due), nothing new can be due and the shop is skipped.
+    seen: dict[str, tuple[frozenset[int], float]] = {}
+    connections: dict[str, tuple] = {}
     sent_total = 0
     down_since: float | None = None
     while not stop.is_set():
@@ -267,11 +280,21 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
             out(_("fic: Redis answers again; sending the jobs still due."))
             down_since = None
         for shop in served:
-            if parked_until.get(shop.id, 0.0) > time.monotonic():
+            later = max(parked_until.get(shop.id, 0.0), idle_until.get(shop.id, 0.0))
+            if later > time.monotonic():
+                busy = busy or later != float("inf")  # a shop looked at again later is not done
                 continue
             check = time.monotonic() - checked_at.get(shop.id, -1e9) >= (1e9 if once else interval)
             try:
-                sent, open_jobs, next_retry = dispatch_turn(app, shop, check=check)
+                flying = _flying(client, shop, time.time())
+                last = seen.get(shop.id)
+                if (not check and last is not None and flying and last[0] == flying
+                        and time.monotonic() - last[1] < REVISIT_SECONDS):
+                    busy = True
+                    continue
+                sent, open_jobs, next_retry, flying = dispatch_turn(app, shop, check=check, flying=flying,
+                                                                    connections=connections)
+                seen[shop.id] = (flying, time.monotonic())
             except ShopUnavailable as error:
                 if errors.get(shop.id) != str(error):
                     out(_("fic: {error} (the other shops go on)").format(error=error))
@@ -279,9 +302,10 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
                 # A broken database (a PostgreSQL server timing out) must not slow every pass; with
                 # --once a shop is given up after a few tries (a file busy for a moment is not lost).
                 failures[shop.id] = failures.get(shop.id, 0) + 1
-                if once:  # given up for this run only when waiting cannot help
-                    parked_until[shop.id] = float("inf") if error.permanent else time.monotonic() + 2.0
-                    busy = busy or not error.permanent
+                if once:  # given up for this run when waiting cannot help, or after a few tries
+                    give_up = error.permanent or failures[shop.id] >= ONCE_TRIES
+                    parked_until[shop.id] = float("inf") if give_up else time.monotonic() + 2.0
+                    busy = busy or not give_up
                 else:
                     parked_until[shop.id] = time.monotonic() + PARK_SECONDS
                 continue
@@ -293,6 +317,10 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
             errors.pop(shop.id, None)
             failures.pop(shop.id, None)
             sent_total += sent
+            if not open_jobs:
+                idle_until[shop.id] = float("inf") if once else time.monotonic() + IDLE_SECONDS
+            elif not flying:  # open jobs, none due (retries later, or its company at its limit)
+                idle_until[shop.id] = time.monotonic() + min(IDLE_SECONDS, max(pause, next_retry or 0.0))
             if open_jobs and (not once or next_retry is None or next_retry <= _jobs.ONCE_HORIZON_SECONDS
                               or _has_running(shop)):
                 busy = True
@@ -303,7 +331,7 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
 
 
 def _has_running(shop: Shop) -> bool:
-    with shop_context(shop) as context:
+    with shop_jobs(shop) as context:
         return context.store.jobs.counts_by_state().get("running", 0) > 0
 
 

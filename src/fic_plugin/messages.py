@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 import nh3
@@ -195,6 +195,13 @@ def _environment(html: bool) -> SandboxedEnvironment:
     return SandboxedEnvironment(autoescape=html)
 
 
+@lru_cache(maxsize=256)
+def _compiled(html: bool, skeleton: str) -> Any:
+    """The skeleton of a text compiled once: compiling it took more CPU than the rest of an
+    invoice's work, and a shop sends the same few texts again and again."""
+    return _environment(html).from_string(skeleton)
+
+
 def render(text: str, order: Order, document: Document | None, *, html: bool,
            context: ShopContext | None = None, values: Mapping[str, Any] | None = None,
            field: str = "text") -> str:
@@ -225,7 +232,7 @@ def render(text: str, order: Order, document: Document | None, *, html: bool,
             skeleton.append(f"{{{{ _v['{match.group(2)}'] }}}}")
         position = match.end()
     literal(source[position:])
-    template = _environment(html).from_string("".join(skeleton))
+    template = _compiled(html, "".join(skeleton))
     rendered = template.render(_lit=literals, _v={k: str(v) for k, v in values.items()})
     if html:
         # Sanitised again once filled: a customer named "javascript:alert(1)//" in an href, or

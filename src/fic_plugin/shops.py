@@ -20,7 +20,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import tomllib
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -148,27 +150,47 @@ class ShopUnavailable(FicError):
         self.permanent = permanent
 
 
-def open_shop(shop: Shop) -> Context:
-    """The plugin context of one shop, checked: database present and migrated, and connected
-    to the FiC company the registry names."""
+def _check_file(shop: Shop) -> None:
     if shop.is_sqlite and not Path(shop.db.removeprefix("sqlite:///")).exists():
         raise ShopUnavailable(shop, _("Shop {shop}: its database {db} does not exist (a moved or deleted file?); "
                                       "fix db in the shops registry.").format(shop=shop.id, db=shop.db), permanent=True)
-    try:
-        context = cli_context(shop.db)
-    except FicError as error:
-        raise ShopUnavailable(shop, _("Shop {shop}: {reason}").format(shop=shop.id, reason=error)) from None
-    except Exception as error:  # noqa: BLE001 - a broken file must not stop the other shops
-        raise ShopUnavailable(shop, _("Shop {shop}: its database {db} cannot be opened ({kind}: {reason}).").format(
-            shop=shop.id, db=shop.db, kind=type(error).__name__, reason=error)) from None
+
+
+def _check(shop: Shop, context: Context, connection: tuple | None = None) -> None:
+    """ShopUnavailable when the shop's file is gone or its database belongs to another company:
+    checked on every use, since a file can be moved and a company changed while a worker runs."""
+    _check_file(shop)
     if shop.company_id is not None:
-        _url, _token, company = context.connection()
+        _url, _token, company = connection or context.connection()
         if company is not None and company != shop.company_id:
-            context.store.close()
             raise ShopUnavailable(shop, _(
                 "Shop {shop}: its database {db} is connected to FiC company {found}, not {expected}: it belongs "
                 "to another shop's company; fix db or company_id in the shops registry.").format(
                 shop=shop.id, db=shop.db, found=company, expected=shop.company_id), permanent=True)
+
+
+def _unavailable(shop: Shop, error: Exception) -> ShopUnavailable:
+    if isinstance(error, ShopUnavailable):
+        return error
+    if isinstance(error, FicError):
+        return ShopUnavailable(shop, _("Shop {shop}: {reason}").format(shop=shop.id, reason=error))
+    return ShopUnavailable(shop, _("Shop {shop}: its database {db} cannot be opened ({kind}: {reason}).").format(
+        shop=shop.id, db=shop.db, kind=type(error).__name__, reason=error))
+
+
+def open_shop(shop: Shop) -> Context:
+    """The plugin context of one shop, checked: database present and migrated, and connected
+    to the FiC company the registry names."""
+    _check_file(shop)
+    try:
+        context = cli_context(shop.db)
+    except Exception as error:  # noqa: BLE001 - a broken file must not stop the other shops
+        raise _unavailable(shop, error) from None
+    try:
+        _check(shop, context)
+    except ShopUnavailable:
+        context.store.close()
+        raise
     return context
 
 
@@ -181,6 +203,104 @@ def shop_context(shop: Shop) -> Iterator[Context]:
         yield context
     finally:
         context.store.close()
+
+
+@contextmanager
+def shop_jobs(shop: Shop) -> Iterator[Context]:
+    """A shop's jobs and settings without its plugins (no orders: ``context.pm`` is None): what a
+    dispatcher reads on every pass over thousands of shops, for the price of opening the database
+    file (no plugin manager, no schema walk, no company check: the workers check the company
+    before running anything, and :func:`shop_context` when the dispatcher looks for paid orders)."""
+    from .context import Context
+    from .store import Store
+
+    _check_file(shop)
+    try:
+        context = Context(pm=None, store=Store(shop.db))  # type: ignore[arg-type] - no hooks are called
+    except Exception as error:  # noqa: BLE001 - a broken file must not stop the other shops
+        raise _unavailable(shop, error) from None
+    try:
+        yield context
+    finally:
+        context.store.close()
+
+
+#: Shop contexts a worker process keeps between jobs (see :class:`OpenShops`).
+OPEN_SHOPS = 64
+
+
+class OpenShops:
+    """The contexts of the shops a worker process served last, kept between jobs.
+
+    Opening a shop (its plugin manager, schema check, FiC client) costs more CPU than running one
+    of its jobs, and the client keeps FiC's lookups (VAT types, payment methods, accounts, email
+    senders) for a few minutes: a worker that opened the shop for every job paid both every time
+    and asked FiC for the lookups with every invoice. At most ``size`` shops are kept (the least
+    recently used is let go), so memory stays flat however many shops the registry holds; each
+    use checks the file is still there and still the registry's company, and drops the client
+    when the stored connection (token, company, URL) changed. The thread's database connection is
+    closed after each use: nothing is held open per thread and shop between jobs.
+    """
+
+    def __init__(self, size: int = OPEN_SHOPS):
+        self.size = size
+        self._contexts: OrderedDict[Shop, tuple[Context, tuple]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._opening: dict[Shop, threading.Lock] = {}
+
+    @contextmanager
+    def use(self, shop: Shop) -> Iterator[Context]:
+        context = self._get(shop)
+        try:
+            try:
+                connection = context.connection()
+                _check(shop, context, connection)
+                self._refresh_client(shop, context, connection)
+            except Exception as error:  # noqa: BLE001 - the shop is reopened next time
+                self.forget(shop)
+                raise _unavailable(shop, error) from None
+            yield context
+        finally:
+            context.store.close()
+
+    def forget(self, shop: Shop) -> None:
+        with self._lock:
+            self._contexts.pop(shop, None)
+
+    def __len__(self) -> int:
+        return len(self._contexts)
+
+    def _get(self, shop: Shop) -> Context:
+        with self._lock:
+            found = self._contexts.get(shop)
+            if found is not None:
+                self._contexts.move_to_end(shop)
+                return found[0]
+            opening = self._opening.setdefault(shop, threading.Lock())
+        # One thread opens a shop; the others wanting it meanwhile wait for that context.
+        with opening:
+            with self._lock:
+                found = self._contexts.get(shop)
+            if found is not None:
+                return found[0]
+            try:
+                context = open_shop(shop)
+            finally:
+                with self._lock:
+                    self._opening.pop(shop, None)
+            with self._lock:
+                self._contexts[shop] = (context, context.connection())
+                while len(self._contexts) > self.size:
+                    self._contexts.popitem(last=False)
+            return context
+
+    def _refresh_client(self, shop: Shop, context: Context, connection: tuple) -> None:
+        with self._lock:
+            found = self._contexts.get(shop)
+            if found is None or found[0] is not context or found[1] == connection:
+                return
+            self._contexts[shop] = (context, connection)
+        context.reset_client()
 
 
 def company_key(context: Context) -> str:
