@@ -325,3 +325,35 @@ def test_the_redis_pacer_books_each_request_atomically_within_the_quota(redis_ur
     # Past the window the company has its quota again (the slots age out of the log).
     later = RedisPacer(limits, ledger, "9", margin=0.0, sleep=lambda _s: None, clock=lambda: time.time() + 61)
     assert later.acquire() == 0
+
+
+def test_the_engine_is_a_setting_the_environment_and_the_option_win_over(sandbox, tmp_path, monkeypatch, capsys):
+    """``engine`` stored in the shop's settings (the registry's ``engine`` for ``--all-shops``)
+    picks Celery when ``--engine`` is not given; FIC_ENGINE and ``--engine`` win over it. Redis
+    does not answer here, so choosing Celery shows as its message (then the embedded engine works)."""
+    create_shop(tmp_path / "solo.db", 2, sandbox_url=sandbox.url,
+                settings={"fic_company_id": 52, "engine": "celery", **PLAIN})
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("FIC_REDIS_URL", f"redis://127.0.0.1:{probe.getsockname()[1]}/0")
+    db = str(tmp_path / "solo.db")
+
+    def chose_celery(argv: list[str]) -> bool:
+        assert main(argv) == 0
+        return "does not answer" in capsys.readouterr().err
+
+    assert chose_celery(["--db", db, "sync", "--once"])  # the stored setting
+    assert_exactly_once(sandbox, tmp_path, {"solo": (52, 2)})
+    assert not chose_celery(["--db", db, "sync", "--once", "--engine", "embedded"])
+    monkeypatch.setenv("FIC_ENGINE", "embedded")
+    assert not chose_celery(["--db", db, "sync", "--once"])
+    monkeypatch.delenv("FIC_ENGINE")
+    assert main(["--db", db, "settings", "set", "engine", "embedded"]) == 0
+    assert not chose_celery(["--db", db, "sync", "--once"])
+    reg = registry(tmp_path, {"solo": 52})
+    assert not chose_celery(["sync", "--all-shops", "--shops", str(reg), "--once"])
+    reg.write_text('engine = "celery"\n' + reg.read_text())
+    assert chose_celery(["sync", "--all-shops", "--shops", str(reg), "--once"])
+    reg.write_text('engine = "rq"\n' + reg.read_text().split("\n", 1)[1])
+    assert main(["sync", "--all-shops", "--shops", str(reg), "--once"]) == 1
+    assert "engine is embedded or celery, not rq" in capsys.readouterr().err

@@ -11,13 +11,13 @@ from typing import Any
 import attrs
 
 from .cli_shop import emit, named_database, open_context
-from .errors import FicError
+from .errors import FicError, SettingsError
 from .i18n import _, ngettext
 from .jobs import run_worker
 from .multishop import all_shops_status, run_all_shops, summary
 from .outbox import retry_jobs
 from .reporting import status_report
-from .shops import Shop, load_registry
+from .shops import ENGINES, Shop, load_registry, registry_engine
 
 
 def add_worker_commands(sub: Any) -> None:
@@ -32,9 +32,10 @@ def add_worker_commands(sub: Any) -> None:
                       help="the shops registry (env FIC_SHOPS; default shops.toml)")
     sync.add_argument("--concurrency", type=int, default=4,
                       help="with --all-shops: shops served at the same time (default 4)")
-    sync.add_argument("--engine", choices=("embedded", "celery"), default=os.environ.get("FIC_ENGINE", "embedded"),
+    sync.add_argument("--engine", choices=ENGINES, default=None,
                       help="embedded: this process runs the jobs; celery: send them to Celery workers on Redis "
-                           "(FIC_REDIS_URL) (env FIC_ENGINE; default embedded)")
+                           "(FIC_REDIS_URL) (default: env FIC_ENGINE, else the setting engine — with --all-shops "
+                           "the registry's engine —, else embedded)")
     sync.set_defaults(handler=cmd_sync)
 
     worker = sub.add_parser("worker", help="a Celery worker for fic sync --engine celery (see docs/scaling.md)")
@@ -61,11 +62,22 @@ def add_queue_commands(sub: Any) -> None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    context = None
+    if args.engine is None:
+        args.engine = os.environ.get("FIC_ENGINE") or None
+    if args.engine is None and args.all_shops:
+        args.engine = registry_engine(args.shops) or "embedded"
+    elif args.engine is None:
+        context = open_context(args)
+        args.engine = context.settings.engine
+    if args.engine not in ENGINES:
+        raise SettingsError(_("FIC_ENGINE is embedded or celery, not {value}.").format(value=args.engine),
+                            field="engine")
     if args.engine == "celery":
         return _sync_with_celery(args)
     if args.all_shops:
         return _sync_all_shops(args)
-    return run_worker(open_context(args), once=args.once, interval=args.interval,
+    return run_worker(context or open_context(args), once=args.once, interval=args.interval,
                       progress=not args.no_progress and sys.stderr.isatty())
 
 

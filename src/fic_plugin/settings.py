@@ -147,6 +147,11 @@ class Settings:
         "Create and email the invoice automatically when an order is paid.", "automation"))
     auto_document_type: str = attrs.field(default="invoice", validator=_one_of(*AUTO_DOCUMENT_TYPES),
         metadata=_meta(N_("Document type"), "Type of the document created automatically.", "automation"))
+    engine: str = attrs.field(default="embedded", validator=_one_of("embedded", "celery"), metadata=_meta(
+        N_("Job engine"),
+        "embedded: fic sync runs the jobs itself; celery: fic sync sends them to Celery workers on Redis "
+        "(FIC_REDIS_URL, see docs/scaling.md). fic sync --engine and the environment FIC_ENGINE win over it.",
+        "automation"))
     # --- mappings ---
     vat_mapping: dict = attrs.field(factory=dict, converter=_convert_vat_mapping, metadata=_meta(
         N_("Tax settings"),

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 #: Where the registry is looked for when ``--shops`` is not given.
 DEFAULT_SHOPS_FILE = "shops.toml"
 SHOPS_ENV = "FIC_SHOPS"
+#: The engines ``fic sync`` runs jobs on (``--engine``, ``FIC_ENGINE``, the ``engine`` setting).
+ENGINES = ("embedded", "celery")
 
 
 @attrs.frozen
@@ -70,18 +72,34 @@ def registry_path(path: str | Path | None = None) -> Path:
     return Path(path or os.environ.get(SHOPS_ENV) or DEFAULT_SHOPS_FILE)
 
 
-def load_registry(path: str | Path | None = None) -> list[Shop]:
-    """Every shop of the registry, in file order; RegistryError naming the file, shop and field."""
-    file = registry_path(path)
+def _read_registry(file: Path) -> Any:
     if not file.exists():
         raise RegistryError(_("The shops registry {file} does not exist: write it (see docs/scaling.md) or pass "
                               "--shops FILE.").format(file=file))
     try:
         text = file.read_text(encoding="utf-8")
-        data = json.loads(text) if file.suffix == ".json" else tomllib.loads(text)
+        return json.loads(text) if file.suffix == ".json" else tomllib.loads(text)
     except (ValueError, UnicodeDecodeError) as error:
         raise RegistryError(_("The shops registry {file} cannot be read: {reason}.").format(
             file=file, reason=error)) from None
+
+
+def registry_engine(path: str | Path | None = None) -> str | None:
+    """The registry's ``engine`` (``embedded`` or ``celery``, a top-level key): the platform's
+    setting for ``fic sync --all-shops`` when neither ``--engine`` nor ``FIC_ENGINE`` is given."""
+    file = registry_path(path)
+    data = _read_registry(file)
+    engine = data.get("engine") if isinstance(data, dict) else None
+    if engine is not None and engine not in ENGINES:
+        raise RegistryError(_("The shops registry {file}: engine is embedded or celery, not {value}.").format(
+            file=file, value=engine))
+    return engine
+
+
+def load_registry(path: str | Path | None = None) -> list[Shop]:
+    """Every shop of the registry, in file order; RegistryError naming the file, shop and field."""
+    file = registry_path(path)
+    data = _read_registry(file)
     rows = data.get("shop", data.get("shops")) if isinstance(data, dict) else None
     if not isinstance(rows, list):
         raise RegistryError(_("The shops registry {file} has no list of shops ([[shop]] in TOML, "
