@@ -15,7 +15,7 @@ from fic_sandbox.server import SandboxServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from campaign import TOKEN, create_shop, end_state, jobs_by_state  # noqa: E402
+from campaign import TOKEN, create_shop, end_state, jobs_by_state, read_db  # noqa: E402
 
 #: These shops measure the engine: plain invoices (no SdI send job, no verify + send requests), so
 #: job counts and throughput read as one job per order.
@@ -192,3 +192,79 @@ def test_a_worker_keeps_a_shops_context_between_jobs_and_checks_it_on_every_use(
     (tmp_path / "b.db").unlink()
     with pytest.raises(ShopUnavailable, match="does not exist"), shops.use(shop_b):
         pass
+
+
+def _wait_for(condition, seconds: float = 120.0) -> None:
+    """Until ``condition()`` holds (a guard against hanging, not a measure of speed)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the shops were not served in time"
+        time.sleep(0.2)
+
+
+def test_a_company_whose_fic_is_down_holds_one_job_per_turn_and_is_served_once_it_is_back(
+        sandbox, tmp_path, english):
+    """FiC down for one company (the sandbox's faults on its /c/ID/ paths only): its shop's turn
+    ends at the first failed job, which waits for its retry, while the other shop is served; once
+    FiC answers again a later turn serves it, every document once."""
+    import threading
+
+    import requests
+
+    from fic_plugin.multishop import ShopTally, run_all_shops, run_turn
+
+    create_shop(tmp_path / "down.db", 4, sandbox_url=sandbox.url, settings={"fic_company_id": 41, **PLAIN})
+    create_shop(tmp_path / "up.db", 3, sandbox_url=sandbox.url, settings={"fic_company_id": 42, **PLAIN})
+    down, up = load_registry(write_registry(tmp_path / "shops.toml", [
+        {"id": "down", "db": str(tmp_path / "down.db")}, {"id": "up", "db": str(tmp_path / "up.db")}]))
+    faults = f"{sandbox.url}/__sandbox__/faults"
+    requests.post(faults, json={"error_rate": 1.0, "path_contains": "/c/41/"}, timeout=10).raise_for_status()
+
+    tally = ShopTally()
+    turn = run_turn(down, tally, check=True)
+    assert turn.ran == 1 and tally.retried == 1 and not turn.more and turn.next_retry_in > 0
+    attempts = sorted(row[0] for row in read_db(tmp_path / "down.db", "SELECT attempts FROM fic_jobs"))
+    assert attempts == [0, 0, 0, 1]  # the other jobs did not wait on the same FiC
+
+    stop, lines = threading.Event(), []
+    loop = threading.Thread(target=run_all_shops, args=([down, up],),
+                            kwargs={"interval": 1.0, "concurrency": 2, "stop": stop, "out": lines.append})
+    loop.start()
+    try:
+        _wait_for(lambda: jobs_by_state(tmp_path / "up.db") == {"done": 3})
+        assert "done" not in jobs_by_state(tmp_path / "down.db")  # pending, retried later: not failed
+        assert "failed" not in jobs_by_state(tmp_path / "down.db")
+        requests.delete(faults, timeout=10).raise_for_status()
+        _wait_for(lambda: jobs_by_state(tmp_path / "down.db") == {"done": 4})
+    finally:
+        stop.set()
+        loop.join(60)
+    for cid, name, orders in ((41, "down", 4), (42, "up", 3)):
+        counts = end_state(tmp_path / f"{name}.db", company_documents(sandbox, cid), company_emails(sandbox, cid),
+                           orders)
+        assert counts.ok, (name, counts.problems)
+    assert not lines  # a company down for a while is not an error to shout about
+
+
+def test_a_shop_failing_for_good_is_reported_in_one_line_a_round(sandbox, tmp_path, english):
+    """A missing database and a wrong token: one clear line per shop and round (two ``--once``
+    rounds: two lines each), the healthy shop served."""
+    from fic_plugin.multishop import run_all_shops
+
+    create_shop(tmp_path / "badtoken.db", 2, sandbox_url=sandbox.url,
+                settings={"fic_company_id": 43, "fic_access_token": "a/not-the-token", **PLAIN})
+    create_shop(tmp_path / "ok.db", 2, sandbox_url=sandbox.url, settings={"fic_company_id": 44, **PLAIN})
+    shops = load_registry(write_registry(tmp_path / "shops.toml", [
+        {"id": "gone", "db": str(tmp_path / "gone.db")}, {"id": "badtoken", "db": str(tmp_path / "badtoken.db")},
+        {"id": "ok", "db": str(tmp_path / "ok.db")}]))
+    lines: list[str] = []
+    for _round in range(2):
+        run_all_shops(shops, once=True, concurrency=2, out=lines.append)
+    gone = [line for line in lines if "gone" in line]
+    bad = [line for line in lines if "badtoken" in line]
+    assert len(gone) == 2 and all("does not exist" in line for line in gone)
+    assert len(bad) == 2 and all("2 jobs failed" in line and "fic retry --all-failed" in line for line in bad)
+    assert not [line for line in lines if "Shop ok" in line]
+    assert jobs_by_state(tmp_path / "ok.db") == {"done": 2} and jobs_by_state(tmp_path / "badtoken.db") == {"failed": 2}

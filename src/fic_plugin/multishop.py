@@ -5,7 +5,12 @@ has its turn, so a shop with 10,000 queued jobs cannot starve one with 3. Turns 
 pool of threads (``--concurrency``), at most one per shop at a time: a shop whose FiC is slow
 or down holds one thread while the others keep going, and its failing jobs are rescheduled by
 the job layer (backoff), not retried in a loop. A shop that cannot be opened (missing or
-broken database, another company's) is reported and parked for :data:`PARK_SECONDS`.
+broken database, another company's) is reported and parked until its next round.
+
+Failing shops: a job that fails *temporarily* (FiC down for the shop's company, rate limited)
+ends the shop's turn at once (its other jobs would only wait on the same FiC) and is retried by
+the job layer's backoff on a later turn; jobs that *fail* (a wrong token, a refused document)
+and a shop that cannot be opened are reported in one line per shop and round, never in a loop.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ import attrs
 
 from . import jobs as _jobs
 from .fic.ratelimit import RateLimits
-from .i18n import _
+from .i18n import _, ngettext
 from .shops import Shop, ShopUnavailable, shop_context
+from .store import clock
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,9 @@ class _Turn:
     ran: int = 0
     more: bool = False
     next_retry_in: float | None = None
+    #: At the end of the shop's round: its failed jobs, and the reason of the last one.
+    failed: int = 0
+    failure: str | None = None
 
 
 def run_turn(shop: Shop, tally: ShopTally, *, check: bool, limit: int = SLICE_JOBS) -> _Turn:
@@ -67,11 +76,23 @@ def run_turn(shop: Shop, tally: ShopTally, *, check: bool, limit: int = SLICE_JO
             if state == "done":
                 tally.done += 1
             elif state == "pending":
+                # FiC down (or the quota spent) for this company: the shop's other jobs would only
+                # hold this thread waiting on the same FiC; they wait for the retry instead.
                 tally.retried += 1
+                turn.more = False
+                job = context.store.jobs.get(job_id)
+                if job is not None:
+                    turn.next_retry_in = max(0.0, (clock.parse(job.run_after) - clock.utc_now()).total_seconds())
+                break
             elif state == "failed":
                 tally.failed += 1
         if not turn.more:
-            turn.next_retry_in = _jobs._next_retry_in(context)
+            if turn.next_retry_in is None:
+                turn.next_retry_in = _jobs._next_retry_in(context)
+            # The end of the shop's round: its failed jobs (a wrong token...) are said once a round.
+            failed = context.store.jobs.list(states=("failed",))
+            turn.failed = len(failed)
+            turn.failure = failed[-1].last_error if failed else None
     return turn
 
 
@@ -84,6 +105,7 @@ def run_all_shops(shops: list[Shop], *, once: bool = False, interval: float = 60
     next_at = dict.fromkeys(tallies, 0.0)
     checked: set[str] = set()
     finished: set[str] = set()
+    said: dict[str, float] = {}
     stop = stop or threading.Event()
     position = 0
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="fic-shop") as pool:
@@ -115,24 +137,24 @@ def run_all_shops(shops: list[Shop], *, once: bool = False, interval: float = 60
                 shop = running.pop(future)
                 checked.add(shop.id)
                 if _after_turn(shop, future, tallies[shop.id], next_at, finished, once=once, interval=interval,
-                               out=out) and not once:
+                               out=out, said=said) and not once:
                     checked.discard(shop.id)  # idle until its next round: that round checks paid orders again
     return tallies
 
 
 def _after_turn(shop: Shop, future: Future, tally: ShopTally, next_at: dict[str, float], finished: set[str],
-                *, once: bool, interval: float, out: Any) -> bool:
+                *, once: bool, interval: float, out: Any, said: dict[str, float]) -> bool:
     """Schedule the shop's next turn; True when it has nothing left to do for now."""
     now = time.monotonic()
     try:
         turn = future.result()
     except ShopUnavailable as error:
-        if tally.error != str(error):
-            out(_("fic: {error} (the other shops go on)").format(error=error))
+        # Parked until its next round, and said again then: one line per shop and round.
+        out(_("fic: {error} (the other shops go on)").format(error=error))
         tally.error = str(error)
         if once:
             finished.add(shop.id)
-        next_at[shop.id] = now + PARK_SECONDS
+        next_at[shop.id] = now + max(PARK_SECONDS, interval)
         return True
     except Exception as error:  # noqa: BLE001 - one shop's bug must not stop the others
         log.exception("shop %s: turn failed", shop.id)
@@ -143,6 +165,13 @@ def _after_turn(shop: Shop, future: Future, tally: ShopTally, next_at: dict[str,
         next_at[shop.id] = now + PARK_SECONDS
         return True
     tally.error = None
+    if turn.failed and not turn.more and now - said.get(shop.id, -1e18) >= interval:
+        said[shop.id] = now  # the shop's failed jobs are said once a round
+        out(ngettext("fic: Shop {shop}: {count} job failed: {reason} (fix the cause, then fic retry --all-failed; "
+                     "the other shops go on)",
+                     "fic: Shop {shop}: {count} jobs failed, the last one: {reason} (fix the cause, then fic retry "
+                     "--all-failed; the other shops go on)", turn.failed).format(
+            shop=shop.id, count=turn.failed, reason=turn.failure or "?"))
     if turn.more:
         next_at[shop.id] = now  # back in the ring: its next turn comes after the others'
         return False
