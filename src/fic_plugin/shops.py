@@ -244,7 +244,7 @@ def shop_jobs(shop: Shop) -> Iterator[Context]:
 
 
 #: Shop contexts a worker process keeps between jobs (see :class:`OpenShops`).
-OPEN_SHOPS = 64
+OPEN_SHOPS = 16
 
 
 class OpenShops:
