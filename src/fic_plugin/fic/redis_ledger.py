@@ -19,6 +19,7 @@ entries already forgotten, ``…:lock``.
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import time
 import zlib
@@ -246,11 +247,18 @@ class RedisPacer(SharedPacer):
         super().__init__(limits, ledger, company, margin=margin, **kwargs)
         self.redis_ledger = ledger
 
+    def _limits(self) -> list[tuple[int, float]]:
+        """(requests, seconds) of each window, the margin kept under FiC's limits (a sliding log:
+        FiC's fixed hourly window is not learned here, the shared pacer's window start is not used)."""
+        keep = 1.0 - self.margin
+        return [(max(1, math.floor(self.limits.short_term * keep)), self.limits.short_seconds),
+                (max(1, math.floor(self.hourly * keep)), self.limits.hour_seconds)]
+
     def acquire(self) -> float:
         import redis
 
         now = self._clock()
-        windows = [(limit, seconds + self._edge(seconds)) for limit, seconds in self._windows()]
+        windows = [(limit, seconds + self._edge(seconds)) for limit, seconds in self._limits()]
         forget = now - 2 * max(self.limits.hour_seconds, self.limits.short_seconds)
         try:
             booked, wait = self.redis_ledger.reserve(self.company, now, windows, self.limits.max_wait, forget)
@@ -261,6 +269,14 @@ class RedisPacer(SharedPacer):
         if wait > 0:
             self._sleep(wait)
         return wait
+
+    def refused(self, retry_after: float) -> None:
+        import redis
+
+        try:
+            super().refused(retry_after)
+        except redis.RedisError:
+            log.warning("FiC's Retry-After not booked: Redis does not answer")
 
     def observe(self, quota: Quota) -> None:
         import redis
