@@ -110,3 +110,14 @@ def english():
 
     with language("en"):
         yield
+
+
+# The files that take a minute or more start first: with several pytest processes (`make test`)
+# no process should pick one up last and finish the run alone on it.
+LONG_FILES = ("test_worker_crash.py", "test_postgres.py", "test_chaos_small.py", "test_engine_celery.py",
+              "test_leases.py", "test_django_views.py", "test_oscar_invoice.py", "test_credit_notes.py",
+              "test_documents.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name not in LONG_FILES)  # stable: a file's tests stay together
