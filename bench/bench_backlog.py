@@ -29,6 +29,9 @@ WINDOW_SECONDS = 60.0
 HOURLY = 1000
 SHORT_TERM = 300
 SHORT_SECONDS = 5.0
+#: The same quotas told to the workers, as the client reads them.
+RATE_ENV = {"FIC_RATE_HOURLY": str(HOURLY), "FIC_RATE_HOUR_SECONDS": str(WINDOW_SECONDS),
+            "FIC_RATE_SHORT_TERM": str(SHORT_TERM), "FIC_RATE_SHORT_SECONDS": str(SHORT_SECONDS)}
 
 
 def backlog(workdir: Path, orders: int) -> dict[str, Any]:
@@ -58,9 +61,7 @@ def rate_limited(workdir: Path, windows: int = 2, orders: int | None = None) -> 
     db = folder / "shop.db"
     with SandboxProcess(folder) as sandbox:
         create_shop(db, orders, sandbox_url=sandbox.url)
-        env = worker_env(sandbox.url, rate={
-            "FIC_RATE_HOURLY": str(HOURLY), "FIC_RATE_HOUR_SECONDS": str(WINDOW_SECONDS),
-            "FIC_RATE_SHORT_TERM": str(SHORT_TERM), "FIC_RATE_SHORT_SECONDS": str(SHORT_SECONDS)})
+        env = worker_env(sandbox.url, rate=RATE_ENV)
         before = sandbox.stats()["requests"]
         # The sandbox's fixed windows start now; the worker's own (sliding) start at its first request.
         sandbox.call("POST", "/__sandbox__/limits", json={
@@ -107,10 +108,7 @@ def shared_rate_limited(workdir: Path, windows: int = 2, workers: int = 3) -> di
     db = folder / "shop.db"
     with SandboxProcess(folder) as sandbox:
         create_shop(db, orders, sandbox_url=sandbox.url)
-        env = worker_env(sandbox.url, rate={
-            "FIC_RATE_HOURLY": str(HOURLY), "FIC_RATE_HOUR_SECONDS": str(WINDOW_SECONDS),
-            "FIC_RATE_SHORT_TERM": str(SHORT_TERM), "FIC_RATE_SHORT_SECONDS": str(SHORT_SECONDS),
-            "FIC_RATE_MAX_WAIT": str(WINDOW_SECONDS * 2)})
+        env = worker_env(sandbox.url, rate={**RATE_ENV, "FIC_RATE_MAX_WAIT": str(WINDOW_SECONDS * 2)})
         before = sandbox.stats()["requests"]
         sandbox.call("POST", "/__sandbox__/limits", json={
             "hourly": HOURLY, "hour_seconds": WINDOW_SECONDS, "short_term": SHORT_TERM,
