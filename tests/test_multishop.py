@@ -161,6 +161,7 @@ def test_a_worker_keeps_a_shops_context_between_jobs_and_checks_it_on_every_use(
     """``OpenShops``: the context (plugins, FiC client and its lookups) is reused between jobs; a
     shop whose database changed company or disappeared is refused on its next use, a changed
     token gives a new client, and at most ``size`` shops are kept."""
+    from fic_plugin.fic.errors import AuthenticationRequired
     from fic_plugin.settings import update_settings
     from fic_plugin.shops import OpenShops, ShopUnavailable
 
@@ -183,15 +184,27 @@ def test_a_worker_keeps_a_shops_context_between_jobs_and_checks_it_on_every_use(
     with shops.use(shop_a) as reopened:
         assert reopened is not context
         old_client = reopened.client
+        # The lookups outlive the context: a worker serving more shops than it keeps open
+        # reopens them for most jobs, and must not ask FiC for the VAT types every time.
+        reopened.client.vat_types()
+        assert vat_type_requests(reopened) == 1
         reopened.store.set_secret("fic_access_token", TOKEN + "x")
     with shops.use(shop_a) as fresh:
         assert fresh is reopened and fresh.client is not old_client  # the new token's client
+        # Other credentials never read the lookups cached for these: FiC refuses this token.
+        with pytest.raises(AuthenticationRequired):
+            fresh.client.vat_types()
         update_settings(fresh.store, {"fic_company_id": 99})
     with pytest.raises(ShopUnavailable, match="company 99, not 31"), shops.use(shop_a):
         pass
     (tmp_path / "b.db").unlink()
     with pytest.raises(ShopUnavailable, match="does not exist"), shops.use(shop_b):
         pass
+
+
+def vat_type_requests(context) -> int:
+    return sum(1 for row in context.store.audit_log(limit=1000)
+               if row["action"] == "fic_request" and str(row["path"]).endswith("/info/vat_types"))
 
 
 def _wait_for(condition, seconds: float = 120.0) -> None:

@@ -69,6 +69,32 @@ def test_a_paid_order_gets_an_e_invoice_verified_sent_once_then_emailed(auto, sh
     email_at = next(i for p, i in requests if p.endswith("/email") and "GET" not in p)
     assert send_at < email_at and email["document_id"] == invoice.fic_id
     assert {(j.kind, j.state) for j in jobs(auto)} == {("auto_document", "done"), ("sdi_send", "done")}
+    # The send job was the fallback: settled without running (no second job for every invoice).
+    assert [j.attempts for j in jobs(auto) if j.kind == "sdi_send"] == [0]
+
+
+def test_an_automatic_job_that_dies_before_the_send_leaves_its_fallback_to_send_once(auto, shop, sandbox):
+    """The automatic job creates the e-invoice, then its worker dies before verifying and sending
+    it: the send job written with the document is not due at once (the job itself normally
+    sends), but after ``FALLBACK_SECONDS`` it sends the invoice, once."""
+    from datetime import UTC, datetime, timedelta
+
+    from fic_plugin.sdi import FALLBACK_SECONDS
+    from fic_plugin.store import clock
+
+    order = shop.add(make_order("1", paid=True))
+    invoice = Documents(auto, sends_e_invoice_now=True).ensure(order, "invoice")  # ...and the worker dies
+    [fallback] = [j for j in jobs(auto) if j.kind == "sdi_send"]
+    waits = (clock.parse(fallback.run_after) - datetime.now(UTC)).total_seconds()
+    assert fallback.state == "pending" and FALLBACK_SECONDS - 5 < waits <= FALLBACK_SECONDS
+    auto.store.execute("UPDATE fic_jobs SET state = 'done' WHERE kind = 'auto_document'")  # only the fallback left
+    run_round(auto)
+    assert fic_sends(sandbox) == {} and auto.store.document(invoice.id).ei_status == "not_sent"
+    auto.store.execute("UPDATE fic_jobs SET run_after = ? WHERE id = ?",
+                       [clock.iso(datetime.now(UTC) - timedelta(seconds=1)), fallback.id])
+    run_round(auto)
+    assert auto.store.document(invoice.id).ei_status == "sent"
+    assert fic_sends(sandbox) == {str(invoice.fic_id): 1}
 
 
 def test_an_invoice_made_by_hand_is_sent_by_the_worker(fic, shop, sandbox):

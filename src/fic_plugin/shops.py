@@ -17,6 +17,7 @@ skipped by the workers; it never stops the others.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -32,6 +33,7 @@ import attrs
 
 from .cli_shop import cli_context
 from .errors import FicError, SettingsError
+from .fic.lookups import LookupCache
 from .i18n import _
 
 if TYPE_CHECKING:
@@ -247,14 +249,22 @@ def shop_jobs(shop: Shop) -> Iterator[Context]:
 OPEN_SHOPS = 16
 
 
+def lookup_scope(connection: tuple) -> str:
+    """What a company's cached lookups are filed under: its API, company and token (digested,
+    so no token sits in a key), so no shop ever reads another's, even one naming the same company."""
+    url, token, company = connection
+    return hashlib.sha256(f"{url}\n{company}\n{token}".encode()).hexdigest()
+
+
 class OpenShops:
     """The contexts of the shops a worker process served last, kept between jobs.
 
     Opening a shop (its plugin manager, schema check, FiC client) costs more CPU than running one
-    of its jobs, and the client keeps FiC's lookups (VAT types, payment methods, accounts, email
-    senders) for a few minutes: a worker that opened the shop for every job paid both every time
-    and asked FiC for the lookups with every invoice. At most ``size`` shops are kept (the least
-    recently used is let go), so memory stays flat however many shops the registry holds; each
+    of its jobs. At most ``size`` shops are kept (the least recently used is let go), so memory
+    stays flat however many shops the registry holds. FiC's lookups (VAT types, payment methods,
+    accounts, email senders) are kept apart, in ``lookups``, for every company served: a worker
+    serving more shops than it keeps open (the dispatcher goes round them all) reopens most shops
+    for each job, and used to ask FiC for the lookups again with every invoice. Each
     use checks the file is still there and still the registry's company, and drops the client
     when the stored connection (token, company, URL) changed. The thread's database connection is
     closed after each use: nothing is held open per thread and shop between jobs.
@@ -265,6 +275,7 @@ class OpenShops:
         self._contexts: OrderedDict[Shop, tuple[Context, tuple]] = OrderedDict()
         self._lock = threading.Lock()
         self._opening: dict[Shop, threading.Lock] = {}
+        self.lookups = LookupCache()
 
     @contextmanager
     def use(self, shop: Shop) -> Iterator[Context]:
@@ -274,6 +285,8 @@ class OpenShops:
                 connection = context.connection()
                 _check(shop, context, connection)
                 self._refresh_client(shop, context, connection)
+                if not context.client.shares_lookups:
+                    context.client.share_lookups(self.lookups, lookup_scope(connection))
             except Exception as error:  # noqa: BLE001 - the shop is reopened next time
                 self.forget(shop)
                 raise _unavailable(shop, error) from None

@@ -9,7 +9,6 @@ it for a shop.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from ..errors import SettingsError
 from ..i18n import _
 from .auth import ManualToken, OAuthSession
 from .errors import BadResponse
+from .lookups import LOOKUP_TTL, LookupCache
 from .ratelimit import Quota, RateLimits
 from .transport import Auth, Backoff, RequestRecord, Timeouts, Transport
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     pass
 
 DEFAULT_BASE_URL = "https://api-v2.fattureincloud.it"
-LOOKUP_TTL = 600.0
+__all__ = ["DEFAULT_BASE_URL", "LOOKUP_TTL", "FicClient"]
 
 
 class FicClient:
@@ -46,10 +46,8 @@ class FicClient:
                                    on_request=on_request, session=session, sleep=sleep, pacer=pacer)
         if isinstance(auth, OAuthSession) and auth.app.on_request is None:
             auth.app.on_request = self.transport.record  # token refreshes count as requests too
-        self._lookup_ttl = lookup_ttl
-        self._clock = clock
-        self._lookups: dict[tuple[str, str], tuple[float, Any]] = {}
-        self._lookups_lock = threading.Lock()
+        self._lookups = LookupCache(lookup_ttl, clock=clock)
+        self._lookup_scope: Any = None
 
     @property
     def quota(self) -> Quota:
@@ -145,8 +143,16 @@ class FicClient:
 
     def clear_lookups(self) -> None:
         """Forget cached lookups (after the owner changed VAT types or accounts in FiC)."""
-        with self._lookups_lock:
-            self._lookups.clear()
+        self._lookups.forget(self._lookup_scope)
+
+    def share_lookups(self, cache: LookupCache, scope: Any) -> None:
+        """Keep the lookups in ``cache`` (a worker process's, for all its shops) under ``scope``:
+        what tells this company and credentials apart from every other shop's."""
+        self._lookups, self._lookup_scope = cache, scope
+
+    @property
+    def shares_lookups(self) -> bool:
+        return self._lookup_scope is not None
 
     # --- account -------------------------------------------------------------------------------
 
@@ -225,15 +231,7 @@ class FicClient:
             page = int(current) + 1
 
     def _lookup(self, name: str, key: str, fetch: Callable[[], Any]) -> Any:
-        now = self._clock()
-        with self._lookups_lock:
-            cached = self._lookups.get((name, key))
-            if cached is not None and cached[0] > now:
-                return cached[1]
-        value = fetch()
-        with self._lookups_lock:
-            self._lookups[(name, key)] = (now + self._lookup_ttl, value)
-        return value
+        return self._lookups.get((self._lookup_scope, name, key), fetch)
 
 
 def _write_body(data: dict, options: dict | None) -> dict:
