@@ -59,9 +59,12 @@ def synced_document(store: Store, document_id: int) -> Document:
 class DocumentIntents:
     """The intent rows of one shop's documents; the operations on documents build on them."""
 
-    def __init__(self, context: Context):
+    def __init__(self, context: Context, *, sends_e_invoice_now: bool = False):
         self.context = context
         self.store = context.store
+        #: The caller sends a new e-invoice to the SdI itself right after creating it (the
+        #: automatic job): its send job is only the fallback (see ``sdi.FALLBACK_SECONDS``).
+        self.sends_e_invoice_now = sends_e_invoice_now
 
     def _finish_later(self, error: Exception, kind: str, key: str, order: Order, args: dict[str, Any],
                       document_type: str) -> None:

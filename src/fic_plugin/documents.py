@@ -136,7 +136,7 @@ class Documents(Conversions, Deletion):
         with self.store.transaction():
             self.store.update_document(document)
             # In the same transaction: an e-invoice is never left created but not queued for the SdI.
-            enqueue_send(self.context, document)
+            enqueue_send(self.context, document, fallback=self.sends_e_invoice_now)
         self.store.audit("create", f"{document.type_label} n. {document.full_number}",
                          order_id=order.id, document_id=document.id)
         if document.total_differs:

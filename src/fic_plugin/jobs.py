@@ -154,7 +154,7 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> float:
 def _run_auto_document(context: Context, job: Job) -> None:
     """Create the order's automatic document, apply its payments, then send it once."""
     order = context.order(job.order_id)
-    documents = Documents(context)
+    documents = Documents(context, sends_e_invoice_now=True)
     document = documents.ensure(order, job.args.get("type", "invoice"))
     documents.sync_payments(order.id)
     document = context.store.document(document.id)

@@ -22,16 +22,17 @@ if TYPE_CHECKING:
 
 
 def enqueue(context: Context, kind: str, key: str, *, order_id: str | None = None,
-            document_id: int | None = None, args: dict[str, Any] | None = None, connection: Any = None) -> bool:
+            document_id: int | None = None, args: dict[str, Any] | None = None, connection: Any = None,
+            run_after: str | None = None) -> bool:
     """Insert a job unless one with the same key exists; True when a new job was written.
 
     Called by the shop's events, so it must stay fast: one INSERT, nothing else. ``connection``:
     the host's own open connection to the shop database (psycopg, sqlite3, or a Django
     connection): the job row is then written in the host's transaction and commits or rolls back
-    with the order, so no crash between the two can lose it.
+    with the order, so no crash between the two can lose it. ``run_after``: not due before then.
     """
     return context.store.enqueue(kind, key, order_id=order_id, document_id=document_id, args=args,
-                                 connection=connection)
+                                 connection=connection, run_after=run_after)
 
 
 def is_transient(error: BaseException) -> bool:

@@ -32,7 +32,7 @@ from .labels import ei_state
 from .model import Document
 from .outbox import enqueue, retry_jobs
 from .settings import Settings
-from .store import now_iso
+from .store import clock, now_iso
 from .store.clock import iso, utc_now
 
 if TYPE_CHECKING:
@@ -41,6 +41,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 120
+#: An e-invoice the automatic job sends itself right after creating it still gets its send job,
+#: in the creating transaction, but due only this late: it is the fallback for a worker that died
+#: in between, and is settled without running once the automatic job has sent it (a worker
+#: serving many shops ran a second, empty job for every invoice).
+FALLBACK_SECONDS = 60
 
 
 def send_job_key(document: Document) -> str:
@@ -48,12 +53,14 @@ def send_job_key(document: Document) -> str:
     return f"sdi:{document.id}:{document.ei_status_at or 'first'}"
 
 
-def enqueue_send(context: Context, document: Document) -> bool:
-    """Queue verify + send for an e-invoice not yet at the SdI (called inside the creating transaction)."""
+def enqueue_send(context: Context, document: Document, *, fallback: bool = False) -> bool:
+    """Queue verify + send for an e-invoice not yet at the SdI (called inside the creating
+    transaction). ``fallback``: the caller sends it itself at once; the job waits
+    :data:`FALLBACK_SECONDS` in case the caller dies first."""
     if not document.e_invoice or not einvoice.needs_send(document.ei_status):
         return False
     return enqueue(context, "sdi_send", send_job_key(document), order_id=document.order_id,
-                   document_id=document.id)
+                   document_id=document.id, run_after=clock.in_seconds(FALLBACK_SECONDS) if fallback else None)
 
 
 def queue_send(context: Context, document_id: int, *, resend: bool = False) -> None:
@@ -90,12 +97,16 @@ class Sdi:
         corrected: it is sent once more.
         """
         document = self._e_invoice(document_id)
+        job_key = send_job_key(document)
         with acting_for(document.order_id, document.id):
             self._lease(document)
             try:
-                return self._send(document, resend=resend)
+                sent = self._send(document, resend=resend)
             finally:
                 self.store.lease_document(document.id, None, None)
+        if not resend and sent.ei_status in einvoice.SENT_STATES and self.store.jobs.settle_pending(job_key):
+            log.debug("document %s: sent, its queued send job had nothing left to do", document.id)
+        return sent
 
     def _send(self, document: Document, *, resend: bool) -> Document:
         client = self.context.client

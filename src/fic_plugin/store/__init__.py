@@ -125,10 +125,10 @@ class Store:
     # --- the outbox ----------------------------------------------------------------------------------
 
     def enqueue(self, kind: str, key: str, *, order_id: str | None = None, document_id: int | None = None,
-                args: dict[str, Any] | None = None, connection: Any = None) -> bool:
+                args: dict[str, Any] | None = None, connection: Any = None, run_after: str | None = None) -> bool:
         """Write a job unless its key exists; True when new. See :meth:`JobRepository.insert`."""
         return self.jobs.insert(kind, key, order_id=order_id, document_id=document_id, args=args,
-                                connection=connection)
+                                connection=connection, run_after=run_after)
 
     # --- key/value tables (kept as methods: settings, CLI and web read them this way) ---------------
 

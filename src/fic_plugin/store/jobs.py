@@ -41,18 +41,29 @@ class JobRepository:
         self.store = store
 
     def insert(self, kind: str, key: str, *, order_id: str | None = None, document_id: int | None = None,
-               args: dict[str, Any] | None = None, connection: Any = None) -> bool:
+               args: dict[str, Any] | None = None, connection: Any = None, run_after: str | None = None) -> bool:
         """Insert a job unless one with the same key exists; True when a new row was written.
 
         ``connection``: the host's own open connection to the same database, so the job commits
-        (or rolls back) with the host's transaction (see :meth:`Store.enqueue`).
+        (or rolls back) with the host's transaction (see :meth:`Store.enqueue`). ``run_after``:
+        not due before then (default: at once).
         """
         now = now_iso()
         table = "fic_jobs" if connection is None else self.store.table("fic_jobs")
         cursor = self.store.execute(
             f"INSERT INTO {table} (kind, key, order_id, document_id, args, state, run_after, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT(key) DO NOTHING",
-            [kind, key, order_id, document_id, json.dumps(args or {}), now, now, now], connection=connection)
+            [kind, key, order_id, document_id, json.dumps(args or {}), run_after or now, now, now],
+            connection=connection)
+        return cursor.rowcount == 1
+
+    def settle_pending(self, key: str) -> bool:
+        """Mark the job ``key`` done when it is still waiting (pending, held by nobody): what it
+        was queued to do was done another way. True when it was."""
+        now = now_iso()
+        cursor = self.store.execute(
+            "UPDATE fic_jobs SET state = 'done', last_error = NULL, finished_at = ?, updated_at = ?"
+            " WHERE key = ? AND state = 'pending' AND lease_owner IS NULL", [now, now, key])
         return cursor.rowcount == 1
 
     def get(self, job_id: int) -> Job | None:
