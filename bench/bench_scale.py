@@ -88,9 +88,10 @@ def env_for(workdir: Path) -> dict[str, str]:
             "FIC_TIMEOUT_READ": "30"}
 
 
-def make_templates(workdir: Path, sandbox: Sandbox, shops: int, orders: int, noisy: int) -> Path:
+def make_templates(workdir: Path, sandbox: Sandbox, shops: int, orders: int, noisy: int,
+                   name: str = "template") -> Path:
     """One shop file per company, made once and copied for each run."""
-    template = workdir / "template"
+    template = workdir / name
     template.mkdir()
     for n in range(shops):
         count = noisy if (noisy and n == 0) else orders
@@ -265,7 +266,8 @@ def report(args: argparse.Namespace, runs: list[dict], noisy_run: dict | None, k
                   f"429/403 {noisy_run['refused']}."]
     one = next((run for run in runs if run["workers"] == 1), None)
     if memory_run is not None and one is not None:
-        lines += ["", f"Worker memory as shops are added (1 process, peak RSS): "
+        lines += ["", f"Worker memory as shops are added (1 process, peak RSS, the same work: "
+                  f"{memory_run['invoices']} and {one['invoices']} invoices): "
                   f"{len(memory_run['finish'])} shops {memory_run['rss_kib'][0] / 1024:.0f} MiB, "
                   f"{len(one['finish'])} shops {one['rss_kib'][0] / 1024:.0f} MiB."]
     if kill_run is not None:
@@ -352,9 +354,11 @@ def main() -> int:
             noisy_run = one_run(workdir, template, sandbox, args.shops, runs[min(1, len(runs) - 1)]["workers"],
                                 noisy=True, concurrency=args.concurrency)
             print(f"noisy tenant: {noisy_run['invoices']} invoices in {noisy_run['seconds']:.1f} s", flush=True)
-        # Memory against the number of shops: one worker process serving a quarter of the shops.
+        # Memory against the number of shops: one worker process doing the same work (as many
+        # invoices) for a quarter of the shops, each with four times the orders.
         few = max(1, args.shops // 4)
-        memory_run = one_run(workdir, template, sandbox, few, 1, concurrency=args.concurrency)
+        few_template = make_templates(workdir, sandbox, few + 1, args.orders * args.shops // few, 0, name="few")
+        memory_run = one_run(workdir, few_template, sandbox, few, 1, concurrency=args.concurrency)
         print(f"memory: {few} shops, peak RSS {memory_run['rss_kib'][0] / 1024:.0f} MiB", flush=True)
         kill_run = None
         if not args.no_kill:

@@ -281,3 +281,15 @@ def test_a_shop_failing_for_good_is_reported_in_one_line_a_round(sandbox, tmp_pa
     assert len(bad) == 2 and all("2 jobs failed" in line and "fic retry --all-failed" in line for line in bad)
     assert not [line for line in lines if "Shop ok" in line]
     assert jobs_by_state(tmp_path / "ok.db") == {"done": 2} and jobs_by_state(tmp_path / "badtoken.db") == {"failed": 2}
+
+
+def test_the_number_of_shops_a_worker_keeps_open_is_checked():
+    from fic_plugin.errors import SettingsError
+    from fic_plugin.shops import OPEN_SHOPS, OpenShops, open_shops_size
+
+    assert open_shops_size({}) == OPEN_SHOPS and open_shops_size({"FIC_OPEN_SHOPS": " 12 "}) == 12
+    for wrong in ("0", "-3", "many", "1.5"):
+        with pytest.raises(SettingsError, match="FIC_OPEN_SHOPS is") as raised:
+            open_shops_size({"FIC_OPEN_SHOPS": wrong})
+        assert raised.value.field == "FIC_OPEN_SHOPS"
+    assert OpenShops(size=3).size == 3

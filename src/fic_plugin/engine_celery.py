@@ -33,7 +33,15 @@ from celery.signals import worker_process_init
 from . import jobs as _jobs
 from .i18n import _
 from .multishop import PARK_SECONDS
-from .shops import OpenShops, Shop, ShopUnavailable, load_registry, shop_context, shop_jobs
+from .shops import (
+    OpenShops,
+    Shop,
+    ShopUnavailable,
+    load_registry,
+    open_shops_size,
+    shop_context,
+    shop_jobs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +115,17 @@ def _shop(shop_id: str) -> Shop:
     return shop
 
 
-#: The shops this worker process served last, kept open between jobs (see ``shops.OpenShops``).
-_open_shops = OpenShops()
+#: The shops this worker process served last, kept open between jobs (see ``shops.OpenShops``);
+#: made on the first job, after ``fic worker`` checked ``FIC_OPEN_SHOPS``.
+_open_shops: OpenShops | None = None
+
+
+def _kept_shops() -> OpenShops:
+    global _open_shops
+    with _registry_lock:
+        if _open_shops is None:
+            _open_shops = OpenShops()
+        return _open_shops
 
 
 def run_job(shop_id: str, job_id: int) -> str:
@@ -116,7 +133,7 @@ def run_job(shop_id: str, job_id: int) -> str:
     os.environ.setdefault("FIC_RATE_MAX_WAIT", WORKER_MAX_WAIT)
     shop = _shop(shop_id)
     try:
-        with _open_shops.use(shop) as context:
+        with _kept_shops().use(shop) as context:
             use_redis_quota(context)
             return _jobs.execute_job(context, job_id)
     finally:
@@ -172,7 +189,7 @@ def _redis() -> Any:
 def _fresh_connections(**_kwargs: Any) -> None:
     global _open_shops
     _redis_clients.clear()
-    _open_shops = OpenShops()
+    _open_shops = None
 
 
 def _inflight_key(shop_id: str) -> str:
@@ -198,11 +215,19 @@ def check_redis() -> None:
 
 def _flying(client: Any, shop: Shop, now: float) -> frozenset[int]:
     """The shop's jobs sent and not finished (a mark not cleared in time is dropped: sent again)."""
-    key = _inflight_key(shop.id)
+    return _all_flying(client, [shop], now)[shop.id]
+
+
+def _all_flying(client: Any, shops: list[Shop], now: float) -> dict[str, frozenset[int]]:
+    """:func:`_flying` of many shops in one round trip to Redis (a pass over a thousand shops
+    used to make a thousand)."""
     pipe = client.pipeline(transaction=False)
-    pipe.zremrangebyscore(key, "-inf", now)
-    pipe.zrange(key, 0, -1)
-    return frozenset(int(member) for member in pipe.execute()[1])
+    for shop in shops:
+        key = _inflight_key(shop.id)
+        pipe.zremrangebyscore(key, "-inf", now)
+        pipe.zrange(key, 0, -1)
+    answers = pipe.execute()
+    return {shop.id: frozenset(int(member) for member in answers[2 * n + 1]) for n, shop in enumerate(shops)}
 
 
 def dispatch_turn(app: Celery, shop: Shop, *, check: bool, flying: frozenset[int] | None = None,
@@ -279,14 +304,22 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
         if down_since is not None:
             out(_("fic: Redis answers again; sending the jobs still due."))
             down_since = None
+        turn = []
         for shop in served:
             later = max(parked_until.get(shop.id, 0.0), idle_until.get(shop.id, 0.0))
             if later > time.monotonic():
                 busy = busy or later != float("inf")  # a shop looked at again later is not done
-                continue
+            else:
+                turn.append(shop)
+        try:
+            in_flight = _all_flying(client, turn, time.time()) if turn else {}
+        except (redis.RedisError, OSError):
+            stop.wait(pause)  # Redis went away between the ping and now: the next pass waits for it
+            continue
+        for shop in turn:
             check = time.monotonic() - checked_at.get(shop.id, -1e9) >= (1e9 if once else interval)
             try:
-                flying = _flying(client, shop, time.time())
+                flying = in_flight[shop.id]
                 last = seen.get(shop.id)
                 if (not check and last is not None and flying and last[0] == flying
                         and time.monotonic() - last[1] < REVISIT_SECONDS):
@@ -361,6 +394,7 @@ def _safe_url(url: str) -> str:
 def run_worker(*, concurrency: int = 16, queues: list[str] | None = None, loglevel: str = "WARNING") -> int:
     """``fic worker``: a Celery worker in this process, threads (the work waits on FiC, not the CPU)."""
     queues = queues or ["fic", machine_queue()]
+    open_shops_size()  # a wrong FIC_OPEN_SHOPS is one line now, not a failure in every job
     app.worker_main(["worker", "--pool", "threads", "--concurrency", str(concurrency), "-Q", ",".join(queues),
                      "--loglevel", loglevel, "--without-gossip", "--without-mingle"])
     return 0

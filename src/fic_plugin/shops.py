@@ -24,7 +24,7 @@ import socket
 import threading
 import tomllib
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -245,8 +245,23 @@ def shop_jobs(shop: Shop) -> Iterator[Context]:
         context.store.close()
 
 
-#: Shop contexts a worker process keeps between jobs (see :class:`OpenShops`).
-OPEN_SHOPS = 16
+#: Shop contexts a worker process keeps between jobs (see :class:`OpenShops`); ``FIC_OPEN_SHOPS``
+#: in the environment sets another number. A used context holds about 60 KiB (its plugin
+#: manager, settings and FiC client), so 256 of them are about 15 MiB.
+OPEN_SHOPS = 256
+
+
+def open_shops_size(environ: Mapping[str, str] = os.environ) -> int:
+    """``FIC_OPEN_SHOPS``, or :data:`OPEN_SHOPS`; a value that is not a whole number of 1 or more
+    is a SettingsError naming it."""
+    value = environ.get("FIC_OPEN_SHOPS", "").strip()
+    if not value:
+        return OPEN_SHOPS
+    if not value.isdigit() or int(value) < 1:
+        raise SettingsError(_("FIC_OPEN_SHOPS is {value!r}: give the number of shops a worker keeps open, "
+                              "1 or more (default {default}).").format(value=value, default=OPEN_SHOPS),
+                            field="FIC_OPEN_SHOPS")
+    return int(value)
 
 
 def lookup_scope(connection: tuple) -> str:
@@ -270,8 +285,8 @@ class OpenShops:
     closed after each use: nothing is held open per thread and shop between jobs.
     """
 
-    def __init__(self, size: int = OPEN_SHOPS):
-        self.size = size
+    def __init__(self, size: int | None = None):
+        self.size = size or open_shops_size()
         self._contexts: OrderedDict[Shop, tuple[Context, tuple]] = OrderedDict()
         self._lock = threading.Lock()
         self._opening: dict[Shop, threading.Lock] = {}
