@@ -121,10 +121,14 @@ _open_shops: OpenShops | None = None
 
 
 def _kept_shops() -> OpenShops:
+    """The worker's open shops; their FiC lookups are shared in Redis with the other processes."""
+    from .fic.redis_lookups import RedisLookups
+
     global _open_shops
     with _registry_lock:
         if _open_shops is None:
             _open_shops = OpenShops()
+            _open_shops.lookups.shared = RedisLookups(_redis())
         return _open_shops
 
 

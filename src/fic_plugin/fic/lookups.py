@@ -14,7 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, Protocol
 
 LOOKUP_TTL = 600.0
 
@@ -24,17 +24,31 @@ LOOKUP_TTL = 600.0
 SHARED_ENTRIES = 8192
 
 
+class SharedStore(Protocol):
+    """Where the worker processes of a platform share their lookups (Redis, with the engine):
+    each asks FiC once per company and ``ttl`` instead of once per process. It must not fail the
+    caller: a store that cannot answer returns None (the lookup is then asked of FiC)."""
+
+    def get(self, key: Hashable) -> Any | None: ...
+
+    def put(self, key: Hashable, value: Any, ttl: float) -> None: ...
+
+    def forget(self, scope: Hashable) -> None: ...
+
+
 class LookupCache:
     """Values by key for ``ttl`` seconds, at most ``size`` of them (the least recently used go).
 
     Threads asking for the same missing key wait for the one fetching it instead of each asking
     FiC (a shop's jobs start together: eight threads used to fetch the same VAT types at once).
+    ``shared``: a store the other processes read too, looked at before asking FiC.
     """
 
     def __init__(self, ttl: float = LOOKUP_TTL, size: int = SHARED_ENTRIES,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, shared: SharedStore | None = None):
         self.ttl = ttl
         self.size = size
+        self.shared = shared
         self._clock = clock
         self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
         self._fetching: dict[Hashable, threading.Lock] = {}
@@ -51,7 +65,11 @@ class LookupCache:
             if found:
                 return value
             try:
-                value = fetch()
+                value = self.shared.get(key) if self.shared is not None else None
+                if value is None:
+                    value = fetch()
+                    if self.shared is not None:
+                        self.shared.put(key, value, self.ttl)
             finally:
                 with self._lock:
                     self._fetching.pop(key, None)
@@ -64,6 +82,8 @@ class LookupCache:
 
     def forget(self, scope: Hashable | None = None) -> None:
         """Drop every entry, or those whose key starts with ``scope`` (one company's)."""
+        if self.shared is not None and scope is not None:
+            self.shared.forget(scope)
         with self._lock:
             if scope is None:
                 self._entries.clear()

@@ -1,0 +1,68 @@
+"""FiC's lookups shared by the worker processes in Redis (``fic_plugin.fic.redis_lookups``): a
+real Redis (``FIC_TEST_REDIS_URL``), keys under a prefix of this test's own, removed afterwards."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from decimal import Decimal
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from fic_plugin.fic.lookups import LookupCache
+from fic_plugin.fic.redis_lookups import RedisLookups
+from shoptest import skip_only_if_no_server
+
+VAT_TYPES = [{"id": 0, "value": Decimal("22.00"), "description": "Non imponibile"},
+             {"id": 21, "value": Decimal("0"), "e_invoice": True, "nature": "N2.1"}]
+
+
+@pytest.fixture
+def shared():
+    url = os.environ.get("FIC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        skip_only_if_no_server("Redis", url, "FIC_TEST_REDIS_URL", error)
+    prefix = f"fic-test:{uuid.uuid4().hex}:lookups"
+    yield client, RedisLookups(client, prefix=prefix), prefix
+    for key in client.scan_iter(match=f"{prefix}:*"):
+        client.delete(key)
+
+
+def test_a_lookup_one_process_asked_fic_for_is_read_by_the_others(shared):
+    client, store, prefix = shared
+    first, second = LookupCache(ttl=600, shared=store), LookupCache(ttl=600, shared=store)  # two processes
+    asked = []
+    assert first.get(("scope-a", "vat_types", ""), lambda: asked.append(1) or VAT_TYPES) == VAT_TYPES
+    got = second.get(("scope-a", "vat_types", ""), lambda: asked.append(1) or ["not asked"])
+    assert asked == [1] and got == VAT_TYPES and got[0]["value"] == Decimal("22.00")  # amounts stay exact
+    assert 0 < client.ttl(f"{prefix}:scope-a:vat_types:") <= 600
+    # Another company (or token) has a scope of its own: nothing is read across.
+    assert second.get(("scope-b", "vat_types", ""), lambda: ["b's"]) == ["b's"]
+
+
+def test_forgetting_a_company_forgets_it_in_redis_too(shared):
+    client, store, prefix = shared
+    cache = LookupCache(shared=store)
+    cache.get(("scope-a", "vat_types", ""), lambda: VAT_TYPES)
+    cache.get(("scope-b", "vat_types", ""), lambda: ["b's"])
+    cache.forget("scope-a")
+    assert client.get(f"{prefix}:scope-a:vat_types:") is None and client.get(f"{prefix}:scope-b:vat_types:")
+    assert LookupCache(shared=store).get(("scope-a", "vat_types", ""), lambda: ["fresh"]) == ["fresh"]
+
+
+def test_redis_not_answering_only_means_asking_fic():
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # (no retries: redis-py's own would only make the test slower)
+    store = RedisLookups(redis.Redis(port=port, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)))
+    cache = LookupCache(shared=store)
+    assert cache.get(("scope", "vat_types", ""), lambda: VAT_TYPES) == VAT_TYPES
+    cache.forget("scope")  # nothing raised
