@@ -139,7 +139,7 @@ def one_run(workdir: Path, template: Path, sandbox: Sandbox, shops: int, workers
     log = open(run / "workers.log", "wb")  # noqa: SIM115 - closed below
     pool = [subprocess.Popen([*fic_command(), "worker", "--concurrency", str(concurrency)], env=env, stdout=log,
                              stderr=subprocess.STDOUT) for _ in range(workers)]
-    time.sleep(3)  # the workers connect to Redis before the clock starts
+    wait_until_idle([w.pid for w in pool])  # started and connected: start-up is not counted
     cpu_before = [cpu_seconds(w.pid) for w in pool] + [cpu_seconds(sandbox.process.pid)]
     started, started_wall = time.monotonic(), time.time()
     dispatcher = subprocess.Popen([*fic_command(), "sync", "--engine", "celery", "--all-shops", "--once"], env=env,
@@ -200,6 +200,20 @@ def one_run(workdir: Path, template: Path, sandbox: Sandbox, shops: int, workers
             "short_limit": ours[0]["short_term_limit"] if ours else 0, "finish": finish,
             "cpu": {"workers": workers_cpu, "dispatcher": dispatcher_cpu, "sandbox": sandbox_cpu},
             "requests": sum(sum(c["hour_windows"]) for c in ours)}
+
+
+def wait_until_idle(pids: list[int], limit: float = 90.0) -> None:
+    """Until the processes have started (imports, connection to Redis): none used more than
+    20 ms of CPU in the last half second. Four workers starting at once on two cores took longer
+    than the fixed 3 s this replaced, and their start-up was counted in the run."""
+    deadline = time.monotonic() + limit
+    before = [cpu_seconds(pid) for pid in pids]
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        after = [cpu_seconds(pid) for pid in pids]
+        if all(a - b <= 0.02 for a, b in zip(after, before, strict=True)) and all(after):
+            return
+        before = after
 
 
 def cpu_seconds(pid: int) -> float:

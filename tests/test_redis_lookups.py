@@ -66,3 +66,28 @@ def test_redis_not_answering_only_means_asking_fic():
     cache = LookupCache(shared=store)
     assert cache.get(("scope", "vat_types", ""), lambda: VAT_TYPES) == VAT_TYPES
     cache.forget("scope")  # nothing raised
+
+
+def test_processes_missing_the_same_lookup_at_once_ask_fic_once(shared):
+    """A shop's jobs start together in several worker processes: the first asks FiC, the
+    others wait for its answer in Redis instead of each spending the company's quota."""
+    import threading
+    import time
+
+    _client, store, _prefix = shared
+    asked = []
+
+    def slow_fic():
+        asked.append(1)
+        time.sleep(0.3)
+        return VAT_TYPES
+
+    answers = []
+    processes = [LookupCache(shared=store) for _ in range(4)]
+    threads = [threading.Thread(target=lambda c=cache: answers.append(c.get(("scope-a", "vat_types", ""), slow_fic)))
+               for cache in processes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert asked == [1] and answers == [VAT_TYPES] * 4

@@ -11,6 +11,7 @@ is then asked of FiC, as without the engine.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Hashable
 from typing import Any
 
@@ -19,6 +20,8 @@ from .. import json_codec
 log = logging.getLogger(__name__)
 
 PREFIX = "fic:lookups"
+#: How long a process waits for the lookup another one is asking FiC for, before asking itself.
+WAIT_SECONDS = 3.0
 
 
 class RedisLookups:
@@ -29,8 +32,17 @@ class RedisLookups:
         self.prefix = prefix
 
     def get(self, key: Hashable) -> Any | None:
+        """The lookup another process stored, or None: then this process asks FiC. When none
+        has it yet, the first to ask gets None and the others wait for its answer (at most
+        :data:`WAIT_SECONDS`): a shop's jobs start together in several processes."""
+        name = self._key(key)
         try:
-            raw = self.client.get(self._key(key))
+            raw = self.client.get(name)
+            if raw is None and not self.client.set(name + ":asking", "1", nx=True, px=int(WAIT_SECONDS * 1000)):
+                deadline = time.monotonic() + WAIT_SECONDS
+                while raw is None and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    raw = self.client.get(name)
         except Exception as error:  # noqa: BLE001 - Redis away: ask FiC instead
             log.debug("lookups not read from Redis: %s", error)
             return None
@@ -38,7 +50,9 @@ class RedisLookups:
 
     def put(self, key: Hashable, value: Any, ttl: float) -> None:
         try:
-            self.client.set(self._key(key), json_codec.dumps(value, compact=True), ex=max(1, int(ttl)))
+            name = self._key(key)
+            self.client.set(name, json_codec.dumps(value, compact=True), ex=max(1, int(ttl)))
+            self.client.delete(name + ":asking")
         except Exception as error:  # noqa: BLE001 - only the other processes miss it
             log.debug("lookups not written to Redis: %s", error)
 
