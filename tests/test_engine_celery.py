@@ -184,6 +184,54 @@ def test_redis_unreachable_the_embedded_engine_goes_on_and_says_so(sandbox, tmp_
     assert_exactly_once(sandbox, tmp_path, {"solo": (51, 3)})
 
 
+def test_jobs_no_worker_takes_are_served_by_the_embedded_engine_and_said(sandbox, redis_url, tmp_path, monkeypatch,
+                                                                          capsys):
+    """No worker consumes the queue (none runs, or one lost Redis and stopped taking jobs, a
+    known Celery failure with the threads pool, seen here after a Redis restart): once messages
+    have waited STALL_SECONDS with no job finished, the dispatcher says so and serves the shops
+    itself, every document once."""
+    from fic_plugin import engine_dispatch
+
+    create_shop(tmp_path / "solo.db", 3, sandbox_url=sandbox.url, settings={"fic_company_id": 52, **PLAIN})
+    reg = registry(tmp_path, {"solo": 52})
+    monkeypatch.setenv("FIC_REDIS_URL", redis_url)
+    monkeypatch.setattr(engine_dispatch, "STALL_SECONDS", 2.0)
+    started = time.monotonic()
+    assert main(["sync", "--engine", "celery", "--all-shops", "--shops", str(reg), "--once"]) == 0
+    err = capsys.readouterr().err
+    assert "wait in the Celery queue and no worker finished one for 2 s" in err and "embedded engine" in err
+    assert time.monotonic() - started >= 2.0
+    assert_exactly_once(sandbox, tmp_path, {"solo": (52, 3)})
+
+
+def test_the_broker_failing_while_a_message_is_sent_does_not_stop_the_dispatcher(sandbox, redis_url, tmp_path,
+                                                                                 monkeypatch, capsys):
+    """Redis going away between the dispatcher's reads and its send (kombu's OperationalError,
+    not a redis error) once ended `fic sync --engine celery` with a traceback; the message not
+    sent is sent again and every document is made once."""
+    from celery import Celery
+    from kombu.exceptions import OperationalError
+
+    from fic_plugin import engine_dispatch
+
+    create_shop(tmp_path / "solo.db", 3, sandbox_url=sandbox.url, settings={"fic_company_id": 53, **PLAIN})
+    reg = registry(tmp_path, {"solo": 53})
+    monkeypatch.setenv("FIC_REDIS_URL", redis_url)
+    monkeypatch.setattr(engine_dispatch, "STALL_SECONDS", 2.0)  # no worker here: the dispatcher ends the work
+    real_send, failures = Celery.send_task, []
+
+    def send_once_refused(self, *args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        return real_send(self, *args, **kwargs)
+
+    monkeypatch.setattr(Celery, "send_task", send_once_refused)
+    assert main(["sync", "--engine", "celery", "--all-shops", "--shops", str(reg), "--once"]) == 0
+    assert failures == [1] and "Traceback" not in capsys.readouterr().err
+    assert_exactly_once(sandbox, tmp_path, {"solo": (53, 3)})
+
+
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server to restart here")
 def test_redis_restarting_mid_run_loses_no_job(sandbox, tmp_path, worker_factory, monkeypatch):
     with socket.socket() as probe:

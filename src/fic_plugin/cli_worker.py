@@ -90,7 +90,8 @@ def _sync_all_shops(args: argparse.Namespace) -> int:
 
 
 def _sync_with_celery(args: argparse.Namespace) -> int:
-    from .engine_celery import SINGLE_SHOP, sync_with_engine  # optional: Celery is an extra
+    from .engine_celery import SINGLE_SHOP  # optional: Celery is an extra
+    from .engine_dispatch import sync_with_engine
 
     shops = load_registry(args.shops) if args.all_shops else [Shop(id=SINGLE_SHOP, db=named_database(args.db))]
     result = sync_with_engine(shops, once=args.once, interval=args.interval,
