@@ -30,7 +30,10 @@ from campaign import TOKEN, create_shop, end_state, fic_command, jobs_by_state, 
 
 from shoptest import skip_only_if_no_server  # noqa: E402
 
-REDIS_DB = 12  # this test file's own database on the shared Redis
+#: The databases this file may use on the shared Redis (the benchmarks use 13). A run claims one
+#: (a key in the base URL's database) and flushes only that one: two runs on one machine, CI
+#: beside a developer's, never flush each other's queues.
+REDIS_DBS = (12, 11, 10, 9, 8)
 #: These shops measure the engine: plain invoices (no SdI send job, no verify + send requests), so
 #: job counts and throughput read as one job per order.
 PLAIN = {"e_invoice": False}
@@ -41,14 +44,33 @@ def _redis_url(db: int) -> str:
     return urlunsplit(base._replace(path=f"/{db}"))
 
 
-@pytest.fixture
-def redis_url():
-    url = _redis_url(REDIS_DB)
-    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+@pytest.fixture(scope="module")
+def redis_db():
+    """A Redis database number of this run's own, for this file (released at its end)."""
+    base = os.environ.get("FIC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    claims = redis.Redis.from_url(base, socket_connect_timeout=2)
     try:
-        client.ping()
+        claims.ping()
     except redis.RedisError as error:
-        skip_only_if_no_server("Redis", url, "FIC_TEST_REDIS_URL", error)
+        skip_only_if_no_server("Redis", base, "FIC_TEST_REDIS_URL", error)
+    token = f"{socket.gethostname()}:{os.getpid()}:{time.time()}"
+    for db in REDIS_DBS:
+        key = f"fic-test:redis-db:{db}"
+        if claims.set(key, token, nx=True, ex=3600):  # a crashed run's claim lapses within the hour
+            try:
+                yield db
+            finally:
+                if claims.get(key) == token.encode():
+                    claims.delete(key)
+            return
+    pytest.fail(f"Redis databases {REDIS_DBS} are all claimed by other test runs (keys fic-test:redis-db:* "
+                f"at {base}): wait for them, or delete the keys of runs that are gone")
+
+
+@pytest.fixture
+def redis_url(redis_db):
+    url = _redis_url(redis_db)
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
     client.flushdb()
     yield url
     client.flushdb()
