@@ -164,6 +164,19 @@ def skip_only_if_no_server(service: str, url: str, variable: str, error: Excepti
     pytest.fail(f"{service} at {url} answered but refused the test: {error}")
 
 
+def redis_or_skip(url: str):
+    """A client of the Redis at ``url`` (``FIC_TEST_REDIS_URL``'s server), after a ping: skipped
+    (one line) when no server listens there, failed when one answers but refuses us."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        skip_only_if_no_server("Redis", url, "FIC_TEST_REDIS_URL", error)
+    return client
+
+
 @contextmanager
 def postgres_schema() -> Iterator[str]:
     """A database URL on a fresh PostgreSQL schema of this test's own, dropped afterwards.

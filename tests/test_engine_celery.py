@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 from campaign import TOKEN, create_shop, end_state, fic_command, jobs_by_state, read_db  # noqa: E402
 
-from shoptest import skip_only_if_no_server  # noqa: E402
+from shoptest import redis_or_skip  # noqa: E402
 
 #: The databases this file may use on the shared Redis (the benchmarks use 13). A run claims one
 #: (a key in the base URL's database) and flushes only that one: two runs on one machine, CI
@@ -48,11 +48,7 @@ def _redis_url(db: int) -> str:
 def redis_db():
     """A Redis database number of this run's own, for this file (released at its end)."""
     base = os.environ.get("FIC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    claims = redis.Redis.from_url(base, socket_connect_timeout=2)
-    try:
-        claims.ping()
-    except redis.RedisError as error:
-        skip_only_if_no_server("Redis", base, "FIC_TEST_REDIS_URL", error)
+    claims = redis_or_skip(base)
     token = f"{socket.gethostname()}:{os.getpid()}:{time.time()}"
     for db in REDIS_DBS:
         key = f"fic-test:redis-db:{db}"

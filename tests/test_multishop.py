@@ -293,3 +293,13 @@ def test_the_number_of_shops_a_worker_keeps_open_is_checked():
             open_shops_size({"FIC_OPEN_SHOPS": wrong})
         assert raised.value.field == "FIC_OPEN_SHOPS"
     assert OpenShops(size=3).size == 3
+
+
+def test_the_jobs_of_a_shop_in_flight_at_a_time_are_checked():
+    from fic_plugin.engine_dispatch import IN_FLIGHT, in_flight_per_shop
+    from fic_plugin.errors import SettingsError
+
+    assert in_flight_per_shop({}) == IN_FLIGHT == 2 and in_flight_per_shop({"FIC_IN_FLIGHT": "5"}) == 5
+    with pytest.raises(SettingsError, match="FIC_IN_FLIGHT .*'0'") as raised:
+        in_flight_per_shop({"FIC_IN_FLIGHT": "0"})
+    assert raised.value.field == "FIC_IN_FLIGHT"

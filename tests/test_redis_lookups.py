@@ -15,7 +15,7 @@ from redis.retry import Retry
 
 from fic_plugin.fic.lookups import LookupCache
 from fic_plugin.fic.redis_lookups import RedisLookups
-from shoptest import skip_only_if_no_server
+from shoptest import redis_or_skip
 
 VAT_TYPES = [{"id": 0, "value": Decimal("22.00"), "description": "Non imponibile"},
              {"id": 21, "value": Decimal("0"), "e_invoice": True, "nature": "N2.1"}]
@@ -23,12 +23,7 @@ VAT_TYPES = [{"id": 0, "value": Decimal("22.00"), "description": "Non imponibile
 
 @pytest.fixture
 def shared():
-    url = os.environ.get("FIC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    client = redis.Redis.from_url(url, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        skip_only_if_no_server("Redis", url, "FIC_TEST_REDIS_URL", error)
+    client = redis_or_skip(os.environ.get("FIC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
     prefix = f"fic-test:{uuid.uuid4().hex}:lookups"
     yield client, RedisLookups(client, prefix=prefix), prefix
     for key in client.scan_iter(match=f"{prefix}:*"):

@@ -29,10 +29,9 @@ from .engine_celery import (
     make_app,
     redis_url,
 )
-from .errors import SettingsError
 from .i18n import _
 from .multishop import PARK_SECONDS
-from .shops import Shop, ShopUnavailable, shop_context, shop_jobs
+from .shops import Shop, ShopUnavailable, env_count, shop_context, shop_jobs
 
 #: Jobs of one shop sent and not finished yet, at most.
 #: Two are enough: FiC lets a company make about one request a second (300 in 5 minutes), and
@@ -96,16 +95,10 @@ def _all_flying(client: Any, shops: list[Shop], now: float) -> dict[str, frozens
 
 
 def in_flight_per_shop(environ: Any = os.environ) -> int:
-    """``FIC_IN_FLIGHT`` or :data:`IN_FLIGHT`; anything but a whole number of 1 or more is a
-    SettingsError naming it."""
-    value = str(environ.get("FIC_IN_FLIGHT", "")).strip()
-    if not value:
-        return IN_FLIGHT
-    if not value.isdigit() or int(value) < 1:
-        raise SettingsError(_("FIC_IN_FLIGHT is {value!r}: give how many jobs of one shop may be sent to the "
-                              "workers at a time, 1 or more (default {default}).").format(value=value, default=IN_FLIGHT),
-                            field="FIC_IN_FLIGHT")
-    return int(value)
+    """``FIC_IN_FLIGHT`` or :data:`IN_FLIGHT`; a SettingsError naming it when wrong."""
+    return env_count(environ, "FIC_IN_FLIGHT", IN_FLIGHT, _(
+        "FIC_IN_FLIGHT is {value!r}: give how many jobs of one shop may be sent to the workers at a time, "
+        "1 or more (default {default})."))
 
 
 def dispatch_turn(app: Celery, shop: Shop, *, check: bool, flying: frozenset[int] | None = None,

@@ -252,15 +252,19 @@ OPEN_SHOPS = 256
 
 
 def open_shops_size(environ: Mapping[str, str] = os.environ) -> int:
-    """``FIC_OPEN_SHOPS``, or :data:`OPEN_SHOPS`; a value that is not a whole number of 1 or more
-    is a SettingsError naming it."""
-    value = environ.get("FIC_OPEN_SHOPS", "").strip()
+    """``FIC_OPEN_SHOPS``, or :data:`OPEN_SHOPS`; a SettingsError naming it when wrong."""
+    return env_count(environ, "FIC_OPEN_SHOPS", OPEN_SHOPS, _(
+        "FIC_OPEN_SHOPS is {value!r}: give the number of shops a worker keeps open, 1 or more (default {default})."))
+
+
+def env_count(environ: Mapping[str, str], name: str, default: int, wrong: str) -> int:
+    """The whole number of 1 or more in ``environ[name]``, ``default`` when unset; ``wrong`` (with
+    ``{value}`` and ``{default}``) is the SettingsError's message for anything else."""
+    value = str(environ.get(name, "")).strip()
     if not value:
-        return OPEN_SHOPS
+        return default
     if not value.isdigit() or int(value) < 1:
-        raise SettingsError(_("FIC_OPEN_SHOPS is {value!r}: give the number of shops a worker keeps open, "
-                              "1 or more (default {default}).").format(value=value, default=OPEN_SHOPS),
-                            field="FIC_OPEN_SHOPS")
+        raise SettingsError(wrong.format(value=value, default=default), field=name)
     return int(value)
 
 
