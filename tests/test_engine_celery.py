@@ -214,8 +214,16 @@ def test_jobs_no_worker_takes_are_served_by_the_embedded_engine_and_said(sandbox
     reg = registry(tmp_path, {"solo": 52})
     monkeypatch.setenv("FIC_REDIS_URL", redis_url)
     monkeypatch.setattr(engine_dispatch, "STALL_SECONDS", 2.0)
-    started = time.monotonic()
-    assert main(["sync", "--engine", "celery", "--all-shops", "--shops", str(reg), "--once"]) == 0
+    # Marks expire (and the jobs are sent again) well within the stall time: an expired mark is
+    # no sign of a worker, so it must not count as progress.
+    monkeypatch.setattr(engine_dispatch, "IN_FLIGHT_SECONDS", 0.5)
+    monkeypatch.setattr(engine_dispatch, "QUEUED_AT_LEAST", 100_000)  # a queue never full enough to stop sending
+    started, result = time.monotonic(), []
+    runner = threading.Thread(target=lambda: result.append(main(
+        ["sync", "--engine", "celery", "--all-shops", "--shops", str(reg), "--once"])), daemon=True)
+    runner.start()
+    runner.join(30)
+    assert result == [0], "the dispatcher never gave up on the workers"
     err = capsys.readouterr().err
     assert "wait in the Celery queue and no worker finished one for 2 s" in err and "embedded engine" in err
     assert time.monotonic() - started >= 2.0

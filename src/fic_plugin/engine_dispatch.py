@@ -79,19 +79,23 @@ def check_redis() -> None:
 
 def _flying(client: Any, shop: Shop, now: float) -> frozenset[int]:
     """The shop's jobs sent and not finished (a mark not cleared in time is dropped: sent again)."""
-    return _all_flying(client, [shop], now)[shop.id]
+    return _all_flying(client, [shop], now)[shop.id][0]
 
 
-def _all_flying(client: Any, shops: list[Shop], now: float) -> dict[str, frozenset[int]]:
+def _all_flying(client: Any, shops: list[Shop], now: float) -> dict[str, tuple[frozenset[int], frozenset[int]]]:
     """:func:`_flying` of many shops in one round trip to Redis (a pass over a thousand shops
-    used to make a thousand)."""
+    used to make a thousand), with the marks dropped now because they expired: those jobs did
+    not finish, their worker never cleared them."""
     pipe = client.pipeline(transaction=False)
     for shop in shops:
         key = _inflight_key(shop.id)
+        pipe.zrangebyscore(key, "-inf", now)
         pipe.zremrangebyscore(key, "-inf", now)
         pipe.zrange(key, 0, -1)
     answers = pipe.execute()
-    return {shop.id: frozenset(int(member) for member in answers[2 * n + 1]) for n, shop in enumerate(shops)}
+    return {shop.id: (frozenset(int(member) for member in answers[3 * n + 2]),
+                      frozenset(int(member) for member in answers[3 * n]))
+            for n, shop in enumerate(shops)}
 
 
 def in_flight_per_shop(environ: Any = os.environ) -> int:
@@ -128,8 +132,8 @@ def dispatch_turn(app: Celery, shop: Shop, *, check: bool, flying: frozenset[int
         due = [] if company_at_limit(connections[shop.id]) else _jobs.due_job_ids(context, limit=in_flight * 4)
         open_jobs = context.store.jobs.count_open()
         next_retry = _jobs._next_retry_in(context)
-    can = max(0, in_flight - len(flying)) if room is None else max(0, min(room, in_flight - len(flying)))
-    sent = [job_id for job_id in due if job_id not in flying][:can]
+    can = in_flight - len(flying) if room is None else min(room, in_flight - len(flying))
+    sent = [job_id for job_id in due if job_id not in flying][:max(0, can)]
     if sent:
         client.zadd(key, {str(job_id): now + IN_FLIGHT_SECONDS for job_id in sent})
         client.expire(key, int(IN_FLIGHT_SECONDS * 4))
@@ -212,10 +216,12 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
         for position, shop in enumerate(turn):
             check = time.monotonic() - checked_at.get(shop.id, -1e9) >= (1e9 if once else interval)
             try:
-                flying = all_flying[shop.id]
+                flying, expired = all_flying[shop.id]
                 last = seen.get(shop.id)
-                if last is not None and last[0] - flying:
-                    finished.append((time.monotonic(), len(last[0] - flying)))
+                # Progress is a job its worker cleared; a mark that expired is no sign of a worker.
+                left = (last[0] - flying - expired) if last is not None else frozenset()
+                if left:
+                    finished.append((time.monotonic(), len(left)))
                 if (not check and last is not None and flying and last[0] == flying
                         and time.monotonic() - last[1] < REVISIT_SECONDS):
                     busy = True
