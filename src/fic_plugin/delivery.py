@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 #: Clock difference tolerated between the shop and FiC when matching FiC's email log.
 CLOCK_SKEW = timedelta(minutes=15)
+#: How long a send written but not yet answered shows as "in corso" (FiC's slowest answer with
+#: its retries); after that the panel says it may or may not have left.
+IN_FLIGHT = timedelta(minutes=2)
 #: How far back in FiC's email log (newest first) a lost send is looked for.
 LOOKUP_LIMIT = 500
 
@@ -267,6 +270,13 @@ def unknown_phrase(channel: str, recipients: Iterable[str]) -> str:
     if channel == "sms":
         return _("SMS {to}: it may or may not have left, check before sending again").format(to=to)
     return _("email {to}: it may or may not have left, check before sending again").format(to=to)
+
+
+def in_flight_phrase(channel: str, recipients: Iterable[str]) -> str:
+    to = wording.to_recipients(", ".join(recipients))
+    if channel == "sms":
+        return _("SMS being sent {to}").format(to=to)
+    return _("email being sent {to}").format(to=to)
 
 
 def _reason(error: Exception) -> str:

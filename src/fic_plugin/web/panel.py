@@ -113,6 +113,8 @@ def panel_view(context: Context, order: Order, *, mount: str = MOUNT, csrf_token
     documents = context.store.documents(order.id)
     existing = {d.type for d in documents}
     jobs = jobs_view(context, order.id)
+    shown = [dict(document_view(d, documents, public_administration=order.customer.type == "pa"),
+                  channels=channel_states(context, d)) for d in documents]
     return {
         "order": order,
         "mount": mount,
@@ -120,10 +122,13 @@ def panel_view(context: Context, order: Order, *, mount: str = MOUNT, csrf_token
         "csrf": csrf_token or csrf.issue(context.store, order_id=order.id, nonce=csrf.browser_nonce()),
         "csrf_field": csrf.FIELD,
         "flash": pop_flash(context, order.id) if flash else None,
-        "documents": [dict(document_view(d, documents, public_administration=order.customer.type == "pa"), channels=channel_states(context, d)) for d in documents],
+        "documents": shown,
         "create_types": [(t, document_type_label(t)) for t in PANEL_DOCUMENT_TYPES if t not in existing],
         "jobs": jobs,
-        "in_progress": any(job["state"] in ("pending", "running") for job in jobs),
+        # A job, or a send still waiting for its answer (the send screen's budget ran out): the
+        # panel reloads itself until it is done.
+        "in_progress": any(job["state"] in ("pending", "running") for job in jobs)
+        or any(c["kind"] == "busy" for d in shown for c in d["channels"]),
         "audit": [audit_view(row) for row in context.store.audit_log(order.id, limit=30)],
         # "Send when paid" plans the automatic document; once it exists, "Invia…" is the way.
         "can_schedule": order.paid_at is None and auto_document_type(context, order) not in existing,
@@ -225,7 +230,7 @@ def sent_state(document: Document) -> str:
 def channel_states(context: Context, document: Document) -> list[dict[str, str]]:
     """The last attempt of each channel and recipient (email, SMS to each number): a send that
     reached the customer by email but not by SMS shows both, not one "Non inviato"."""
-    from ..delivery import failed_phrase, sent_phrase, unknown_phrase
+    from ..delivery import IN_FLIGHT, failed_phrase, in_flight_phrase, sent_phrase, unknown_phrase
 
     latest: dict[str, dict] = {}
     for row in reversed(context.store.sends.for_document(document.id)):
@@ -242,6 +247,13 @@ def channel_states(context: Context, document: Document) -> list[dict[str, str]]
             states.append({"kind": "warn", "text": unknown_phrase(row["channel"], recipients)})
         elif row["status"] == "failed":
             states.append({"kind": "error", "text": failed_phrase(row["channel"], recipients, row["error"] or "")})
+        elif row["status"] == "queued" and not row["error"] and \
+                store_clock.utc_now() - store_clock.parse(row["created_at"]) < IN_FLIGHT:
+            states.append({"kind": "busy", "text": in_flight_phrase(row["channel"], recipients)})
+        else:
+            # Written but never answered (the process stopped mid-send, or FiC's answer was lost):
+            # the next send of this key looks in FiC's log first; the owner should check.
+            states.append({"kind": "warn", "text": unknown_phrase(row["channel"], recipients)})
     return states
 
 
