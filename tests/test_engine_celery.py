@@ -158,6 +158,32 @@ def test_celery_workers_run_every_shops_jobs_once(sandbox, redis_url, tmp_path, 
     assert_exactly_once(sandbox, tmp_path, shops)
 
 
+def test_a_platforms_postgresql_shops_run_on_the_celery_workers(sandbox, redis_url, tmp_path, worker_factory,
+                                                                monkeypatch, capsys):
+    """Shops on PostgreSQL schemas go to the shared ``fic`` queue (any machine's workers take
+    them) beside a SQLite file on this machine's queue; the worker makes each PostgreSQL shop's
+    plugin from the registry's ``plugin`` and invoices its own orders once."""
+    from shoptest import postgres_schema
+    from test_multishop import _fic_documents, _platform_shop
+
+    create_shop(tmp_path / "file.db", 3, sandbox_url=sandbox.url, settings={"fic_company_id": 41, **PLAIN})
+    with postgres_schema() as first, postgres_schema() as second:
+        _platform_shop(first, sandbox, 42, "A", 4)
+        _platform_shop(second, sandbox, 43, "B", 2)
+        reg = tmp_path / "shops.toml"
+        reg.write_text(f'[[shop]]\nid = "file"\ndb = "{tmp_path / "file.db"}"\ncompany_id = 41\n\n'
+                       f'[[shop]]\nid = "pg-a"\ndb = "{first}"\ncompany_id = 42\nplugin = "platform_shop:shop_plugin"\n\n'
+                       f'[[shop]]\nid = "pg-b"\ndb = "{second}"\ncompany_id = 43\nplugin = "platform_shop:shop_plugin"\n')
+        worker_factory(redis_url, reg).wait_ready()
+        monkeypatch.setenv("FIC_REDIS_URL", redis_url)
+        assert main(["sync", "--engine", "celery", "--all-shops", "--shops", str(reg), "--once"]) == 0, \
+            capsys.readouterr().err
+        assert_exactly_once(sandbox, tmp_path, {"file": (41, 3)})
+        for url, cid, orders in ((first, 42, 4), (second, 43, 2)):
+            assert len(company(sandbox, "documents", cid)) == orders
+            assert _fic_documents(url) == [(str(n), "invoice") for n in range(1, orders + 1)]
+
+
 def test_a_big_shop_does_not_starve_a_small_one(sandbox, redis_url, tmp_path, worker_factory, monkeypatch):
     shops = {"grande": (41, 60), "piccolo": (42, 3)}
     for sid, (cid, orders) in shops.items():

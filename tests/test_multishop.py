@@ -303,3 +303,75 @@ def test_the_jobs_of_a_shop_in_flight_at_a_time_are_checked():
     with pytest.raises(SettingsError, match="FIC_IN_FLIGHT .*'0'") as raised:
         in_flight_per_shop({"FIC_IN_FLIGHT": "0"})
     assert raised.value.field == "FIC_IN_FLIGHT"
+
+
+def _platform_shop(url: str, sandbox, company: int, prefix: str, orders: int) -> None:
+    """A platform's shop on a PostgreSQL schema: the plugin's tables migrated, its settings, and
+    ``orders`` paid orders in the platform's own table (tests/platform_shop.py)."""
+    from campaign import PAYMENT_MAPPING, VAT_MAPPING
+
+    from fic_plugin.cli_shop import cli_context
+    from fic_plugin.settings import update_settings
+    from platform_shop import add_paid_orders
+
+    assert main(["--db", url, "migrate"]) == 0
+    context = cli_context(url)
+    update_settings(context.store, {
+        "auto_invoice": True, "vat_mapping": VAT_MAPPING, "payment_mapping": PAYMENT_MAPPING, "shop_name": prefix,
+        "fic_api_url": sandbox.url, "fic_company_id": company, "fic_access_token": TOKEN, **PLAIN})
+    context.store.close()
+    add_paid_orders(url, orders, prefix=prefix)
+
+
+def _fic_documents(url: str) -> list[tuple]:
+    from platform_shop import connect
+
+    with connect(url) as conn:
+        return conn.execute("SELECT order_id, type FROM fic_documents ORDER BY order_id").fetchall()
+
+
+def test_a_platforms_postgresql_shops_are_served_by_the_plugin_the_registry_names(sandbox, tmp_path, capsys, english):
+    """Two shops on PostgreSQL schemas, their orders in the platform's own tables, which no
+    installed plugin could tell apart: the registry's ``plugin`` factory makes each shop's own.
+    ``fic sync --all-shops`` invoices each shop's paid orders in its own FiC company and keeps the
+    references in its own schema."""
+    from shoptest import postgres_schema
+
+    with postgres_schema() as first, postgres_schema() as second:
+        _platform_shop(first, sandbox, 71, "A", 3)
+        _platform_shop(second, sandbox, 72, "B", 2)
+        registry = tmp_path / "shops.toml"
+        registry.write_text('plugin = "platform_shop:shop_plugin"\n\n' + write_registry(tmp_path / "rows.toml", [
+            {"id": "a", "db": first, "company_id": 71}, {"id": "b", "db": second, "company_id": 72}]).read_text())
+        capsys.readouterr()
+        assert main(["sync", "--all-shops", "--shops", str(registry), "--once"]) == 0, capsys.readouterr().err
+        for url, company, prefix, orders in ((first, 71, "A", 3), (second, 72, "B", 2)):
+            documents = company_documents(sandbox, company)
+            assert len(documents) == orders and all(d["type"] == "invoice" for d in documents)
+            assert all(prefix + "-" in json.dumps(d) for d in documents), documents  # its own orders' numbers
+            assert _fic_documents(url) == [(str(n), "invoice") for n in range(1, orders + 1)]
+        # Run again: every order already has its invoice, nothing more reaches FiC.
+        assert main(["sync", "--all-shops", "--shops", str(registry), "--once"]) == 0
+        assert len(company_documents(sandbox, 71)) == 3 and len(company_documents(sandbox, 72)) == 2
+
+
+@pytest.mark.parametrize(("plugin", "words"), [
+    ("platform_shop", ["module:callable"]),
+    ("no_such_platform:shop_plugin", ["cannot be imported", "no_such_platform"]),
+    ("platform_shop:no_such_factory", ["cannot be imported", "no_such_factory"]),
+    ("json:loads", ["failed", "TypeError"]),
+])
+def test_a_wrong_plugin_in_the_registry_is_said_for_its_shop_only(tmp_path, capsys, plugin, words, english):
+    from fic_plugin.shops import ShopUnavailable, open_shop
+
+    registry = tmp_path / "shops.toml"
+    registry.write_text(f'[[shop]]\nid = "p"\ndb = "{tmp_path / "p.db"}"\nplugin = "{plugin}"\n')
+    if words == ["module:callable"]:
+        with pytest.raises(RegistryError, match="module:callable"):
+            load_registry(registry)
+        return
+    (tmp_path / "p.db").touch()
+    [shop] = load_registry(registry)
+    with pytest.raises(ShopUnavailable) as raised:
+        open_shop(shop)
+    assert all(word in str(raised.value) for word in ["Shop p", *words]), str(raised.value)

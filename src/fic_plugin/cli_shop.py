@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +55,13 @@ def named_database(db_path: str | Path | None) -> str:
     return str(named)
 
 
-def cli_context(db_path: str | Path | None) -> Context:
-    """The plugin's context for the named shop, or a SettingsError saying how to name one."""
-    plugins: list[object] = []
+def cli_context(db_path: str | Path | None, plugins: Iterable[object] = ()) -> Context:
+    """The plugin's context for the named shop, or a SettingsError saying how to name one.
+
+    ``plugins``: the shop's own (a platform's per-shop plugin, from the shops registry), which
+    answer for its orders before any installed one.
+    """
+    plugins = list(plugins)
     if db_path and str(db_path).startswith(("postgresql://", "postgres://")):
         # The host's database: the plugin's tables only, orders come from the shop's own plugin.
         plugins.append(DatabaseFile(db_path))

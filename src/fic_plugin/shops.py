@@ -8,6 +8,14 @@ A TOML file (or JSON, by its extension)::
     company_id = 1234                             # optional: the FiC company it must be connected to
     enabled = true                                # optional (default true)
     queue = "web-1"                               # optional: the engine queue of the machine holding a SQLite file
+    plugin = "platform.fic:shop_plugin"           # optional: who answers for this shop's orders (below)
+
+A platform's shops keep their orders in the platform's own tables (often one PostgreSQL schema per
+shop), which one installed ``shop`` plugin cannot tell apart: it is given no shop. ``plugin``
+names a factory, ``module:callable``, called with the :class:`Shop` each time the shop is opened;
+the object it returns is registered in that shop's plugin manager and answers its ``shop_*``
+hooks (``shop_get_order``, ``shop_paid_orders``, …). A top-level ``plugin`` is every shop's
+default.
 
 Loading checks what can be checked without opening anything (ids unique, fields present and of
 the right type, one database per shop); :func:`open_shop` opens a shop and checks its database
@@ -18,6 +26,7 @@ skipped by the workers; it never stops the others.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import socket
@@ -53,6 +62,9 @@ class Shop:
     enabled: bool = True
     company_id: int | None = None
     queue: str | None = None
+    #: ``module:callable`` making the plugin that answers for this shop's orders, or None (an
+    #: installed ``shop`` plugin, or the reference shop's file, answers).
+    plugin: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -106,11 +118,16 @@ def load_registry(path: str | Path | None = None) -> list[Shop]:
     if not isinstance(rows, list):
         raise RegistryError(_("The shops registry {file} has no list of shops ([[shop]] in TOML, "
                               '"shops": [...] in JSON).').format(file=file))
+    default_plugin = data.get("plugin")
+    if default_plugin is not None:
+        _check_plugin_path(file, default_plugin, _("the top-level plugin"))
     shops: list[Shop] = []
     seen_ids: dict[str, int] = {}
     seen_dbs: dict[str, str] = {}
     for number, row in enumerate(rows, start=1):
         shop = _shop_from_row(file, number, row)
+        if shop.plugin is None and default_plugin is not None:
+            shop = attrs.evolve(shop, plugin=default_plugin)
         if shop.id in seen_ids:
             raise RegistryError(_("The shops registry {file}: shop id {id} appears twice (shops {first} and "
                                   "{second}); every shop needs its own id.").format(
@@ -129,10 +146,10 @@ def _shop_from_row(file: Path, number: int, row: Any) -> Shop:
     if not isinstance(row, dict):
         raise RegistryError(_("The shops registry {file}: shop {number} is not a table of fields.").format(
             file=file, number=number))
-    unknown = set(row) - {"id", "db", "enabled", "company_id", "queue"}
+    unknown = set(row) - {"id", "db", "enabled", "company_id", "queue", "plugin"}
     if unknown:
         raise RegistryError(_("The shops registry {file}: shop {number} has unknown field(s) {fields} "
-                              "(known: id, db, enabled, company_id, queue).").format(
+                              "(known: id, db, enabled, company_id, queue, plugin).").format(
             file=file, number=number, fields=", ".join(sorted(unknown))))
     for field in ("id", "db"):
         if not isinstance(row.get(field), str) or not row[field].strip():
@@ -149,8 +166,47 @@ def _shop_from_row(file: Path, number: int, row: Any) -> Shop:
     if queue is not None and not isinstance(queue, str):
         raise RegistryError(_("The shops registry {file}: shop {id}: queue is a text.").format(
             file=file, id=row["id"]))
+    plugin = row.get("plugin")
+    if plugin is not None:
+        _check_plugin_path(file, plugin, _("shop {id}: plugin").format(id=row["id"]))
     return Shop(id=row["id"].strip(), db=row["db"].strip(), enabled=row.get("enabled", True),
-                company_id=company, queue=queue)
+                company_id=company, queue=queue, plugin=plugin)
+
+
+def _check_plugin_path(file: Path, value: Any, where: str) -> None:
+    """``module:callable`` in form only: importing it is the worker's job (the registry is also
+    read where the platform's code is not installed, by ``fic status``)."""
+    module, _sep, name = value.partition(":") if isinstance(value, str) else ("", "", "")
+    if not (module and name and all(part.isidentifier() for part in [*module.split("."), *name.split(".")])):
+        raise RegistryError(_("The shops registry {file}: {where} is {value!r}: write it as module:callable, "
+                              "e.g. \"platform.fic:shop_plugin\".").format(file=file, where=where, value=value))
+
+
+def shop_plugin(shop: Shop) -> object | None:
+    """The object the registry's ``plugin`` factory makes for ``shop`` (None without one); a
+    ShopUnavailable (permanent) naming the shop and the factory when it cannot be imported or fails."""
+    if shop.plugin is None:
+        return None
+    module_name, _sep, name = shop.plugin.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in name.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as error:
+        raise ShopUnavailable(shop, _("Shop {shop}: its plugin {plugin} cannot be imported ({reason}): install the "
+                                      "platform's package where the workers run, or fix plugin in the shops "
+                                      "registry.").format(shop=shop.id, plugin=shop.plugin, reason=error),
+                              permanent=True) from None
+    try:
+        made = target(shop)
+    except Exception as error:  # noqa: BLE001 - the platform's code: one shop's failure, said
+        raise ShopUnavailable(shop, _("Shop {shop}: its plugin {plugin} failed ({kind}: {reason}).").format(
+            shop=shop.id, plugin=shop.plugin, kind=type(error).__name__, reason=error)) from None
+    if made is None:
+        raise ShopUnavailable(shop, _("Shop {shop}: its plugin {plugin} returned nothing: it must return the "
+                                      "object that answers the shop_* hooks.").format(shop=shop.id, plugin=shop.plugin),
+                              permanent=True)
+    return made
 
 
 def _database_key(db: str) -> str:
@@ -202,8 +258,9 @@ def open_shop(shop: Shop) -> Context:
     """The plugin context of one shop, checked: database present and migrated, and connected
     to the FiC company the registry names."""
     _check_file(shop)
+    made = shop_plugin(shop)
     try:
-        context = cli_context(shop.db)
+        context = cli_context(shop.db, plugins=[made] if made is not None else ())
     except Exception as error:  # noqa: BLE001 - a broken file must not stop the other shops
         raise _unavailable(shop, error) from None
     try:
