@@ -25,6 +25,7 @@ from fic_plugin.cli import main
 from fic_sandbox.server import SandboxServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))  # platform_shop, for the workers too
 
 from campaign import TOKEN, create_shop, end_state, fic_command, jobs_by_state, read_db  # noqa: E402
 

@@ -14,6 +14,8 @@ from fic_plugin.shops import RegistryError, load_registry
 from fic_sandbox.server import SandboxServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+# examples/platform_shop.py: a platform's per-shop plugin (the workers get this sys.path too).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
 from campaign import TOKEN, create_shop, end_state, jobs_by_state, read_db  # noqa: E402
 
@@ -307,12 +309,12 @@ def test_the_jobs_of_a_shop_in_flight_at_a_time_are_checked():
 
 def _platform_shop(url: str, sandbox, company: int, prefix: str, orders: int) -> None:
     """A platform's shop on a PostgreSQL schema: the plugin's tables migrated, its settings, and
-    ``orders`` paid orders in the platform's own table (tests/platform_shop.py)."""
+    ``orders`` paid orders in the platform's own table (examples/platform_shop.py)."""
     from campaign import PAYMENT_MAPPING, VAT_MAPPING
+    from platform_shop import add_paid_orders
 
     from fic_plugin.cli_shop import cli_context
     from fic_plugin.settings import update_settings
-    from platform_shop import add_paid_orders
 
     assert main(["--db", url, "migrate"]) == 0
     context = cli_context(url)

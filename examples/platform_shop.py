@@ -1,10 +1,12 @@
 """A platform's per-shop plugin, as the shops registry's ``plugin`` names it
-(``plugin = "platform_shop:shop_plugin"``).
+(``plugin = "platform_shop:shop_plugin"``, with this folder on the workers' ``PYTHONPATH``).
 
 Each shop keeps its orders in its own PostgreSQL schema (the platform's table
 ``platform_orders``), beside the plugin's ``fic_`` tables in the same schema: one installed
 plugin could not tell the shops apart, so the registry makes one of these per shop. Written the
 way a platform would, with its own reading of the URL: nothing of the plugin's store is used.
+The tests (``fic sync --all-shops``, the Celery workers) and ``make bench-scale`` (its PostgreSQL
+shops) run it.
 """
 
 from __future__ import annotations
