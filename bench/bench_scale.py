@@ -6,10 +6,13 @@ compressed 60x (an hour lasts a minute); ``fic sync --engine celery --all-shops 
 1, 2 and 4 ``fic worker`` processes run the jobs. Reported: invoices/s and the ratio to 1 process,
 each company's requests per window against its quota (and every 429/403), the spread of the shops'
 completion times, a noisy tenant, a ``kill -9`` of a worker mid-run (``invoices``, ``duplicates``,
-``pending jobs`` like ``make chaos``) and the workers' peak memory. The section is written into
+``pending jobs`` like ``make chaos``) and the workers' peak memory. Then the same shops on the
+PostgreSQL store (one schema each, orders in the platform's table that
+``examples/platform_shop.py`` answers for), 1 and 4 processes. The section is written into
 ``bench/RESULTS.md`` between its markers.
 
-    .venv/bin/python bench/bench_scale.py [--shops 50] [--orders 12] [--noisy 240] [--workers 1,2,4] [--concurrency N]
+    .venv/bin/python bench/bench_scale.py [--shops 50] [--orders 12] [--noisy 240] [--workers 1,2,4]
+                                          [--postgres-workers 1,4] [--concurrency N]
 
 ``--concurrency`` defaults to the number of CPUs: what Celery gives a worker when it is not told.
 """
@@ -36,12 +39,16 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from campaign import (  # noqa: E402 - bench/ is a folder of scripts, not a package
+    EXAMPLES,
     REPO,
     TOKEN,
+    create_platform_shop,
     create_shop,
+    drop_schema,
     end_state,
     fic_command,
     free_port,
+    is_postgres,
     read_db,
     rss_peak_kib,
 )
@@ -52,6 +59,10 @@ LATENCY_MS = 150
 TIME_SCALE = 60
 REDIS_URL = os.environ.get("FIC_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 FIRST_COMPANY = 1001
+#: The PostgreSQL store's shops: one schema each (``fic_bench_sNNNN``) in this database.
+POSTGRES_URL = os.environ.get("FIC_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+#: Who answers for their orders (the registry's top-level ``plugin``): examples/platform_shop.py.
+PLATFORM_PLUGIN = "platform_shop:shop_plugin"
 
 
 class Sandbox:
@@ -87,7 +98,9 @@ def env_for(workdir: Path) -> dict[str, str]:
     return {**os.environ, "FIC_REDIS_URL": REDIS_URL, "FIC_SHOPS": str(workdir / "shops.toml"), "FIC_LANGUAGE": "en",
             # The pacer keeps to the same compressed windows as the sandbox.
             "FIC_RATE_HOUR_SECONDS": str(3600 / TIME_SCALE), "FIC_RATE_SHORT_SECONDS": str(300 / TIME_SCALE),
-            "FIC_TIMEOUT_READ": "30"}
+            "FIC_TIMEOUT_READ": "30",
+            # The PostgreSQL shops' plugin (examples/platform_shop.py) is imported by the workers.
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(EXAMPLES), os.environ.get("PYTHONPATH")]))}
 
 
 def make_templates(workdir: Path, sandbox: Sandbox, shops: int, orders: int, noisy: int,
@@ -102,7 +115,10 @@ def make_templates(workdir: Path, sandbox: Sandbox, shops: int, orders: int, noi
     return template
 
 
-def prepare_run(workdir: Path, template: Path, shops: int, *, noisy: bool) -> tuple[Path, dict[str, tuple[int, int]]]:
+Layout = dict[str, tuple[int, int, "Path | str"]]  # shop id -> (company, orders, database)
+
+
+def prepare_run(workdir: Path, template: Path, shops: int, *, noisy: bool = False) -> tuple[Path, Layout]:
     run = workdir / f"run-{time.monotonic_ns()}"
     run.mkdir()
     lines, layout = [], {}
@@ -115,26 +131,55 @@ def prepare_run(workdir: Path, template: Path, shops: int, *, noisy: bool) -> tu
             if Path(f"{source}{suffix}").exists():
                 shutil.copy(f"{source}{suffix}", run / f"{source.name}{suffix}")
         lines.append(f'[[shop]]\nid = "s{n:04d}"\ndb = "{run / source.name}"\ncompany_id = {FIRST_COMPANY + n}\n')
-        layout[f"s{n:04d}"] = (FIRST_COMPANY + n, read_db(run / source.name, "SELECT COUNT(*) FROM demo_orders")[0][0])
+        layout[f"s{n:04d}"] = (FIRST_COMPANY + n, read_db(run / source.name, "SELECT COUNT(*) FROM demo_orders")[0][0],
+                               run / source.name)
     (run / "shops.toml").write_text("\n".join(lines))
     return run, layout
 
 
-def completion_times(run: Path, layout: dict, started_wall: float) -> dict[str, float]:
+def pg_url(n: int) -> str:
+    return f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}schema=fic_bench_s{n:04d}"
+
+
+def prepare_pg_run(workdir: Path, sandbox: Sandbox, shops: int, orders: int) -> tuple[Path, Layout]:
+    """The same shops on the PostgreSQL store: a fresh schema each (the plugin's tables, its
+    settings, the platform's orders), made again for every run; the registry names the platform's
+    plugin once, at its top."""
+    run = workdir / f"run-pg-{time.monotonic_ns()}"
+    run.mkdir()
+    lines, layout = [f'plugin = "{PLATFORM_PLUGIN}"\n'], {}
+    for n in range(1, shops + 1):
+        url, company = pg_url(n), FIRST_COMPANY + n
+        drop_schema(url)
+        create_platform_shop(url, orders, sandbox_url=sandbox.url, prefix=f"S{n:04d}",
+                             settings={"fic_company_id": company})
+        lines.append(f'[[shop]]\nid = "s{n:04d}"\ndb = "{url}"\ncompany_id = {company}\n')
+        layout[f"s{n:04d}"] = (company, orders, url)
+    (run / "shops.toml").write_text("\n".join(lines))
+    return run, layout
+
+
+def drop_pg_shops(layout: Layout) -> None:
+    for _company, _orders, db in layout.values():
+        if is_postgres(db):
+            drop_schema(str(db))
+
+
+def completion_times(layout: Layout, started_wall: float) -> dict[str, float]:
     times = {}
-    for sid in layout:
-        row = read_db(run / f"{sid}.db", "SELECT MAX(finished_at) FROM fic_jobs")[0][0]
+    for sid, (_company, _orders, db) in layout.items():
+        row = read_db(db, "SELECT MAX(finished_at) FROM fic_jobs")[0][0]
         if row:
-            finished = datetime.fromisoformat(row)
+            finished = row if isinstance(row, datetime) else datetime.fromisoformat(row)
             if finished.tzinfo is None:  # the store keeps UTC
                 finished = finished.replace(tzinfo=UTC)
             times[sid] = finished.timestamp() - started_wall
     return times
 
 
-def one_run(workdir: Path, template: Path, sandbox: Sandbox, shops: int, workers: int, *, noisy: bool = False,
-            kill_after: int | None = None, concurrency: int = 8) -> dict[str, Any]:
-    run, layout = prepare_run(workdir, template, shops, noisy=noisy)
+def one_run(prepared: tuple[Path, Layout], sandbox: Sandbox, workers: int, *, kill_after: int | None = None,
+            concurrency: int = 8) -> dict[str, Any]:
+    run, layout = prepared
     sandbox.fresh()
     redis.Redis.from_url(REDIS_URL).flushdb()
     env = env_for(run)
@@ -154,8 +199,8 @@ def one_run(workdir: Path, template: Path, sandbox: Sandbox, shops: int, workers
         dispatcher_cpu = max(dispatcher_cpu, cpu_seconds(dispatcher.pid))
         peaks = [max(p, rss_peak_kib(w.pid)) for p, w in zip(peaks, pool, strict=True)]
         if kill_after is not None and not killed:
-            done = sum(read_db(run / f"{sid}.db", "SELECT COUNT(*) FROM fic_jobs WHERE state='done'")[0][0]
-                       for sid in layout)
+            done = sum(read_db(db, "SELECT COUNT(*) FROM fic_jobs WHERE state='done'")[0][0]
+                       for _company, _orders, db in layout.values())
             if done >= kill_after:
                 os.kill(pool[0].pid, signal.SIGKILL)
                 pool[0].wait()
@@ -176,10 +221,10 @@ def one_run(workdir: Path, template: Path, sandbox: Sandbox, shops: int, workers
     log.close()
     invoices = duplicates = pending = emails = 0
     problems = []
-    for sid, (cid, orders) in layout.items():
+    for sid, (cid, orders, db) in layout.items():
         docs = sandbox.side("GET", "documents", params={"company_id": cid})["data"]
         mails = sandbox.side("GET", "emails", params={"company_id": cid})["data"]
-        counts = end_state(run / f"{sid}.db", docs, mails, orders)
+        counts = end_state(db, docs, mails, orders)
         invoices += counts.invoices
         duplicates += counts.duplicates
         pending += counts.pending_jobs
@@ -187,12 +232,13 @@ def one_run(workdir: Path, template: Path, sandbox: Sandbox, shops: int, workers
         problems += [f"{sid}: {p}" for p in counts.problems]
     companies = sandbox.side("GET", "companies")["data"]
     ours = [c for c in companies if c["company_id"] >= FIRST_COMPANY]
-    finish = completion_times(run, layout, started_wall)
+    finish = completion_times(layout, started_wall)
     if os.environ.get("FIC_BENCH_KEEP"):
         print(f"kept {run}", flush=True)
     else:
         shutil.rmtree(run, ignore_errors=True)
-    return {"workers": workers, "seconds": seconds, "orders": sum(o for _c, o in layout.values()),
+        drop_pg_shops(layout)
+    return {"workers": workers, "seconds": seconds, "orders": sum(o for _c, o, _db in layout.values()),
             "invoices": invoices, "emails": emails, "duplicates": duplicates, "pending": pending,
             "problems": problems, "rss_kib": peaks, "killed": killed,
             "refused": sum(c["rate_limited_429"] + c["forbidden_403"] for c in ours),
@@ -233,8 +279,18 @@ def spread(finish: dict[str, float], skip: str | None = None) -> tuple[float, fl
     return (statistics.median(values), max(values)) if values else (0.0, 0.0)
 
 
+def table_row(run: dict, base: float) -> str:
+    rate = run["invoices"] / run["seconds"]
+    return (f"| {run['workers']} | {run['invoices']} | {run['seconds']:.1f} | {rate:.2f} | "
+            f"{rate / base:.2f}x | {run['refused']} | "
+            f"{', '.join(f'{k / 1024:.0f}' for k in run['rss_kib'])} | "
+            + " / ".join(f"{run['cpu'][part] * 1000 / max(1, run['invoices']):.0f}"
+                         for part in ("workers", "dispatcher", "sandbox"))
+            + f" | {run['requests'] / max(1, run['invoices']):.1f} |")
+
+
 def report(args: argparse.Namespace, runs: list[dict], noisy_run: dict | None, kill_run: dict | None,
-           minutes: float, memory_run: dict | None = None) -> str:
+           minutes: float, memory_run: dict | None = None, pg_runs: list[dict] | None = None) -> str:
     base = (runs[0]["invoices"] / runs[0]["seconds"] if runs else 0) or 1e-9
     lines = [BEGIN, "## Many shops on Celery (`make bench-scale`)", "",
              f"Run {datetime.now():%Y-%m-%d %H:%M} in {minutes:.1f} minutes on {platform.machine()}, "
@@ -246,18 +302,11 @@ def report(args: argparse.Namespace, runs: list[dict], noisy_run: dict | None, k
              "The issue asks for 1,000 shops x 20 orders (20,000 invoices): at the rates below that is "
              "hours per run on this 2-core machine, so the run keeps the shape (many companies, latency, "
              "compressed quotas, 1/2/4 processes, noisy tenant, kill -9) at a size that runs in about "
-             "20 minutes. PostgreSQL shops are not in this run (see below).", "",
+             "25 minutes. The same shops then run on the PostgreSQL store (below).", "",
              "| worker processes | invoices | seconds | invoices/s | ratio to 1 | 429/403 | peak RSS per worker MiB "
              "| CPU ms per invoice: workers / dispatcher / sandbox | FiC requests per invoice |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for run in runs:
-        rate = run["invoices"] / run["seconds"]
-        lines.append(f"| {run['workers']} | {run['invoices']} | {run['seconds']:.1f} | {rate:.2f} | "
-                     f"{rate / base:.2f}x | {run['refused']} | "
-                     f"{', '.join(f'{k / 1024:.0f}' for k in run['rss_kib'])} | "
-                     + " / ".join(f"{run['cpu'][part] * 1000 / max(1, run['invoices']):.0f}"
-                                  for part in ("workers", "dispatcher", "sandbox"))
-                     + f" | {run['requests'] / max(1, run['invoices']):.1f} |")
+    lines += [table_row(run, base) for run in runs]
     lines += ["", "Per company, every run: most requests in one hourly window and in one short-term window, "
               "against the quota:", ""]
     for run in runs:
@@ -292,6 +341,21 @@ def report(args: argparse.Namespace, runs: list[dict], noisy_run: dict | None, k
                   f"invoices: {kill_run['invoices']}", f"orders: {kill_run['orders']}",
                   f"emails: {kill_run['emails']}", f"duplicates: {kill_run['duplicates']}",
                   f"pending jobs: {kill_run['pending']}", f"seconds: {kill_run['seconds']:.0f}", "```"]
+    if pg_runs:
+        pg_base = (pg_runs[0]["invoices"] / pg_runs[0]["seconds"]) or 1e-9
+        lines += ["", f"The same {args.shops} shops x {args.orders} orders on the **PostgreSQL store**: one schema "
+                  "per shop in one database, the plugin's tables beside the platform's own orders table, which "
+                  "`examples/platform_shop.py` answers for (the registry's `plugin`). Jobs go to the shared `fic` "
+                  "queue (any machine's workers); ratio to 1 process on PostgreSQL:", "",
+                  "| worker processes | invoices | seconds | invoices/s | ratio to 1 | 429/403 | peak RSS per worker "
+                  "MiB | CPU ms per invoice: workers / dispatcher / sandbox | FiC requests per invoice |",
+                  "|---|---|---|---|---|---|---|---|---|", *(table_row(run, pg_base) for run in pg_runs), ""]
+        for run in pg_runs:
+            median, last_done = spread(run["finish"])
+            lines.append(f"- {run['workers']} process(es): duplicates {run['duplicates']}, pending jobs "
+                         f"{run['pending']}, {run['refused']} refused (429/403), max {run['max_hour']}/"
+                         f"{run['hourly_limit']} per hour; completion median {median:.1f} s, last {last_done:.1f} s"
+                         + (f"; problems: {run['problems'][:3]}" if run["problems"] else ""))
     yes = {True: "yes", False: "**no**"}
     last = runs[-1]
     ratio = (last["invoices"] / last["seconds"]) / base
@@ -309,6 +373,10 @@ def report(args: argparse.Namespace, runs: list[dict], noisy_run: dict | None, k
     if kill_run is not None:
         goals.append(f"kill -9: every invoice once, nothing pending: "
                      f"{yes[kill_run['invoices'] == kill_run['orders'] and not kill_run['duplicates'] and not kill_run['pending']]}")
+    if pg_runs:
+        pg_ok = all(r["invoices"] == r["orders"] and not r["duplicates"] and not r["pending"] and not r["refused"]
+                    for r in pg_runs)
+        goals.append(f"PostgreSQL store: every invoice once, nothing pending, 0 x 429/403: {yes[pg_ok]}")
     lines += ["", "Goals: " + "; ".join(goals) + "."]
     one_run_ = runs[0]
     per_invoice = sum(one_run_["cpu"].values()) * 1000 / max(1, one_run_["invoices"])
@@ -328,10 +396,7 @@ def report(args: argparse.Namespace, runs: list[dict], noisy_run: dict | None, k
               "of a company at its limit are shown by `tests/test_engine_celery.py`. After the kill -9 the "
               "jobs the killed worker held are sent again once their in-flight mark expires (30 s), hence "
               "the longer run.",
-              "", "Not measured here: the same on the PostgreSQL store (one schema per shop). The reference "
-              "shop keeps its orders in SQLite only, so a PostgreSQL shop needs the host's own shop plugin "
-              "to answer for orders; the engine itself routes PostgreSQL shops to the shared `fic` queue and "
-              "is exercised on SQLite here.", END]
+              END]
     return "\n".join(lines)
 
 
@@ -354,6 +419,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 1,
                         help="threads per worker process (default: one per CPU, Celery's own default)")
     parser.add_argument("--no-kill", action="store_true")
+    parser.add_argument("--postgres-workers", default="1,4",
+                        help="worker processes of the PostgreSQL-store runs ('' to skip); FIC_BENCH_POSTGRES_URL "
+                             "names the database (default postgresql://postgres@127.0.0.1:5432/test)")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")
     args = parser.parse_args()
     begun = time.monotonic()
@@ -364,36 +432,43 @@ def main() -> int:
         template = make_templates(workdir, sandbox, args.shops + 1, args.orders, args.noisy)
         runs = []
         for count in [int(w) for w in args.workers.split(",")]:
-            runs.append(one_run(workdir, template, sandbox, args.shops, count, concurrency=args.concurrency))
+            runs.append(one_run(prepare_run(workdir, template, args.shops), sandbox, count,
+                                concurrency=args.concurrency))
             print(f"{count} worker(s): {runs[-1]['invoices']} invoices in {runs[-1]['seconds']:.1f} s", flush=True)
         noisy_run = None
         if args.noisy:
-            noisy_run = one_run(workdir, template, sandbox, args.shops, runs[min(1, len(runs) - 1)]["workers"],
-                                noisy=True, concurrency=args.concurrency)
+            noisy_run = one_run(prepare_run(workdir, template, args.shops, noisy=True), sandbox,
+                                runs[min(1, len(runs) - 1)]["workers"], concurrency=args.concurrency)
             print(f"noisy tenant: {noisy_run['invoices']} invoices in {noisy_run['seconds']:.1f} s", flush=True)
         # Memory against the number of shops: one worker process doing the same work (as many
         # invoices) for a quarter of the shops, each with four times the orders.
         few = max(1, args.shops // 4)
         few_template = make_templates(workdir, sandbox, few + 1, args.orders * args.shops // few, 0, name="few")
-        memory_run = one_run(workdir, few_template, sandbox, few, 1, concurrency=args.concurrency)
+        memory_run = one_run(prepare_run(workdir, few_template, few), sandbox, 1, concurrency=args.concurrency)
         print(f"memory: {few} shops, peak RSS {memory_run['rss_kib'][0] / 1024:.0f} MiB", flush=True)
         kill_run = None
         if not args.no_kill:
             total = args.shops * args.orders
-            kill_run = one_run(workdir, template, sandbox, args.shops, 2, kill_after=total // 3,
+            kill_run = one_run(prepare_run(workdir, template, args.shops), sandbox, 2, kill_after=total // 3,
                                concurrency=args.concurrency)
             print(f"kill -9: {kill_run['invoices']} invoices, {kill_run['duplicates']} duplicates, "
                   f"{kill_run['pending']} pending", flush=True)
+        pg_runs = []
+        for count in [int(w) for w in args.postgres_workers.split(",") if w.strip()]:
+            pg_runs.append(one_run(prepare_pg_run(workdir, sandbox, args.shops, args.orders), sandbox, count,
+                                   concurrency=args.concurrency))
+            print(f"PostgreSQL, {count} worker(s): {pg_runs[-1]['invoices']} invoices in "
+                  f"{pg_runs[-1]['seconds']:.1f} s", flush=True)
     finally:
         sandbox.stop()
         redis.Redis.from_url(REDIS_URL).flushdb()
         if not os.environ.get("FIC_BENCH_KEEP"):
             shutil.rmtree(workdir, ignore_errors=True)
-    section = report(args, runs, noisy_run, kill_run, (time.monotonic() - begun) / 60, memory_run)
+    section = report(args, runs, noisy_run, kill_run, (time.monotonic() - begun) / 60, memory_run, pg_runs)
     print(section)
     if not args.no_write:
         write_results(section)
-    bad = [r for r in [*runs, noisy_run, kill_run] if r and (r["duplicates"] or r["pending"] or r["problems"])]
+    bad = [r for r in [*runs, noisy_run, kill_run, *pg_runs] if r and (r["duplicates"] or r["pending"] or r["problems"])]
     return 1 if bad else 0
 
 

@@ -25,6 +25,10 @@ import attrs
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
+#: examples/platform_shop.py: a platform's shops on PostgreSQL (their orders in its own tables).
+EXAMPLES = REPO / "examples"
+if str(EXAMPLES) not in sys.path:
+    sys.path.insert(0, str(EXAMPLES))
 TOKEN = "a/bench-access-token-7c21d0"
 VAT_MAPPING = {"22": 0, "10": 3, "5": 54, "4": 4, "0": 6}
 PAYMENT_MAPPING = {"bank_transfer": {"payment_method_id": 1, "payment_account_id": 1, "ei_payment_method": "MP05"},
@@ -111,6 +115,41 @@ def create_shop(db_path: Path, orders: int, *, sandbox_url: str, first_id: int =
         "shop_name": "Bottega Bench", "fic_api_url": sandbox_url, "fic_company_id": 1,
         "fic_access_token": TOKEN, **(settings or {})})
     context.store.close()
+
+
+def is_postgres(db: str | Path) -> bool:
+    return str(db).startswith(("postgresql://", "postgres://"))
+
+
+def create_platform_shop(url: str, orders: int, *, sandbox_url: str, prefix: str,
+                         settings: dict[str, Any] | None = None) -> None:
+    """A platform's shop on a PostgreSQL schema (``url`` names it: ``…?schema=NAME``): the
+    plugin's tables migrated, the same settings as :func:`create_shop`, and ``orders`` paid orders
+    in the platform's own table, which ``examples/platform_shop.py`` answers for."""
+    from platform_shop import add_paid_orders
+
+    from fic_plugin.cli_shop import cli_context
+    from fic_plugin.settings import update_settings
+    from fic_plugin.store import Store
+
+    store = Store(url)
+    store.migrate()
+    store.close()
+    context = cli_context(url)
+    update_settings(context.store, {
+        "auto_invoice": True, "vat_mapping": VAT_MAPPING, "payment_mapping": PAYMENT_MAPPING,
+        "shop_name": "Bottega Bench", "fic_api_url": sandbox_url, "fic_company_id": 1,
+        "fic_access_token": TOKEN, **(settings or {})})
+    context.store.close()
+    add_paid_orders(url, orders, prefix=prefix)
+
+
+def drop_schema(url: str) -> None:
+    from platform_shop import connect, schema_of
+    from psycopg import sql
+
+    with connect(url) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema_of(url))))
 
 
 # --- the sandbox and the worker as processes --------------------------------------------------------
@@ -209,7 +248,13 @@ def kill9(process: subprocess.Popen) -> None:
 # --- the end state ---------------------------------------------------------------------------------
 
 
-def read_db(db_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
+def read_db(db_path: Path | str, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows of a shop database: a SQLite file, or a PostgreSQL schema's URL (``?`` placeholders)."""
+    if is_postgres(db_path):
+        from platform_shop import connect
+
+        with connect(str(db_path)) as pg:
+            return pg.execute(sql.replace("?", "%s"), params).fetchall()
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
     try:
         return conn.execute(sql, params).fetchall()
@@ -217,7 +262,7 @@ def read_db(db_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
         conn.close()
 
 
-def jobs_by_state(db_path: Path) -> dict[str, int]:
+def jobs_by_state(db_path: Path | str) -> dict[str, int]:
     return dict(read_db(db_path, "SELECT state, COUNT(*) FROM fic_jobs GROUP BY state"))
 
 
@@ -247,7 +292,7 @@ class Counts:
                 f"failed jobs: {self.failed_jobs}"]
 
 
-def end_state(db_path: Path, documents: list[dict], emails: list[dict], orders: int,
+def end_state(db_path: Path | str, documents: list[dict], emails: list[dict], orders: int,
               sdi_sends: dict[int, int] | None = None) -> Counts:
     """Compare the sandbox's documents, email log and SdI sends with the shop's references, order
     by order. ``sdi_sends`` (FiC id → sends) is checked when given: one per e-invoice."""

@@ -31,10 +31,15 @@ LINES = [{"name": "Olio extravergine di oliva 1 L", "qty": "2", "unit_price": "1
 TOTAL = Decimal("38.92")  # (25.00 + 6.90) x 1.22
 
 
+def schema_of(db_url: str) -> str:
+    return dict(parse_qsl(urlsplit(db_url).query))["schema"]
+
+
 def connect(db_url: str) -> psycopg.Connection:
+    """A connection to the shop's schema (made if missing: the platform owns it)."""
     parts = urlsplit(db_url)
     query = parse_qsl(parts.query)
-    schema = dict(query)["schema"]
+    schema = schema_of(db_url)
     conn = psycopg.connect(urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query if k != "schema"]))),
                            autocommit=True)
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))

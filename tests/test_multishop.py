@@ -308,21 +308,12 @@ def test_the_jobs_of_a_shop_in_flight_at_a_time_are_checked():
 
 
 def _platform_shop(url: str, sandbox, company: int, prefix: str, orders: int) -> None:
-    """A platform's shop on a PostgreSQL schema: the plugin's tables migrated, its settings, and
-    ``orders`` paid orders in the platform's own table (examples/platform_shop.py)."""
-    from campaign import PAYMENT_MAPPING, VAT_MAPPING
-    from platform_shop import add_paid_orders
+    """A platform's shop on a PostgreSQL schema, ``orders`` paid orders in the platform's own
+    table (examples/platform_shop.py)."""
+    from campaign import create_platform_shop
 
-    from fic_plugin.cli_shop import cli_context
-    from fic_plugin.settings import update_settings
-
-    assert main(["--db", url, "migrate"]) == 0
-    context = cli_context(url)
-    update_settings(context.store, {
-        "auto_invoice": True, "vat_mapping": VAT_MAPPING, "payment_mapping": PAYMENT_MAPPING, "shop_name": prefix,
-        "fic_api_url": sandbox.url, "fic_company_id": company, "fic_access_token": TOKEN, **PLAIN})
-    context.store.close()
-    add_paid_orders(url, orders, prefix=prefix)
+    create_platform_shop(url, orders, sandbox_url=sandbox.url, prefix=prefix,
+                         settings={"fic_company_id": company, "shop_name": prefix, **PLAIN})
 
 
 def _fic_documents(url: str) -> list[tuple]:
