@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fic_plugin import hookimpl
 from fic_plugin.cli import main
 from fic_plugin.shops import RegistryError, load_registry
 from fic_sandbox.server import SandboxServer
@@ -353,10 +354,13 @@ def test_a_platforms_postgresql_shops_are_served_by_the_plugin_the_registry_name
     ("no_such_platform:shop_plugin", ["cannot be imported", "no_such_platform"]),
     ("platform_shop:no_such_factory", ["cannot be imported", "no_such_factory"]),
     ("json:loads", ["failed", "TypeError"]),
+    ("broken_platform:shop_plugin", ["cannot be imported", "settings missing"]),
 ])
-def test_a_wrong_plugin_in_the_registry_is_said_for_its_shop_only(tmp_path, capsys, plugin, words, english):
+def test_a_wrong_plugin_in_the_registry_is_said_for_its_shop_only(tmp_path, monkeypatch, plugin, words, english):
     from fic_plugin.shops import ShopUnavailable, open_shop
 
+    (tmp_path / "broken_platform.py").write_text('raise RuntimeError("settings missing")\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
     registry = tmp_path / "shops.toml"
     registry.write_text(f'[[shop]]\nid = "p"\ndb = "{tmp_path / "p.db"}"\nplugin = "{plugin}"\n')
     if words == ["module:callable"]:
@@ -368,3 +372,52 @@ def test_a_wrong_plugin_in_the_registry_is_said_for_its_shop_only(tmp_path, caps
     with pytest.raises(ShopUnavailable) as raised:
         open_shop(shop)
     assert all(word in str(raised.value) for word in ["Shop p", *words]), str(raised.value)
+
+
+class CountingRelease:
+    """A platform's per-shop plugin that counts ``shop_release`` (or fails in it)."""
+
+    released: list[str] = []
+
+    def __init__(self, shop, fail: bool = False):
+        self.shop, self.fail = shop, fail
+
+    @hookimpl
+    def shop_release(self):
+        CountingRelease.released.append(self.shop.id)
+        if self.fail:
+            raise RuntimeError("the platform's pool is gone")
+
+
+def counting_release(shop):
+    return CountingRelease(shop, fail=shop.id == "failing")
+
+
+def test_hook_shop_release(tmp_path, caplog, english):
+    """After each slice of a shop's work the worker asks the shop's plugins to close what they
+    opened for it: the reference shop's SQLite connection (a few hundred kilobytes each) no longer
+    stays open for every shop a worker keeps; a plugin failing there is logged, not raised."""
+    from fic_demo.shop import DemoShop
+    from fic_plugin.shops import OpenShops, shop_context
+
+    for name in ("kept", "failing"):
+        create_shop(tmp_path / f"{name}.db", 1, sandbox_url="http://127.0.0.1:9", settings={"fic_company_id": 5})
+    registry = tmp_path / "shops.toml"
+    registry.write_text(f'plugin = "{__name__}:counting_release"\n\n' + write_registry(tmp_path / "rows.toml", [
+        {"id": "kept", "db": str(tmp_path / "kept.db")}, {"id": "failing", "db": str(tmp_path / "failing.db")}]
+    ).read_text())
+    kept, failing = load_registry(registry)
+    CountingRelease.released.clear()
+    shops = OpenShops(size=4)
+    with shops.use(kept) as context:
+        demo = next(p for p in context.pm.get_plugins() if isinstance(p, DemoShop))
+        assert context.order("1").number == "B-000001"
+        assert demo.store.backend._local.db is not None  # open while the job runs
+    assert demo.store.backend._local.db is None and context.store.backend._local.db is None
+    assert CountingRelease.released == ["kept"]
+    with shops.use(kept) as again:
+        assert again is context and again.order("1").number == "B-000001"  # opens again when asked
+    with shop_context(failing) as other:
+        other.order("1")
+    assert CountingRelease.released == ["kept", "kept", "failing"]
+    assert "shop_release failed" in caplog.text

@@ -110,6 +110,12 @@ class DemoShop:
         return str(self.db_path)
 
     @hookimpl
+    def shop_release(self) -> None:
+        # A worker serving many shops is done with this one for now: its connection (a few
+        # hundred kilobytes of SQLite caches) is not kept open until the next job.
+        self.store.close()
+
+    @hookimpl
     def shop_get_order(self, order_id: str) -> Order | None:
         try:
             number = int(str(order_id))

@@ -154,6 +154,19 @@ def shop_is_admin(environ: dict[str, Any]) -> bool | None:
     """
 
 
+@hookspec
+def shop_release() -> None:
+    """The plugin is done with this shop for now: close what your plugin opened for it in this
+    thread (its database connection), so nothing stays open per shop between jobs.
+
+    Called by a worker serving many shops from one process (``fic worker``, ``fic sync
+    --all-shops``) after each slice of a shop's work: it keeps up to ``FIC_OPEN_SHOPS`` shops
+    ready, and a connection held by each would make its memory grow with the shops it serves
+    (SQLite keeps a few hundred kilobytes per open connection). The next hook call opens again.
+    A host serving one shop is never called.
+    """
+
+
 # --- Override points for developers ---------------------------------------------------------------
 
 
