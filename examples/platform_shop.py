@@ -12,6 +12,7 @@ shops) run it.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -35,13 +36,16 @@ def schema_of(db_url: str) -> str:
     return dict(parse_qsl(urlsplit(db_url).query))["schema"]
 
 
-def connect(db_url: str) -> psycopg.Connection:
-    """A connection to the shop's schema (made if missing: the platform owns it)."""
+def database_of(db_url: str) -> str:
+    """The URL libpq takes: the shop's without ``schema``."""
     parts = urlsplit(db_url)
-    query = parse_qsl(parts.query)
+    return urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "schema"])))
+
+
+def connect(db_url: str) -> psycopg.Connection:
+    """A new connection to the shop's schema (made if missing: the platform owns it)."""
     schema = schema_of(db_url)
-    conn = psycopg.connect(urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query if k != "schema"]))),
-                           autocommit=True)
+    conn = psycopg.connect(database_of(db_url), autocommit=True)
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
     return conn
@@ -57,23 +61,40 @@ def add_paid_orders(db_url: str, count: int, *, prefix: str) -> None:
                           json.dumps(CUSTOMER), json.dumps(LINES)])
 
 
+_threads = threading.local()
+
+
+def shared_connection(db_url: str) -> psycopg.Connection:
+    """This thread's connection to the shop's database, shared by every shop in it (a schema
+    each): a platform's pool in miniature. Opening a connection costs PostgreSQL a new backend,
+    more than a job's queries, so it is not done per shop or per call; and since nothing is held
+    per shop, there is nothing for ``shop_release`` to close."""
+    database = database_of(db_url)
+    connections = _threads.__dict__.setdefault("connections", {})
+    conn = connections.get(database)
+    if conn is None or conn.closed:
+        conn = connections[database] = psycopg.connect(database, autocommit=True)
+    return conn
+
+
 class SchemaShop:
     """The ``shop_*`` hooks of one shop of the platform."""
 
     def __init__(self, db_url: str):
         self.db_url = db_url
+        self.orders = sql.Identifier(schema_of(db_url), "platform_orders")
 
     @hookimpl
     def shop_get_order(self, order_id: str) -> Order | None:
-        with connect(self.db_url) as conn:
-            row = conn.execute("SELECT * FROM platform_orders WHERE id = %s", [order_id]).fetchone()
+        row = shared_connection(self.db_url).execute(
+            sql.SQL("SELECT * FROM {} WHERE id = %s").format(self.orders), [order_id]).fetchone()
         return _order(row) if row else None
 
     @hookimpl
     def shop_paid_orders(self, since: datetime | None) -> Iterator[Order]:
-        with connect(self.db_url) as conn:
-            rows = conn.execute("SELECT * FROM platform_orders WHERE paid_at IS NOT NULL AND paid_at >= %s"
-                                " ORDER BY paid_at", [since or datetime(1970, 1, 1)]).fetchall()
+        rows = shared_connection(self.db_url).execute(
+            sql.SQL("SELECT * FROM {} WHERE paid_at IS NOT NULL AND paid_at >= %s ORDER BY paid_at").format(
+                self.orders), [since or datetime(1970, 1, 1)]).fetchall()
         return iter([_order(row) for row in rows])
 
 

@@ -258,6 +258,40 @@ def test_a_postgres_connection_dropped_by_the_server_is_replaced():
         store.close()
 
 
+def test_a_closed_postgres_connection_serves_the_next_shop_of_the_database_in_its_own_schema():
+    """A worker closes a shop's store after each slice of work: the idle connection is parked and
+    the next shop of the same database takes it (no new server backend, about 8 ms of CPU), with
+    its own search_path; one dropped while parked, or left in a failed transaction, is never used."""
+    with postgres_schema() as first, postgres_schema() as second:
+        a, b = Store(first), Store(second)
+        for store in (a, b):
+            store.migrate()
+            store.close()
+        a.enqueue("send", "only-in-a")
+        backend = a.execute("SELECT pg_backend_pid()").fetchone()[0]
+        a.close()
+        assert b.execute("SELECT pg_backend_pid()").fetchone()[0] == backend  # the same session...
+        assert b.execute("SELECT COUNT(*) FROM fic_jobs").fetchone()[0] == 0  # ...in b's schema
+        b.close()
+        plain = Store(first.split("?")[0])  # no schema: the server's default search_path again
+        assert plain.execute("SELECT pg_backend_pid()").fetchone()[0] == backend
+        assert plain.execute("SHOW search_path").fetchone()[0] == '"$user", public'
+        plain.close()
+
+        with psycopg.connect(first.split("?")[0], autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [backend])
+        assert a.execute("SELECT COUNT(*) FROM fic_jobs").fetchone()[0] == 1  # a new session
+        assert a.execute("SELECT pg_backend_pid()").fetchone()[0] != backend
+        failed = a.execute("SELECT pg_backend_pid()").fetchone()[0]
+        a.execute("BEGIN")
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            a.execute("SELECT * FROM no_such_table")
+        a.close()  # in a failed transaction: closed, not parked
+        assert b.execute("SELECT pg_backend_pid()").fetchone()[0] != failed
+        assert b.execute("SELECT COUNT(*) FROM fic_jobs").fetchone()[0] == 0
+        b.close()
+
+
 def test_a_forked_process_opens_its_own_postgres_connection():
     """gunicorn --preload forks after the app was built: parent and child never share a socket."""
     import os

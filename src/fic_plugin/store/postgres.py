@@ -6,6 +6,14 @@ keeps the ``fic_`` tables in a schema of their own. Connections are per thread a
 an explicit ``BEGIN`` followed by a transaction-scoped advisory lock on the schema, which gives
 the same guarantee as SQLite's ``BEGIN IMMEDIATE`` — one writer's read-then-write at a time — so
 the leases and intents that make documents and jobs exactly-once work unchanged.
+
+A worker serving many shops in one database (a schema each) closes a shop's connection after each
+slice of its work. Opening one costs the server a new backend (about 7 ms of its CPU, 8 ms in all
+measured here), more than the job's own SQL, so an idle connection is parked instead and the next
+shop of the same database and process takes it, with its own ``search_path`` set (PostgreSQL
+re-plans prepared statements when ``search_path`` changes). At most :data:`PARKED_PER_DATABASE` wait
+per database and process; nothing else of a session is carried over (advisory locks are
+transaction-scoped, no temporary tables, no other settings).
 """
 
 from __future__ import annotations
@@ -24,6 +32,30 @@ from ..errors import SettingsError
 from ..i18n import _
 
 CONNECT_TIMEOUT = 10
+#: Idle connections a process keeps for the next shop of the same database (one per worker
+#: thread is enough: each thread serves one shop at a time).
+PARKED_PER_DATABASE = 16
+
+_parked: dict[tuple[int, str], list[psycopg.Connection]] = {}
+_parked_lock = threading.Lock()
+
+
+def _take_parked(url: str) -> psycopg.Connection | None:
+    with _parked_lock:
+        idle = _parked.get((os.getpid(), url))
+        return idle.pop() if idle else None
+
+
+def _park(url: str, conn: psycopg.Connection) -> bool:
+    """Keep ``conn`` for the next shop of this database; False when it cannot be (then close it)."""
+    if conn.closed or conn.info.transaction_status != TransactionStatus.IDLE:
+        return False
+    with _parked_lock:
+        idle = _parked.setdefault((os.getpid(), url), [])
+        if len(idle) >= PARKED_PER_DATABASE:
+            return False
+        idle.append(conn)
+        return True
 
 
 def split_url(url: str) -> tuple[str, str | None]:
@@ -70,6 +102,12 @@ class PostgresBackend:
         return conn
 
     def _connect(self) -> psycopg.Connection:
+        while (parked := _take_parked(self.url)) is not None:
+            try:
+                self._set_search_path(parked)
+                return parked
+            except psycopg.Error:
+                parked.close()  # dropped by the server while parked: the next one, or a new one
         try:
             conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
         except psycopg.OperationalError as error:
@@ -78,9 +116,14 @@ class PostgresBackend:
                 "Cannot connect to the shop database on PostgreSQL at {host}:{port} (database {database}): "
                 "{reason}. Check the database URL and that the server is running.").format(
                     host=self.host, port=self.port, database=self.database, reason=reason)) from None
+        self._set_search_path(conn, fresh=True)
+        return conn
+
+    def _set_search_path(self, conn: psycopg.Connection, *, fresh: bool = False) -> None:
         if self.schema:
             conn.execute(pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self.schema)))
-        return conn
+        elif not fresh:
+            conn.execute("RESET search_path")  # parked by a shop with a schema of its own
 
     @property
     def handle(self) -> psycopg.Connection:
@@ -137,6 +180,6 @@ class PostgresBackend:
         if conn is not None:
             if self._local.pid != os.getpid():
                 self._inherited.append(conn)  # the parent's session: see conn
-            elif not conn.closed:
+            elif not _park(self.url, conn):
                 conn.close()
             self._local.conn = None
