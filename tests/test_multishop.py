@@ -11,7 +11,7 @@ import pytest
 
 from fic_plugin import hookimpl
 from fic_plugin.cli import main
-from fic_plugin.shops import RegistryError, load_registry
+from fic_plugin.shop_registry import RegistryError, load_registry
 from fic_sandbox.server import SandboxServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -120,7 +120,7 @@ def test_status_all_shops_gives_the_time_to_drain_at_the_quota(sandbox, tmp_path
     create_shop(tmp_path / "a.db", 50, sandbox_url=sandbox.url, settings={"fic_company_id": 21, **PLAIN})
     registry = write_registry(tmp_path / "shops.toml", [{"id": "a", "db": str(tmp_path / "a.db")}])
     from fic_plugin.multishop import run_turn
-    from fic_plugin.shops import load_registry as load
+    from fic_plugin.shop_registry import load_registry as load
 
     [shop] = load(registry)
     from fic_plugin.multishop import ShopTally

@@ -17,7 +17,7 @@ from .jobs import run_worker
 from .multishop import all_shops_status, run_all_shops, summary
 from .outbox import retry_jobs
 from .reporting import status_report
-from .shops import ENGINES, Shop, load_registry, registry_engine
+from .shop_registry import ENGINES, Shop, load_registry, registry_engine
 
 
 def add_worker_commands(sub: Any) -> None:

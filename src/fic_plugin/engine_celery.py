@@ -31,13 +31,8 @@ from celery.signals import worker_process_init
 
 from . import jobs as _jobs
 from .i18n import _
-from .shops import (
-    OpenShops,
-    Shop,
-    ShopUnavailable,
-    load_registry,
-    open_shops_size,
-)
+from .shop_registry import Shop, load_registry
+from .shops import OpenShops, ShopUnavailable, open_shops_size
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,8 @@ from .engine_celery import (
 )
 from .i18n import _
 from .multishop import PARK_SECONDS
-from .shops import Shop, ShopUnavailable, env_count, shop_context, shop_jobs
+from .shop_registry import Shop
+from .shops import ShopUnavailable, env_count, shop_context, shop_jobs
 
 #: Jobs of one shop sent and not finished yet, at most.
 #: Two are enough: FiC lets a company make about one request a second (300 in 5 minutes), and

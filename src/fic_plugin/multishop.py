@@ -28,7 +28,8 @@ import attrs
 from . import jobs as _jobs
 from .fic.ratelimit import RateLimits
 from .i18n import _, ngettext
-from .shops import Shop, ShopUnavailable, shop_context
+from .shop_registry import Shop
+from .shops import ShopUnavailable, shop_context
 from .store import clock
 
 log = logging.getLogger(__name__)
