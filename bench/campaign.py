@@ -76,9 +76,7 @@ def create_shop(db_path: Path, orders: int, *, sandbox_url: str, first_id: int =
     """
     from fic_demo.shop import DemoShop
     from fic_demo.totals import order_totals
-    from fic_plugin.cli_shop import cli_context
     from fic_plugin.model import Line
-    from fic_plugin.settings import update_settings
 
     shop = DemoShop(db_path, seed=False)
     now = datetime.now().replace(microsecond=0) - timedelta(hours=1)
@@ -109,7 +107,16 @@ def create_shop(db_path: Path, orders: int, *, sandbox_url: str, first_id: int =
         db["demo_lines"].insert_all(line_rows, batch_size=500)
         db["demo_payments"].insert_all(payment_rows, batch_size=500)
     shop.store.close()
-    context = cli_context(db_path)
+    write_settings(db_path, sandbox_url, settings)
+
+
+def write_settings(db: Path | str, sandbox_url: str, settings: dict[str, Any] | None) -> None:
+    """The plugin's settings of a bench shop: automatic invoices on, the sandbox's VAT and payment
+    mappings and connection, then ``settings`` over them."""
+    from fic_plugin.cli_shop import cli_context
+    from fic_plugin.settings import update_settings
+
+    context = cli_context(db)
     update_settings(context.store, {
         "auto_invoice": True, "vat_mapping": VAT_MAPPING, "payment_mapping": PAYMENT_MAPPING,
         "shop_name": "Bottega Bench", "fic_api_url": sandbox_url, "fic_company_id": 1,
@@ -128,19 +135,12 @@ def create_platform_shop(url: str, orders: int, *, sandbox_url: str, prefix: str
     in the platform's own table, which ``examples/platform_shop.py`` answers for."""
     from platform_shop import add_paid_orders
 
-    from fic_plugin.cli_shop import cli_context
-    from fic_plugin.settings import update_settings
     from fic_plugin.store import Store
 
     store = Store(url)
     store.migrate()
     store.close()
-    context = cli_context(url)
-    update_settings(context.store, {
-        "auto_invoice": True, "vat_mapping": VAT_MAPPING, "payment_mapping": PAYMENT_MAPPING,
-        "shop_name": "Bottega Bench", "fic_api_url": sandbox_url, "fic_company_id": 1,
-        "fic_access_token": TOKEN, **(settings or {})})
-    context.store.close()
+    write_settings(url, sandbox_url, settings)
     add_paid_orders(url, orders, prefix=prefix)
 
 
