@@ -217,3 +217,23 @@ def sdi_sends(store) -> dict[str, int]:
         if status in (None, 200, 409):
             counts[path] = counts.get(path, 0) + 1
     return counts
+
+
+def pay_new_order(db: str | Path) -> None:
+    """A new order paid in a demo shop's file, its events fired through the plugin as the shop's
+    own process would: the ``order_paid`` job is written in the file, nothing else is run."""
+    from fic_demo.parse import NewOrder
+    from fic_demo.shop import DemoShop
+    from fic_plugin.cli_shop import cli_context
+
+    context = cli_context(db)
+    try:
+        shop = next(p for p in context.pm.get_plugins() if isinstance(p, DemoShop))
+        order = shop.create_order(NewOrder(
+            customer=Customer(name="Anna Neri", first_name="Anna", last_name="Neri", tax_code="NRENNA80A41H501T",
+                              email="anna.neri@example.it"),
+            lines=(Line(name="Miele di acacia 500 g", qty="1", unit_price="7.00", vat_rate="10"),)))
+        assert shop.record_payment(order.id, shop.totals(order).gross, "bank_transfer").became_paid
+    finally:
+        context.pm.hook.shop_release()
+        context.store.close()

@@ -421,3 +421,23 @@ def test_hook_shop_release(tmp_path, caplog, english):
         other.order("1")
     assert CountingRelease.released == ["kept", "kept", "failing"]
     assert "shop_release failed" in caplog.text
+
+
+def test_a_job_waiting_on_its_orders_invoice_does_not_end_the_shops_turn(sandbox, tmp_path, english):
+    """A paid order's events write its payment sync before its invoice job; the sync waits for the
+    invoice (Busy, retried later), which is not FiC being down: the invoice runs in the same turn.
+    The turn used to end at the sync, and every later turn ran the sync first again."""
+    from fic_plugin.multishop import ShopTally, run_turn
+    from shoptest import pay_new_order
+
+    create_shop(tmp_path / "s.db", 0, sandbox_url=sandbox.url, settings={"fic_company_id": 61, **PLAIN})
+    pay_new_order(tmp_path / "s.db")
+    assert [kind for (kind,) in read_db(tmp_path / "s.db", "SELECT kind FROM fic_jobs ORDER BY id")] == [
+        "sync_payments", "auto_document"]
+    (shop,) = load_registry(write_registry(tmp_path / "shops.toml", [{"id": "s", "db": str(tmp_path / "s.db")}]))
+    tally = ShopTally()
+    turn = run_turn(shop, tally, check=False)
+    assert turn.ran == 2 and tally.done == 1 and tally.retried == 1
+    assert dict(read_db(tmp_path / "s.db", "SELECT kind, state FROM fic_jobs")) == {
+        "sync_payments": "pending", "auto_document": "done"}
+    assert len(company_documents(sandbox, 61)) == 1

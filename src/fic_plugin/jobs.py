@@ -103,16 +103,22 @@ def _scheduled_config(context: Context, order_id: str) -> dict[str, Any] | None:
 def execute_job(context: Context, job_id: int) -> str:
     """Claim and run one job; returns its new state (``done``, ``pending``, ``failed``) or
     ``skipped`` when another worker holds it or it is not due."""
+    return run_job(context, job_id)[0]
+
+
+def run_job(context: Context, job_id: int) -> tuple[str, Exception | None]:
+    """:func:`execute_job`, with the error that left the job pending or failed: a ``Busy`` one
+    waits on another of the shop's jobs (its document being made), not on FiC."""
     job = _claim(context, job_id)
     if job is None:
-        return "skipped"
+        return "skipped", None
     try:
         with acting_for(job.order_id, job.document_id, job.id):
             _HANDLERS[job.kind](context, job)
     except Exception as error:  # noqa: BLE001 - every failure is recorded on the job
-        return _record_failure(context, job, error)
+        return _record_failure(context, job, error), error
     _finish(context, job, "done", None)
-    return "done"
+    return "done", None
 
 
 def _claim(context: Context, job_id: int) -> Job | None:

@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 
 from . import jobs as _jobs
+from .errors import Busy
 from .fic.ratelimit import RateLimits
 from .i18n import _, ngettext
 from .shop_registry import Shop
@@ -72,10 +73,14 @@ def run_turn(shop: Shop, tally: ShopTally, *, check: bool, limit: int = SLICE_JO
         ids = _jobs.due_job_ids(context, limit=limit + 1)
         turn.more = len(ids) > limit
         for job_id in ids[:limit]:
-            state = _jobs.execute_job(context, job_id)
+            state, error = _jobs.run_job(context, job_id)
             turn.ran += 1
             if state == "done":
                 tally.done += 1
+            elif state == "pending" and isinstance(error, Busy):
+                # It waits on another of the shop's jobs (the order's document, paid a moment ago,
+                # not made yet): that one may be next in this very turn.
+                tally.retried += 1
             elif state == "pending":
                 # FiC down (or the quota spent) for this company: the shop's other jobs would only
                 # hold this thread waiting on the same FiC; they wait for the retry instead.
