@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))  # pla
 
 from campaign import TOKEN, create_shop, end_state, fic_command, jobs_by_state, read_db  # noqa: E402
 
-from shoptest import redis_or_skip  # noqa: E402
+from shoptest import pay_new_order, redis_or_skip  # noqa: E402
 
 #: The databases this file may use on the shared Redis (the benchmarks use 13). A run claims one
 #: (a key in the base URL's database) and flushes only that one: two runs on one machine, CI
@@ -458,3 +458,59 @@ def test_the_engine_is_a_setting_the_environment_and_the_option_win_over(sandbox
     reg.write_text('engine = "rq"\n' + reg.read_text().split("\n", 1)[1])
     assert main(["sync", "--all-shops", "--shops", str(reg), "--once"]) == 1
     assert "engine is embedded or celery, not rq" in capsys.readouterr().err
+
+
+def test_idle_shops_stay_closed_until_an_event_writes_a_job(sandbox, redis_url, tmp_path, worker_factory,
+                                                            monkeypatch):
+    """A running dispatcher (no ``--once``) leaves idle SQLite shops closed, reading only their
+    files' change marks, and still sends a job an event writes in one of them within seconds.
+    It used to open every idle shop every 2 s: 500 opens a second for a thousand shops."""
+    from fic_plugin import engine_dispatch
+    from fic_plugin.leases import HEARTBEAT_SECONDS
+    from fic_plugin.shop_registry import load_registry
+
+    STALE = 3.0
+
+    shops = {f"quieto{n}": (70 + n, 1) for n in range(8)}
+    for sid, (cid, orders) in shops.items():
+        create_shop(tmp_path / f"{sid}.db", orders, sandbox_url=sandbox.url, settings={"fic_company_id": cid, **PLAIN})
+    reg = registry(tmp_path, {sid: cid for sid, (cid, _n) in shops.items()})
+    monkeypatch.setenv("FIC_WORKER_STALE_SECONDS", str(STALE))  # the worker's heartbeat stops sooner
+    worker_factory(redis_url, reg, concurrency=2).wait_ready()
+    monkeypatch.setenv("FIC_REDIS_URL", redis_url)
+    opened: list[str] = []
+    real_shop_jobs = engine_dispatch.shop_jobs
+
+    def counted(shop):
+        opened.append(shop.id)
+        return real_shop_jobs(shop)
+
+    monkeypatch.setattr(engine_dispatch, "shop_jobs", counted)
+    stop = threading.Event()
+    runner = threading.Thread(target=engine_dispatch.dispatch, args=(load_registry(reg),),
+                              kwargs={"interval": 3600.0, "pause": 0.05, "stop": stop, "out": lambda _line: None},
+                              daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 120
+        while sum(jobs_by_state(tmp_path / f"{sid}.db").get("done", 0) for sid in shops) < len(shops):
+            assert time.monotonic() < deadline, "the first orders were not invoiced"
+            time.sleep(0.1)
+        # The worker's heartbeat in each file stops STALE seconds after its last job, the files
+        # settle (a mark is trusted a second after the last write), each shop is seen idle once more.
+        time.sleep(STALE + HEARTBEAT_SECONDS + 1.0 + engine_dispatch.IDLE_SECONDS + 1.5)
+        opened.clear()
+        time.sleep(3.0)
+        # Idle and unchanged: not opened at all (the dispatcher before opened each every 2 s).
+        assert opened == []
+
+        written = time.monotonic()
+        pay_new_order(tmp_path / "quieto3.db")
+        while (states := jobs_by_state(tmp_path / "quieto3.db")).get("done", 0) < 2 or set(states) != {"done"}:
+            assert time.monotonic() - written < 30, f"the new order's jobs were not all sent: {states}"
+            time.sleep(0.1)
+        assert set(opened) == {"quieto3"}  # the other shops stayed closed
+    finally:
+        stop.set()
+        runner.join(30)
+    assert_exactly_once(sandbox, tmp_path, {**shops, "quieto3": (73, 2)})

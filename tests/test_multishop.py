@@ -423,6 +423,52 @@ def test_hook_shop_release(tmp_path, caplog, english):
     assert "shop_release failed" in caplog.text
 
 
+def test_an_idle_shop_is_served_as_soon_as_an_event_writes_its_job(sandbox, tmp_path, english):
+    """``fic sync --all-shops`` (no ``--once``): a shop with nothing left waits for its next round
+    (an hour here) unless its file changes: a paid order's job is run within seconds, and the
+    other idle shops are not opened for it."""
+    import threading
+    import time
+
+    from fic_plugin import leases, multishop
+    from fic_plugin.multishop import run_all_shops
+    from shoptest import pay_new_order
+
+    for n in range(3):
+        create_shop(tmp_path / f"s{n}.db", 1, sandbox_url=sandbox.url, settings={"fic_company_id": 51 + n, **PLAIN})
+    shops = load_registry(write_registry(tmp_path / "shops.toml", [
+        {"id": f"s{n}", "db": str(tmp_path / f"s{n}.db")} for n in range(3)]))
+    turns: list[str] = []
+    real_run_turn = multishop.run_turn
+
+    def counted(shop, *args, **kwargs):
+        turns.append(shop.id)
+        return real_run_turn(shop, *args, **kwargs)
+
+    stop = threading.Event()
+    loop = threading.Thread(target=run_all_shops, args=(shops,),
+                            kwargs={"interval": 3600.0, "concurrency": 2, "stop": stop, "out": lambda _line: None})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(multishop, "run_turn", counted)
+        patch.setattr(leases, "STALE_SECONDS", 3.0)  # this process's heartbeat in the files stops sooner
+        loop.start()
+        try:
+            _wait_for(lambda: all(jobs_by_state(tmp_path / f"s{n}.db") == {"done": 1} for n in range(3)))
+            time.sleep(5.0)  # the heartbeat stops and the files settle; a shop written meanwhile has one more turn
+            turns.clear()
+            pay_new_order(tmp_path / "s1.db")
+            # The new order's invoice, and the payment's sync that waits for it.
+            _wait_for(lambda: jobs_by_state(tmp_path / "s1.db") == {"done": 3}, seconds=30)
+            assert set(turns) == {"s1"}  # the idle others were not opened for it
+        finally:
+            stop.set()
+            loop.join(60)
+    for n, orders in ((0, 1), (1, 2), (2, 1)):
+        counts = end_state(tmp_path / f"s{n}.db", company_documents(sandbox, 51 + n), company_emails(sandbox, 51 + n),
+                           orders)
+        assert counts.ok, (n, counts.problems)
+
+
 def test_a_job_waiting_on_its_orders_invoice_does_not_end_the_shops_turn(sandbox, tmp_path, english):
     """A paid order's events write its payment sync before its invoice job; the sync waits for the
     invoice (Busy, retried later), which is not FiC being down: the invoice runs in the same turn.

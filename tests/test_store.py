@@ -331,3 +331,29 @@ def test_a_forked_process_opens_its_own_sqlite_connection(tmp_path):
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert store.db is parent and [job.key for job in store.jobs.list()] == ["from-child"]
+
+
+def test_a_sqlite_files_change_mark_moves_with_each_commit_and_never_with_a_read(tmp_path, monkeypatch):
+    """What lets a dispatcher leave an idle shop's file closed (fic_plugin.shop_marks)."""
+    import time
+
+    from fic_plugin.store import change_mark, sqlite
+
+    path = tmp_path / "shop.db"
+    assert change_mark(str(path)) is None  # no file yet
+    writer = Store(path)
+    writer.migrate()
+    assert change_mark(str(path)) is None  # just written: file times are kept to the clock's tick
+    monkeypatch.setattr(sqlite, "SETTLED_NS", 0)  # here: trust every mark, to see each commit move it
+    time.sleep(0.05)
+    before = change_mark(f"sqlite:///{path}")
+    reader = Store(path)
+    assert reader.jobs.count_open() == 0 and reader.raw_settings() is not None
+    reader.close()
+    assert change_mark(str(path)) == before  # reads (and closing a reader) leave it
+    time.sleep(0.05)
+    writer.settings_rows.set("numeration", "/B")
+    assert change_mark(str(path)) != before  # a commit moves it
+    writer.close()
+    with postgres_schema() as pg_url:
+        assert change_mark(pg_url) is None  # PostgreSQL has no mark that costs less than a query

@@ -31,6 +31,7 @@ from .engine_celery import (
 )
 from .i18n import _
 from .multishop import PARK_SECONDS
+from .shop_marks import QuietShops
 from .shop_registry import Shop
 from .shops import ShopUnavailable, env_count, shop_context, shop_jobs
 
@@ -46,7 +47,8 @@ QUEUED_SECONDS = 10.0
 QUEUED_AT_LEAST = 32
 #: With ``--once``, a shop that could not be opened this many times is given up for the run.
 ONCE_TRIES = 5
-#: A shop with no job open is looked at again after this long (a new order waits at most this).
+#: A shop with no job open and no change mark (PostgreSQL) is looked at again after this long (a
+#: new order waits at most this); a SQLite shop only once its file changed (see shop_marks).
 IDLE_SECONDS = 2.0
 #: A shop whose jobs in flight did not change is opened again after this long at the latest.
 REVISIT_SECONDS = 1.0
@@ -170,9 +172,11 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
     parked_until: dict[str, float] = {}  # shops that could not be opened: not retried every pass
     failures: dict[str, int] = {}
     checked_at: dict[str, float] = {}
-    # A shop with no job open is looked at again after IDLE_SECONDS (with --once: never, its jobs
-    # are all done): a pass over thousands of shops opens only those with work.
+    # A shop with no job open is looked at again once its database changed (quiet), or after
+    # IDLE_SECONDS when it has no change mark (with --once: never, its jobs are all done): a pass
+    # over thousands of shops opens only those with work.
     idle_until: dict[str, float] = {}
+    quiet = QuietShops()
     # What a shop had in flight when last looked at: while none of it finished (and for at most
     # REVISIT_SECONDS, for retries coming due), nothing new can be due and the shop is skipped.
     seen: dict[str, tuple[frozenset[int], float]] = {}
@@ -205,7 +209,11 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
             later = max(parked_until.get(shop.id, 0.0), idle_until.get(shop.id, 0.0))
             if later > time.monotonic():
                 busy = busy or later != float("inf")  # a shop looked at again later is not done
+            elif (quiet.resting(shop)
+                  and time.monotonic() - checked_at.get(shop.id, -1e9) < interval):  # its check not due
+                continue
             else:
+                quiet.forget(shop)
                 turn.append(shop)
         try:
             all_flying = _all_flying(client, turn, time.time()) if turn else {}
@@ -227,6 +235,7 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
                         and time.monotonic() - last[1] < REVISIT_SECONDS):
                     busy = True
                     continue
+                mark = None if once else quiet.mark(shop)  # before its jobs are read: see shop_marks
                 sent, open_jobs, next_retry, flying = dispatch_turn(app, shop, check=check, flying=flying,
                                                                     connections=connections, in_flight=in_flight,
                                                                     room=room)
@@ -259,7 +268,10 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
             failures.pop(shop.id, None)
             sent_total += sent
             if not open_jobs:
-                idle_until[shop.id] = float("inf") if once else time.monotonic() + IDLE_SECONDS
+                if once:
+                    idle_until[shop.id] = float("inf")
+                elif not quiet.rest(shop, mark):
+                    idle_until[shop.id] = time.monotonic() + IDLE_SECONDS
             elif not flying:  # open jobs, none due (retries later, or its company at its limit)
                 idle_until[shop.id] = time.monotonic() + min(IDLE_SECONDS, max(pause, next_retry or 0.0))
             if open_jobs and (not once or next_retry is None or next_retry <= _jobs.ONCE_HORIZON_SECONDS

@@ -29,6 +29,7 @@ from . import jobs as _jobs
 from .errors import Busy
 from .fic.ratelimit import RateLimits
 from .i18n import _, ngettext
+from .shop_marks import QuietShops
 from .shop_registry import Shop
 from .shops import ShopUnavailable, shop_context
 from .store import clock
@@ -114,6 +115,10 @@ def run_all_shops(shops: list[Shop], *, once: bool = False, interval: float = 60
     said: dict[str, float] = {}
     stop = stop or threading.Event()
     position = 0
+    # A shop with nothing left waits for its next round (``interval``), unless its database changes
+    # first (an event wrote a job): then its turn comes at once, without opening the idle others.
+    quiet = QuietShops()
+    marks: dict[str, tuple[int, ...] | None] = {}
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="fic-shop") as pool:
         running: dict[Future, Shop] = {}
         while not stop.is_set():
@@ -125,9 +130,14 @@ def run_all_shops(shops: list[Shop], *, once: bool = False, interval: float = 60
                     break
                 shop = served[position % len(served)] if served else None
                 position += 1
-                if shop is None or shop.id in busy or shop.id in finished or next_at[shop.id] > now:
+                if shop is None or shop.id in busy or shop.id in finished:
                     continue
+                if next_at[shop.id] > now:
+                    if once or not quiet.woken(shop):
+                        continue
+                    next_at[shop.id] = now
                 check = shop.id not in checked
+                marks[shop.id] = None if once else quiet.mark(shop)  # before its jobs are read
                 # The caller's context (its language, above all) goes with the turn to the thread.
                 turn = contextvars.copy_context().run
                 running[pool.submit(turn, run_turn, shop, tallies[shop.id], check=check)] = shop
@@ -142,9 +152,12 @@ def run_all_shops(shops: list[Shop], *, once: bool = False, interval: float = 60
             for future in done:
                 shop = running.pop(future)
                 checked.add(shop.id)
+                mark = marks.pop(shop.id, None)
                 if _after_turn(shop, future, tallies[shop.id], next_at, finished, once=once, interval=interval,
                                out=out, said=said) and not once:
                     checked.discard(shop.id)  # idle until its next round: that round checks paid orders again
+                    if future.exception() is None and future.result().next_retry_in is None:
+                        quiet.rest(shop, mark)  # nothing pending at all: woken by a write
     return tallies
 
 

@@ -27,7 +27,7 @@ from .sends import SendRepository
 from .sqlite import SqliteBackend
 from .workers import WorkerRepository
 
-__all__ = ["Job", "Store", "now_iso"]
+__all__ = ["Job", "Store", "change_mark", "has_change_marks", "now_iso"]
 
 
 def backend_for(url: str) -> Any:
@@ -41,6 +41,18 @@ def backend_for(url: str) -> Any:
     if url.startswith("sqlite://"):
         raise SettingsError(_("A SQLite database URL is sqlite:///PATH (three slashes), not {url}.").format(url=url))
     return SqliteBackend(url)
+
+
+def change_mark(url: str) -> tuple[int, ...] | None:
+    """A mark of the database that differs once anything was committed in it after it was read
+    (SQLite: its file's and WAL's times and sizes, no connection opened), or None when there is no
+    such mark (PostgreSQL; a file just written): what lets a dispatcher leave an idle shop closed."""
+    return backend_for(str(url)).change_mark()
+
+
+def has_change_marks(url: str) -> bool:
+    """Whether :func:`change_mark` can ever give a mark for this database (a SQLite file)."""
+    return not str(url).startswith(("postgresql://", "postgres://", "sqlite:///:memory:")) and str(url) != ":memory:"
 
 
 class Store:

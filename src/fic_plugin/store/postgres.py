@@ -87,6 +87,10 @@ class PostgresBackend:
         where = f"postgresql://{self.host}:{self.port}/{self.database}"
         return f"{where} (schema {self.schema})" if self.schema else where
 
+    def change_mark(self) -> None:
+        """No mark of a write that costs less than a query: a dispatcher looks again after a while."""
+        return None
+
     @property
     def conn(self) -> psycopg.Connection:
         conn = getattr(self._local, "conn", None)

@@ -11,9 +11,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from typing import Any
 
 import sqlite_utils
+
+#: A file written this recently has no trustworthy mark: the kernel keeps file times to its clock
+#: tick, so a second write within the same tick could leave the time (and the WAL's size) as it was.
+SETTLED_NS = 1_000_000_000
 
 
 def _create_private(path: str) -> None:
@@ -38,6 +43,29 @@ class SqliteBackend:
 
     def describe(self) -> str:
         return self.path
+
+    def change_mark(self) -> tuple[int, ...] | None:
+        """The modification time and size of the file and of its WAL, which any commit changes
+        (readers change neither); None when the file is missing, in memory, or was written less than
+        :data:`SETTLED_NS` ago. Read it before reading the tables: a write after the read changes it."""
+        if self.path == ":memory:" or self.path.startswith("file:"):
+            return None
+        mark: list[int] = []
+        now = time.time_ns()
+        for name, needed in ((self.path, True), (self.path + "-wal", False)):
+            try:
+                status = os.stat(name)
+            except FileNotFoundError:
+                if needed:
+                    return None
+                mark += [0, 0]  # no WAL: no connection open on the file, everything is in the file
+                continue
+            except OSError:
+                return None
+            if now - status.st_mtime_ns < SETTLED_NS:
+                return None
+            mark += [status.st_mtime_ns, status.st_size]
+        return tuple(mark)
 
     @property
     def db(self) -> sqlite_utils.Database:

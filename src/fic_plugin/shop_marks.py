@@ -1,0 +1,84 @@
+"""Idle shops left closed until their database changes.
+
+A dispatcher serving a thousand shops, most of them with nothing to do at any moment, used to open
+every idle shop's database every few seconds to learn that nothing had changed: about 500 opens a
+second, the dispatcher's whole CPU on a platform. Now a shop found with no job open is remembered
+with its database's change mark (:func:`fic_plugin.store.change_mark`: the SQLite file's and its
+WAL's times and sizes, read without opening it), and it is opened again only when
+
+- the mark changed: an event wrote a job, the shop's page or a worker wrote anything;
+- or :data:`QUIET_SECONDS` went by, in case a file was put back with its old times (a restore);
+- or the caller's own schedule says so (the periodic check for paid orders without a document).
+
+A file written less than a second ago has no mark yet: its shop is kept until the mark appears,
+then looked at once more (which finds it settled). A PostgreSQL shop has no mark at all and is not
+kept here: the caller looks at it again after its usual pause.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .shop_registry import Shop
+from .store import change_mark, has_change_marks
+
+#: An idle shop's mark is read at most this often (two ``stat`` calls): a new order waits this
+#: long at most before its shop is looked at, instead of the seconds a pass used to take.
+LOOK_EVERY = 0.5
+#: An idle shop is opened again after this long even if its mark did not change.
+QUIET_SECONDS = 60.0
+
+
+class QuietShops:
+    """The idle shops and the mark each had when it was last found idle."""
+
+    def __init__(self, *, look_every: float = LOOK_EVERY, at_most: float = QUIET_SECONDS):
+        self.look_every = look_every
+        self.at_most = at_most
+        # id: mark (None: the file was being written, look again once it has one), since, last look
+        self._shops: dict[str, tuple[tuple[int, ...] | None, float, float]] = {}
+
+    @staticmethod
+    def mark(shop: Shop) -> tuple[int, ...] | None:
+        """The shop's mark now: read it *before* reading its jobs, so a job written after that
+        read changes it."""
+        return change_mark(shop.db)
+
+    def rest(self, shop: Shop, mark: tuple[int, ...] | None) -> bool:
+        """Remember an idle shop with the mark read before its jobs; False for a database that
+        has no marks (the caller then looks again after its usual pause)."""
+        if mark is None and not has_change_marks(shop.db):
+            self._shops.pop(shop.id, None)
+            return False
+        now = time.monotonic()
+        self._shops[shop.id] = (mark, now, now)
+        return True
+
+    def resting(self, shop: Shop) -> bool:
+        """True while the shop is idle and unchanged: leave it closed. False (and forgotten) once its
+        mark changed or it rested :attr:`at_most` seconds; False for a shop not kept here."""
+        kept = self._shops.get(shop.id)
+        if kept is None:
+            return False
+        mark, since, looked = kept
+        now = time.monotonic()
+        if now - since >= self.at_most:
+            del self._shops[shop.id]
+            return False
+        if now - looked < self.look_every:
+            return True
+        if change_mark(shop.db) != mark:
+            del self._shops[shop.id]
+            return False
+        self._shops[shop.id] = (mark, since, now)
+        return True
+
+    def woken(self, shop: Shop) -> bool:
+        """True (once) when a resting shop's database changed or it rested long enough."""
+        return shop.id in self._shops and not self.resting(shop)
+
+    def forget(self, shop: Shop) -> None:
+        self._shops.pop(shop.id, None)
+
+    def __len__(self) -> int:
+        return len(self._shops)
