@@ -514,3 +514,73 @@ def test_idle_shops_stay_closed_until_an_event_writes_a_job(sandbox, redis_url, 
         stop.set()
         runner.join(30)
     assert_exactly_once(sandbox, tmp_path, {**shops, "quieto3": (73, 2)})
+
+
+def test_idle_postgresql_shops_stay_closed_until_their_database_rings(sandbox, redis_url, tmp_path, worker_factory,
+                                                                      monkeypatch):
+    """PostgreSQL shops have no file to watch: each job written rings ``NOTIFY fic_jobs`` with its
+    schema, and the running dispatcher listens. Idle schemas are not opened (they were every 2 s);
+    an order paid in one of them is sent within seconds, and only that shop is opened for it."""
+    from platform_shop import SchemaShop, connect
+
+    from fic_plugin import engine_dispatch
+    from fic_plugin.shop_registry import load_registry
+    from fic_plugin.shops import shop_context
+    from shoptest import postgres_schema
+    from test_multishop import _platform_shop
+
+    with postgres_schema() as first, postgres_schema() as second, postgres_schema() as third:
+        urls = {"pg-a": (first, 81), "pg-b": (second, 82), "pg-c": (third, 83)}
+        for sid, (url, cid) in urls.items():
+            _platform_shop(url, sandbox, cid, sid.upper(), 1)
+        reg = tmp_path / "shops.toml"
+        reg.write_text('plugin = "platform_shop:shop_plugin"\n' + "".join(
+            f'[[shop]]\nid = "{sid}"\ndb = "{url}"\ncompany_id = {cid}\n\n' for sid, (url, cid) in urls.items()))
+        monkeypatch.setenv("FIC_WORKER_STALE_SECONDS", "3")
+        worker_factory(redis_url, reg, concurrency=2).wait_ready()
+        monkeypatch.setenv("FIC_REDIS_URL", redis_url)
+        opened: list[str] = []
+        real_shop_jobs = engine_dispatch.shop_jobs
+
+        def counted(shop):
+            opened.append(shop.id)
+            return real_shop_jobs(shop)
+
+        def states(url: str) -> dict[str, int]:
+            with connect(url) as conn:
+                return dict(conn.execute("SELECT state, COUNT(*) FROM fic_jobs GROUP BY state").fetchall())
+
+        monkeypatch.setattr(engine_dispatch, "shop_jobs", counted)
+        shops = load_registry(reg)
+        stop = threading.Event()
+        runner = threading.Thread(target=engine_dispatch.dispatch, args=(shops,),
+                                  kwargs={"interval": 3600.0, "pause": 0.05, "stop": stop,
+                                          "out": lambda _line: None}, daemon=True)
+        runner.start()
+        try:
+            deadline = time.monotonic() + 120
+            while not all(states(url).get("done", 0) >= 1 and set(states(url)) == {"done"} for url, _c in urls.values()):
+                assert time.monotonic() < deadline, "the first orders were not invoiced"
+                time.sleep(0.2)
+            time.sleep(engine_dispatch.IDLE_SECONDS + 1.0)  # each shop seen idle once more
+            opened.clear()
+            time.sleep(3.0)
+            assert opened == []  # idle: not opened at all
+
+            with connect(second) as conn:  # a second order paid on the platform, its event fired
+                conn.execute("INSERT INTO platform_orders SELECT '2', 'PG-B-0002', paid_at, customer, lines"
+                             " FROM platform_orders WHERE id = '1'")
+            written = time.monotonic()
+            with shop_context(shops[1]) as context:
+                context.pm.hook.order_paid(order=SchemaShop(second).shop_get_order("2"))
+            while (now := states(second)).get("done", 0) < 2 or set(now) != {"done"}:
+                assert time.monotonic() - written < 30, f"the new order's jobs were not all sent: {now}"
+                time.sleep(0.1)
+            assert set(opened) == {"pg-b"}  # the other shops stayed closed
+        finally:
+            stop.set()
+            runner.join(30)
+        for url, cid in urls.values():
+            with connect(url) as conn:
+                count = conn.execute("SELECT COUNT(*) FROM fic_documents").fetchone()[0]
+            assert len(company(sandbox, "documents", cid)) == count == (2 if url == second else 1)

@@ -487,3 +487,55 @@ def test_a_job_waiting_on_its_orders_invoice_does_not_end_the_shops_turn(sandbox
     assert dict(read_db(tmp_path / "s.db", "SELECT kind, state FROM fic_jobs")) == {
         "sync_payments": "pending", "auto_document": "done"}
     assert len(company_documents(sandbox, 61)) == 1
+
+
+def test_an_idle_postgresql_shop_is_served_as_soon_as_its_database_rings(sandbox, tmp_path, english):
+    """The same on PostgreSQL schemas, woken by ``NOTIFY fic_jobs`` instead of a file's mark."""
+    import threading
+    import time
+
+    from platform_shop import SchemaShop, connect
+
+    from fic_plugin import multishop
+    from fic_plugin.multishop import run_all_shops
+    from fic_plugin.shops import shop_context
+    from shoptest import postgres_schema
+
+    def states(url: str) -> dict[str, int]:
+        with connect(url) as conn:
+            return dict(conn.execute("SELECT state, COUNT(*) FROM fic_jobs GROUP BY state").fetchall())
+
+    with postgres_schema() as first, postgres_schema() as second:
+        _platform_shop(first, sandbox, 91, "A", 1)
+        _platform_shop(second, sandbox, 92, "B", 1)
+        shops = load_registry(write_registry(tmp_path / "shops.toml", [
+            {"id": "pg-a", "db": first, "plugin": "platform_shop:shop_plugin"},
+            {"id": "pg-b", "db": second, "plugin": "platform_shop:shop_plugin"}]))
+        turns: list[str] = []
+        real_run_turn = multishop.run_turn
+
+        def counted(shop, *args, **kwargs):
+            turns.append(shop.id)
+            return real_run_turn(shop, *args, **kwargs)
+
+        stop = threading.Event()
+        loop = threading.Thread(target=run_all_shops, args=(shops,), kwargs={
+            "interval": 3600.0, "concurrency": 2, "stop": stop, "out": lambda _line: None})
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(multishop, "run_turn", counted)
+            loop.start()
+            try:
+                _wait_for(lambda: states(first) == {"done": 1} and states(second) == {"done": 1})
+                time.sleep(1.5)  # each shop's last turn found it idle
+                turns.clear()
+                with connect(second) as conn:
+                    conn.execute("INSERT INTO platform_orders SELECT '2', 'B-0002', paid_at, customer, lines"
+                                 " FROM platform_orders WHERE id = '1'")
+                with shop_context(shops[1]) as context:
+                    context.pm.hook.order_paid(order=SchemaShop(second).shop_get_order("2"))
+                _wait_for(lambda: states(second) == {"done": 2}, seconds=20)
+                assert set(turns) == {"pg-b"}
+            finally:
+                stop.set()
+                loop.join(60)
+        assert len(company_documents(sandbox, 92)) == 2 and len(company_documents(sandbox, 91)) == 1

@@ -20,6 +20,7 @@ from fic_plugin.model import Document
 from fic_plugin.plugin import CORE_NAME
 from fic_plugin.store import Store
 from fic_plugin.store.migrations import MIGRATIONS
+from fic_plugin.store.postgres import split_url
 from shoptest import MemoryShop, postgres_schema
 
 TABLES = {"fic_settings", "fic_secrets", "fic_meta", "fic_documents", "fic_jobs", "fic_sends", "fic_send_configs",
@@ -357,3 +358,53 @@ def test_a_sqlite_files_change_mark_moves_with_each_commit_and_never_with_a_read
     writer.close()
     with postgres_schema() as pg_url:
         assert change_mark(pg_url) is None  # PostgreSQL has no mark that costs less than a query
+
+
+
+def test_a_postgresql_job_rings_its_databases_bell_with_its_schema_at_commit_only():
+    """What wakes a dispatcher's idle PostgreSQL shop (fic_plugin.shop_marks): NOTIFY fic_jobs
+    with the schema, sent with the transaction that writes the job (the plugin's own connection
+    or the host's), never for a job that was already there or a transaction rolled back."""
+    import time
+
+    from fic_plugin.store import job_bell, job_bell_address
+
+    def heard(bell, seconds: float = 0.5) -> set[str]:
+        """What the bell heard within ``seconds`` (a notification crosses a socket: not at once)."""
+        deadline, got = time.monotonic() + seconds, set()
+        while time.monotonic() < deadline:
+            got |= bell.heard()
+            time.sleep(0.02)
+        return got
+
+    with postgres_schema() as first, postgres_schema() as second:
+        database, schema = job_bell_address(first)
+        assert job_bell_address(second)[0] == database and schema and job_bell_address("shop.db") is None
+        one, other = Store(first), Store(second)
+        one.migrate()
+        other.migrate()
+        bell = job_bell(database)
+        try:
+            assert bell.heard() is None and bell.listening  # just opened: anything before is unheard
+            assert heard(bell) == set()
+            assert one.enqueue("auto_document", "k1", order_id="1")
+            assert heard(bell) == {schema}
+            assert not one.enqueue("auto_document", "k1", order_id="1")  # already there: no ring
+            assert heard(bell) == set()
+            host = psycopg.connect(split_url(first)[0], autocommit=False)  # the host's own transaction
+            other.enqueue("auto_document", "k2", order_id="2", connection=host)
+            assert heard(bell) == set()  # not before the host commits
+            host.rollback()
+            assert heard(bell) == set()
+            other.enqueue("auto_document", "k3", order_id="3", connection=host)
+            host.commit()
+            host.close()
+            assert heard(bell) == {job_bell_address(second)[1]}
+            one.execute("UPDATE fic_jobs SET state = 'failed'")  # as a worker leaves a job that failed
+            assert heard(bell) == set()
+            assert one.jobs.requeue_failed() == 1
+            assert heard(bell) == {schema}  # fic retry makes it due again
+        finally:
+            bell.close()
+            one.close()
+            other.close()

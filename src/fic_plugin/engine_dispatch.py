@@ -176,114 +176,118 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
     # IDLE_SECONDS when it has no change mark (with --once: never, its jobs are all done): a pass
     # over thousands of shops opens only those with work.
     idle_until: dict[str, float] = {}
-    quiet = QuietShops()
+    quiet = QuietShops([] if once else served)  # PostgreSQL shops: a listening connection per database
     # What a shop had in flight when last looked at: while none of it finished (and for at most
     # REVISIT_SECONDS, for retries coming due), nothing new can be due and the shop is skipped.
     seen: dict[str, tuple[frozenset[int], float]] = {}
     connections: dict[str, tuple] = {}
     sent_total = 0
     down_since: float | None = None
-    while not stop.is_set():
-        busy = False
-        try:
-            client = _redis()
-            client.ping()
-        except (redis.RedisError, OSError) as error:
-            # Redis restarting: the jobs wait in the shops' databases; past the grace, serve them here.
-            if down_since is None:
-                down_since = time.monotonic()
-                out(_("fic: Redis does not answer ({reason}); waiting for it.").format(reason=error))
-            if time.monotonic() - down_since > REDIS_GRACE_SECONDS:
-                raise RedisUnavailable(str(error)) from None
-            stop.wait(1.0)
-            continue
-        if down_since is not None:
-            out(_("fic: Redis answers again; sending the jobs still due."))
-            down_since = None
-            progress_at = time.monotonic()  # the workers reconnect: the stall clock starts again
-        turn = []
-        # Round-robin across passes too: the queue's room may run out before the last shops; the
-        # next pass starts where this one stopped.
-        first = next((n for n, shop in enumerate(served) if shop.id == resume_at), 0)
-        for shop in served[first:] + served[:first]:
-            later = max(parked_until.get(shop.id, 0.0), idle_until.get(shop.id, 0.0))
-            if later > time.monotonic():
-                busy = busy or later != float("inf")  # a shop looked at again later is not done
-            elif (quiet.resting(shop)
-                  and time.monotonic() - checked_at.get(shop.id, -1e9) < interval):  # its check not due
-                continue
-            else:
-                quiet.forget(shop)
-                turn.append(shop)
-        try:
-            all_flying = _all_flying(client, turn, time.time()) if turn else {}
-            room, waiting = _queue_room(client, queues, finished)
-        except (redis.RedisError, OSError):
-            stop.wait(pause)  # Redis went away between the ping and now: the next pass waits for it
-            continue
-        resume_at = None
-        for position, shop in enumerate(turn):
-            check = time.monotonic() - checked_at.get(shop.id, -1e9) >= (1e9 if once else interval)
+    try:
+        while not stop.is_set():
+            busy = False
             try:
-                flying, expired = all_flying[shop.id]
-                last = seen.get(shop.id)
-                # Progress is a job its worker cleared; a mark that expired is no sign of a worker.
-                left = (last[0] - flying - expired) if last is not None else frozenset()
-                if left:
-                    finished.append((time.monotonic(), len(left)))
-                if (not check and last is not None and flying and last[0] == flying
-                        and time.monotonic() - last[1] < REVISIT_SECONDS):
-                    busy = True
-                    continue
-                mark = None if once else quiet.mark(shop)  # before its jobs are read: see shop_marks
-                sent, open_jobs, next_retry, flying = dispatch_turn(app, shop, check=check, flying=flying,
-                                                                    connections=connections, in_flight=in_flight,
-                                                                    room=room)
-                room -= sent
-                if room <= 0 and resume_at is None:
-                    resume_at = turn[(position + 1) % len(turn)].id
-                seen[shop.id] = (flying, time.monotonic())
-            except ShopUnavailable as error:
-                if errors.get(shop.id) != str(error):
-                    out(_("fic: {error} (the other shops go on)").format(error=error))
-                errors[shop.id] = str(error)
-                # A broken database (a PostgreSQL server timing out) must not slow every pass; with
-                # --once a shop is given up after a few tries (a file busy for a moment is not lost).
-                failures[shop.id] = failures.get(shop.id, 0) + 1
-                if once:  # given up for this run when waiting cannot help, or after a few tries
-                    give_up = error.permanent or failures[shop.id] >= ONCE_TRIES
-                    parked_until[shop.id] = float("inf") if give_up else time.monotonic() + 2.0
-                    busy = busy or not give_up
-                else:
-                    parked_until[shop.id] = time.monotonic() + PARK_SECONDS
+                client = _redis()
+                client.ping()
+            except (redis.RedisError, OSError) as error:
+                # Redis restarting: the jobs wait in the shops' databases; past the grace, serve them here.
+                if down_since is None:
+                    down_since = time.monotonic()
+                    out(_("fic: Redis does not answer ({reason}); waiting for it.").format(reason=error))
+                if time.monotonic() - down_since > REDIS_GRACE_SECONDS:
+                    raise RedisUnavailable(str(error)) from None
+                stop.wait(1.0)
                 continue
-            except (redis.RedisError, OSError, BrokerError):
-                # Redis went away during the turn (a message not sent: its job is sent again
-                # once Redis answers); the next pass waits for it.
-                busy = True
+            if down_since is not None:
+                out(_("fic: Redis answers again; sending the jobs still due."))
+                down_since = None
+                progress_at = time.monotonic()  # the workers reconnect: the stall clock starts again
+            quiet.listen()  # the PostgreSQL shops whose database rang for them are looked at again
+            turn = []
+            # Round-robin across passes too: the queue's room may run out before the last shops; the
+            # next pass starts where this one stopped.
+            first = next((n for n, shop in enumerate(served) if shop.id == resume_at), 0)
+            for shop in served[first:] + served[:first]:
+                later = max(parked_until.get(shop.id, 0.0), idle_until.get(shop.id, 0.0))
+                if later > time.monotonic():
+                    busy = busy or later != float("inf")  # a shop looked at again later is not done
+                elif (quiet.resting(shop)
+                      and time.monotonic() - checked_at.get(shop.id, -1e9) < interval):  # its check not due
+                    continue
+                else:
+                    quiet.forget(shop)
+                    turn.append(shop)
+            try:
+                all_flying = _all_flying(client, turn, time.time()) if turn else {}
+                room, waiting = _queue_room(client, queues, finished)
+            except (redis.RedisError, OSError):
+                stop.wait(pause)  # Redis went away between the ping and now: the next pass waits for it
+                continue
+            resume_at = None
+            for position, shop in enumerate(turn):
+                check = time.monotonic() - checked_at.get(shop.id, -1e9) >= (1e9 if once else interval)
+                try:
+                    flying, expired = all_flying[shop.id]
+                    last = seen.get(shop.id)
+                    # Progress is a job its worker cleared; a mark that expired is no sign of a worker.
+                    left = (last[0] - flying - expired) if last is not None else frozenset()
+                    if left:
+                        finished.append((time.monotonic(), len(left)))
+                    if (not check and last is not None and flying and last[0] == flying
+                            and time.monotonic() - last[1] < REVISIT_SECONDS):
+                        busy = True
+                        continue
+                    mark = None if once else quiet.mark(shop)  # before its jobs are read: see shop_marks
+                    sent, open_jobs, next_retry, flying = dispatch_turn(app, shop, check=check, flying=flying,
+                                                                        connections=connections, in_flight=in_flight,
+                                                                        room=room)
+                    room -= sent
+                    if room <= 0 and resume_at is None:
+                        resume_at = turn[(position + 1) % len(turn)].id
+                    seen[shop.id] = (flying, time.monotonic())
+                except ShopUnavailable as error:
+                    if errors.get(shop.id) != str(error):
+                        out(_("fic: {error} (the other shops go on)").format(error=error))
+                    errors[shop.id] = str(error)
+                    # A broken database (a PostgreSQL server timing out) must not slow every pass; with
+                    # --once a shop is given up after a few tries (a file busy for a moment is not lost).
+                    failures[shop.id] = failures.get(shop.id, 0) + 1
+                    if once:  # given up for this run when waiting cannot help, or after a few tries
+                        give_up = error.permanent or failures[shop.id] >= ONCE_TRIES
+                        parked_until[shop.id] = float("inf") if give_up else time.monotonic() + 2.0
+                        busy = busy or not give_up
+                    else:
+                        parked_until[shop.id] = time.monotonic() + PARK_SECONDS
+                    continue
+                except (redis.RedisError, OSError, BrokerError):
+                    # Redis went away during the turn (a message not sent: its job is sent again
+                    # once Redis answers); the next pass waits for it.
+                    busy = True
+                    break
+                if check:
+                    checked_at[shop.id] = time.monotonic()
+                errors.pop(shop.id, None)
+                failures.pop(shop.id, None)
+                sent_total += sent
+                if not open_jobs:
+                    if once:
+                        idle_until[shop.id] = float("inf")
+                    elif not quiet.rest(shop, mark):
+                        idle_until[shop.id] = time.monotonic() + IDLE_SECONDS
+                elif not flying:  # open jobs, none due (retries later, or its company at its limit)
+                    idle_until[shop.id] = time.monotonic() + min(IDLE_SECONDS, max(pause, next_retry or 0.0))
+                if open_jobs and (not once or next_retry is None or next_retry <= _jobs.ONCE_HORIZON_SECONDS
+                                  or _has_running(shop)):
+                    busy = True
+            if once and not busy:
                 break
-            if check:
-                checked_at[shop.id] = time.monotonic()
-            errors.pop(shop.id, None)
-            failures.pop(shop.id, None)
-            sent_total += sent
-            if not open_jobs:
-                if once:
-                    idle_until[shop.id] = float("inf")
-                elif not quiet.rest(shop, mark):
-                    idle_until[shop.id] = time.monotonic() + IDLE_SECONDS
-            elif not flying:  # open jobs, none due (retries later, or its company at its limit)
-                idle_until[shop.id] = time.monotonic() + min(IDLE_SECONDS, max(pause, next_retry or 0.0))
-            if open_jobs and (not once or next_retry is None or next_retry <= _jobs.ONCE_HORIZON_SECONDS
-                              or _has_running(shop)):
-                busy = True
-        if once and not busy:
-            break
-        if not waiting or (finished and finished[-1][0] > progress_at):
-            progress_at = finished[-1][0] if waiting else time.monotonic()
-        elif time.monotonic() - progress_at > STALL_SECONDS:
-            raise WorkersStalled(str(waiting))
-        stop.wait(pause)
+            if not waiting or (finished and finished[-1][0] > progress_at):
+                progress_at = finished[-1][0] if waiting else time.monotonic()
+            elif time.monotonic() - progress_at > STALL_SECONDS:
+                raise WorkersStalled(str(waiting))
+            stop.wait(pause)
+    finally:
+        quiet.close()
     return {"sent": sent_total, "errors": errors}
 
 

@@ -21,6 +21,7 @@ import os
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import closing
 from typing import Any
 
 import attrs
@@ -117,11 +118,12 @@ def run_all_shops(shops: list[Shop], *, once: bool = False, interval: float = 60
     position = 0
     # A shop with nothing left waits for its next round (``interval``), unless its database changes
     # first (an event wrote a job): then its turn comes at once, without opening the idle others.
-    quiet = QuietShops()
+    quiet = QuietShops([] if once else served)  # PostgreSQL shops: a listening connection per database
     marks: dict[str, tuple[int, ...] | None] = {}
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="fic-shop") as pool:
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="fic-shop") as pool, closing(quiet):
         running: dict[Future, Shop] = {}
         while not stop.is_set():
+            quiet.listen()
             now = time.monotonic()
             busy = {shop.id for shop in running.values()}
             # Hand free threads to the next shops in the ring that are due and not already running.

@@ -11,16 +11,24 @@ WAL's times and sizes, read without opening it), and it is opened again only whe
 - or the caller's own schedule says so (the periodic check for paid orders without a document).
 
 A file written less than a second ago has no mark yet: its shop is kept until the mark appears,
-then looked at once more (which finds it settled). A PostgreSQL shop has no mark at all and is not
-kept here: the caller looks at it again after its usual pause.
+then looked at once more (which finds it settled).
+
+A PostgreSQL shop has no such mark; its database rings a bell instead: every job written (or made
+due again) there sends ``NOTIFY fic_jobs, '<schema>'`` with its transaction, and one connection
+per database listens (:class:`fic_plugin.store.postgres.JobBell`, read once per pass by
+:meth:`QuietShops.listen`). Without a listening connection (it failed, or was just reopened and may
+have missed something) the database's shops are not kept here: the caller looks at them after its
+usual pause.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from typing import Any
 
 from .shop_registry import Shop
-from .store import change_mark, has_change_marks
+from .store import change_mark, has_change_marks, job_bell, job_bell_address
 
 #: An idle shop's mark is read at most this often (two ``stat`` calls): a new order waits this
 #: long at most before its shop is looked at, instead of the seconds a pass used to take.
@@ -32,9 +40,20 @@ QUIET_SECONDS = 60.0
 class QuietShops:
     """The idle shops and the mark each had when it was last found idle."""
 
-    def __init__(self, *, look_every: float = LOOK_EVERY, at_most: float = QUIET_SECONDS):
+    def __init__(self, shops: Iterable[Shop] = (), *, look_every: float = LOOK_EVERY, at_most: float = QUIET_SECONDS):
         self.look_every = look_every
         self.at_most = at_most
+        # PostgreSQL shops: one bell per database, and who answers to each schema's ring.
+        self._bells: dict[str, tuple[Any, dict[str, list[str]]]] = {}
+        self._address: dict[str, str] = {}  # shop id: its database
+        self._woken: set[str] = set()  # resting shops their database rang for, until looked at
+        for shop in shops:
+            address = job_bell_address(shop.db)
+            if address is not None:
+                database, schema = address
+                bell, schemas = self._bells.setdefault(database, (job_bell(database), {}))
+                schemas.setdefault(schema, []).append(shop.id)
+                self._address[shop.id] = database
         # id: mark (None: the file was being written, look again once it has one), since, last look
         self._shops: dict[str, tuple[tuple[int, ...] | None, float, float]] = {}
 
@@ -44,10 +63,26 @@ class QuietShops:
         read changes it."""
         return change_mark(shop.db)
 
+    def listen(self) -> None:
+        """Wake the PostgreSQL shops whose database rang for them since the last call (all of a
+        database's, when its listening connection was just reopened). Once per pass."""
+        for bell, schemas in self._bells.values():
+            heard = bell.heard()
+            for schema, ids in schemas.items():
+                if heard is None or schema in heard:
+                    for shop_id in ids:
+                        if self._shops.pop(shop_id, None) is not None:
+                            self._woken.add(shop_id)
+
+    def _rung(self, shop: Shop) -> bool:
+        database = self._address.get(shop.id)
+        return database is not None and self._bells[database][0].listening
+
     def rest(self, shop: Shop, mark: tuple[int, ...] | None) -> bool:
         """Remember an idle shop with the mark read before its jobs; False for a database that
-        has no marks (the caller then looks again after its usual pause)."""
-        if mark is None and not has_change_marks(shop.db):
+        has no marks and no listening bell (the caller then looks again after its usual pause)."""
+        self._woken.discard(shop.id)
+        if mark is None and not has_change_marks(shop.db) and not self._rung(shop):
             self._shops.pop(shop.id, None)
             return False
         now = time.monotonic()
@@ -65,7 +100,7 @@ class QuietShops:
         if now - since >= self.at_most:
             del self._shops[shop.id]
             return False
-        if now - looked < self.look_every:
+        if now - looked < self.look_every or shop.id in self._address:  # PostgreSQL: its bell wakes it
             return True
         if change_mark(shop.db) != mark:
             del self._shops[shop.id]
@@ -74,11 +109,20 @@ class QuietShops:
         return True
 
     def woken(self, shop: Shop) -> bool:
-        """True (once) when a resting shop's database changed or it rested long enough."""
+        """True (once) when a resting shop's database changed or rang, or it rested long enough."""
+        if shop.id in self._woken:
+            self._woken.discard(shop.id)
+            return True
         return shop.id in self._shops and not self.resting(shop)
 
     def forget(self, shop: Shop) -> None:
         self._shops.pop(shop.id, None)
+        self._woken.discard(shop.id)
 
     def __len__(self) -> int:
         return len(self._shops)
+
+    def close(self) -> None:
+        """Close the listening connections."""
+        for bell, _schemas in self._bells.values():
+            bell.close()

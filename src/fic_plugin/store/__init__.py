@@ -27,7 +27,7 @@ from .sends import SendRepository
 from .sqlite import SqliteBackend
 from .workers import WorkerRepository
 
-__all__ = ["Job", "Store", "change_mark", "has_change_marks", "now_iso"]
+__all__ = ["Job", "Store", "change_mark", "has_change_marks", "job_bell", "job_bell_address", "now_iso"]
 
 
 def backend_for(url: str) -> Any:
@@ -48,6 +48,24 @@ def change_mark(url: str) -> tuple[int, ...] | None:
     (SQLite: its file's and WAL's times and sizes, no connection opened), or None when there is no
     such mark (PostgreSQL; a file just written): what lets a dispatcher leave an idle shop closed."""
     return backend_for(str(url)).change_mark()
+
+
+def job_bell_address(url: str) -> tuple[str, str] | None:
+    """(the database, the schema) a :class:`~.postgres.JobBell` of that database hears this
+    store's new jobs as; None for SQLite (its file's change mark says it instead)."""
+    if not str(url).startswith(("postgresql://", "postgres://")):
+        return None
+    from .postgres import split_url
+
+    database, schema = split_url(str(url))
+    return database, schema or ""
+
+
+def job_bell(database: str) -> Any:
+    """A :class:`~.postgres.JobBell` listening on ``database`` (a ``postgresql://`` URL)."""
+    from .postgres import JobBell
+
+    return JobBell(database)
 
 
 def has_change_marks(url: str) -> bool:

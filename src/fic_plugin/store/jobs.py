@@ -55,7 +55,10 @@ class JobRepository:
             " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT(key) DO NOTHING",
             [kind, key, order_id, document_id, json.dumps(args or {}), run_after or now, now, now],
             connection=connection)
-        return cursor.rowcount == 1
+        if cursor.rowcount != 1:
+            return False
+        self.store.backend.ring_jobs(connection=connection)  # an idle shop's dispatcher wakes for it
+        return True
 
     def settle_pending(self, key: str) -> bool:
         """Mark the job ``key`` done when it is still waiting (pending, held by nobody): what it
@@ -157,6 +160,9 @@ class JobRepository:
         """Make failed jobs due now with fresh attempts: one by id, or all of them."""
         where, params = ("id = ?", [job_id]) if job_id is not None else ("state = 'failed'", [])
         now = now_iso()
-        return self.store.execute(
+        count = self.store.execute(
             f"UPDATE fic_jobs SET state = 'pending', run_after = ?, attempts = 0, updated_at = ? WHERE {where}",
             [now, now, *params]).rowcount
+        if count:
+            self.store.backend.ring_jobs()
+        return count

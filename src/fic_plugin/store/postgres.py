@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import zlib
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -32,6 +33,8 @@ from ..errors import SettingsError
 from ..i18n import _
 
 CONNECT_TIMEOUT = 10
+#: The channel a job written (or made due again) is announced on, with its schema as payload.
+JOBS_CHANNEL = "fic_jobs"
 #: Idle connections a process keeps for the next shop of the same database (one per worker
 #: thread is enough: each thread serves one shop at a time).
 PARKED_PER_DATABASE = 16
@@ -88,8 +91,14 @@ class PostgresBackend:
         return f"{where} (schema {self.schema})" if self.schema else where
 
     def change_mark(self) -> None:
-        """No mark of a write that costs less than a query: a dispatcher looks again after a while."""
+        """No mark of a write that costs less than a query: a dispatcher listens for
+        :data:`JOBS_CHANNEL` instead (:class:`JobBell`), or looks again after a while."""
         return None
+
+    def ring_jobs(self, *, connection: Any = None) -> None:
+        """Tell the dispatchers listening on this database that this schema has a job due
+        (delivered at the commit of the transaction it is written in, or never if it rolls back)."""
+        self.execute("SELECT pg_notify(?, ?)", [JOBS_CHANNEL, self.schema or ""], connection=connection)
 
     @property
     def conn(self) -> psycopg.Connection:
@@ -187,3 +196,44 @@ class PostgresBackend:
             elif not _park(self.url, conn):
                 conn.close()
             self._local.conn = None
+
+
+class JobBell:
+    """``LISTEN fic_jobs`` on one database, on a connection of its own: the schemas where a job
+    was written or made due again (:meth:`PostgresBackend.ring_jobs`) since the last call."""
+
+    #: After a failed connection, the next try waits this long (a dispatcher must not stall a
+    #: pass on a server that is down: its shops are looked at without the bell meanwhile).
+    RETRY_SECONDS = 30.0
+
+    def __init__(self, url: str):
+        self.url = split_url(url)[0]
+        self._conn: psycopg.Connection | None = None
+        self._retry_at = 0.0
+
+    def heard(self) -> set[str] | None:
+        """The schemas rung since the last call (``""``: tables without a schema of their own), or
+        None when the listening connection was just (re)opened or cannot be: anything written
+        meanwhile went unheard, so every shop of the database must be looked at."""
+        try:
+            if self._conn is None or self._conn.closed:
+                if time.monotonic() < self._retry_at:
+                    return None
+                self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+                self._conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(JOBS_CHANNEL)))
+                return None
+            return {note.payload for note in self._conn.notifies(timeout=0)}
+        except psycopg.Error:
+            self.close()
+            self._retry_at = time.monotonic() + self.RETRY_SECONDS
+            return None
+
+    @property
+    def listening(self) -> bool:
+        return self._conn is not None and not self._conn.closed
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+

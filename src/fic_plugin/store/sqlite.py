@@ -44,6 +44,9 @@ class SqliteBackend:
     def describe(self) -> str:
         return self.path
 
+    def ring_jobs(self, *, connection: Any = None) -> None:
+        """Nothing to do: a new job changes the file, which is what a dispatcher watches."""
+
     def change_mark(self) -> tuple[int, ...] | None:
         """The modification time and size of the file and of its WAL, which any commit changes
         (readers change neither); None when the file is missing, in memory, or was written less than
