@@ -180,7 +180,11 @@ def completion_times(layout: Layout, started_wall: float) -> dict[str, float]:
 
 
 def one_run(prepared: tuple[Path, Layout], sandbox: Sandbox, workers: int, *, kill_after: int | None = None,
-            concurrency: int = 8) -> dict[str, Any]:
+            concurrency: int = 8, restart: bool = False) -> dict[str, Any]:
+    """One run of the prepared shops on ``workers`` worker processes until the dispatcher is done.
+
+    ``kill_after``: once that many jobs are done, the first worker gets a ``kill -9``; with
+    ``restart`` a new one takes its place at once (what systemd's ``Restart=always`` does)."""
     run, layout = prepared
     sandbox.fresh()
     redis.Redis.from_url(REDIS_URL).flushdb()
@@ -189,29 +193,40 @@ def one_run(prepared: tuple[Path, Layout], sandbox: Sandbox, workers: int, *, ki
     pool = [subprocess.Popen([*fic_command(), "worker", "--concurrency", str(concurrency)], env=env, stdout=log,
                              stderr=subprocess.STDOUT) for _ in range(workers)]
     wait_until_idle([w.pid for w in pool])  # started and connected: start-up is not counted
-    cpu_before = [cpu_seconds(w.pid) for w in pool] + [cpu_seconds(sandbox.process.pid)]
+    cpu_before = {w.pid: cpu_seconds(w.pid) for w in pool}
+    sandbox_before = cpu_seconds(sandbox.process.pid)
+    killed_cpu = 0.0
     started, started_wall = time.monotonic(), time.time()
     dispatcher = subprocess.Popen([*fic_command(), "sync", "--engine", "celery", "--all-shops", "--once"], env=env,
                                   stdout=log, stderr=subprocess.STDOUT)
     peaks = [0] * len(pool)
     killed = False
     dispatcher_cpu = 0.0
+    # Counting the done jobs opens every shop's database: with a thousand shops, not every 0.2 s.
+    count_every, counted_at = max(0.2, len(layout) / 200), 0.0
     while dispatcher.poll() is None:
         time.sleep(0.2)
         dispatcher_cpu = max(dispatcher_cpu, cpu_seconds(dispatcher.pid))
-        peaks = [max(p, rss_peak_kib(w.pid)) for p, w in zip(peaks, pool, strict=True)]
-        if kill_after is not None and not killed:
+        # A killed worker's PID may be another process's by now: its peak is the one read before.
+        peaks = [max(p, rss_peak_kib(w.pid)) if w.poll() is None else p for p, w in zip(peaks, pool, strict=True)]
+        if kill_after is not None and not killed and time.monotonic() - counted_at >= count_every:
+            counted_at = time.monotonic()
             done = sum(read_db(db, "SELECT COUNT(*) FROM fic_jobs WHERE state='done'")[0][0]
                        for _company, _orders, db in layout.values())
             if done >= kill_after:
+                killed_cpu = cpu_seconds(pool[0].pid) - cpu_before[pool[0].pid]  # its CPU until the kill
+                peaks[0] = max(peaks[0], rss_peak_kib(pool[0].pid))
                 os.kill(pool[0].pid, signal.SIGKILL)
                 pool[0].wait()
                 killed = True
+                if restart:
+                    pool.append(subprocess.Popen([*fic_command(), "worker", "--concurrency", str(concurrency)],
+                                                 env=env, stdout=log, stderr=subprocess.STDOUT))
+                    cpu_before[pool[-1].pid] = 0.0
+                    peaks.append(0)
     seconds = time.monotonic() - started
-    cpu_after = [cpu_seconds(w.pid) for w in pool] + [cpu_seconds(sandbox.process.pid)]
-    workers_cpu = sum(after - before for after, before in zip(cpu_after[:-1], cpu_before[:-1], strict=True)
-                      if after)  # a killed worker's CPU is not known
-    sandbox_cpu = cpu_after[-1] - cpu_before[-1]
+    workers_cpu = killed_cpu + sum(cpu_seconds(w.pid) - cpu_before[w.pid] for w in pool if w.poll() is None)
+    sandbox_cpu = cpu_seconds(sandbox.process.pid) - sandbox_before
     for worker in pool:
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
@@ -250,6 +265,30 @@ def one_run(prepared: tuple[Path, Layout], sandbox: Sandbox, workers: int, *, ki
             "short_limit": ours[0]["short_term_limit"] if ours else 0, "finish": finish,
             "cpu": {"workers": workers_cpu, "dispatcher": dispatcher_cpu, "sandbox": sandbox_cpu},
             "requests": sum(sum(c["hour_windows"]) for c in ours)}
+
+
+def idle_run(prepared: tuple[Path, Layout], *, settle: float = 20.0, seconds: float = 30.0) -> dict[str, Any]:
+    """A platform with nothing to do: the dispatcher (``fic sync --engine celery --all-shops``,
+    no ``--once``) over shops with no order, measured after its first pass and each shop's check
+    (``settle``), for ``seconds``: its CPU per second of wall time."""
+    run, layout = prepared
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    env = env_for(run)
+    with open(run / "dispatcher.log", "wb") as log:
+        dispatcher = subprocess.Popen([*fic_command(), "sync", "--engine", "celery", "--all-shops", "--interval",
+                                       "3600"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            time.sleep(settle)
+            before, started = cpu_seconds(dispatcher.pid), time.monotonic()
+            time.sleep(seconds)
+            used, elapsed = cpu_seconds(dispatcher.pid) - before, time.monotonic() - started
+            alive = dispatcher.poll() is None
+        finally:
+            dispatcher.terminate()
+            dispatcher.wait(30)
+    if not os.environ.get("FIC_BENCH_KEEP"):
+        shutil.rmtree(run, ignore_errors=True)
+    return {"shops": len(layout), "cpu_per_second": used / elapsed, "alive": alive}
 
 
 def wait_until_idle(pids: list[int], limit: float = 90.0) -> None:
@@ -293,7 +332,7 @@ def table_row(run: dict, base: float) -> str:
 
 def report(args: argparse.Namespace, runs: list[dict], noisy_run: dict | None, kill_run: dict | None,
            minutes: float, memory_run: dict | None = None, pg_runs: list[dict] | None = None,
-           wide_run: dict | None = None) -> str:
+           wide_run: dict | None = None, idle: dict | None = None) -> str:
     base = (runs[0]["invoices"] / runs[0]["seconds"] if runs else 0) or 1e-9
     lines = [BEGIN, "## Many shops on Celery (`make bench-scale`)", "",
              f"Run {datetime.now():%Y-%m-%d %H:%M} in {minutes:.1f} minutes on {platform.machine()}, "
@@ -358,6 +397,11 @@ def report(args: argparse.Namespace, runs: list[dict], noisy_run: dict | None, k
                   f"{wide_run['refused']}; completion median {median:.1f} s, last {last_done:.1f} s (with "
                   f"{args.wide_orders} orders a shop, up to 2 in flight, each shop is done in one turn, so the "
                   "last is near the end of the run by construction: not a fairness figure)."]
+    if idle is not None:
+        lines += ["", f"**Idle platform**: the dispatcher (`fic sync --engine celery --all-shops`, running) over "
+                  f"{idle['shops']} shops with nothing to do, after its first pass: {idle['cpu_per_second'] * 1000:.0f} "
+                  "ms of CPU per second (idle SQLite shops stay closed until their file's change mark moves; "
+                  "docs/scaling.md)" + ("" if idle["alive"] else "; **the dispatcher exited**") + "."]
     if kill_run is not None:
         lines += ["", f"kill -9 of one of {kill_run['workers']} worker processes mid-run "
                   f"(killed: {kill_run['killed']}):", "", "```",
@@ -485,12 +529,15 @@ def main() -> int:
                                concurrency=args.concurrency)
             print(f"kill -9: {kill_run['invoices']} invoices, {kill_run['duplicates']} duplicates, "
                   f"{kill_run['pending']} pending", flush=True)
-        wide_run = None
+        wide_run = idle = None
         if args.wide:
             wide_template = make_templates(workdir, sandbox, args.wide + 1, args.wide_orders, 0, name="wide")
             wide_run = one_run(prepare_run(workdir, wide_template, args.wide), sandbox, runs[-1]["workers"],
                                concurrency=args.concurrency)
             print(f"wide: {args.wide} shops, {wide_run['invoices']} invoices in {wide_run['seconds']:.1f} s", flush=True)
+            idle_template = make_templates(workdir, sandbox, args.wide + 1, 0, 0, name="idle")
+            idle = idle_run(prepare_run(workdir, idle_template, args.wide))
+            print(f"idle: {idle['shops']} shops, dispatcher {idle['cpu_per_second'] * 1000:.0f} ms CPU/s", flush=True)
         pg_runs = []
         for count in [int(w) for w in args.postgres_workers.split(",") if w.strip()]:
             pg_runs.append(one_run(prepare_pg_run(workdir, sandbox, args.shops, args.orders), sandbox, count,
@@ -503,7 +550,7 @@ def main() -> int:
         if not os.environ.get("FIC_BENCH_KEEP"):
             shutil.rmtree(workdir, ignore_errors=True)
     section = report(args, runs, noisy_run, kill_run, (time.monotonic() - begun) / 60, memory_run, pg_runs,
-                     wide_run)
+                     wide_run, idle)
     print(section)
     if not args.no_write:
         write_results(section)
