@@ -14,7 +14,10 @@ written into ``bench/RESULTS.md`` between its markers.
 
     .venv/bin/python bench/bench_scale.py [--shops 50] [--orders 12] [--noisy 240] [--workers 1,2,4]
                                           [--wide 1000] [--wide-orders 2] [--postgres-workers 1,4]
-                                          [--concurrency N]
+                                          [--concurrency N] [--no-kill] [--no-memory] [--no-write]
+
+The issue's noisy tenant (250x a small shop's orders) beside the plain runs only:
+``--noisy 3000 --workers 2 --wide 0 --postgres-workers '' --no-kill --no-memory --no-write``.
 
 ``--concurrency`` defaults to the number of CPUs: what Celery gives a worker when it is not told.
 """
@@ -491,6 +494,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 1,
                         help="threads per worker process (default: one per CPU, Celery's own default)")
     parser.add_argument("--no-kill", action="store_true")
+    parser.add_argument("--no-memory", action="store_true", help="skip the run of a quarter of the shops")
     parser.add_argument("--wide", type=int, default=1000,
                         help="shops of the wide run (the issue's 1,000; 0 to skip): --wide-orders each, on as "
                              "many processes as the last of --workers")
@@ -519,9 +523,11 @@ def main() -> int:
         # Memory against the number of shops: one worker process doing the same work (as many
         # invoices) for a quarter of the shops, each with four times the orders.
         few = max(1, args.shops // 4)
-        few_template = make_templates(workdir, sandbox, few + 1, args.orders * args.shops // few, 0, name="few")
-        memory_run = one_run(prepare_run(workdir, few_template, few), sandbox, 1, concurrency=args.concurrency)
-        print(f"memory: {few} shops, peak RSS {memory_run['rss_kib'][0] / 1024:.0f} MiB", flush=True)
+        memory_run = None
+        if not args.no_memory:
+            few_template = make_templates(workdir, sandbox, few + 1, args.orders * args.shops // few, 0, name="few")
+            memory_run = one_run(prepare_run(workdir, few_template, few), sandbox, 1, concurrency=args.concurrency)
+            print(f"memory: {few} shops, peak RSS {memory_run['rss_kib'][0] / 1024:.0f} MiB", flush=True)
         kill_run = None
         if not args.no_kill:
             total = args.shops * args.orders
