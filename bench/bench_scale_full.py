@@ -34,13 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_scale import (  # noqa: E402 - bench/ is a folder of scripts, not a package
     LATENCY_MS,
     REDIS_URL,
-    RESULTS,
     TIME_SCALE,
     Sandbox,
     make_templates,
     one_run,
     prepare_run,
     spread,
+    write_results,
 )
 from campaign import REPO  # noqa: E402
 
@@ -86,16 +86,6 @@ def report(args: argparse.Namespace, run: dict, minutes: float, made_in: float) 
         END])
 
 
-def write_results(section: str) -> None:
-    text = RESULTS.read_text()
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shops", type=int, default=1000)
@@ -122,7 +112,7 @@ def main() -> int:
     section = report(args, run, (time.monotonic() - begun) / 60, made_in)
     print(section)
     if not args.no_write:
-        write_results(section)
+        write_results(section, BEGIN, END)
     return 1 if (run["duplicates"] or run["pending"] or run["problems"]) else 0
 
 

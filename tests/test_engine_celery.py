@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -460,8 +461,40 @@ def test_the_engine_is_a_setting_the_environment_and_the_option_win_over(sandbox
     assert "engine is embedded or celery, not rq" in capsys.readouterr().err
 
 
+@pytest.fixture
+def opened(monkeypatch) -> list[str]:
+    """The shops the dispatcher opens to read their jobs (``engine_dispatch.shop_jobs``), in order."""
+    from fic_plugin import engine_dispatch
+
+    calls: list[str] = []
+    real_shop_jobs = engine_dispatch.shop_jobs
+
+    def counted(shop):
+        calls.append(shop.id)
+        return real_shop_jobs(shop)
+
+    monkeypatch.setattr(engine_dispatch, "shop_jobs", counted)
+    return calls
+
+
+@contextmanager
+def dispatcher_running(shops):
+    """The dispatcher without ``--once``, as a platform runs it, in a thread stopped on exit."""
+    from fic_plugin import engine_dispatch
+
+    stop = threading.Event()
+    runner = threading.Thread(target=engine_dispatch.dispatch, args=(shops,), daemon=True, kwargs={
+        "interval": 3600.0, "pause": 0.05, "stop": stop, "out": lambda _line: None})
+    runner.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        runner.join(30)
+
+
 def test_idle_shops_stay_closed_until_an_event_writes_a_job(sandbox, redis_url, tmp_path, worker_factory,
-                                                            monkeypatch):
+                                                            monkeypatch, opened):
     """A running dispatcher (no ``--once``) leaves idle SQLite shops closed, reading only their
     files' change marks, and still sends a job an event writes in one of them within seconds.
     It used to open every idle shop every 2 s: 500 opens a second for a thousand shops."""
@@ -478,20 +511,7 @@ def test_idle_shops_stay_closed_until_an_event_writes_a_job(sandbox, redis_url, 
     monkeypatch.setenv("FIC_WORKER_STALE_SECONDS", str(STALE))  # the worker's heartbeat stops sooner
     worker_factory(redis_url, reg, concurrency=2).wait_ready()
     monkeypatch.setenv("FIC_REDIS_URL", redis_url)
-    opened: list[str] = []
-    real_shop_jobs = engine_dispatch.shop_jobs
-
-    def counted(shop):
-        opened.append(shop.id)
-        return real_shop_jobs(shop)
-
-    monkeypatch.setattr(engine_dispatch, "shop_jobs", counted)
-    stop = threading.Event()
-    runner = threading.Thread(target=engine_dispatch.dispatch, args=(load_registry(reg),),
-                              kwargs={"interval": 3600.0, "pause": 0.05, "stop": stop, "out": lambda _line: None},
-                              daemon=True)
-    runner.start()
-    try:
+    with dispatcher_running(load_registry(reg)):
         deadline = time.monotonic() + 120
         while sum(jobs_by_state(tmp_path / f"{sid}.db").get("done", 0) for sid in shops) < len(shops):
             assert time.monotonic() < deadline, "the first orders were not invoiced"
@@ -510,14 +530,11 @@ def test_idle_shops_stay_closed_until_an_event_writes_a_job(sandbox, redis_url, 
             assert time.monotonic() - written < 30, f"the new order's jobs were not all sent: {states}"
             time.sleep(0.1)
         assert set(opened) == {"quieto3"}  # the other shops stayed closed
-    finally:
-        stop.set()
-        runner.join(30)
     assert_exactly_once(sandbox, tmp_path, {**shops, "quieto3": (73, 2)})
 
 
 def test_idle_postgresql_shops_stay_closed_until_their_database_rings(sandbox, redis_url, tmp_path, worker_factory,
-                                                                      monkeypatch):
+                                                                      monkeypatch, opened):
     """PostgreSQL shops have no file to watch: each job written rings ``NOTIFY fic_jobs`` with its
     schema, and the running dispatcher listens. Idle schemas are not opened (they were every 2 s);
     an order paid in one of them is sent within seconds, and only that shop is opened for it."""
@@ -539,25 +556,13 @@ def test_idle_postgresql_shops_stay_closed_until_their_database_rings(sandbox, r
         monkeypatch.setenv("FIC_WORKER_STALE_SECONDS", "3")
         worker_factory(redis_url, reg, concurrency=2).wait_ready()
         monkeypatch.setenv("FIC_REDIS_URL", redis_url)
-        opened: list[str] = []
-        real_shop_jobs = engine_dispatch.shop_jobs
-
-        def counted(shop):
-            opened.append(shop.id)
-            return real_shop_jobs(shop)
 
         def states(url: str) -> dict[str, int]:
             with connect(url) as conn:
                 return dict(conn.execute("SELECT state, COUNT(*) FROM fic_jobs GROUP BY state").fetchall())
 
-        monkeypatch.setattr(engine_dispatch, "shop_jobs", counted)
         shops = load_registry(reg)
-        stop = threading.Event()
-        runner = threading.Thread(target=engine_dispatch.dispatch, args=(shops,),
-                                  kwargs={"interval": 3600.0, "pause": 0.05, "stop": stop,
-                                          "out": lambda _line: None}, daemon=True)
-        runner.start()
-        try:
+        with dispatcher_running(shops):
             deadline = time.monotonic() + 120
             while not all(states(url).get("done", 0) >= 1 and set(states(url)) == {"done"} for url, _c in urls.values()):
                 assert time.monotonic() < deadline, "the first orders were not invoiced"
@@ -577,9 +582,6 @@ def test_idle_postgresql_shops_stay_closed_until_their_database_rings(sandbox, r
                 assert time.monotonic() - written < 30, f"the new order's jobs were not all sent: {now}"
                 time.sleep(0.1)
             assert set(opened) == {"pg-b"}  # the other shops stayed closed
-        finally:
-            stop.set()
-            runner.join(30)
         for url, cid in urls.values():
             with connect(url) as conn:
                 count = conn.execute("SELECT COUNT(*) FROM fic_documents").fetchone()[0]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -423,21 +425,12 @@ def test_hook_shop_release(tmp_path, caplog, english):
     assert "shop_release failed" in caplog.text
 
 
-def test_an_idle_shop_is_served_as_soon_as_an_event_writes_its_job(sandbox, tmp_path, english):
-    """``fic sync --all-shops`` (no ``--once``): a shop with nothing left waits for its next round
-    (an hour here) unless its file changes: a paid order's job is run within seconds, and the
-    other idle shops are not opened for it."""
-    import threading
-    import time
+@contextmanager
+def loop_running(shops):
+    """``fic sync --all-shops`` without ``--once`` (an hour between rounds) in a thread, stopped on
+    exit; yields the shops given a turn, in order."""
+    from fic_plugin import multishop
 
-    from fic_plugin import leases, multishop
-    from fic_plugin.multishop import run_all_shops
-    from shoptest import pay_new_order
-
-    for n in range(3):
-        create_shop(tmp_path / f"s{n}.db", 1, sandbox_url=sandbox.url, settings={"fic_company_id": 51 + n, **PLAIN})
-    shops = load_registry(write_registry(tmp_path / "shops.toml", [
-        {"id": f"s{n}", "db": str(tmp_path / f"s{n}.db")} for n in range(3)]))
     turns: list[str] = []
     real_run_turn = multishop.run_turn
 
@@ -446,13 +439,34 @@ def test_an_idle_shop_is_served_as_soon_as_an_event_writes_its_job(sandbox, tmp_
         return real_run_turn(shop, *args, **kwargs)
 
     stop = threading.Event()
-    loop = threading.Thread(target=run_all_shops, args=(shops,),
-                            kwargs={"interval": 3600.0, "concurrency": 2, "stop": stop, "out": lambda _line: None})
+    loop = threading.Thread(target=multishop.run_all_shops, args=(shops,), kwargs={
+        "interval": 3600.0, "concurrency": 2, "stop": stop, "out": lambda _line: None})
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(multishop, "run_turn", counted)
-        patch.setattr(leases, "STALE_SECONDS", 3.0)  # this process's heartbeat in the files stops sooner
         loop.start()
         try:
+            yield turns
+        finally:
+            stop.set()
+            loop.join(60)
+
+
+def test_an_idle_shop_is_served_as_soon_as_an_event_writes_its_job(sandbox, tmp_path, english):
+    """``fic sync --all-shops`` (no ``--once``): a shop with nothing left waits for its next round
+    (an hour here) unless its file changes: a paid order's job is run within seconds, and the
+    other idle shops are not opened for it."""
+    import time
+
+    from fic_plugin import leases
+    from shoptest import pay_new_order
+
+    for n in range(3):
+        create_shop(tmp_path / f"s{n}.db", 1, sandbox_url=sandbox.url, settings={"fic_company_id": 51 + n, **PLAIN})
+    shops = load_registry(write_registry(tmp_path / "shops.toml", [
+        {"id": f"s{n}", "db": str(tmp_path / f"s{n}.db")} for n in range(3)]))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(leases, "STALE_SECONDS", 3.0)  # this process's heartbeat in the files stops sooner
+        with loop_running(shops) as turns:
             _wait_for(lambda: all(jobs_by_state(tmp_path / f"s{n}.db") == {"done": 1} for n in range(3)))
             time.sleep(5.0)  # the heartbeat stops and the files settle; a shop written meanwhile has one more turn
             turns.clear()
@@ -460,9 +474,6 @@ def test_an_idle_shop_is_served_as_soon_as_an_event_writes_its_job(sandbox, tmp_
             # The new order's invoice, and the payment's sync that waits for it.
             _wait_for(lambda: jobs_by_state(tmp_path / "s1.db") == {"done": 3}, seconds=30)
             assert set(turns) == {"s1"}  # the idle others were not opened for it
-        finally:
-            stop.set()
-            loop.join(60)
     for n, orders in ((0, 1), (1, 2), (2, 1)):
         counts = end_state(tmp_path / f"s{n}.db", company_documents(sandbox, 51 + n), company_emails(sandbox, 51 + n),
                            orders)
@@ -491,13 +502,10 @@ def test_a_job_waiting_on_its_orders_invoice_does_not_end_the_shops_turn(sandbox
 
 def test_an_idle_postgresql_shop_is_served_as_soon_as_its_database_rings(sandbox, tmp_path, english):
     """The same on PostgreSQL schemas, woken by ``NOTIFY fic_jobs`` instead of a file's mark."""
-    import threading
     import time
 
     from platform_shop import SchemaShop, connect
 
-    from fic_plugin import multishop
-    from fic_plugin.multishop import run_all_shops
     from fic_plugin.shops import shop_context
     from shoptest import postgres_schema
 
@@ -511,31 +519,15 @@ def test_an_idle_postgresql_shop_is_served_as_soon_as_its_database_rings(sandbox
         shops = load_registry(write_registry(tmp_path / "shops.toml", [
             {"id": "pg-a", "db": first, "plugin": "platform_shop:shop_plugin"},
             {"id": "pg-b", "db": second, "plugin": "platform_shop:shop_plugin"}]))
-        turns: list[str] = []
-        real_run_turn = multishop.run_turn
-
-        def counted(shop, *args, **kwargs):
-            turns.append(shop.id)
-            return real_run_turn(shop, *args, **kwargs)
-
-        stop = threading.Event()
-        loop = threading.Thread(target=run_all_shops, args=(shops,), kwargs={
-            "interval": 3600.0, "concurrency": 2, "stop": stop, "out": lambda _line: None})
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(multishop, "run_turn", counted)
-            loop.start()
-            try:
-                _wait_for(lambda: states(first) == {"done": 1} and states(second) == {"done": 1})
-                time.sleep(1.5)  # each shop's last turn found it idle
-                turns.clear()
-                with connect(second) as conn:
-                    conn.execute("INSERT INTO platform_orders SELECT '2', 'B-0002', paid_at, customer, lines"
-                                 " FROM platform_orders WHERE id = '1'")
-                with shop_context(shops[1]) as context:
-                    context.pm.hook.order_paid(order=SchemaShop(second).shop_get_order("2"))
-                _wait_for(lambda: states(second) == {"done": 2}, seconds=20)
-                assert set(turns) == {"pg-b"}
-            finally:
-                stop.set()
-                loop.join(60)
+        with loop_running(shops) as turns:
+            _wait_for(lambda: states(first) == {"done": 1} and states(second) == {"done": 1})
+            time.sleep(1.5)  # each shop's last turn found it idle
+            turns.clear()
+            with connect(second) as conn:
+                conn.execute("INSERT INTO platform_orders SELECT '2', 'B-0002', paid_at, customer, lines"
+                             " FROM platform_orders WHERE id = '1'")
+            with shop_context(shops[1]) as context:
+                context.pm.hook.order_paid(order=SchemaShop(second).shop_get_order("2"))
+            _wait_for(lambda: states(second) == {"done": 2}, seconds=20)
+            assert set(turns) == {"pg-b"}
         assert len(company_documents(sandbox, 92)) == 2 and len(company_documents(sandbox, 91)) == 1
