@@ -34,6 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -475,6 +477,21 @@ def report(args: argparse.Namespace, runs: list[dict], noisy_run: dict | None, k
     return "\n".join(lines)
 
 
+@contextmanager
+def bench_sandbox(prefix: str) -> Iterator[tuple[Path, Sandbox]]:
+    """A work folder and the many-company sandbox in it; on exit the sandbox stops, the bench's
+    Redis database is emptied and the folder removed (kept with FIC_BENCH_KEEP)."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    sandbox = Sandbox(workdir)
+    try:
+        yield workdir, sandbox
+    finally:
+        sandbox.stop()
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        if not os.environ.get("FIC_BENCH_KEEP"):
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
 def write_results(section: str, begin: str = BEGIN, end: str = END) -> None:
     """Put ``section`` in RESULTS.md in place of what stands between its markers (or at the end)."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
@@ -506,9 +523,7 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")
     args = parser.parse_args()
     begun = time.monotonic()
-    workdir = Path(tempfile.mkdtemp(prefix="fic-bench-scale-"))
-    sandbox = Sandbox(workdir)
-    try:
+    with bench_sandbox("fic-bench-scale-") as (workdir, sandbox):
         # Shop files point at the sandbox's URL, so they are made once it listens.
         template = make_templates(workdir, sandbox, args.shops + 1, args.orders, args.noisy)
         runs = []
@@ -551,11 +566,6 @@ def main() -> int:
                                    concurrency=args.concurrency))
             print(f"PostgreSQL, {count} worker(s): {pg_runs[-1]['invoices']} invoices in "
                   f"{pg_runs[-1]['seconds']:.1f} s", flush=True)
-    finally:
-        sandbox.stop()
-        redis.Redis.from_url(REDIS_URL).flushdb()
-        if not os.environ.get("FIC_BENCH_KEEP"):
-            shutil.rmtree(workdir, ignore_errors=True)
     section = report(args, runs, noisy_run, kill_run, (time.monotonic() - begun) / 60, memory_run, pg_runs,
                      wide_run, idle)
     print(section)

@@ -20,22 +20,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-
-import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_scale import (  # noqa: E402 - bench/ is a folder of scripts, not a package
     LATENCY_MS,
-    REDIS_URL,
     TIME_SCALE,
-    Sandbox,
+    bench_sandbox,
     make_templates,
     one_run,
     prepare_run,
@@ -96,19 +91,12 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")
     args = parser.parse_args()
     begun = time.monotonic()
-    workdir = Path(tempfile.mkdtemp(prefix="fic-bench-scale-full-"))
-    sandbox = Sandbox(workdir)
-    try:
+    with bench_sandbox("fic-bench-scale-full-") as (workdir, sandbox):
         template = make_templates(workdir, sandbox, args.shops + 1, args.orders, 0)
         made_in = (time.monotonic() - begun) / 60
         print(f"{args.shops} shop files made in {made_in:.1f} min", flush=True)
         run = one_run(prepare_run(workdir, template, args.shops), sandbox, args.workers,
                       kill_after=args.shops * args.orders // 2, restart=True, concurrency=args.concurrency)
-    finally:
-        sandbox.stop()
-        redis.Redis.from_url(REDIS_URL).flushdb()
-        if not os.environ.get("FIC_BENCH_KEEP"):
-            shutil.rmtree(workdir, ignore_errors=True)
     section = report(args, run, (time.monotonic() - begun) / 60, made_in)
     print(section)
     if not args.no_write:
