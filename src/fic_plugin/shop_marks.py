@@ -51,8 +51,9 @@ class QuietShops:
             address = job_bell_address(shop.db)
             if address is not None:
                 database, schema = address
-                bell, schemas = self._bells.setdefault(database, (job_bell(database), {}))
-                schemas.setdefault(schema, []).append(shop.id)
+                if database not in self._bells:
+                    self._bells[database] = (job_bell(database), {})
+                self._bells[database][1].setdefault(schema, []).append(shop.id)
                 self._address[shop.id] = database
         # id: mark (None: the file was being written, look again once it has one), since, last look
         self._shops: dict[str, tuple[tuple[int, ...] | None, float, float]] = {}
@@ -118,9 +119,6 @@ class QuietShops:
     def forget(self, shop: Shop) -> None:
         self._shops.pop(shop.id, None)
         self._woken.discard(shop.id)
-
-    def __len__(self) -> int:
-        return len(self._shops)
 
     def close(self) -> None:
         """Close the listening connections."""

@@ -53,12 +53,7 @@ def change_mark(url: str) -> tuple[int, ...] | None:
 def job_bell_address(url: str) -> tuple[str, str] | None:
     """(the database, the schema) a :class:`~.postgres.JobBell` of that database hears this
     store's new jobs as; None for SQLite (its file's change mark says it instead)."""
-    if not str(url).startswith(("postgresql://", "postgres://")):
-        return None
-    from .postgres import split_url
-
-    database, schema = split_url(str(url))
-    return database, schema or ""
+    return backend_for(str(url)).bell_address()
 
 
 def job_bell(database: str) -> Any:
@@ -70,7 +65,7 @@ def job_bell(database: str) -> Any:
 
 def has_change_marks(url: str) -> bool:
     """Whether :func:`change_mark` can ever give a mark for this database (a SQLite file)."""
-    return not str(url).startswith(("postgresql://", "postgres://", "sqlite:///:memory:")) and str(url) != ":memory:"
+    return backend_for(str(url)).has_change_marks
 
 
 class Store:

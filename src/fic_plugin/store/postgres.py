@@ -90,6 +90,12 @@ class PostgresBackend:
         where = f"postgresql://{self.host}:{self.port}/{self.database}"
         return f"{where} (schema {self.schema})" if self.schema else where
 
+    has_change_marks = False
+
+    def bell_address(self) -> tuple[str, str]:
+        """(the database, the schema) a :class:`JobBell` hears this schema's new jobs as."""
+        return self.url, self.schema or ""
+
     def change_mark(self) -> None:
         """No mark of a write that costs less than a query: a dispatcher listens for
         :data:`JOBS_CHANNEL` instead (:class:`JobBell`), or looks again after a while."""
@@ -236,4 +242,3 @@ class JobBell:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-

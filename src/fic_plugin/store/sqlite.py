@@ -47,11 +47,20 @@ class SqliteBackend:
     def ring_jobs(self, *, connection: Any = None) -> None:
         """Nothing to do: a new job changes the file, which is what a dispatcher watches."""
 
+    def bell_address(self) -> None:
+        """No bell: see :meth:`change_mark`."""
+        return None
+
+    @property
+    def has_change_marks(self) -> bool:
+        """A file on disk (not in memory, not a ``file:`` URI) has them."""
+        return self.path != ":memory:" and not self.path.startswith("file:")
+
     def change_mark(self) -> tuple[int, ...] | None:
         """The modification time and size of the file and of its WAL, which any commit changes
         (readers change neither); None when the file is missing, in memory, or was written less than
         :data:`SETTLED_NS` ago. Read it before reading the tables: a write after the read changes it."""
-        if self.path == ":memory:" or self.path.startswith("file:"):
+        if not self.has_change_marks:
             return None
         mark: list[int] = []
         now = time.time_ns()
