@@ -237,3 +237,20 @@ def pay_new_order(db: str | Path) -> None:
     finally:
         context.pm.hook.shop_release()
         context.store.close()
+
+
+def until_quiet(calls: list, window: float = 3.0, limit: float = 40.0) -> None:
+    """Until a whole ``window`` goes by with nothing added to ``calls`` (the shops a loop opened,
+    cleared before each window): the idle shops settled and are left closed. Fails after ``limit``
+    seconds: a loop that keeps opening idle shops (every 2 s, as the dispatcher did) never gets
+    there. Waiting for it rather than for a fixed time: on a loaded machine the heartbeats stop
+    and the files settle later."""
+    import time
+
+    deadline = time.monotonic() + limit
+    while True:
+        calls.clear()
+        time.sleep(window)
+        if not calls:
+            return
+        assert time.monotonic() < deadline, f"idle shops still opened after {limit:.0f} s: {calls}"

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))  # pla
 
 from campaign import TOKEN, create_shop, end_state, fic_command, jobs_by_state, read_db  # noqa: E402
 
-from shoptest import pay_new_order, redis_or_skip  # noqa: E402
+from shoptest import pay_new_order, redis_or_skip, until_quiet  # noqa: E402
 
 #: The databases this file may use on the shared Redis (the benchmarks use 13). A run claims one
 #: (a key in the base URL's database) and flushes only that one: two runs on one machine, CI
@@ -517,12 +517,11 @@ def test_idle_shops_stay_closed_until_an_event_writes_a_job(sandbox, redis_url, 
             assert time.monotonic() < deadline, "the first orders were not invoiced"
             time.sleep(0.1)
         # The worker's heartbeat in each file stops STALE seconds after its last job, the files
-        # settle (a mark is trusted a second after the last write), each shop is seen idle once more.
+        # settle (a mark is trusted a second after the last write), each shop is seen idle once
+        # more; then, idle and unchanged, none is opened at all (the dispatcher before opened
+        # each every 2 s).
         time.sleep(STALE + HEARTBEAT_SECONDS + 1.0 + engine_dispatch.IDLE_SECONDS + 1.5)
-        opened.clear()
-        time.sleep(3.0)
-        # Idle and unchanged: not opened at all (the dispatcher before opened each every 2 s).
-        assert opened == []
+        until_quiet(opened)
 
         written = time.monotonic()
         pay_new_order(tmp_path / "quieto3.db")
@@ -540,7 +539,6 @@ def test_idle_postgresql_shops_stay_closed_until_their_database_rings(sandbox, r
     an order paid in one of them is sent within seconds, and only that shop is opened for it."""
     from platform_shop import SchemaShop, connect
 
-    from fic_plugin import engine_dispatch
     from fic_plugin.shop_registry import load_registry
     from fic_plugin.shops import shop_context
     from shoptest import postgres_schema
@@ -567,10 +565,7 @@ def test_idle_postgresql_shops_stay_closed_until_their_database_rings(sandbox, r
             while not all(states(url).get("done", 0) >= 1 and set(states(url)) == {"done"} for url, _c in urls.values()):
                 assert time.monotonic() < deadline, "the first orders were not invoiced"
                 time.sleep(0.2)
-            time.sleep(engine_dispatch.IDLE_SECONDS + 1.0)  # each shop seen idle once more
-            opened.clear()
-            time.sleep(3.0)
-            assert opened == []  # idle: not opened at all
+            until_quiet(opened)  # each shop seen idle once more, then not opened at all
 
             with connect(second) as conn:  # a second order paid on the platform, its event fired
                 conn.execute("INSERT INTO platform_orders SELECT '2', 'PG-B-0002', paid_at, customer, lines"

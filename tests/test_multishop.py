@@ -458,7 +458,7 @@ def test_an_idle_shop_is_served_as_soon_as_an_event_writes_its_job(sandbox, tmp_
     import time
 
     from fic_plugin import leases
-    from shoptest import pay_new_order
+    from shoptest import pay_new_order, until_quiet
 
     for n in range(3):
         create_shop(tmp_path / f"s{n}.db", 1, sandbox_url=sandbox.url, settings={"fic_company_id": 51 + n, **PLAIN})
@@ -469,7 +469,7 @@ def test_an_idle_shop_is_served_as_soon_as_an_event_writes_its_job(sandbox, tmp_
         with loop_running(shops) as turns:
             _wait_for(lambda: all(jobs_by_state(tmp_path / f"s{n}.db") == {"done": 1} for n in range(3)))
             time.sleep(5.0)  # the heartbeat stops and the files settle; a shop written meanwhile has one more turn
-            turns.clear()
+            until_quiet(turns)
             pay_new_order(tmp_path / "s1.db")
             # The new order's invoice, and the payment's sync that waits for it.
             _wait_for(lambda: jobs_by_state(tmp_path / "s1.db") == {"done": 3}, seconds=30)
@@ -502,12 +502,11 @@ def test_a_job_waiting_on_its_orders_invoice_does_not_end_the_shops_turn(sandbox
 
 def test_an_idle_postgresql_shop_is_served_as_soon_as_its_database_rings(sandbox, tmp_path, english):
     """The same on PostgreSQL schemas, woken by ``NOTIFY fic_jobs`` instead of a file's mark."""
-    import time
 
     from platform_shop import SchemaShop, connect
 
     from fic_plugin.shops import shop_context
-    from shoptest import postgres_schema
+    from shoptest import postgres_schema, until_quiet
 
     def states(url: str) -> dict[str, int]:
         with connect(url) as conn:
@@ -521,8 +520,7 @@ def test_an_idle_postgresql_shop_is_served_as_soon_as_its_database_rings(sandbox
             {"id": "pg-b", "db": second, "plugin": "platform_shop:shop_plugin"}]))
         with loop_running(shops) as turns:
             _wait_for(lambda: states(first) == {"done": 1} and states(second) == {"done": 1})
-            time.sleep(1.5)  # each shop's last turn found it idle
-            turns.clear()
+            until_quiet(turns)  # each shop's last turn found it idle
             with connect(second) as conn:
                 conn.execute("INSERT INTO platform_orders SELECT '2', 'B-0002', paid_at, customer, lines"
                              " FROM platform_orders WHERE id = '1'")
