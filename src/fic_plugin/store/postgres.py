@@ -106,6 +106,12 @@ class PostgresBackend:
         (delivered at the commit of the transaction it is written in, or never if it rolls back)."""
         self.execute("SELECT pg_notify(?, ?)", [JOBS_CHANNEL, self.schema or ""], connection=connection)
 
+    def ring_on_insert(self) -> tuple[str, list[str]]:
+        """:meth:`ring_jobs` as a clause of the job's INSERT (and its parameters): called for each
+        row written, none when the key was already there; one round trip instead of two for every
+        job an event writes."""
+        return " RETURNING pg_notify(?, ?)", [JOBS_CHANNEL, self.schema or ""]
+
     @property
     def conn(self) -> psycopg.Connection:
         conn = getattr(self._local, "conn", None)

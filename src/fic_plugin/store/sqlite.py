@@ -47,6 +47,10 @@ class SqliteBackend:
     def ring_jobs(self, *, connection: Any = None) -> None:
         """Nothing to do: a new job changes the file, which is what a dispatcher watches."""
 
+    def ring_on_insert(self) -> tuple[str, list[str]]:
+        """Nothing: see :meth:`ring_jobs`."""
+        return "", []
+
     def bell_address(self) -> None:
         """No bell: see :meth:`change_mark`."""
         return None
