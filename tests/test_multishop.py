@@ -207,6 +207,49 @@ def test_a_worker_keeps_a_shops_context_between_jobs_and_checks_it_on_every_use(
         pass
 
 
+class SharedLookups:
+    """A ``SharedStore`` in this process's memory: what Redis is to the workers of a platform."""
+
+    def __init__(self) -> None:
+        self.values: dict = {}
+
+    def get(self, key):
+        return self.values.get(key)
+
+    def put(self, key, value, ttl) -> None:
+        self.values[key] = value
+
+    def forget(self, scope) -> None:
+        self.values = {k: v for k, v in self.values.items() if k[:1] != (scope,)}
+
+
+def test_a_worker_with_shared_lookups_keeps_only_its_open_shops_worth_in_memory(sandbox, tmp_path):
+    """Worker memory stays flat however many companies it serves: with a shared store the
+    worker's own cache holds LOOKUPS_PER_SHOP entries per kept shop; a company's lookups it let
+    go are read back from the store, not asked of FiC. Without a store every company's are kept."""
+    from fic_plugin.fic.lookups import SHARED_ENTRIES
+    from fic_plugin.shops import LOOKUPS_PER_SHOP, OpenShops
+
+    registry = []
+    for name, cid in (("a", 41), ("b", 42), ("c", 43)):
+        create_shop(tmp_path / f"{name}.db", 1, sandbox_url=sandbox.url, settings={"fic_company_id": cid, **PLAIN})
+        registry.append({"id": name, "db": str(tmp_path / f"{name}.db"), "company_id": cid})
+    shops = load_registry(write_registry(tmp_path / "shops.toml", registry))
+    for shared in (SharedLookups(), None):
+        kept = OpenShops(size=1, shared=shared)
+        assert kept.lookups.size == (LOOKUPS_PER_SHOP if shared else SHARED_ENTRIES)
+        for shop in shops:  # three lookups for each of three companies: 9 entries
+            with kept.use(shop) as context:
+                context.client.vat_types()
+                context.client.payment_methods()
+                context.client.payment_accounts()
+        assert len(kept.lookups) == (LOOKUPS_PER_SHOP if shared else 9)
+        with kept.use(shops[0]) as context:
+            context.client.vat_types()  # let go by the bounded cache: the store has it
+            # One request for a's VAT types in all: each pass over the shops started afresh
+            assert vat_type_requests(context) == (1 if shared else 2)
+
+
 def vat_type_requests(context) -> int:
     return sum(1 for row in context.store.audit_log(limit=1000)
                if row["action"] == "fic_request" and str(row["path"]).endswith("/info/vat_types"))

@@ -106,8 +106,7 @@ def _kept_shops() -> OpenShops:
     global _open_shops
     with _registry_lock:
         if _open_shops is None:
-            _open_shops = OpenShops()
-            _open_shops.lookups.shared = RedisLookups(_redis())
+            _open_shops = OpenShops(shared=RedisLookups(_redis()))
         return _open_shops
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cli_shop import cli_context
 from .errors import FicError, SettingsError
-from .fic.lookups import LookupCache
+from .fic.lookups import LookupCache, SharedStore
 from .i18n import _
 from .shop_registry import Shop
 
@@ -151,6 +151,13 @@ def shop_jobs(shop: Shop) -> Iterator[Context]:
 #: the allocator's), so 256 of them are about 35 MiB. No connection is kept: see :func:`release`.
 OPEN_SHOPS = 256
 
+#: FiC lookups a worker with a shared store (Redis, with the engine) keeps in its own memory for
+#: each shop it keeps open: four lookups and the numbering of a few document types. The others are
+#: one round trip to the store away, so the lookups a worker holds do not grow with the companies
+#: it serves (a real company's are some 50 KiB: with ``LookupCache``'s 8,192 entries a worker
+#: serving 2,000 companies could hold 100 MiB of them).
+LOOKUPS_PER_SHOP = 8
+
 
 def open_shops_size(environ: Mapping[str, str] = os.environ) -> int:
     """``FIC_OPEN_SHOPS``, or :data:`OPEN_SHOPS`; a SettingsError naming it when wrong."""
@@ -193,20 +200,23 @@ class OpenShops:
     Opening a shop (its plugin manager, schema check, FiC client) costs more CPU than running one
     of its jobs. At most ``size`` shops are kept (the least recently used is let go), so memory
     stays flat however many shops the registry holds. FiC's lookups (VAT types, payment methods,
-    accounts, email senders) are kept apart, in ``lookups``, for every company served: a worker
-    serving more shops than it keeps open (the dispatcher goes round them all) reopens most shops
-    for each job, and used to ask FiC for the lookups again with every invoice. Each
+    accounts, email senders) are kept apart, in ``lookups``: a worker serving more shops than it
+    keeps open (the dispatcher goes round them all) reopens most shops for each job, and used to
+    ask FiC for the lookups again with every invoice. With a ``shared`` store (Redis, where every
+    process of the platform finds them) the worker keeps only :data:`LOOKUPS_PER_SHOP` for each
+    shop it keeps open and reads the others from the store; without one, every company's. Each
     use checks the file is still there and still the registry's company, and drops the client
     when the stored connection (token, company, URL) changed. The thread's database connection is
     closed after each use: nothing is held open per thread and shop between jobs.
     """
 
-    def __init__(self, size: int | None = None):
+    def __init__(self, size: int | None = None, shared: SharedStore | None = None):
         self.size = size or open_shops_size()
         self._contexts: OrderedDict[Shop, tuple[Context, tuple]] = OrderedDict()
         self._lock = threading.Lock()
         self._opening: dict[Shop, threading.Lock] = {}
-        self.lookups = LookupCache()
+        self.lookups = LookupCache() if shared is None else LookupCache(
+            size=LOOKUPS_PER_SHOP * self.size, shared=shared)
 
     @contextmanager
     def use(self, shop: Shop) -> Iterator[Context]:
