@@ -25,6 +25,7 @@ from .. import json_codec
 from ..i18n import _
 from ..version import __version__
 from . import errors
+from .http_pool import shared_adapter
 from .ratelimit import Pacer, Quota, RateLimits, WaitTooLong
 
 log = logging.getLogger("fic_plugin.fic")
@@ -84,9 +85,13 @@ def session_for(base_url: str) -> requests.Session:
     By default requests walks ``os.environ`` for proxies and looks for ``~/.netrc`` on each call
     (a fifth of the client's own time per request); the proxies (``HTTPS_PROXY``, ``NO_PROXY``) and
     the CA bundle (``REQUESTS_CA_BUNDLE``) still apply, read when the client is made. A ``.netrc``
-    never applied: the FiC token is sent explicitly.
+    never applied: the FiC token is sent explicitly. Its connections are the process's, shared
+    with every other client (:mod:`.http_pool`).
     """
     session = requests.Session()
+    adapter = shared_adapter()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
     session.trust_env = False
     session.proxies.update(requests.utils.get_environ_proxies(base_url))
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
