@@ -60,6 +60,8 @@ from campaign import (  # noqa: E402 - bench/ is a folder of scripts, not a pack
     rss_peak_kib,
 )
 
+from fic_plugin.shops import LOOKUPS_PER_SHOP, OPEN_SHOPS  # noqa: E402 - after the path set-up above
+
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- bench-scale:begin -->", "<!-- bench-scale:end -->"
 LATENCY_MS = 150
@@ -336,7 +338,7 @@ def table_row(run: dict, base: float) -> str:
 
 
 def report(args: argparse.Namespace, runs: list[dict], noisy_run: dict | None, kill_run: dict | None,
-           minutes: float, memory_run: dict | None = None, pg_runs: list[dict] | None = None,
+           minutes: float, memory_runs: list[dict] | None = None, pg_runs: list[dict] | None = None,
            wide_run: dict | None = None, idle: dict | None = None) -> str:
     base = (runs[0]["invoices"] / runs[0]["seconds"] if runs else 0) or 1e-9
     lines = [BEGIN, "## Many shops on Celery (`make bench-scale`)", "",
@@ -378,11 +380,13 @@ def report(args: argparse.Namespace, runs: list[dict], noisy_run: dict | None, k
                   f"duplicates {noisy_run['duplicates']}, pending jobs {noisy_run['pending']}, "
                   f"429/403 {noisy_run['refused']}."]
     one = next((run for run in runs if run["workers"] == 1), None)
-    if memory_run is not None and one is not None:
-        lines += ["", f"Worker memory as shops are added (1 process, peak RSS, the same work: "
-                  f"{memory_run['invoices']} and {one['invoices']} invoices): "
-                  f"{len(memory_run['finish'])} shops {memory_run['rss_kib'][0] / 1024:.0f} MiB, "
-                  f"{len(one['finish'])} shops {one['rss_kib'][0] / 1024:.0f} MiB."]
+    if memory_runs and one is not None:
+        by_size = sorted([*memory_runs, one], key=lambda run: len(run["finish"]))
+        lines += ["", "Worker memory as shops are added (1 process, peak RSS, the same work: "
+                  + " and ".join(str(run["invoices"]) for run in by_size) + " invoices): "
+                  + ", ".join(f"{len(run['finish'])} shops {run['rss_kib'][0] / 1024:.0f} MiB" for run in by_size)
+                  + f" (a worker keeps at most {OPEN_SHOPS} shops open, FIC_OPEN_SHOPS, and {LOOKUPS_PER_SHOP} of "
+                  "FiC's lookups for each: the other companies' are read from Redis)."]
     if wide_run is not None:
         same = next((run for run in runs if run["workers"] == wide_run["workers"]), runs[-1])
         median, last_done = spread(wide_run["finish"])
@@ -394,7 +398,7 @@ def report(args: argparse.Namespace, runs: list[dict], noisy_run: dict | None, k
                   f"({wide_rate / (same['invoices'] / same['seconds']):.2f}x); peak RSS per worker "
                   f"{', '.join(f'{k / 1024:.0f}' for k in wide_run['rss_kib'])} MiB against "
                   f"{', '.join(f'{k / 1024:.0f}' for k in same['rss_kib'])} MiB with {args.shops} shops (a worker "
-                  f"keeps at most 256 shops open, FIC_OPEN_SHOPS); CPU ms per invoice (workers / dispatcher / "
+                  f"keeps at most {OPEN_SHOPS} shops open, FIC_OPEN_SHOPS); CPU ms per invoice (workers / dispatcher / "
                   f"sandbox) " + " / ".join(f"{wide_run['cpu'][part] * 1000 / max(1, wide_run['invoices']):.0f}"
                                             for part in ("workers", "dispatcher", "sandbox"))
                   + f"; {wide_run['requests'] / max(1, wide_run['invoices']):.1f} FiC requests per invoice; "
@@ -512,7 +516,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 1,
                         help="threads per worker process (default: one per CPU, Celery's own default)")
     parser.add_argument("--no-kill", action="store_true")
-    parser.add_argument("--no-memory", action="store_true", help="skip the run of a quarter of the shops")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory runs (a quarter of the shops; one order per shop)")
     parser.add_argument("--wide", type=int, default=1000,
                         help="shops of the wide run (the issue's 1,000; 0 to skip): --wide-orders each, on as "
                              "many processes as the last of --workers")
@@ -537,13 +541,17 @@ def main() -> int:
                                 runs[min(1, len(runs) - 1)]["workers"], concurrency=args.concurrency)
             print(f"noisy tenant: {noisy_run['invoices']} invoices in {noisy_run['seconds']:.1f} s", flush=True)
         # Memory against the number of shops: one worker process doing the same work (as many
-        # invoices) for a quarter of the shops, each with four times the orders.
-        few = max(1, args.shops // 4)
-        memory_run = None
+        # invoices) for a quarter of the shops (four times the orders each), and for one shop per
+        # invoice: more shops than a worker keeps open (FIC_OPEN_SHOPS), each a company of its own.
+        memory_runs = []
         if not args.no_memory:
-            few_template = make_templates(workdir, sandbox, few + 1, args.orders * args.shops // few, 0, name="few")
-            memory_run = one_run(prepare_run(workdir, few_template, few), sandbox, 1, concurrency=args.concurrency)
-            print(f"memory: {few} shops, peak RSS {memory_run['rss_kib'][0] / 1024:.0f} MiB", flush=True)
+            total = args.orders * args.shops
+            for shops, orders in ((max(1, args.shops // 4), None), (total, 1)):
+                orders = orders or total // shops
+                shaped = make_templates(workdir, sandbox, shops + 1, orders, 0, name=f"memory-{shops}")
+                memory_runs.append(one_run(prepare_run(workdir, shaped, shops), sandbox, 1,
+                                           concurrency=args.concurrency))
+                print(f"memory: {shops} shops, peak RSS {memory_runs[-1]['rss_kib'][0] / 1024:.0f} MiB", flush=True)
         kill_run = None
         if not args.no_kill:
             total = args.shops * args.orders
@@ -566,7 +574,7 @@ def main() -> int:
                                    concurrency=args.concurrency))
             print(f"PostgreSQL, {count} worker(s): {pg_runs[-1]['invoices']} invoices in "
                   f"{pg_runs[-1]['seconds']:.1f} s", flush=True)
-    section = report(args, runs, noisy_run, kill_run, (time.monotonic() - begun) / 60, memory_run, pg_runs,
+    section = report(args, runs, noisy_run, kill_run, (time.monotonic() - begun) / 60, memory_runs, pg_runs,
                      wide_run, idle)
     print(section)
     if not args.no_write:
