@@ -282,3 +282,20 @@ def test_requests_from_elsewhere_are_refused(seeded):
         response = client.get(path, environ_base={"REMOTE_ADDR": "203.0.113.7"})
         assert response.status_code == 403, path
     assert client.get("/api/orders/1", environ_base={"REMOTE_ADDR": "203.0.113.7"}).json["error"]
+
+
+def test_a_shop_file_from_before_a_column_or_an_index_gets_them_and_keeps_its_orders(tmp_path):
+    """Opening a shop checks its tables in one query and only then walks them: a file made before
+    a column (OSS orders) or an index existed is completed, not taken for complete."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    orders = len(DemoShop(path).orders())
+    with sqlite3.connect(path) as old:
+        old.execute("DROP INDEX demo_orders_paid")
+        old.execute("ALTER TABLE demo_orders DROP COLUMN oss")
+    reopened = DemoShop(path, seed=False)
+    names = {row[0] for row in reopened.store.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    columns = {row[1] for row in reopened.store.db.execute("PRAGMA table_info(demo_orders)")}
+    assert "demo_orders_paid" in names and "oss" in columns
+    assert len(reopened.orders()) == orders > 0

@@ -62,6 +62,8 @@ def create_tables(db: sqlite_utils.Database) -> bool:
 
     Runs inside the caller's transaction, so two processes starting at once do not both seed.
     """
+    if _complete(db):  # every opening of the shop comes here: one query instead of the DDL walk
+        return False
     fresh = not db["demo_orders"].exists()
     for name, spec in TABLES.items():
         db.create_table(name, spec["columns"], pk="id", not_null=spec["not_null"],
@@ -80,3 +82,18 @@ def create_tables(db: sqlite_utils.Database) -> bool:
     db.execute("CREATE INDEX IF NOT EXISTS demo_lines_order ON demo_lines(order_id, position)")
     db.execute("CREATE INDEX IF NOT EXISTS demo_payments_order ON demo_payments(order_id, id)")
     return fresh
+
+
+INDEXES = {"demo_orders_number", "demo_orders_paid", "demo_lines_order", "demo_payments_order"}
+
+
+def _complete(db: sqlite_utils.Database) -> bool:
+    """Every table, column and index above is there already (a worker serving many shops opens
+    one for each job: walking the tables with sqlite-utils was half the cost of opening it)."""
+    rows = db.execute(
+        "SELECT m.type, m.name, c.name FROM sqlite_master AS m LEFT JOIN pragma_table_info(m.name) AS c"
+        " ON m.type = 'table' WHERE m.name LIKE 'demo%'").fetchall()
+    have = {(table, column) for kind, table, column in rows if kind == "table"}
+    indexes = {name for kind, name, _column in rows if kind == "index"}
+    return INDEXES <= indexes and all((table, column) in have
+                                      for table, spec in TABLES.items() for column in spec["columns"])
