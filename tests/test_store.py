@@ -57,6 +57,28 @@ def test_running_migrations_again_is_a_no_op(url):
     first.close(), second.close()
 
 
+def test_opening_a_current_sqlite_database_waits_for_no_writer(tmp_path):
+    """A worker opens a shop for each job it does not keep open: with the schema current that is
+    one read, not a write lock per migration, so it never queues behind another process's long
+    write (it used to wait up to the 30 s busy timeout)."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "shop.db"
+    Store(path).migrate()
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
+    try:
+        answers: list = []
+        opening = threading.Thread(target=lambda: answers.append(Store(path).migrate()), daemon=True)
+        opening.start()
+        opening.join(5)
+        assert answers == [[]], "migrate() waited for the other process's write lock"
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
 def test_a_blank_database_is_refused_until_fic_migrate(url, tmp_path):
     shop = MemoryShop.__new__(MemoryShop)  # a shop that skipped the install step
     shop.db_path, shop.orders = url, {}
