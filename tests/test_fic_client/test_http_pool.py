@@ -49,6 +49,16 @@ def test_dropping_the_connections_opens_a_new_one_for_the_next_request(sandbox):
     assert connections_opened(sandbox.url) == 1  # a fresh pool: one connection since the drop
 
 
+def test_token_refreshes_send_on_the_same_pool(sandbox):
+    """FiC's token endpoint is the API's host: a shop's daily refresh reuses the process's
+    connections instead of keeping one of its own (with its SSL context) in every kept shop."""
+    from fic_plugin.fic.auth import OAuthApp
+
+    app = OAuthApp(base_url=sandbox.url, client_id="fic-sandbox-client", client_secret="s3cret-for-the-pool")
+    assert app.session.get_adapter(sandbox.url) is shared_adapter()
+    assert app.session.trust_env is False  # the environment's proxies were read once, as the client's
+
+
 def test_a_forked_child_gets_a_pool_of_its_own():
     """A worker pool that forks (Celery's prefork) must not share sockets with its parent: both
     would read each other's answers."""

@@ -21,7 +21,7 @@ import requests
 from ..i18n import _
 from . import errors
 from .redact import register_secret
-from .transport import RequestRecord, Timeouts, _error_details, parse_json
+from .transport import RequestRecord, Timeouts, _error_details, parse_json, session_for
 
 AUTHORIZE_PATH = "/oauth/authorize"
 TOKEN_PATH = "/oauth/token"
@@ -89,7 +89,10 @@ class OAuthApp:
     client_id: str
     client_secret: str = attrs.field(repr=False)
     timeouts: Timeouts = attrs.field(factory=Timeouts)
-    session: requests.Session = attrs.field(factory=requests.Session, repr=False)
+    #: The process's connections (see :mod:`.http_pool`): a refresh a day per kept shop must not
+    #: leave each one an SSL context of its own.
+    session: requests.Session = attrs.field(
+        default=attrs.Factory(lambda app: session_for(app.base_url), takes_self=True), repr=False)
     on_request: Callable[[RequestRecord], None] | None = attrs.field(default=None, repr=False)
 
     def __attrs_post_init__(self) -> None:
