@@ -219,9 +219,10 @@ def sdi_sends(store) -> dict[str, int]:
     return counts
 
 
-def pay_new_order(db: str | Path) -> None:
+def pay_new_order(db: str | Path, *, fire: bool = True) -> None:
     """A new order paid in a demo shop's file, its events fired through the plugin as the shop's
-    own process would: the ``order_paid`` job is written in the file, nothing else is run."""
+    own process would: the ``order_paid`` job is written in the file, nothing else is run. With
+    ``fire=False`` no event is fired (the shop's process lost it): only the periodic check finds it."""
     from fic_demo.parse import NewOrder
     from fic_demo.shop import DemoShop
     from fic_plugin.cli_shop import cli_context
@@ -233,7 +234,7 @@ def pay_new_order(db: str | Path) -> None:
             customer=Customer(name="Anna Neri", first_name="Anna", last_name="Neri", tax_code="NRENNA80A41H501T",
                               email="anna.neri@example.it"),
             lines=(Line(name="Miele di acacia 500 g", qty="1", unit_price="7.00", vat_rate="10"),)))
-        assert shop.record_payment(order.id, shop.totals(order).gross, "bank_transfer").became_paid
+        assert shop.record_payment(order.id, shop.totals(order).gross, "bank_transfer", fire=fire).became_paid
     finally:
         context.pm.hook.shop_release()
         context.store.close()

@@ -478,13 +478,13 @@ def opened(monkeypatch) -> list[str]:
 
 
 @contextmanager
-def dispatcher_running(shops):
+def dispatcher_running(shops, interval: float = 3600.0):
     """The dispatcher without ``--once``, as a platform runs it, in a thread stopped on exit."""
     from fic_plugin import engine_dispatch
 
     stop = threading.Event()
     runner = threading.Thread(target=engine_dispatch.dispatch, args=(shops,), daemon=True, kwargs={
-        "interval": 3600.0, "pause": 0.05, "stop": stop, "out": lambda _line: None})
+        "interval": interval, "pause": 0.05, "stop": stop, "out": lambda _line: None})
     runner.start()
     try:
         yield
@@ -530,6 +530,64 @@ def test_idle_shops_stay_closed_until_an_event_writes_a_job(sandbox, redis_url, 
             time.sleep(0.1)
         assert set(opened) == {"quieto3"}  # the other shops stayed closed
     assert_exactly_once(sandbox, tmp_path, {**shops, "quieto3": (73, 2)})
+
+
+def test_hook_shop_orders_in_database(sandbox, redis_url, tmp_path, worker_factory, monkeypatch):
+    """The reference shop writes its orders in its own file (``shop_orders_in_database``): the
+    running dispatcher leaves out the periodic paid-orders check, a full opening of the shop, while
+    an idle shop's file is unchanged (it ran every --interval for every shop: 0.12 of a core for
+    1,000 shops). An order paid without its event (the shop's process lost it) changes the file:
+    the next check finds it and it is invoiced."""
+    from fic_plugin import engine_dispatch
+    from fic_plugin.leases import HEARTBEAT_SECONDS
+    from fic_plugin.shop_registry import load_registry
+
+    checked: list[str] = []
+    real_shop_context = engine_dispatch.shop_context
+
+    def counted(shop):
+        checked.append(shop.id)
+        return real_shop_context(shop)
+
+    monkeypatch.setattr(engine_dispatch, "shop_context", counted)
+    shops = {f"calmo{n}": (90 + n, 1) for n in range(4)}
+    for sid, (cid, orders) in shops.items():
+        create_shop(tmp_path / f"{sid}.db", orders, sandbox_url=sandbox.url, settings={"fic_company_id": cid, **PLAIN})
+    reg = registry(tmp_path, {sid: cid for sid, (cid, _n) in shops.items()})
+    monkeypatch.setenv("FIC_WORKER_STALE_SECONDS", "3")
+    worker_factory(redis_url, reg, concurrency=2).wait_ready()
+    monkeypatch.setenv("FIC_REDIS_URL", redis_url)
+    with dispatcher_running(load_registry(reg), interval=0.5):  # each shop's check due every 0.5 s
+        deadline = time.monotonic() + 120
+        while sum(jobs_by_state(tmp_path / f"{sid}.db").get("done", 0) for sid in shops) < len(shops):
+            assert time.monotonic() < deadline, "the first orders were not invoiced"
+            time.sleep(0.1)
+        time.sleep(3 + HEARTBEAT_SECONDS + 1.0)  # the worker's heartbeats stop, the files settle
+        until_quiet(checked)  # then no check for 3 s, where every shop had one every 0.5 s
+
+        paid = time.monotonic()
+        pay_new_order(tmp_path / "calmo2.db", fire=False)
+        while jobs_by_state(tmp_path / "calmo2.db").get("done", 0) < 2:  # the first order's job and the new one's
+            assert time.monotonic() - paid < 30, "the order paid without its event was not found by the check"
+            time.sleep(0.1)
+        assert "calmo2" in checked
+    assert_exactly_once(sandbox, tmp_path, {**shops, "calmo2": (92, 2)})
+
+
+def test_a_check_is_left_out_only_for_an_unchanged_file_holding_its_orders_and_not_for_long():
+    from fic_plugin.shop_marks import QuietChecks
+    from fic_plugin.shop_registry import Shop
+
+    shop, elsewhere = Shop(id="a", db="a.db"), Shop(id="b", db="b.db")
+    checks = QuietChecks(every=0.1, anyway=3)  # checked anyway after 0.3 s
+    assert not checks.needless(shop, (1, 2))  # never checked yet
+    checks.checked(shop, (1, 2), orders_in_database=True)
+    checks.checked(elsewhere, (1, 2), orders_in_database=False)
+    assert checks.needless(shop, (1, 2)) and not checks.needless(elsewhere, (1, 2))
+    assert not checks.needless(shop, (1, 3))  # the file changed
+    assert not checks.needless(shop, None)  # written less than a second ago: no mark yet
+    time.sleep(0.35)
+    assert not checks.needless(shop, (1, 2))  # a restored file keeps its old times: checked anyway
 
 
 def test_idle_postgresql_shops_stay_closed_until_their_database_rings(sandbox, redis_url, tmp_path, worker_factory,

@@ -110,6 +110,11 @@ class DemoShop:
         return str(self.db_path)
 
     @hookimpl
+    def shop_orders_in_database(self) -> bool:
+        """The demo shop's orders are in the same file as the plugin's tables."""
+        return True
+
+    @hookimpl
     def shop_release(self) -> None:
         # A worker serving many shops is done with this one for now: its connection (a few
         # hundred kilobytes of SQLite caches) is not kept open until the next job.

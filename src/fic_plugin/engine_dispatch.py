@@ -31,7 +31,7 @@ from .engine_celery import (
 )
 from .i18n import _
 from .multishop import PARK_SECONDS
-from .shop_marks import QuietShops
+from .shop_marks import QuietChecks, QuietShops
 from .shop_registry import Shop
 from .shops import ShopUnavailable, env_count, shop_context, shop_jobs
 
@@ -110,12 +110,14 @@ def in_flight_per_shop(environ: Any = os.environ) -> int:
 
 def dispatch_turn(app: Celery, shop: Shop, *, check: bool, flying: frozenset[int] | None = None,
                   connections: dict[str, tuple] | None = None, in_flight: int = IN_FLIGHT,
-                  room: int | None = None) -> tuple[int, bool, float | None, frozenset[int]]:
+                  room: int | None = None, checks: QuietChecks | None = None,
+                  mark: tuple[int, ...] | None = None) -> tuple[int, bool, float | None, frozenset[int]]:
     """Send a shop's due jobs that are not in flight, up to ``in_flight`` of them in flight and
     ``room`` sent (what the queue may still take).
 
     ``connections``: each shop's (URL, token, company), read on its check turn (the full context)
-    and kept by the caller, so the other turns only open the database file.
+    and kept by the caller, so the other turns only open the database file. ``checks``: told
+    about the check with the file's ``mark`` read before it (see :class:`QuietChecks`).
     Returns (sent, open: jobs still pending or running, seconds to its next retry, jobs in flight)."""
     client = _redis()
     key = _inflight_key(shop.id)
@@ -128,6 +130,8 @@ def dispatch_turn(app: Celery, shop: Shop, *, check: bool, flying: frozenset[int
         with shop_context(shop) as context:
             if check:  # the paid orders without a document: the shop's own plugin answers for its orders
                 _jobs.invoice_paid_orders(context)
+                if checks is not None:
+                    checks.checked(shop, mark, bool(context.pm.hook.shop_orders_in_database()))
             connections[shop.id] = context.connection()
     with shop_jobs(shop) as context:
         # A company at its FiC limit: its jobs stay parked in the shop's database (no worker slot
@@ -177,11 +181,24 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
     # over thousands of shops opens only those with work.
     idle_until: dict[str, float] = {}
     quiet = QuietShops([] if once else served)  # PostgreSQL shops: a listening connection per database
+    checks = QuietChecks(interval)  # the periodic check left out while a shop's file is unchanged
     # What a shop had in flight when last looked at: while none of it finished (and for at most
     # REVISIT_SECONDS, for retries coming due), nothing new can be due and the shop is skipped.
     seen: dict[str, tuple[frozenset[int], float]] = {}
     connections: dict[str, tuple] = {}
     sent_total = 0
+
+    def leave_closed(shop: Shop) -> bool:
+        """Idle and unchanged, and its check not due, or due but it would read the same file again."""
+        if not quiet.resting(shop):
+            return False
+        if time.monotonic() - checked_at.get(shop.id, -1e9) < interval:
+            return True
+        if checks.needless(shop, quiet.mark(shop)):
+            checked_at[shop.id] = time.monotonic()
+            return True
+        return False
+
     down_since: float | None = None
     try:
         while not stop.is_set():
@@ -211,8 +228,7 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
                 later = max(parked_until.get(shop.id, 0.0), idle_until.get(shop.id, 0.0))
                 if later > time.monotonic():
                     busy = busy or later != float("inf")  # a shop looked at again later is not done
-                elif (quiet.resting(shop)
-                      and time.monotonic() - checked_at.get(shop.id, -1e9) < interval):  # its check not due
+                elif leave_closed(shop):
                     continue
                 else:
                     quiet.forget(shop)
@@ -238,9 +254,11 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
                         busy = True
                         continue
                     mark = None if once else quiet.mark(shop)  # before its jobs are read: see shop_marks
+                    if check and checks.needless(shop, mark):
+                        check, checked_at[shop.id] = False, time.monotonic()
                     sent, open_jobs, next_retry, flying = dispatch_turn(app, shop, check=check, flying=flying,
                                                                         connections=connections, in_flight=in_flight,
-                                                                        room=room)
+                                                                        room=room, checks=checks, mark=mark)
                     room -= sent
                     if room <= 0 and resume_at is None:
                         resume_at = turn[(position + 1) % len(turn)].id

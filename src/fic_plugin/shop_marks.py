@@ -35,6 +35,9 @@ from .store import change_mark, has_change_marks, job_bell, job_bell_address
 LOOK_EVERY = 0.5
 #: An idle shop is opened again after this long even if its mark did not change.
 QUIET_SECONDS = 60.0
+#: A shop whose orders are in its unchanged file is still checked for paid orders once in this
+#: many ``--interval`` (a file put back with its old times, by a restore, changes no mark).
+CHECK_ANYWAY_EVERY = 10
 
 
 class QuietShops:
@@ -124,3 +127,30 @@ class QuietShops:
         """Close the listening connections."""
         for bell, _schemas in self._bells.values():
             bell.close()
+
+
+class QuietChecks:
+    """The periodic check for paid orders without a document, left out while it cannot find
+    anything: the shop writes its orders in its SQLite file (``shop_orders_in_database``) and the
+    file's mark is the one read before the last check. That check opens the whole shop (its plugins,
+    its settings, the paid-orders query): for a thousand idle shops at the default ``--interval`` it
+    was the dispatcher's main cost once idle shops stayed closed."""
+
+    def __init__(self, every: float, anyway: int = CHECK_ANYWAY_EVERY):
+        self.at_most = every * anyway
+        self._checked: dict[str, tuple[tuple[int, ...], float]] = {}  # id: mark before the check, when
+
+    def needless(self, shop: Shop, mark: tuple[int, ...] | None) -> bool:
+        """True when the shop's last check read this very file (``mark``, read before this turn's
+        reads) not long ago: no order was paid since, it would find what that check found."""
+        last = self._checked.get(shop.id)
+        return (mark is not None and last is not None and last[0] == mark
+                and time.monotonic() - last[1] < self.at_most)
+
+    def checked(self, shop: Shop, mark: tuple[int, ...] | None, orders_in_database: bool) -> None:
+        """The shop was checked with the file at ``mark``; what the check wrote (jobs it queued)
+        moves the mark, so the next check runs and, finding nothing new, is the one remembered."""
+        if mark is not None and orders_in_database:
+            self._checked[shop.id] = (mark, time.monotonic())
+        else:
+            self._checked.pop(shop.id, None)
