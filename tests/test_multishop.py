@@ -469,7 +469,7 @@ def test_hook_shop_release(tmp_path, caplog, english):
 
 
 @contextmanager
-def loop_running(shops):
+def loop_running(shops, interval: float = 3600.0):
     """``fic sync --all-shops`` without ``--once`` (an hour between rounds) in a thread, stopped on
     exit; yields the shops given a turn, in order."""
     from fic_plugin import multishop
@@ -483,7 +483,7 @@ def loop_running(shops):
 
     stop = threading.Event()
     loop = threading.Thread(target=multishop.run_all_shops, args=(shops,), kwargs={
-        "interval": 3600.0, "concurrency": 2, "stop": stop, "out": lambda _line: None})
+        "interval": interval, "concurrency": 2, "stop": stop, "out": lambda _line: None})
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(multishop, "run_turn", counted)
         loop.start()
@@ -519,6 +519,35 @@ def test_an_idle_shop_is_served_as_soon_as_an_event_writes_its_job(sandbox, tmp_
             assert set(turns) == {"s1"}  # the idle others were not opened for it
     for n, orders in ((0, 1), (1, 2), (2, 1)):
         counts = end_state(tmp_path / f"s{n}.db", company_documents(sandbox, 51 + n), company_emails(sandbox, 51 + n),
+                           orders)
+        assert counts.ok, (n, counts.problems)
+
+
+def test_an_idle_shop_holding_its_orders_has_no_round_while_its_file_is_unchanged(sandbox, tmp_path, english):
+    """``fic sync --all-shops``: an idle shop's round (a full opening, for the paid-orders check)
+    is left out while its file, which holds its orders (the reference shop's
+    ``shop_orders_in_database``), did not change; an order paid without its event changes it, and
+    the next round invoices it."""
+    import time
+
+    from fic_plugin import leases
+    from shoptest import pay_new_order, until_quiet
+
+    for n in range(3):
+        create_shop(tmp_path / f"s{n}.db", 1, sandbox_url=sandbox.url, settings={"fic_company_id": 71 + n, **PLAIN})
+    shops = load_registry(write_registry(tmp_path / "shops.toml", [
+        {"id": f"s{n}", "db": str(tmp_path / f"s{n}.db")} for n in range(3)]))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(leases, "STALE_SECONDS", 3.0)
+        with loop_running(shops, interval=0.5) as turns:  # a round every 0.5 s
+            _wait_for(lambda: all(jobs_by_state(tmp_path / f"s{n}.db") == {"done": 1} for n in range(3)))
+            time.sleep(5.0)
+            until_quiet(turns)  # no round for 3 s, where each shop had one every 0.5 s
+            pay_new_order(tmp_path / "s2.db", fire=False)
+            _wait_for(lambda: jobs_by_state(tmp_path / "s2.db") == {"done": 2}, seconds=30)
+            assert set(turns) == {"s2"}
+    for n, orders in ((0, 1), (1, 1), (2, 2)):
+        counts = end_state(tmp_path / f"s{n}.db", company_documents(sandbox, 71 + n), company_emails(sandbox, 71 + n),
                            orders)
         assert counts.ok, (n, counts.problems)
 

@@ -30,7 +30,7 @@ from . import jobs as _jobs
 from .errors import Busy
 from .fic.ratelimit import RateLimits
 from .i18n import _, ngettext
-from .shop_marks import QuietShops
+from .shop_marks import QuietChecks, QuietShops
 from .shop_registry import Shop
 from .shops import ShopUnavailable, shop_context
 from .store import clock
@@ -64,6 +64,9 @@ class _Turn:
     #: At the end of the shop's round: its failed jobs, and the reason of the last one.
     failed: int = 0
     failure: str | None = None
+    #: The turn ran the periodic check, and the shop's orders are in its database (see QuietChecks).
+    checked: bool = False
+    orders_in_database: bool = False
 
 
 def run_turn(shop: Shop, tally: ShopTally, *, check: bool, limit: int = SLICE_JOBS) -> _Turn:
@@ -72,6 +75,7 @@ def run_turn(shop: Shop, tally: ShopTally, *, check: bool, limit: int = SLICE_JO
     with shop_context(shop) as context:
         if check:
             tally.queued_by_check += _jobs.invoice_paid_orders(context)
+            turn.checked, turn.orders_in_database = True, bool(context.pm.hook.shop_orders_in_database())
         ids = _jobs.due_job_ids(context, limit=limit + 1)
         turn.more = len(ids) > limit
         for job_id in ids[:limit]:
@@ -120,6 +124,7 @@ def run_all_shops(shops: list[Shop], *, once: bool = False, interval: float = 60
     # first (an event wrote a job): then its turn comes at once, without opening the idle others.
     quiet = QuietShops([] if once else served)  # PostgreSQL shops: a listening connection per database
     marks: dict[str, tuple[int, ...] | None] = {}
+    checks = QuietChecks(interval)  # an idle shop's round left out while its file is unchanged
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="fic-shop") as pool, closing(quiet):
         running: dict[Future, Shop] = {}
         while not stop.is_set():
@@ -138,6 +143,9 @@ def run_all_shops(shops: list[Shop], *, once: bool = False, interval: float = 60
                     if once or not quiet.woken(shop):
                         continue
                     next_at[shop.id] = now
+                if not once and quiet.resting(shop) and checks.needless(shop, quiet.mark(shop)):
+                    next_at[shop.id] = now + interval  # its round would read the same file again
+                    continue
                 check = shop.id not in checked
                 marks[shop.id] = None if once else quiet.mark(shop)  # before its jobs are read
                 # The caller's context (its language, above all) goes with the turn to the thread.
@@ -155,6 +163,8 @@ def run_all_shops(shops: list[Shop], *, once: bool = False, interval: float = 60
                 shop = running.pop(future)
                 checked.add(shop.id)
                 mark = marks.pop(shop.id, None)
+                if future.exception() is None and future.result().checked:
+                    checks.checked(shop, mark, future.result().orders_in_database)
                 if _after_turn(shop, future, tallies[shop.id], next_at, finished, once=once, interval=interval,
                                out=out, said=said) and not once:
                     checked.discard(shop.id)  # idle until its next round: that round checks paid orders again
