@@ -14,6 +14,9 @@ PostgreSQL store at a size that runs in half an hour: at 2.5 invoices/s for one 
 waits of 2 threads), 20,000 invoices would take over two hours for that row alone.
 
     .venv/bin/python bench/bench_scale_full.py [--shops 1000] [--orders 20] [--workers 4] [--no-write]
+
+``--workers 1`` and ``--workers 2`` (over two hours and about 90 minutes on this machine) write
+sections of their own, for the ratio to one process at the issue's size.
 """
 
 from __future__ import annotations
@@ -42,6 +45,14 @@ from campaign import REPO  # noqa: E402
 BEGIN, END = "<!-- bench-scale-full:begin -->", "<!-- bench-scale-full:end -->"
 
 
+def markers(workers: int) -> tuple[str, str]:
+    """Where a run's section goes in RESULTS.md: one section per number of worker processes (the
+    default 4 keeps the first section's markers)."""
+    if workers == 4:
+        return BEGIN, END
+    return f"<!-- bench-scale-full-{workers}:begin -->", f"<!-- bench-scale-full-{workers}:end -->"
+
+
 def report(args: argparse.Namespace, run: dict, minutes: float, made_in: float) -> str:
     rate = run["invoices"] / run["seconds"]
     median, last = spread(run["finish"])
@@ -50,8 +61,12 @@ def report(args: argparse.Namespace, run: dict, minutes: float, made_in: float) 
     quota_ok = (not run["refused"] and run["max_hour"] <= run["hourly_limit"]
                 and run["max_short"] <= run["short_limit"])
     yes = {True: "yes", False: "**no**"}
+    begin, end = markers(args.workers)
+    title = ("## The issue's size, once (`make bench-scale-full`)" if args.workers == 4 else
+             f"## The issue's size on {args.workers} worker process{'es' if args.workers > 1 else ''} "
+             f"(`bench/bench_scale_full.py --workers {args.workers}`)")
     return "\n".join([
-        BEGIN, "## The issue's size, once (`make bench-scale-full`)", "",
+        begin, title, "",
         f"Run {datetime.now():%Y-%m-%d %H:%M} in {minutes:.1f} minutes ({made_in:.1f} of them making the "
         f"{len(run['finish'])} shop files) on the same machine. **{args.shops} shops x {args.orders} paid orders** "
         f"(SQLite files, one FiC company each), sandbox latency {LATENCY_MS} ms, quotas compressed "
@@ -78,7 +93,7 @@ def report(args: argparse.Namespace, run: dict, minutes: float, made_in: float) 
         f"Goals: every invoice and email once, nothing pending: {yes[exact]}; 0 x 429/403, no company above its "
         f"limit: {yes[quota_ok]}; last shop <= 2x the median: {yes[bool(median) and last <= 2 * median]}."
         + (f" Problems: {run['problems'][:5]}." if run["problems"] else ""),
-        END])
+        end])
 
 
 def main() -> int:
@@ -100,7 +115,7 @@ def main() -> int:
     section = report(args, run, (time.monotonic() - begun) / 60, made_in)
     print(section)
     if not args.no_write:
-        write_results(section, BEGIN, END)
+        write_results(section, *markers(args.workers))
     return 1 if (run["duplicates"] or run["pending"] or run["problems"]) else 0
 
 
