@@ -461,20 +461,26 @@ def test_the_engine_is_a_setting_the_environment_and_the_option_win_over(sandbox
     assert "engine is embedded or celery, not rq" in capsys.readouterr().err
 
 
-@pytest.fixture
-def opened(monkeypatch) -> list[str]:
-    """The shops the dispatcher opens to read their jobs (``engine_dispatch.shop_jobs``), in order."""
+def shops_opened(monkeypatch, how: str) -> list[str]:
+    """The shops the dispatcher opens with ``engine_dispatch.<how>`` (``shop_jobs``: its jobs only;
+    ``shop_context``: the whole shop, for its periodic check), in order."""
     from fic_plugin import engine_dispatch
 
     calls: list[str] = []
-    real_shop_jobs = engine_dispatch.shop_jobs
+    real = getattr(engine_dispatch, how)
 
     def counted(shop):
         calls.append(shop.id)
-        return real_shop_jobs(shop)
+        return real(shop)
 
-    monkeypatch.setattr(engine_dispatch, "shop_jobs", counted)
+    monkeypatch.setattr(engine_dispatch, how, counted)
     return calls
+
+
+@pytest.fixture
+def opened(monkeypatch) -> list[str]:
+    """The shops the dispatcher opens to read their jobs, in order."""
+    return shops_opened(monkeypatch, "shop_jobs")
 
 
 @contextmanager
@@ -538,18 +544,10 @@ def test_hook_shop_orders_in_database(sandbox, redis_url, tmp_path, worker_facto
     an idle shop's file is unchanged (it ran every --interval for every shop: 0.12 of a core for
     1,000 shops). An order paid without its event (the shop's process lost it) changes the file:
     the next check finds it and it is invoiced."""
-    from fic_plugin import engine_dispatch
     from fic_plugin.leases import HEARTBEAT_SECONDS
     from fic_plugin.shop_registry import load_registry
 
-    checked: list[str] = []
-    real_shop_context = engine_dispatch.shop_context
-
-    def counted(shop):
-        checked.append(shop.id)
-        return real_shop_context(shop)
-
-    monkeypatch.setattr(engine_dispatch, "shop_context", counted)
+    checked = shops_opened(monkeypatch, "shop_context")
     shops = {f"calmo{n}": (90 + n, 1) for n in range(4)}
     for sid, (cid, orders) in shops.items():
         create_shop(tmp_path / f"{sid}.db", orders, sandbox_url=sandbox.url, settings={"fic_company_id": cid, **PLAIN})
