@@ -173,8 +173,8 @@ def shop_orders_in_database() -> bool | None:
     tables (:func:`shop_database`), so that a SQLite file that did not change means no order was
     paid. A loop serving many shops (``fic sync --all-shops``, with or without ``--engine
     celery``) then leaves out its periodic check for paid orders without a document (a full
-    opening of the shop) while the file stays as it was, checking anyway every ten ``--interval``. None (the default): always checked. The
-    reference shop returns True.
+    opening of the shop) while the file stays as it was, checking anyway every ten
+    ``--interval``. None (the default): always checked. The reference shop returns True.
     """
 
 

@@ -143,11 +143,12 @@ def run_all_shops(shops: list[Shop], *, once: bool = False, interval: float = 60
                     if once or not quiet.woken(shop):
                         continue
                     next_at[shop.id] = now
-                if not once and quiet.resting(shop) and checks.needless(shop, quiet.mark(shop)):
+                mark = None if once else quiet.mark(shop)  # before its jobs are read
+                if quiet.resting(shop) and checks.needless(shop, mark):
                     next_at[shop.id] = now + interval  # its round would read the same file again
                     continue
                 check = shop.id not in checked
-                marks[shop.id] = None if once else quiet.mark(shop)  # before its jobs are read
+                marks[shop.id] = mark
                 # The caller's context (its language, above all) goes with the turn to the thread.
                 turn = contextvars.copy_context().run
                 running[pool.submit(turn, run_turn, shop, tallies[shop.id], check=check)] = shop

@@ -134,11 +134,11 @@ class QuietShops:
 
 class QuietChecks:
     """The periodic check for paid orders without a document (the dispatcher's, and the embedded
-    loop's round of an idle shop), left out while it cannot find
-    anything: the shop writes its orders in its SQLite file (``shop_orders_in_database``) and the
-    file's mark is the one read before the last check. That check opens the whole shop (its plugins,
-    its settings, the paid-orders query): for a thousand idle shops at the default ``--interval`` it
-    was the dispatcher's main cost once idle shops stayed closed."""
+    loop's round of an idle shop), left out while it cannot find anything: the shop writes its
+    orders in its SQLite file (``shop_orders_in_database``) and the file's mark is the one read
+    before the last check. That check opens the whole shop (its plugins, its settings, the
+    paid-orders query): for a thousand idle shops at the default ``--interval`` it was the
+    dispatcher's main cost once idle shops stayed closed."""
 
     def __init__(self, every: float, anyway: int = CHECK_ANYWAY_EVERY):
         self.at_most = every * anyway
