@@ -552,9 +552,8 @@ def main() -> int:
         memory_runs = []
         if not args.no_memory:
             total = args.orders * args.shops
-            for shops, orders in ((max(1, args.shops // 4), None), (total, 1)):
-                orders = orders or total // shops
-                shaped = make_templates(workdir, sandbox, shops + 1, orders, 0, name=f"memory-{shops}")
+            for shops in (max(1, args.shops // 4), total):
+                shaped = make_templates(workdir, sandbox, shops + 1, total // shops, 0, name=f"memory-{shops}")
                 memory_runs.append(one_run(prepare_run(workdir, shaped, shops), sandbox, 1,
                                            concurrency=args.concurrency))
                 print(f"memory: {shops} shops, peak RSS {memory_runs[-1]['rss_kib'][0] / 1024:.0f} MiB", flush=True)
