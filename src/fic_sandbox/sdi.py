@@ -213,8 +213,10 @@ class Sdi:
             except Exception:  # the walk must survive a bad row; the log says which
                 log.exception("SdI simulation step failed")
                 upcoming = None
-            wait = 1.0 if upcoming is None else max(0.0, (upcoming - self.clock.now()) / self.clock.speed)
-            self._wake.wait(min(wait, 1.0) + 0.005)
+            # Nothing to move: asleep until a send, a clock change or close() wakes it (a company's
+            # thread waking every second cost a sandbox of a thousand companies 50 ms of CPU a second).
+            wait = None if upcoming is None else max(0.0, (upcoming - self.clock.now()) / self.clock.speed) + 0.005
+            self._wake.wait(wait)
 
     def close(self) -> None:
         self._closed.set()
