@@ -217,6 +217,46 @@ def test_a_big_shop_does_not_starve_a_small_one(sandbox, redis_url, tmp_path, wo
     assert_exactly_once(sandbox, tmp_path, shops)
 
 
+def test_a_pass_stops_where_the_queue_is_full_and_the_next_starts_there(sandbox, redis_url, tmp_path,
+                                                                         worker_factory, monkeypatch):
+    """A pass reads the jobs in flight of WALK_CHUNK shops at a time and stops once the queue is
+    full (it read every shop's marks each pass: over a thousand shops, most of the dispatcher's
+    CPU); the next pass starts at the shop after the last one served, and every shop is served
+    once. The workers count the jobs they finish per queue: the dispatcher's rate and its sign
+    that they are alive, without reading the shops' marks."""
+    from fic_plugin import engine_dispatch
+    from fic_plugin.engine_celery import finished_key, machine_queue
+
+    shops = {f"s{n}": (61 + n, 2) for n in range(6)}
+    for sid, (cid, orders) in shops.items():
+        create_shop(tmp_path / f"{sid}.db", orders, sandbox_url=sandbox.url, settings={"fic_company_id": cid, **PLAIN})
+    reg = registry(tmp_path, {sid: cid for sid, (cid, _n) in shops.items()})
+    monkeypatch.setattr(engine_dispatch, "WALK_CHUNK", 2)
+    monkeypatch.setattr(engine_dispatch, "QUEUED_AT_LEAST", 1)  # the first pass may send one message
+    read_flying, queue_room, passes = engine_dispatch._all_flying, engine_dispatch._queue_room, []
+
+    def reading(client, walked, now):
+        passes[-1].extend(shop.id for shop in walked)
+        return read_flying(client, walked, now)
+
+    def new_pass(*args):
+        passes.append([])
+        return queue_room(*args)
+
+    monkeypatch.setattr(engine_dispatch, "_all_flying", reading)
+    monkeypatch.setattr(engine_dispatch, "_queue_room", new_pass)
+    worker_factory(redis_url, reg, concurrency=2)
+    monkeypatch.setenv("FIC_REDIS_URL", redis_url)
+    assert main(["sync", "--engine", "celery", "--all-shops", "--shops", str(reg), "--once"]) == 0
+    assert_exactly_once(sandbox, tmp_path, shops)
+    # One message of room: s0 takes it, s1 is looked at (a chunk is two shops), and the pass stops
+    # there; the next starts at s1, the shop after the one that took the last room.
+    assert passes[0] == ["s0", "s1"]
+    assert passes[1][0] == "s1"
+    finished = int(redis.Redis.from_url(redis_url).get(finished_key(machine_queue())) or 0)
+    assert finished >= sum(orders for _cid, orders in shops.values())
+
+
 def test_redis_unreachable_the_embedded_engine_goes_on_and_says_so(sandbox, tmp_path, monkeypatch, capsys):
     create_shop(tmp_path / "solo.db", 3, sandbox_url=sandbox.url, settings={"fic_company_id": 51, **PLAIN})
     reg = registry(tmp_path, {"solo": 51})

@@ -120,7 +120,12 @@ def run_job(shop_id: str, job_id: int) -> str:
             return _jobs.execute_job(context, job_id)
     finally:
         try:
-            _redis().zrem(_inflight_key(shop_id), job_id)
+            # The count tells the dispatcher that its workers take and finish jobs (its rate, and
+            # no stall), without reading every shop's marks.
+            pipe = _redis().pipeline(transaction=False)
+            pipe.zrem(_inflight_key(shop_id), job_id)
+            pipe.incr(finished_key(shop.engine_queue()))
+            pipe.execute()
         except Exception:  # noqa: BLE001 - the mark expires by itself
             log.debug("could not clear the in-flight mark of job %s", job_id)
 
@@ -176,6 +181,11 @@ def _fresh_connections(**_kwargs: Any) -> None:
 
 def _inflight_key(shop_id: str) -> str:
     return f"fic:inflight:{shop_id}"
+
+
+def finished_key(queue: str) -> str:
+    """How many jobs sent to ``queue`` the workers finished (a counter: a Redis restart resets it)."""
+    return f"fic:finished:{queue}"
 
 
 def run_worker(*, concurrency: int = 16, queues: list[str] | None = None, loglevel: str = "WARNING") -> int:

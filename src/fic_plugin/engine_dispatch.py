@@ -26,6 +26,7 @@ from .engine_celery import (
     _inflight_key,
     _redis,
     company_at_limit,
+    finished_key,
     make_app,
     redis_url,
 )
@@ -52,6 +53,10 @@ ONCE_TRIES = 5
 IDLE_SECONDS = 2.0
 #: A shop whose jobs in flight did not change is opened again after this long at the latest.
 REVISIT_SECONDS = 1.0
+#: A pass reads the jobs in flight of this many shops in one round trip to Redis, and once the
+#: queue is full and this many shops were looked at, it stops: the next pass starts there. (A
+#: pass over every shop each time read thousands of marks to send a handful of jobs.)
+WALK_CHUNK = 64
 #: A sent job not finished after this long is sent again (its worker died, or Redis lost it).
 IN_FLIGHT_SECONDS = 30.0
 #: Redis down this long in the middle of a run: the dispatcher serves the shops itself.
@@ -82,23 +87,18 @@ def check_redis() -> None:
 
 def _flying(client: Any, shop: Shop, now: float) -> frozenset[int]:
     """The shop's jobs sent and not finished (a mark not cleared in time is dropped: sent again)."""
-    return _all_flying(client, [shop], now)[shop.id][0]
+    return _all_flying(client, [shop], now)[shop.id]
 
 
-def _all_flying(client: Any, shops: list[Shop], now: float) -> dict[str, tuple[frozenset[int], frozenset[int]]]:
-    """:func:`_flying` of many shops in one round trip to Redis (a pass over a thousand shops
-    used to make a thousand), with the marks dropped now because they expired: those jobs did
-    not finish, their worker never cleared them."""
+def _all_flying(client: Any, shops: list[Shop], now: float) -> dict[str, frozenset[int]]:
+    """:func:`_flying` of many shops in one round trip to Redis."""
     pipe = client.pipeline(transaction=False)
     for shop in shops:
         key = _inflight_key(shop.id)
-        pipe.zrangebyscore(key, "-inf", now)
         pipe.zremrangebyscore(key, "-inf", now)
         pipe.zrange(key, 0, -1)
     answers = pipe.execute()
-    return {shop.id: (frozenset(int(member) for member in answers[3 * n + 2]),
-                      frozenset(int(member) for member in answers[3 * n]))
-            for n, shop in enumerate(shops)}
+    return {shop.id: frozenset(int(member) for member in answers[2 * n + 1]) for n, shop in enumerate(shops)}
 
 
 def in_flight_per_shop(environ: Any = os.environ) -> int:
@@ -169,7 +169,8 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
     in_flight = in_flight_per_shop()
     served = [shop for shop in shops if shop.enabled]
     queues = sorted({shop.engine_queue() for shop in served})
-    finished: deque[tuple[float, int]] = deque()  # (when, how many) jobs left the in-flight sets
+    finished: deque[tuple[float, int]] = deque()  # (when, how many) jobs the workers finished
+    counted: list[int | None] = [None]  # the workers' count of finished jobs, last read
     progress_at = time.monotonic()  # the last time a job finished, or nothing waited in the queue
     resume_at: str | None = None
     errors: dict[str, str] = {}
@@ -234,21 +235,22 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
                     quiet.forget(shop)
                     turn.append(shop)
             try:
-                all_flying = _all_flying(client, turn, time.time()) if turn else {}
-                room, waiting = _queue_room(client, queues, finished)
+                room, waiting = _queue_room(client, queues, finished, counted)
             except (redis.RedisError, OSError):
                 stop.wait(pause)  # Redis went away between the ping and now: the next pass waits for it
                 continue
             resume_at = None
+            all_flying: dict[str, frozenset[int]] = {}
             for position, shop in enumerate(turn):
+                if room <= 0 and position >= WALK_CHUNK:
+                    resume_at, busy = resume_at or shop.id, True  # the queue is full: the rest next pass
+                    break
                 check = time.monotonic() - checked_at.get(shop.id, -1e9) >= (1e9 if once else interval)
                 try:
-                    flying, expired = all_flying[shop.id]
+                    if shop.id not in all_flying:  # the next shops' jobs in flight, in one round trip
+                        all_flying = _all_flying(client, turn[position:position + WALK_CHUNK], time.time())
+                    flying = all_flying[shop.id]
                     last = seen.get(shop.id)
-                    # Progress is a job its worker cleared; a mark that expired is no sign of a worker.
-                    left = (last[0] - flying - expired) if last is not None else frozenset()
-                    if left:
-                        finished.append((time.monotonic(), len(left)))
                     if (not check and last is not None and flying and last[0] == flying
                             and time.monotonic() - last[1] < REVISIT_SECONDS):
                         busy = True
@@ -309,18 +311,27 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
     return {"sent": sent_total, "errors": errors}
 
 
-def _queue_room(client: Any, queues: list[str], finished: deque[tuple[float, int]]) -> tuple[int, int]:
+def _queue_room(client: Any, queues: list[str], finished: deque[tuple[float, int]],
+                counted: list[int | None]) -> tuple[int, int]:
     """(how many more messages the queues may take now, how many wait in them): the room is
     :data:`QUEUED_SECONDS` of work at the rate jobs finished over the last minute (at least
-    :data:`QUEUED_AT_LEAST`), less what they hold."""
-    now = time.monotonic()
-    while finished and finished[0][0] < now - 60:
-        finished.popleft()
-    rate = sum(count for _at, count in finished) / max(5.0, now - finished[0][0]) if finished else 0.0
+    :data:`QUEUED_AT_LEAST`), less what they hold. ``finished`` gets the jobs the workers
+    finished since ``counted[0]``, their count then."""
     pipe = client.pipeline(transaction=False)
     for queue in queues:
         pipe.llen(queue)  # Celery's Redis transport keeps a queue's waiting messages in a list of its name
-    waiting = sum(pipe.execute())
+    for queue in queues:
+        pipe.get(finished_key(queue))
+    answers = pipe.execute()
+    waiting = sum(answers[:len(queues)])
+    count = sum(int(answer or 0) for answer in answers[len(queues):])
+    now = time.monotonic()
+    if counted[0] is not None and count > counted[0]:  # lower: Redis restarted, the count with it
+        finished.append((now, count - counted[0]))
+    counted[0] = count
+    while finished and finished[0][0] < now - 60:
+        finished.popleft()
+    rate = sum(number for _at, number in finished) / max(5.0, now - finished[0][0]) if finished else 0.0
     return max(0, max(QUEUED_AT_LEAST, int(rate * QUEUED_SECONDS)) - waiting), waiting
 
 
