@@ -88,6 +88,59 @@ def test_a_lease_of_this_process_is_free_once_its_thread_ended(tmp_path):
     assert leases.is_free(store, leases.owner_id(store), leases.until(300))  # this thread's own
 
 
+def _until(condition, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not condition():
+        time.sleep(0.05)
+    return condition()
+
+
+def test_the_heartbeat_lasts_while_a_live_thread_holds_a_lease_not_for_a_dead_ones(tmp_path, monkeypatch):
+    """A lease whose thread ended is free already (is_free): beating for it kept a thread per
+    database alive for as long as the process ran (seen: 27 in one test process)."""
+    monkeypatch.setattr(leases, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(leases, "STALE_SECONDS", 0.3)
+    store = Store(tmp_path / "shop.db")
+    store.migrate()
+    store.jobs.insert("invoice", "order:1:invoice", order_id="1")
+    job_id = store.jobs.due()[0][0]
+    release = threading.Event()
+
+    def hold() -> None:
+        own = Store(tmp_path / "shop.db")
+        owner = leases.owner_id(own)
+        assert own.jobs.claim(job_id, owner=owner, lease_until=leases.until(300), is_free=lambda *_: True)
+        release.wait(30)
+        own.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert _until(lambda: leases.beating(store.url) and store.jobs.get(job_id).state == "running")
+    time.sleep(1.5)  # five times STALE_SECONDS: the live holder keeps it beating
+    assert leases.beating(store.url)
+    release.set()
+    holder.join()
+    assert store.jobs.get(job_id).state == "running"  # the dead thread's lease is still written
+    assert _until(lambda: not leases.beating(store.url)), "still beating for a dead thread's lease"
+
+
+def test_the_heartbeat_of_a_database_that_keeps_failing_ends(monkeypatch):
+    """A PostgreSQL schema dropped under a process (a test's, a shop removed): its heartbeat
+    thread retried every second for as long as the process ran."""
+    from shoptest import postgres_schema
+
+    monkeypatch.setattr(leases, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(leases, "STALE_SECONDS", 0.3)
+    with postgres_schema() as url:
+        store = Store(url)
+        store.migrate()
+        with store.transaction():
+            leases.owner_id(store)
+        store.close()
+        assert leases.beating(url)
+    assert _until(lambda: not leases.beating(url)), "still beating into a dropped schema"
+
+
 def test_each_process_has_its_own_random_id_even_after_fork(tmp_path):
     read, write = os.pipe()
     pid = os.fork()

@@ -72,6 +72,12 @@ def owner_id(store: Store) -> str:
     return me()
 
 
+def beating(url: str) -> bool:
+    """Whether this process keeps a heartbeat thread for the database at ``url``."""
+    with _lock:
+        return url in _beating
+
+
 def me() -> str:
     """The owner name of this thread (without beating)."""
     return f"{_process_id}:{threading.get_ident()}"
@@ -124,6 +130,7 @@ def _beat(url: str, file: str | None, process: str) -> None:
     from .store import Store
 
     store = Store(url)
+    failing_since: float | None = None
     try:
         while True:
             time.sleep(HEARTBEAT_SECONDS)
@@ -132,9 +139,16 @@ def _beat(url: str, file: str | None, process: str) -> None:
             try:
                 store.workers.beat(process, time.time())
                 _last_beat[url] = time.monotonic()
-                holding = store.workers.holds_leases(process)
+                # A lease of a thread that ended is free already (is_free): no beat keeps it.
+                alive = {thread.ident for thread in threading.enumerate()}
+                holding = bool(store.workers.lease_threads(process) & alive)
             except Exception:  # noqa: BLE001 - a busy database: beat again next time
-                continue
+                # Unless it keeps failing (a schema dropped, a server gone): past STALE_SECONDS this
+                # process counts as dead there anyway, and the next lease taken beats again.
+                failing_since = failing_since or time.monotonic()
+                holding = time.monotonic() - failing_since <= STALE_SECONDS
+            else:
+                failing_since = None
             with _lock:
                 if not holding and time.monotonic() - _beating.get(url, 0.0) > STALE_SECONDS:
                     _beating.pop(url, None)

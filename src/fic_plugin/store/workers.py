@@ -21,10 +21,10 @@ class WorkerRepository:
         row = self.store.execute("SELECT beat_at FROM fic_workers WHERE id = ?", [worker_id]).fetchone()
         return row[0] if row else None
 
-    def holds_leases(self, worker_id: str) -> bool:
-        """Whether the process ``worker_id`` holds a job or a document lease."""
+    def lease_threads(self, worker_id: str) -> set[int]:
+        """The threads of the process ``worker_id`` named as owners of a job or a document lease."""
         pattern = worker_id + ":%"
-        row = self.store.execute(
-            "SELECT EXISTS (SELECT 1 FROM fic_jobs WHERE lease_owner LIKE ?)"
-            " OR EXISTS (SELECT 1 FROM fic_documents WHERE lease_owner LIKE ?)", [pattern, pattern]).fetchone()
-        return bool(row[0])
+        rows = self.store.execute(
+            "SELECT lease_owner FROM fic_jobs WHERE lease_owner LIKE ?"
+            " UNION SELECT lease_owner FROM fic_documents WHERE lease_owner LIKE ?", [pattern, pattern]).fetchall()
+        return {int(owner.partition(":")[2]) for (owner,) in rows if owner.partition(":")[2].isdigit()}
