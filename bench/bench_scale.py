@@ -254,6 +254,9 @@ def one_run(prepared: tuple[Path, Layout], sandbox: Sandbox, workers: int, *, ki
         pending += counts.pending_jobs
         emails += counts.emails
         problems += [f"{sid}: {p}" for p in counts.problems]
+    # The dispatcher's fallback (Redis gone, workers stalled) would measure the embedded engine, not Celery.
+    problems += [f"dispatcher: {line.strip()}" for line in (run / "workers.log").read_text(errors="replace").splitlines()
+                 if "embedded engine" in line]
     companies = sandbox.side("GET", "companies")["data"]
     ours = [c for c in companies if c["company_id"] >= FIRST_COMPANY]
     finish = completion_times(layout, started_wall)
