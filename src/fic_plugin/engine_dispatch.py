@@ -170,7 +170,7 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
     served = [shop for shop in shops if shop.enabled]
     queues = sorted({shop.engine_queue() for shop in served})
     finished: deque[tuple[float, int]] = deque()  # (when, how many) jobs the workers finished
-    counted: list[int | None] = [None]  # the workers' count of finished jobs, last read
+    counted: int | None = None  # the workers' count of finished jobs, last read
     progress_at = time.monotonic()  # the last time a job finished, or nothing waited in the queue
     resume_at: str | None = None
     errors: dict[str, str] = {}
@@ -235,7 +235,7 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
                     quiet.forget(shop)
                     turn.append(shop)
             try:
-                room, waiting = _queue_room(client, queues, finished, counted)
+                room, waiting, counted = _queue_room(client, queues, finished, counted)
             except (redis.RedisError, OSError):
                 stop.wait(pause)  # Redis went away between the ping and now: the next pass waits for it
                 continue
@@ -312,11 +312,11 @@ def dispatch(shops: list[Shop], *, once: bool = False, interval: float = 60.0, p
 
 
 def _queue_room(client: Any, queues: list[str], finished: deque[tuple[float, int]],
-                counted: list[int | None]) -> tuple[int, int]:
-    """(how many more messages the queues may take now, how many wait in them): the room is
-    :data:`QUEUED_SECONDS` of work at the rate jobs finished over the last minute (at least
-    :data:`QUEUED_AT_LEAST`), less what they hold. ``finished`` gets the jobs the workers
-    finished since ``counted[0]``, their count then."""
+                counted: int | None) -> tuple[int, int, int]:
+    """(how many more messages the queues may take now, how many wait in them, the workers'
+    count of finished jobs): the room is :data:`QUEUED_SECONDS` of work at the rate jobs
+    finished over the last minute (at least :data:`QUEUED_AT_LEAST`), less what they hold.
+    ``finished`` gets the jobs the workers finished since their count was ``counted``."""
     pipe = client.pipeline(transaction=False)
     for queue in queues:
         pipe.llen(queue)  # Celery's Redis transport keeps a queue's waiting messages in a list of its name
@@ -326,13 +326,12 @@ def _queue_room(client: Any, queues: list[str], finished: deque[tuple[float, int
     waiting = sum(answers[:len(queues)])
     count = sum(int(answer or 0) for answer in answers[len(queues):])
     now = time.monotonic()
-    if counted[0] is not None and count > counted[0]:  # lower: Redis restarted, the count with it
-        finished.append((now, count - counted[0]))
-    counted[0] = count
+    if counted is not None and count > counted:  # lower: Redis restarted, the count with it
+        finished.append((now, count - counted))
     while finished and finished[0][0] < now - 60:
         finished.popleft()
     rate = sum(number for _at, number in finished) / max(5.0, now - finished[0][0]) if finished else 0.0
-    return max(0, max(QUEUED_AT_LEAST, int(rate * QUEUED_SECONDS)) - waiting), waiting
+    return max(0, max(QUEUED_AT_LEAST, int(rate * QUEUED_SECONDS)) - waiting), waiting, count
 
 
 def _has_running(shop: Shop) -> bool:

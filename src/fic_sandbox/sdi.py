@@ -212,7 +212,8 @@ class Sdi:
                 upcoming = self.advance()
             except Exception:  # the walk must survive a bad row; the log says which
                 log.exception("SdI simulation step failed")
-                upcoming = None
+                self._wake.wait(1.0)  # and is tried again
+                continue
             # Nothing to move: asleep until a send, a clock change or close() wakes it (a company's
             # thread waking every second cost a sandbox of a thousand companies 50 ms of CPU a second).
             wait = None if upcoming is None else max(0.0, (upcoming - self.clock.now()) / self.clock.speed) + 0.005
