@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 from campaign import SandboxProcess, create_shop, end_state, fic_command, jobs_by_state, worker_env  # noqa: E402
 
+from einvoicetest import wait_for  # noqa: E402
 from fic_plugin import leases  # noqa: E402
 from fic_plugin.store import Store  # noqa: E402
 
@@ -88,13 +89,6 @@ def test_a_lease_of_this_process_is_free_once_its_thread_ended(tmp_path):
     assert leases.is_free(store, leases.owner_id(store), leases.until(300))  # this thread's own
 
 
-def _until(condition, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not condition():
-        time.sleep(0.05)
-    return condition()
-
-
 def test_the_heartbeat_lasts_while_a_live_thread_holds_a_lease_not_for_a_dead_ones(tmp_path, monkeypatch):
     """A lease whose thread ended is free already (is_free): beating for it kept a thread per
     database alive for as long as the process ran (seen: 27 in one test process)."""
@@ -115,13 +109,13 @@ def test_the_heartbeat_lasts_while_a_live_thread_holds_a_lease_not_for_a_dead_on
 
     holder = threading.Thread(target=hold)
     holder.start()
-    assert _until(lambda: leases.beating(store.url) and store.jobs.get(job_id).state == "running")
+    wait_for(lambda: leases.beating(store.url) and store.jobs.get(job_id).state == "running", "the lease taken")
     time.sleep(1.5)  # five times STALE_SECONDS: the live holder keeps it beating
     assert leases.beating(store.url)
     release.set()
     holder.join()
     assert store.jobs.get(job_id).state == "running"  # the dead thread's lease is still written
-    assert _until(lambda: not leases.beating(store.url)), "still beating for a dead thread's lease"
+    wait_for(lambda: not leases.beating(store.url), "the heartbeat to end once only a dead thread's lease is left")
 
 
 def test_the_heartbeat_of_a_database_that_keeps_failing_ends(monkeypatch):
@@ -138,7 +132,7 @@ def test_the_heartbeat_of_a_database_that_keeps_failing_ends(monkeypatch):
             leases.owner_id(store)
         store.close()
         assert leases.beating(url)
-    assert _until(lambda: not leases.beating(url)), "still beating into a dropped schema"
+    wait_for(lambda: not leases.beating(url), "the heartbeat into a dropped schema to end")
 
 
 def test_each_process_has_its_own_random_id_even_after_fork(tmp_path):
