@@ -174,6 +174,23 @@ def test_a_permanent_failure_stops_with_its_reason_and_can_be_retried(auto, shop
     assert len(fic_documents(sandbox)) == 1
 
 
+def test_a_vat_type_added_in_fic_after_the_lookups_were_kept_is_found(auto, shop, sandbox):
+    """The lookups are kept for an hour: a mapping naming a VAT type the kept list lacks (the owner
+    added it in FiC since, and mapped it) reads FiC's list again before refusing the order."""
+    from fic_plugin.fic.lookups import LookupCache
+
+    kept = LookupCache()
+    fresh = auto.client.vat_types()
+    kept.get(("scope", "vat_types", ""), lambda: [t for t in fresh if t["id"] != 3])  # read before 10% existed
+    auto.client.share_lookups(kept, "scope")
+    update_settings(auto.store, {"vat_mapping": {"22": 0, "10": 3}})
+    auto.pm.hook.order_paid(order=shop.add(make_order("1", paid=True)))
+    run_round(auto)
+    assert {(j.kind, j.state) for j in jobs(auto)} == {("auto_document", "done"), ("sdi_send", "done")}
+    [remote] = fic_documents(sandbox)
+    assert 3 in {t["id"] for t in auto.client.vat_types()}  # kept again, with the new type
+
+
 def test_transient_failures_are_retried_until_done(auto, shop, sandbox):
     import fic_plugin.jobs as jobs_module
 

@@ -52,6 +52,27 @@ def test_forgetting_a_company_forgets_it_in_redis_too(shared):
     assert LookupCache(shared=store).get(("scope-a", "vat_types", ""), lambda: ["fresh"]) == ["fresh"]
 
 
+def test_a_company_one_process_forgets_is_asked_again_by_the_others_within_a_minute(shared):
+    """A process keeps what it read from Redis for LOCAL_SECONDS_WITH_SHARED at most, not for the
+    hour the lookups last: a forget (FiC refused a document) reaches the other processes."""
+    from fic_plugin.fic.lookups import LOCAL_SECONDS_WITH_SHARED
+
+    _client, store, _prefix = shared
+    now = [1000.0]
+    refused_here = LookupCache(ttl=3600, shared=store, clock=lambda: now[0])
+    elsewhere = LookupCache(ttl=3600, shared=store, clock=lambda: now[0])
+    key = ("scope-a", "payment_accounts", "")
+    asked = []
+    for cache in (refused_here, elsewhere):
+        cache.get(key, lambda: asked.append(1) or ["old account"])
+    assert asked == [1]
+    refused_here.forget("scope-a")
+    assert elsewhere.get(key, lambda: ["not asked"]) == ["old account"]  # still in its memory
+    now[0] += LOCAL_SECONDS_WITH_SHARED + 1
+    assert elsewhere.get(key, lambda: ["fresh account"]) == ["fresh account"]
+    assert LOCAL_SECONDS_WITH_SHARED <= 60
+
+
 def test_redis_not_answering_only_means_asking_fic():
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))

@@ -170,6 +170,18 @@ def test_schedule_on_payment_before_any_invoice(web, fic, shop):
     assert row[0] == 1 and "Fattura {order_number}" in row[1]
 
 
+def test_settings_screen_shows_a_vat_type_added_in_fic_since_the_lookups_were_kept(web, fic):
+    """The owner who just added a VAT type in FiC finds it in the settings at once, not within the
+    hour the kept lookups last."""
+    from fic_plugin.fic.lookups import LookupCache
+
+    kept = LookupCache()
+    fresh = fic.client.vat_types()
+    kept.get(("scope", "vat_types", ""), lambda: [t for t in fresh if t["id"] != 3])  # read before 10% existed
+    fic.client.share_lookups(kept, "scope")
+    assert re.search(r'<option value="3"[^>]*>10%</option>', web.get("/settings").text)
+
+
 def test_settings_screen_maps_vat_with_fic_types_and_keeps_secrets_hidden(web, fic):
     page = web.get("/settings")
     assert page.status_code == 200

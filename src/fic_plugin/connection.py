@@ -242,6 +242,9 @@ def lookups(context: Context) -> tuple[dict[str, list[dict]], str | None]:
     try:
         found["companies"] = companies(context)
         if context.connection()[2]:
+            # The owner comes here after adding a VAT type or an account in FiC: show it now, not
+            # within the hour the kept lists last.
+            context.client.clear_lookups()
             found["vat_types"] = [v for v in context.client.vat_types() if not v.get("is_disabled")]
             found["payment_methods"] = list(context.client.payment_methods())
             found["payment_accounts"] = list(context.client.payment_accounts())

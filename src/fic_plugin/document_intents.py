@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from . import dates, leases
 from .context import acting_for
 from .einvoice import is_e_invoice
-from .errors import Busy, Conflict, NotFound, Queued
+from .errors import Busy, Conflict, NotFound, Queued, SettingsError
 from .fic.errors import OutcomeUnknown
 from .i18n import _
 from .model import DOCUMENT_TYPES, Document, Order
@@ -137,10 +137,27 @@ class DocumentIntents:
 
     def _payload(self, order: Order, document_type: str, marker: str | None) -> tuple[dict[str, Any], Totals]:
         """The FiC document for the order, with the totals the shop charges for it."""
-        settings = self.context.settings
         check_vies(self.context, order)
-        # FiC's VAT types (cached by the client) let a rate mapped to a VAT type of another value
-        # be refused here, with the order and the rate named, instead of by FiC.
+        try:
+            payload, vat_naturas = self._build(order, document_type, marker)
+        except SettingsError:
+            # The settings may name a VAT type or account the owner added in FiC after the kept
+            # lists were read (they are kept for an hour): read them again before refusing.
+            self.context.client.clear_lookups()
+            payload, vat_naturas = self._build(order, document_type, marker)
+        self.context.pm.hook.fic_document_payload(order=order, document_type=document_type, payload=payload)
+        # The marker is what prevents duplicates: a plugin may not take it away.
+        if marker is not None:
+            payload["subject"] = marker
+        totals = expected_totals(order, self.context.settings, document_type=document_type, vat_naturas=vat_naturas)
+        return payload, totals
+
+    def _build(self, order: Order, document_type: str,
+               marker: str | None) -> tuple[dict[str, Any], dict[int, str | None]]:
+        """The FiC document built from FiC's lists (cached by the client), and the natura of each
+        VAT type: a rate mapped to a VAT type of another value is refused here, with the order and
+        the rate named, instead of by FiC."""
+        settings = self.context.settings
         client = self.context.client
         vat_types = client.vat_types()
         vat_rates = {int(t["id"]): Decimal(str(t["value"])) for t in vat_types if t.get("value") is not None}
@@ -154,12 +171,7 @@ class DocumentIntents:
                        "payment_accounts": {int(a["id"]): a for a in client.payment_accounts()}}
         payload = build_document(order, document_type, settings, today=dates.today(), vat_rates=vat_rates,
                                  payment_methods=payment_methods, marker=marker, vat_naturas=vat_naturas, **lookups)
-        self.context.pm.hook.fic_document_payload(order=order, document_type=document_type, payload=payload)
-        # The marker is what prevents duplicates: a plugin may not take it away.
-        if marker is not None:
-            payload["subject"] = marker
-        totals = expected_totals(order, settings, document_type=document_type, vat_naturas=vat_naturas)
-        return payload, totals
+        return payload, vat_naturas
 
     def _find_in_fic(self, document: Document) -> dict[str, Any] | None:
         query = f"subject = '{document.marker}'"

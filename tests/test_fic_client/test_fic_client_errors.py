@@ -210,6 +210,22 @@ def test_lookups_are_cached_until_the_ttl_passes(scripted):
     assert client.request_count == before + 2
 
 
+def test_a_document_fic_refuses_makes_the_next_try_read_the_lookups_again(scripted):
+    """The lists a refused document was built from may be stale (an account deleted in FiC, a VAT
+    type disabled): kept for an hour otherwise, they are asked for again after a 422."""
+    client = FicClient(scripted.url, TOKEN, 1, limits=RELAXED_LIMITS, backoff=FAST_BACKOFF)
+    scripted.route("GET", "/c/1/info/vat_types", Answer(200, {"data": [{"id": 0, "value": 22}]}))
+    client.vat_types()
+    client.vat_types()
+    assert [r.path for r in scripted.seen] == ["/c/1/info/vat_types"]  # kept
+    scripted.queue(Answer(422, {"error": {"message": "Il conto di saldo non esiste.", "validation_result": None}}))
+    with pytest.raises(errors.ValidationFailed):
+        client.create_document({"type": "invoice"})
+    client.vat_types()
+    assert [r.path for r in scripted.seen] == ["/c/1/info/vat_types", "/c/1/issued_documents",
+                                               "/c/1/info/vat_types"]
+
+
 def test_headers_saying_no_quota_is_left_hold_back_the_next_request(scripted):
     limits = RateLimits(hourly=1000, hour_seconds=60, short_term=1000, short_seconds=60, max_wait=0.5)
     client = FicClient(scripted.url, TOKEN, 1, limits=limits, backoff=FAST_BACKOFF)

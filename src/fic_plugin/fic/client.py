@@ -18,7 +18,7 @@ import requests
 from ..errors import SettingsError
 from ..i18n import _
 from .auth import ManualToken, OAuthSession
-from .errors import BadResponse
+from .errors import BadResponse, ValidationFailed
 from .lookups import LOOKUP_TTL, LookupCache
 from .ratelimit import Quota, RateLimits
 from .transport import Auth, Backoff, RequestRecord, Timeouts, Transport
@@ -194,7 +194,13 @@ class FicClient:
     # --- plumbing ------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self.transport.call(method, path, **kwargs)
+        try:
+            return self.transport.call(method, path, **kwargs)
+        except ValidationFailed:
+            # What FiC refused may have been built from lists the owner changed since they were
+            # kept (an account deleted, a VAT type disabled): the next try reads them afresh.
+            self.clear_lookups()
+            raise
 
     def _c(self, path: str) -> str:
         if self.company_id is None:

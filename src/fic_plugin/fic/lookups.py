@@ -6,6 +6,10 @@ its own by default; a worker process serving many shops gives all its clients on
 :class:`LookupCache`, scoped by API, company and token, so that reopening a shop (its context
 is not kept between jobs once the worker serves more shops than it keeps open) does not ask FiC
 for them again with every invoice.
+
+They are kept for an hour (:data:`LOOKUP_TTL`), and read again sooner when something says they
+changed: FiC refusing what the plugin sent (``FicClient``), a mapping naming a VAT type the kept
+list lacks (``document_intents``), the owner opening the settings (``connection.lookups``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
-LOOKUP_TTL = 600.0
+#: A company's lists change when its owner edits FiC's settings, a few times a year. Ten minutes
+#: made every invoice of a shop selling less often than that (most shops, and every shop of a
+#: platform of a thousand on one worker process) ask FiC for its lists first: most of a second of
+#: waiting and four or five requests of the company's quota per invoice. The events above refresh them sooner.
+LOOKUP_TTL = 3600.0
+#: With a shared store, how long a process keeps an entry in its own memory: a company's lookups
+#: forgotten by one process (FiC refused a document) reach the others within this time.
+LOCAL_SECONDS_WITH_SHARED = 60.0
 
 #: Entries a worker's cache holds with nothing shared behind it: four lookups for each of about
 #: 2,000 companies, so its shops ask FiC once per company and ``ttl``. A company's lookups are
@@ -39,7 +50,9 @@ class SharedStore(Protocol):
 
 
 class LookupCache:
-    """Values by key for ``ttl`` seconds, at most ``size`` of them (the least recently used go).
+    """Values by key for ``ttl`` seconds, at most ``size`` of them (the least recently used go);
+    with a ``shared`` store, which keeps them for ``ttl``, this process's memory keeps each for
+    :data:`LOCAL_SECONDS_WITH_SHARED` at most.
 
     Threads asking for the same missing key wait for the one fetching it instead of each asking
     FiC (a shop's jobs start together: eight threads used to fetch the same VAT types at once).
@@ -51,6 +64,7 @@ class LookupCache:
         self.ttl = ttl
         self.size = size
         self.shared = shared
+        self._local_ttl = ttl if shared is None else min(ttl, LOCAL_SECONDS_WITH_SHARED)
         self._clock = clock
         self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
         self._fetching: dict[Hashable, threading.Lock] = {}
@@ -76,7 +90,7 @@ class LookupCache:
                 with self._lock:
                     self._fetching.pop(key, None)
             with self._lock:
-                self._entries[key] = (self._clock() + self.ttl, value)
+                self._entries[key] = (self._clock() + self._local_ttl, value)
                 self._entries.move_to_end(key)
                 while len(self._entries) > self.size:
                     self._entries.popitem(last=False)

@@ -1,7 +1,7 @@
 """FiC's lookups shared by every worker process of a platform, in Redis (the engine's).
 
 Each worker process used to ask FiC for a company's VAT types, payment methods and accounts and
-email senders itself: with four processes that was four times per company every ten minutes,
+email senders itself: with four processes that was four times per company each time they expired,
 from the company's quota of 1,000 requests an hour. Keys ``fic:lookups:{scope}:{name}:{key}``
 (the scope digests API, company and token: no token in Redis), JSON with amounts as Decimal,
 expiring with the lookups' time to live. Redis not answering is never an error here: the lookup
