@@ -52,7 +52,7 @@ def test_forgetting_a_company_forgets_it_in_redis_too(shared):
     assert LookupCache(shared=store).get(("scope-a", "vat_types", ""), lambda: ["fresh"]) == ["fresh"]
 
 
-def test_a_company_one_process_forgets_is_asked_again_by_the_others_within_a_minute(shared):
+def test_a_company_one_process_forgets_is_asked_again_by_the_others_within_ten_minutes(shared):
     """A process keeps what it read from Redis for LOCAL_SECONDS_WITH_SHARED at most, not for the
     hour the lookups last: a forget (FiC refused a document) reaches the other processes."""
     from fic_plugin.fic.lookups import LOCAL_SECONDS_WITH_SHARED
@@ -70,7 +70,7 @@ def test_a_company_one_process_forgets_is_asked_again_by_the_others_within_a_min
     assert elsewhere.get(key, lambda: ["not asked"]) == ["old account"]  # still in its memory
     now[0] += LOCAL_SECONDS_WITH_SHARED + 1
     assert elsewhere.get(key, lambda: ["fresh account"]) == ["fresh account"]
-    assert LOCAL_SECONDS_WITH_SHARED <= 60
+    assert LOCAL_SECONDS_WITH_SHARED <= 600
 
 
 def test_redis_not_answering_only_means_asking_fic():
