@@ -27,8 +27,7 @@ from typing import Any, Protocol
 LOOKUP_TTL = 3600.0
 #: With a shared store, how long a process keeps an entry in its own memory: a company's lookups
 #: forgotten by one process (FiC refused a document) reach the others within this time (each also
-#: forgets them when FiC refuses one of its own). Not less: reading them from Redis again, JSON
-#: into Decimals, cost a worker 14 ms of CPU per invoice at one minute (1,000 shops x 3, 4 processes).
+#: forgets them when FiC refuses one of its own), as long as before they were kept an hour.
 LOCAL_SECONDS_WITH_SHARED = 600.0
 
 #: Entries a worker's cache holds with nothing shared behind it: four lookups for each of about
