@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test chromium axe bench bench-scale bench-scale-full bench-tls chaos lint clean
+.PHONY: demo test chromium axe bench bench-scale bench-scale-full bench-tls bench-memory chaos lint clean
 
 # The virtualenv with the plugin (editable) and the test extras; rebuilt when the metadata changes.
 $(STAMP): setup.cfg pyproject.toml
@@ -54,6 +54,10 @@ bench-scale: $(STAMP)
 # The issue's size once (1,000 shops x 20 orders on 4 worker processes, one killed and replaced): about 45 minutes.
 bench-scale-full: $(STAMP)
 	$(BIN)/python bench/bench_scale_full.py
+
+# One worker's memory as it serves 1,024 shops, with FIC_OPEN_SHOPS at 256 and 64: about 20 minutes.
+bench-memory: $(STAMP)
+	$(BIN)/python bench/bench_memory_shops.py
 
 # What a FiC client costs a worker that opens shop after shop, over HTTPS (a few seconds).
 bench-tls: $(STAMP)

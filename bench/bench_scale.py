@@ -187,11 +187,14 @@ def completion_times(layout: Layout, started_wall: float) -> dict[str, float]:
 
 
 def one_run(prepared: tuple[Path, Layout], sandbox: Sandbox, workers: int, *, kill_after: int | None = None,
-            concurrency: int = 8, restart: bool = False) -> dict[str, Any]:
+            concurrency: int = 8, restart: bool = False,
+            rss_curve: list[tuple[int, int]] | None = None) -> dict[str, Any]:
     """One run of the prepared shops on ``workers`` worker processes until the dispatcher is done.
 
     ``kill_after``: once that many jobs are done, the first worker gets a ``kill -9``; with
-    ``restart`` a new one takes its place at once (what systemd's ``Restart=always`` does)."""
+    ``restart`` a new one takes its place at once (what systemd's ``Restart=always`` does).
+    ``rss_curve``: every second, (jobs the workers finished, the first worker's resident KiB) is
+    appended to it (the finished count is the workers' own in Redis: no shop file is opened)."""
     run, layout = prepared
     sandbox.fresh()
     redis.Redis.from_url(REDIS_URL).flushdb()
@@ -211,8 +214,12 @@ def one_run(prepared: tuple[Path, Layout], sandbox: Sandbox, workers: int, *, ki
     dispatcher_cpu = 0.0
     # Counting the done jobs opens every shop's database: with a thousand shops, not every 0.2 s.
     count_every, counted_at = max(0.2, len(layout) / 200), 0.0
+    curve_at = 0.0
     while dispatcher.poll() is None:
         time.sleep(0.2)
+        if rss_curve is not None and time.monotonic() - curve_at >= 1.0:
+            curve_at = time.monotonic()
+            rss_curve.append((finished_jobs(), rss_now_kib(pool[0].pid)))
         dispatcher_cpu = max(dispatcher_cpu, cpu_seconds(dispatcher.pid))
         # A killed worker's PID may be another process's by now: its peak is the one read before.
         peaks = [max(p, rss_peak_kib(w.pid)) if w.poll() is None else p for p, w in zip(peaks, pool, strict=True)]
@@ -316,6 +323,24 @@ def wait_until_idle(pids: list[int], limit: float = 90.0) -> None:
         if all(a - b <= 0.02 for a, b in zip(after, before, strict=True)) and all(after):
             return
         before = after
+
+
+def finished_jobs() -> int:
+    """The jobs the workers finished so far, by their own count in Redis (every queue)."""
+    client = redis.Redis.from_url(REDIS_URL)
+    return sum(int(client.get(key) or 0) for key in client.scan_iter("fic:finished:*"))
+
+
+def rss_now_kib(pid: int) -> int:
+    """VmRSS of a live process (Linux): its resident memory now, 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def cpu_seconds(pid: int) -> float:
