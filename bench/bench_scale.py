@@ -58,6 +58,7 @@ from campaign import (  # noqa: E402 - bench/ is a folder of scripts, not a pack
     is_postgres,
     read_db,
     rss_peak_kib,
+    status_kib,
 )
 
 from fic_plugin.shops import LOOKUPS_PER_SHOP, OPEN_SHOPS  # noqa: E402 - after the path set-up above
@@ -219,7 +220,7 @@ def one_run(prepared: tuple[Path, Layout], sandbox: Sandbox, workers: int, *, ki
         time.sleep(0.2)
         if rss_curve is not None and time.monotonic() - curve_at >= 1.0:
             curve_at = time.monotonic()
-            rss_curve.append((finished_jobs(), rss_now_kib(pool[0].pid)))
+            rss_curve.append((finished_jobs(), status_kib(pool[0].pid, "VmRSS")))
         dispatcher_cpu = max(dispatcher_cpu, cpu_seconds(dispatcher.pid))
         # A killed worker's PID may be another process's by now: its peak is the one read before.
         peaks = [max(p, rss_peak_kib(w.pid)) if w.poll() is None else p for p, w in zip(peaks, pool, strict=True)]
@@ -329,18 +330,6 @@ def finished_jobs() -> int:
     """The jobs the workers finished so far, by their own count in Redis (every queue)."""
     client = redis.Redis.from_url(REDIS_URL)
     return sum(int(client.get(key) or 0) for key in client.scan_iter("fic:finished:*"))
-
-
-def rss_now_kib(pid: int) -> int:
-    """VmRSS of a live process (Linux): its resident memory now, 0 once it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def cpu_seconds(pid: int) -> float:

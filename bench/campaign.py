@@ -333,10 +333,15 @@ def end_state(db_path: Path | str, documents: list[dict], emails: list[dict], or
 
 def rss_peak_kib(pid: int) -> int:
     """VmHWM of a live process (Linux): its peak resident memory so far, 0 once it is gone."""
+    return status_kib(pid, "VmHWM")
+
+
+def status_kib(pid: int, field: str) -> int:
+    """A KiB field of a live process's ``/proc/PID/status`` (Linux), 0 once it is gone."""
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
