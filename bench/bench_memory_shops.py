@@ -32,7 +32,7 @@ from bench_scale import (  # noqa: E402 - bench/ is a folder of scripts, not a p
     LATENCY_MS,
     TIME_SCALE,
     bench_sandbox,
-    finished_jobs,
+    finished_tasks,
     make_templates,
     one_run,
     prepare_run,
@@ -108,7 +108,7 @@ def main() -> int:
             curve: list[tuple[int, int]] = []
             runs[cap] = one_run(prepare_run(workdir, template, args.shops), sandbox, 1,
                                 concurrency=args.concurrency, rss_curve=curve)
-            runs[cap]["curve"], runs[cap]["tasks"] = curve, finished_jobs()
+            runs[cap]["curve"], runs[cap]["tasks"] = curve, finished_tasks()
             print(f"FIC_OPEN_SHOPS={cap}: peak {runs[cap]['rss_kib'][0] / 1024:.0f} MiB", flush=True)
     section = report(args, runs, (time.monotonic() - begun) / 60)
     print(section)

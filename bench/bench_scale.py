@@ -194,7 +194,7 @@ def one_run(prepared: tuple[Path, Layout], sandbox: Sandbox, workers: int, *, ki
 
     ``kill_after``: once that many jobs are done, the first worker gets a ``kill -9``; with
     ``restart`` a new one takes its place at once (what systemd's ``Restart=always`` does).
-    ``rss_curve``: every second, (jobs the workers finished, the first worker's resident KiB) is
+    ``rss_curve``: every second, (tasks the workers finished, the first worker's resident KiB) is
     appended to it (the finished count is the workers' own in Redis: no shop file is opened)."""
     run, layout = prepared
     sandbox.fresh()
@@ -220,7 +220,7 @@ def one_run(prepared: tuple[Path, Layout], sandbox: Sandbox, workers: int, *, ki
         time.sleep(0.2)
         if rss_curve is not None and time.monotonic() - curve_at >= 1.0:
             curve_at = time.monotonic()
-            rss_curve.append((finished_jobs(), status_kib(pool[0].pid, "VmRSS")))
+            rss_curve.append((finished_tasks(), status_kib(pool[0].pid, "VmRSS")))
         dispatcher_cpu = max(dispatcher_cpu, cpu_seconds(dispatcher.pid))
         # A killed worker's PID may be another process's by now: its peak is the one read before.
         peaks = [max(p, rss_peak_kib(w.pid)) if w.poll() is None else p for p, w in zip(peaks, pool, strict=True)]
@@ -326,8 +326,9 @@ def wait_until_idle(pids: list[int], limit: float = 90.0) -> None:
         before = after
 
 
-def finished_jobs() -> int:
-    """The jobs the workers finished so far, by their own count in Redis (every queue)."""
+def finished_tasks() -> int:
+    """The tasks the workers finished so far, by their own count in Redis (every queue): about one
+    per invoice in these runs, where each invoice has two jobs: not a count of done jobs."""
     client = redis.Redis.from_url(REDIS_URL)
     return sum(int(client.get(key) or 0) for key in client.scan_iter("fic:finished:*"))
 
